@@ -1,0 +1,102 @@
+"""GET /tokens/{region}/{scope}: a cached VCC bearer token for an IAM-authorized caller.
+
+API Gateway has already verified the caller's SigV4 signature (AWS_IAM authorization); this
+function only resolves the route. Domain errors are mapped to HTTP answers once, below.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from vcc_tokens.errors import UpstreamError, UpstreamUnavailable, VendError
+from vcc_tokens.observability import MetricUnit, logger, metrics, tracer
+from vcc_tokens.vending import CacheOutcome, parse_token_request, token_response, vend_token
+from vcc_tokens.wiring import dependencies
+
+ROUTES = "GET /tokens/{region}/{scope}"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+app = APIGatewayRestResolver()
+
+
+def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers={**NO_STORE, **(headers or {})},
+    )
+
+
+def log_caller(app: APIGatewayRestResolver, next_middleware: Callable[..., Response]) -> Response:
+    """Every log line of the request names the verified IAM caller."""
+    identity = app.current_event.request_context.identity
+    logger.append_keys(caller_arn=identity.user_arn, caller_account=identity.account_id)
+    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+    return next_middleware(app)
+
+
+app.use(middlewares=[log_caller])
+
+
+@app.get("/tokens/<region>/<scope>")
+@tracer.capture_method(capture_response=False)
+def get_token(region: str, scope: str) -> Response:
+    deps = dependencies()
+    logger.append_keys(region=region[:64], scope=scope[:64])
+    request = parse_token_request(
+        region, scope, app.current_event.get_query_string_value("min_ttl"), deps.settings
+    )
+    logger.append_keys(scope=request.scope)
+    now = time.time()
+    vend = vend_token(
+        request, now=now, cache=deps.cache, credentials=deps.credentials, upstream=deps.upstream
+    )
+    logger.append_keys(cache=vend.outcome)
+    hit = vend.outcome is CacheOutcome.HIT
+    metrics.add_metric(name="CacheHits" if hit else "UpstreamFetches", unit=MetricUnit.Count, value=1)
+    return json_response(200, token_response(vend.token, now))
+
+
+@app.exception_handler(VendError)
+def vend_error(error: VendError) -> Response:
+    headers = {}
+    if isinstance(error, UpstreamUnavailable):
+        headers["Retry-After"] = str(error.retry_after)
+    if isinstance(error, UpstreamError):
+        metrics.add_metric(name="UpstreamErrors", unit=MetricUnit.Count, value=1)
+        logger.append_keys(upstream_error=error.kind)
+    log = logger.error if error.status >= 500 else logger.info
+    log("request refused", extra={"error": error.code, "reason": error.message})
+    return json_response(error.status, {"error": error.code, "message": error.message}, headers)
+
+
+@app.not_found
+def no_route(_: NotFoundError) -> Response:
+    event = app.current_event
+    message = f"no route for {event.http_method} {event.path[:100]}; routes: {ROUTES}"
+    return json_response(404, {"error": "not_found", "message": message})
+
+
+@app.exception_handler(Exception)
+def unexpected_error(_: Exception) -> Response:
+    logger.exception("unexpected error")
+    message = "internal error; the service log has the details under this request's id"
+    return json_response(500, {"error": "internal_error", "message": message})
+
+
+@logger.inject_lambda_context(
+    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
+)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    response = app.resolve(event, context)
+    logger.info("request completed", extra={"status": response["statusCode"]})
+    return response

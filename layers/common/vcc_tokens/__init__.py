@@ -1,0 +1,1 @@
+"""Shared code of the VCC token-vending service, shipped to every function as a Lambda layer."""

@@ -1,0 +1,147 @@
+"""Settings, read once from the environment and validated.
+
+A missing or malformed setting raises ConfigurationError naming the variable and what is allowed,
+at the first request of an execution environment, instead of a KeyError deep inside a request.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import urlsplit
+
+REGIONS: tuple[str, ...] = ("emea", "nam", "apac")
+
+DEFAULT_TOKEN_URL_TEMPLATE = "https://{region}.cc.vonage.com/Auth/connect/token"
+
+# The scopes VCC documents (FACTS.md); the default allow-list, replaceable with ALLOWED_SCOPES.
+DOCUMENTED_SCOPES: tuple[str, ...] = (
+    "agents-availability:read",
+    "users:read",
+    "users:write",
+    "interaction-content:read",
+    "interaction-content:delete",
+    "interactions:write",
+    "stats",
+    "globalpci",
+    "admin:read",
+    "admin:write",
+)
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or invalid: a deployment mistake, not a caller's."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    table_name: str
+    secret_prefix: str
+    token_url_template: str = DEFAULT_TOKEN_URL_TEMPLATE
+    allowed_scopes: frozenset[str] = frozenset(DOCUMENTED_SCOPES)
+    # Used when the token endpoint omits expires_in, which RFC 6749 only RECOMMENDS.
+    fallback_expires_in: int = 900
+    connect_timeout: float = 3.05
+    read_timeout: float = 5.0
+    secret_max_age: int = 300
+    default_min_ttl: int = 60
+    max_min_ttl: int = 600
+
+    def token_url(self, region: str) -> str:
+        return self.token_url_template.format(region=region)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        reader = _EnvReader(env)
+        settings = cls(
+            table_name=reader.text("TOKEN_TABLE_NAME"),
+            secret_prefix=reader.text("VCC_SECRET_PREFIX"),
+            token_url_template=reader.text("VCC_TOKEN_URL_TEMPLATE", DEFAULT_TOKEN_URL_TEMPLATE),
+            allowed_scopes=reader.scopes("ALLOWED_SCOPES", DOCUMENTED_SCOPES),
+            fallback_expires_in=reader.integer("FALLBACK_EXPIRES_IN", 900, low=60, high=86_400),
+            connect_timeout=reader.seconds("UPSTREAM_CONNECT_TIMEOUT", 3.05, low=0.1, high=10),
+            read_timeout=reader.seconds("UPSTREAM_READ_TIMEOUT", 5.0, low=0.1, high=20),
+            secret_max_age=reader.integer("SECRET_MAX_AGE", 300, low=0, high=3600),
+            default_min_ttl=reader.integer("DEFAULT_MIN_TTL", 60, low=0, high=3600),
+            max_min_ttl=reader.integer("MAX_MIN_TTL", 600, low=0, high=3600),
+        )
+        _check_token_url_template(settings.token_url_template)
+        if settings.default_min_ttl > settings.max_min_ttl:
+            raise ConfigurationError("DEFAULT_MIN_TTL must not exceed MAX_MIN_TTL")
+        return settings
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this execution environment, parsed on first use."""
+    return Settings.from_env(os.environ)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_token_url_template(template: str) -> None:
+    name = "VCC_TOKEN_URL_TEMPLATE"
+    try:
+        url = urlsplit(template.format(region=REGIONS[0]))
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigurationError(
+            f"{name} may contain only the placeholder {{region}}: {template!r}"
+        ) from exc
+    if not url.hostname:
+        raise ConfigurationError(f"{name} must be an absolute URL: {template!r}")
+    if url.scheme == "http" and not is_loopback(url.hostname):
+        raise ConfigurationError(f"{name} must use https (plain http only for a loopback host)")
+    if url.scheme not in ("https", "http"):
+        raise ConfigurationError(f"{name} must use https: {template!r}")
+
+
+class _EnvReader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+
+    def _raw(self, name: str) -> str | None:
+        value = self._env.get(name, "").strip()
+        return value or None
+
+    def text(self, name: str, default: str | None = None) -> str:
+        value = self._raw(name) or default
+        if value is None:
+            raise ConfigurationError(f"{name} is not set")
+        return value
+
+    def integer(self, name: str, default: int, *, low: int, high: int) -> int:
+        return int(self._number(name, default, low=low, high=high, kind=int))
+
+    def seconds(self, name: str, default: float, *, low: float, high: float) -> float:
+        return self._number(name, default, low=low, high=high, kind=float)
+
+    def _number(self, name: str, default: float, *, low: float, high: float, kind: type) -> float:
+        raw = self._raw(name)
+        if raw is None:
+            return default
+        try:
+            value = kind(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a number from {low} to {high}, got {raw!r}") from None
+        if not low <= value <= high:
+            raise ConfigurationError(f"{name} must be from {low} to {high}, got {value}")
+        return float(value)
+
+    def scopes(self, name: str, default: tuple[str, ...]) -> frozenset[str]:
+        raw = self._raw(name)
+        if raw is None:
+            return frozenset(default)
+        scopes = frozenset(part.strip() for part in raw.split(",") if part.strip())
+        if not scopes:
+            raise ConfigurationError(f"{name} must list at least one scope, comma-separated")
+        return scopes

@@ -1,0 +1,83 @@
+"""VCC client credentials, one Secrets Manager secret per region.
+
+The secret `<prefix><region>` holds JSON:
+    {"client_id": "...", "client_secret": "...", "auth_method": "client_secret_post"}
+`auth_method` is optional: `client_secret_post` (the default, credentials in the form body) or
+`client_secret_basic` (HTTP Basic). Values are cached by Powertools for `max_age` seconds, so a
+rotated secret is picked up within that time without a redeploy.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Literal, cast
+
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+from vcc_tokens.errors import CredentialsUnavailable
+
+AuthMethod = Literal["client_secret_post", "client_secret_basic"]
+AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_post", "client_secret_basic")
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    client_id: str
+    client_secret: str = field(repr=False)  # never in a repr, a log line or a trace
+    auth_method: AuthMethod = "client_secret_post"
+
+
+class CredentialStore(ABC):
+    @abstractmethod
+    def get(self, region: str) -> ClientCredentials:
+        """The credentials for `region`, or CredentialsUnavailable naming what is wrong."""
+
+
+class SecretsManagerCredentialStore(CredentialStore):
+    def __init__(self, provider: SecretsProvider, prefix: str, max_age: int) -> None:
+        self._provider = provider
+        self._prefix = prefix
+        self._max_age = max_age
+
+    def secret_name(self, region: str) -> str:
+        return f"{self._prefix}{region}"
+
+    def get(self, region: str) -> ClientCredentials:
+        name = self.secret_name(region)
+        try:
+            raw = self._provider.get(name, max_age=self._max_age)
+        except GetParameterError as exc:
+            # The message is the Secrets Manager error (code and text), never the value.
+            raise CredentialsUnavailable(f"cannot read secret {name!r}: {exc}") from None
+        return parse_credentials(name, raw)
+
+
+def parse_credentials(secret_name: str, raw: object) -> ClientCredentials:
+    """Validate the secret's JSON. Errors name the secret and the field, never a value."""
+
+    def fail(reason: str) -> CredentialsUnavailable:
+        return CredentialsUnavailable(f"secret {secret_name!r} {reason}")
+
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", errors="replace")
+    try:
+        document = json.loads(raw) if isinstance(raw, str) else None
+    except json.JSONDecodeError:
+        document = None
+    if not isinstance(document, dict):
+        raise fail('is not a JSON object like {"client_id": ..., "client_secret": ...}')
+    for key in ("client_id", "client_secret"):
+        value = document.get(key)
+        if not isinstance(value, str) or not value:
+            raise fail(f"needs a non-empty string {key!r}")
+    auth_method = document.get("auth_method") or "client_secret_post"
+    if auth_method not in AUTH_METHODS:
+        raise fail(f"has an unsupported auth_method; allowed: {', '.join(AUTH_METHODS)}")
+    return ClientCredentials(
+        client_id=document["client_id"],
+        client_secret=document["client_secret"],
+        auth_method=cast(AuthMethod, auth_method),
+    )

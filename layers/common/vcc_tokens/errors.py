@@ -1,0 +1,93 @@
+"""Typed errors of the token service, each with the HTTP answer it maps to.
+
+Messages are written for the caller and the log alike, so they never include a token, a client
+secret or an Authorization header: only regions, scopes, secret names and status codes.
+"""
+
+from __future__ import annotations
+
+
+class VendError(Exception):
+    """Base class: `code` and `status` become the JSON error body and the HTTP status."""
+
+    code = "internal_error"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+# The caller's mistakes (4xx)
+class InvalidRequest(VendError):
+    code = "invalid_request"
+    status = 400
+
+
+class UnknownRegion(InvalidRequest):
+    code = "unknown_region"
+
+
+class UnknownScope(InvalidRequest):
+    code = "unknown_scope"
+
+
+# Our own configuration (5xx, for the operator)
+class CredentialsUnavailable(VendError):
+    """The region's secret is missing, unreadable or malformed."""
+
+    code = "credentials_unavailable"
+    status = 500
+
+
+# The token endpoint's answers
+class UpstreamError(VendError):
+    """Anything the VCC token endpoint did that kept us from getting a token."""
+
+    code = "upstream_error"
+    status = 502
+    kind = "error"  # short label for logs and metrics
+
+
+class UpstreamRejectedCredentials(UpstreamError):
+    code = "upstream_rejected_credentials"
+    kind = "invalid_client"
+
+
+class UpstreamRefusedScope(UpstreamError):
+    code = "scope_not_granted"
+    status = 403
+    kind = "invalid_scope"
+
+
+class UpstreamRejectedRequest(UpstreamError):
+    code = "upstream_rejected_request"
+    kind = "rejected"
+
+
+class UpstreamBadResponse(UpstreamError):
+    code = "upstream_bad_response"
+    kind = "bad_response"
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Rate limited (429), failing (5xx) or unreachable; worth retrying later."""
+
+    code = "upstream_unavailable"
+    status = 503
+    kind = "unavailable"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class UpstreamRateLimited(UpstreamUnavailable):
+    code = "upstream_rate_limited"
+    kind = "rate_limited"
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "upstream_timeout"
+    status = 504
+    kind = "timeout"

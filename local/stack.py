@@ -1,0 +1,128 @@
+"""Pieces of the local stack shared by the tests and `make run`.
+
+- the AWS side is moto in server mode, reached over real HTTP through AWS_ENDPOINT_URL;
+- the DynamoDB table is created from template.yaml's own definition, so nothing can drift;
+- one Secrets Manager secret per region is seeded in the format the service reads;
+- Lambda functions are loaded from functions/<name>/app.py, as Lambda would.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+from moto.server import ThreadedMotoServer
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / "template.yaml"
+REGIONS = ("emea", "nam", "apac")
+
+# Credentials the local stack never uses outside loopback.
+LOCAL_AWS_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": "eu-west-1",
+    "AWS_REGION": "eu-west-1",
+}
+
+
+class _TemplateLoader(yaml.SafeLoader):
+    """Reads CloudFormation YAML, keeping intrinsic functions (!Ref, !Sub, ...) as plain data."""
+
+
+_TemplateLoader.add_multi_constructor(
+    "!", lambda loader, tag, node: {tag: _construct(loader, node)}
+)
+
+
+def _construct(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as file:
+        return yaml.load(file, Loader=_TemplateLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def function_environment() -> dict[str, str]:
+    """The literal environment variables of the template's Function Globals (POWERTOOLS_*...),
+    plus tracing off: no X-Ray daemon runs locally. Values set with !Ref are left out."""
+    variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    literal = {name: value for name, value in variables.items() if isinstance(value, str)}
+    return {**literal, "POWERTOOLS_TRACE_DISABLED": "true"}
+
+
+def table_properties(logical_id: str = "TokenTable") -> dict[str, Any]:
+    return load_template()["Resources"][logical_id]["Properties"]
+
+
+def create_table_from_template(dynamodb: Any, table_name: str, logical_id: str = "TokenTable") -> None:
+    """Create `table_name` with the key schema, billing mode and TTL that template.yaml declares."""
+    properties = table_properties(logical_id)
+    dynamodb.create_table(
+        TableName=table_name,
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        KeySchema=properties["KeySchema"],
+        BillingMode=properties["BillingMode"],
+    )
+    dynamodb.get_waiter("table_exists").wait(TableName=table_name)
+    ttl = properties.get("TimeToLiveSpecification")
+    if ttl:
+        dynamodb.update_time_to_live(TableName=table_name, TimeToLiveSpecification=ttl)
+
+
+def put_region_secret(
+    secretsmanager: Any, name: str, client_id: str, client_secret: str, auth_method: str | None
+) -> None:
+    """Create or update one region's secret in the service's format."""
+    document: dict[str, str] = {"client_id": client_id, "client_secret": client_secret}
+    if auth_method:
+        document["auth_method"] = auth_method
+    value = json.dumps(document)
+    try:
+        secretsmanager.create_secret(Name=name, SecretString=value)
+    except secretsmanager.exceptions.ResourceExistsException:
+        secretsmanager.put_secret_value(SecretId=name, SecretString=value)
+
+
+def start_moto_server(port: int = 0) -> tuple[ThreadedMotoServer, str]:
+    """moto in server mode on loopback; returns the server and its endpoint URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    host, bound_port = server.get_host_and_port()
+    return server, f"http://{host}:{bound_port}"
+
+
+def load_function(name: str) -> ModuleType:
+    """Import functions/<name>/app.py under the module name `<name>_app`."""
+    path = ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_app", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class LambdaContext:
+    """The attributes of the Lambda context object that Powertools reads."""
+
+    function_name = "vcc-token-vending-local"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:vcc-token-vending-local"
+
+    def __init__(self, request_id: str = "local-request") -> None:
+        self.aws_request_id = request_id
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 15_000

@@ -1,0 +1,335 @@
+"""An emulator of VCC's OAuth 2.0 token endpoint, faithful to shared/vcc/FACTS.md.
+
+- `POST /Auth/connect/token` (also lower case, and under a `/{region}` prefix so one emulator
+  serves every region: `http://127.0.0.1:PORT/{region}/Auth/connect/token`).
+- client-credentials grant, client authentication in the form body or with HTTP Basic
+  (id and secret form-urlencoded before base64, RFC 6749 §2.3.1), never both;
+- per-client allowed scopes, configurable `expires_in` (or none) and latency;
+- the documented error bodies: invalid_client, invalid_scope, unsupported_grant_type, 429, 500;
+- failures injected on demand for tests (`fail_next`), and a count of the requests it served.
+
+Run alone for development:
+    python -m local.vcc_emulator --port 8081 --expires-in 900 --latency 0.15
+Control endpoints (JSON): GET /_emulator/stats, POST /_emulator/fail {"failure": ..., "count": N}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import json
+import secrets
+import signal
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote_plus
+
+TOKEN_PATH = "/auth/connect/token"
+REGIONS = ("emea", "nam", "apac")
+
+# Canned answers for injected failures: (status, body, headers). Bodies as VCC documents them.
+FAILURES: dict[str, tuple[int, Any, dict[str, str]]] = {
+    "invalid_client": (400, {"error": "invalid_client"}, {}),
+    "unsupported_grant_type": (
+        400,
+        {"error": "unsupported_grant_type", "error_description": "Invalid grant_type"},
+        {},
+    ),
+    "rate_limited": (429, {"error": "Too Many Requests"}, {"Retry-After": "7"}),
+    "server_error": (
+        500,
+        {"error": "Internal Server Error", "error_description": "An unexpected error occurred"},
+        {},
+    ),
+    "bad_gateway": (502, "<html><body>502 Bad Gateway</body></html>", {}),
+    "non_json": (200, "<html><body>Sign in</body></html>", {}),
+    "no_access_token": (200, {"expires_in": 900, "token_type": "Bearer"}, {}),
+    "wrong_token_type": (200, {"access_token": "x", "expires_in": 900, "token_type": "mac"}, {}),
+    "redirect": (302, "", {"Location": "https://login.example.invalid/"}),
+    "timeout": (200, None, {}),  # the answer comes only after `hang_seconds`
+}
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    client_secret: str = field(repr=False)
+    scopes: frozenset[str]
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    client_id: str
+    scope: str
+    region: str | None
+    expires_at: float
+
+
+class VccEmulator:
+    """The emulator's state and server. Usable as a context manager in tests."""
+
+    def __init__(
+        self,
+        clients: list[Client],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        expires_in: int | None = 900,
+        latency: float = 0.0,
+        token_type: str = "Bearer",
+        hang_seconds: float = 30.0,
+    ) -> None:
+        self.clients = {client.client_id: client for client in clients}
+        self.expires_in = expires_in
+        self.latency = latency
+        self.token_type = token_type
+        self.hang_seconds = hang_seconds
+        self.token_requests = 0
+        self.requests_by_region: Counter[str] = Counter()
+        self.issued: dict[str, IssuedToken] = {}
+        self._failures: deque[str] = deque()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle -------------------------------------------------------------------------
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    @property
+    def token_url_template(self) -> str:
+        return self.base_url + "/{region}/Auth/connect/token"
+
+    def start(self) -> VccEmulator:
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until `stop()` is called from another thread."""
+        try:
+            self._server.serve_forever()
+        finally:
+            self._server.server_close()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> VccEmulator:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    # --- test controls -----------------------------------------------------------------------
+    def fail_next(self, failure: str, count: int = 1) -> None:
+        if failure not in FAILURES:
+            raise ValueError(f"unknown failure {failure!r}; known: {', '.join(FAILURES)}")
+        with self._lock:
+            self._failures.extend([failure] * count)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.token_requests = 0
+            self.requests_by_region.clear()
+            self.issued.clear()
+            self._failures.clear()
+
+    def stats(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "token_requests": self.token_requests,
+                "requests_by_region": dict(self.requests_by_region),
+                "tokens_issued": len(self.issued),
+                "pending_failures": list(self._failures),
+            }
+
+    # --- the token endpoint --------------------------------------------------------------------
+    def token_answer(
+        self, region: str | None, headers: dict[str, str], body: bytes
+    ) -> tuple[int, Any, dict[str, str]]:
+        """The (status, JSON body, headers) the token endpoint gives to one request."""
+        with self._lock:
+            self.token_requests += 1
+            self.requests_by_region[region or "-"] += 1
+            failure = self._failures.popleft() if self._failures else None
+        if self.latency:
+            time.sleep(self.latency)
+        if failure == "timeout":
+            time.sleep(self.hang_seconds)
+        elif failure is not None:
+            return FAILURES[failure]
+
+        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            return _oauth_error(400, "invalid_request", "Content-Type must be form-urlencoded")
+        form = {key: values[0] for key, values in parse_qs(body.decode("utf-8", "replace")).items()}
+        if form.get("grant_type") != "client_credentials":
+            return _oauth_error(400, "unsupported_grant_type", "Invalid grant_type")
+
+        basic = _basic_credentials(headers.get("authorization", ""))
+        if basic is not None and ("client_id" in form or "client_secret" in form):
+            return _oauth_error(400, "invalid_request", "Use only one client authentication method")
+        client_id, client_secret = basic or (form.get("client_id"), form.get("client_secret"))
+        client = self.clients.get(client_id or "")
+        if client is None or not secrets.compare_digest(client.client_secret, client_secret or ""):
+            status, error_body, error_headers = 400, {"error": "invalid_client"}, {}
+            if basic is not None:  # RFC 6749 §5.2: 401 when the client used the Authorization header
+                status, error_headers = 401, {"WWW-Authenticate": 'Basic realm="vcc"'}
+            return status, error_body, error_headers
+
+        scope = form.get("scope", "").strip()
+        if not scope:
+            return _oauth_error(400, "invalid_scope", "You must specify a scope")
+        for requested in scope.split():
+            if requested not in client.scopes:
+                return _oauth_error(400, "invalid_scope", f'"{requested}" is an invalid scope')
+        return 200, self._issue(client, scope, region), {}
+
+    def _issue(self, client: Client, scope: str, region: str | None) -> dict[str, Any]:
+        lifetime = self.expires_in if self.expires_in is not None else 3600
+        token = _jwt_like(client.client_id, scope, lifetime)
+        with self._lock:
+            self.issued[token] = IssuedToken(client.client_id, scope, region, time.time() + lifetime)
+        answer: dict[str, Any] = {"access_token": token, "token_type": self.token_type}
+        if self.expires_in is not None:
+            answer["expires_in"] = self.expires_in
+        return answer
+
+
+def _oauth_error(status: int, error: str, description: str) -> tuple[int, Any, dict[str, str]]:
+    return status, {"error": error, "error_description": description}, {}
+
+
+def _basic_credentials(authorization: str) -> tuple[str, str] | None:
+    scheme, _, encoded = authorization.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return ("", "")  # Basic was attempted but is unreadable: invalid_client
+    client_id, _, client_secret = decoded.partition(":")
+    return unquote_plus(client_id), unquote_plus(client_secret)
+
+
+def _jwt_like(client_id: str, scope: str, lifetime: int) -> str:
+    """An opaque token shaped like VCC's (an RS256 JWT); nobody should parse it."""
+
+    def part(data: dict[str, Any] | bytes) -> str:
+        raw = data if isinstance(data, bytes) else json.dumps(data).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    now = int(time.time())
+    claims = {"client_id": client_id, "scope": scope, "iat": now, "exp": now + lifetime,
+              "jti": secrets.token_hex(8)}
+    return ".".join([part({"alg": "RS256", "typ": "JWT"}), part(claims), part(secrets.token_bytes(32))])
+
+
+def _split_region(path: str) -> tuple[str | None, str]:
+    """`/emea/Auth/connect/token` -> ("emea", "/auth/connect/token")."""
+    path = path.split("?")[0].lower()
+    first, _, rest = path.lstrip("/").partition("/")
+    if first in REGIONS:
+        return first, "/" + rest
+    return None, path
+
+
+def _handler_for(emulator: VccEmulator) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            pass  # quiet: tests and `make run` print their own lines
+
+        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+            is_text = isinstance(body, str)
+            payload = (body if is_text else json.dumps(body)).encode() if body is not None else b""
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html" if is_text else "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("Pragma", "no-cache")
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def _body(self) -> bytes:
+            length = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(length) if length else b""
+
+        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+            if self.path == "/_emulator/stats":
+                self._send(200, emulator.stats())
+            else:
+                self._send(404, {"error": "not_found"})
+
+        def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+            body = self._body()
+            if self.path == "/_emulator/fail":
+                try:
+                    request = json.loads(body or b"{}")
+                    emulator.fail_next(request["failure"], int(request.get("count", 1)))
+                except (ValueError, KeyError, TypeError) as exc:
+                    self._send(400, {"error": "bad_request", "message": str(exc)})
+                    return
+                self._send(200, emulator.stats())
+                return
+            region, path = _split_region(self.path)
+            if path != TOKEN_PATH:
+                self._send(404, {"error": "not_found"})
+                return
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            self._send(*emulator.token_answer(region, headers, body))
+
+    return Handler
+
+
+DEMO_SCOPES = frozenset(
+    {"agents-availability:read", "users:read", "interaction-content:read", "stats", "admin:read"}
+)
+DEMO_CLIENTS = [Client("demo-client", "demo-secret-not-for-production", DEMO_SCOPES)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--expires-in", type=int, default=900, help="0 omits expires_in")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--clients", help='JSON file: [{"client_id", "client_secret", "scopes"}]')
+    args = parser.parse_args()
+    clients = DEMO_CLIENTS
+    if args.clients:
+        with open(args.clients, encoding="utf-8") as file:
+            clients = [
+                Client(c["client_id"], c["client_secret"], frozenset(c["scopes"]))
+                for c in json.load(file)
+            ]
+    emulator = VccEmulator(
+        clients,
+        host=args.host,
+        port=args.port,
+        expires_in=args.expires_in or None,
+        latency=args.latency,
+    )
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=emulator.stop).start())
+    print(f"VCC emulator: token URL template {emulator.token_url_template}", flush=True)
+    try:
+        emulator.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+"""Fixtures: moto in server mode and the VCC emulator on loopback, a fresh table and fresh
+secrets per test, and a guard that fails any test whose logs or output hold a secret."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import secrets
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+
+from local.stack import (
+    LOCAL_AWS_ENV,
+    create_table_from_template,
+    function_environment,
+    load_function,
+    put_region_secret,
+    start_moto_server,
+)
+
+# Powertools reads its settings when vcc_tokens.observability is imported: give it the
+# template's Globals first, as Lambda would.
+os.environ.update(function_environment())
+
+from local.vcc_emulator import Client, VccEmulator  # noqa: E402
+from tests.support import GET_TOKEN_EVENT, load_event  # noqa: E402
+from vcc_tokens import wiring  # noqa: E402
+from vcc_tokens.config import DOCUMENTED_SCOPES  # noqa: E402
+from vcc_tokens.observability import logger, metrics  # noqa: E402
+
+# One VCC client per region. emea lacks globalpci (to see invalid_scope); nam authenticates with
+# HTTP Basic and has a secret full of characters that RFC 6749 §2.3.1 form-encodes.
+GRANTED = frozenset(DOCUMENTED_SCOPES) - {"globalpci"}
+CLIENTS = {
+    "emea": (Client("emea-client", "emea-" + secrets.token_urlsafe(24), GRANTED), None),
+    "nam": (
+        Client("nam client:1", "n@m:s3cret+/ " + secrets.token_urlsafe(24), GRANTED),
+        "client_secret_basic",
+    ),
+    "apac": (Client("apac-client", "apac-" + secrets.token_urlsafe(24), GRANTED), "client_secret_post"),
+}
+AUTHORIZATION_HEADER = load_event(GET_TOKEN_EVENT)["headers"]["Authorization"]
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint() -> Iterator[str]:
+    server, endpoint = start_moto_server()
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {**LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": endpoint}.items():
+            patch.setenv(name, value)
+        patch.delenv("AWS_PROFILE", raising=False)
+        yield endpoint
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def emulator_server() -> Iterator[VccEmulator]:
+    with VccEmulator([client for client, _ in CLIENTS.values()]) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def emulator(emulator_server: VccEmulator) -> VccEmulator:
+    """The session's emulator, with its counters, failures and settings reset for this test
+    (reset before, not after: the secrets guard still needs the tokens it issued)."""
+    emulator_server.reset()
+    emulator_server.expires_in, emulator_server.latency = 900, 0.0
+    emulator_server.token_type = "Bearer"
+    return emulator_server
+
+
+@dataclass
+class Service:
+    """The deployed service as a test sees it: its table, its secrets, its handler."""
+
+    table_name: str
+    secret_prefix: str
+    dynamodb: Any
+    secretsmanager: Any
+
+    def cached_item(self, region: str, scope: str) -> dict[str, Any] | None:
+        key = {"cache_key": {"S": f"{region}#{scope}"}}
+        return self.dynamodb.get_item(TableName=self.table_name, Key=key).get("Item")
+
+    def set_secret(self, region: str, client_id: str, client_secret: str, method: str | None) -> None:
+        put_region_secret(
+            self.secretsmanager, self.secret_prefix + region, client_id, client_secret, method
+        )
+
+
+@pytest.fixture
+def service(
+    aws_endpoint: str, emulator: VccEmulator, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Service]:
+    """A table created from template.yaml and the three region secrets, fresh for this test."""
+    suffix = uuid.uuid4().hex[:8]
+    service = Service(
+        table_name=f"vcc-tokens-{suffix}",
+        secret_prefix=f"test-{suffix}/vcc/",
+        dynamodb=boto3.client("dynamodb"),
+        secretsmanager=boto3.client("secretsmanager"),
+    )
+    create_table_from_template(service.dynamodb, service.table_name)
+    for region, (client, method) in CLIENTS.items():
+        service.set_secret(region, client.client_id, client.client_secret, method)
+    monkeypatch.setenv("TOKEN_TABLE_NAME", service.table_name)
+    monkeypatch.setenv("VCC_SECRET_PREFIX", service.secret_prefix)
+    monkeypatch.setenv("VCC_TOKEN_URL_TEMPLATE", emulator.token_url_template)
+    monkeypatch.setenv("UPSTREAM_READ_TIMEOUT", "1")
+    wiring.reset()
+    yield service
+    wiring.reset()
+    service.dynamodb.delete_table(TableName=service.table_name)
+    for region in CLIENTS:
+        service.secretsmanager.delete_secret(
+            SecretId=service.secret_prefix + region, ForceDeleteWithoutRecovery=True
+        )
+
+
+@pytest.fixture(scope="session")
+def vend_handler() -> Any:
+    return load_function("vend").lambda_handler
+
+
+@pytest.fixture(autouse=True)
+def _clean_powertools() -> Iterator[None]:
+    parameters.clear_caches()
+    metrics.clear_metrics()
+    yield
+    parameters.clear_caches()
+    metrics.clear_metrics()
+
+
+@dataclass
+class Observed:
+    stream: io.StringIO
+
+    @property
+    def log_lines(self) -> list[str]:
+        return self.stream.getvalue().splitlines()
+
+
+@pytest.fixture(autouse=True)
+def observed(request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]) -> Iterator[Observed]:
+    """Capture every log line (at DEBUG) and everything printed (EMF metrics included); after the
+    test, fail if any client secret, issued token or Authorization header value appears."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    level = logger.log_level
+    logger.setLevel("DEBUG")
+    observed = Observed(stream)
+    yield observed
+    logger.setLevel(level)
+    logger.removeHandler(handler)
+    captured = capsys.readouterr()
+    text = stream.getvalue() + captured.out + captured.err
+    forbidden = {"an Authorization header": AUTHORIZATION_HEADER}
+    for region, (client, _) in CLIENTS.items():
+        forbidden[f"the {region} client secret"] = client.client_secret
+    if "emulator_server" in request.fixturenames:
+        emulator_server = request.getfixturevalue("emulator_server")
+        for number, token in enumerate(emulator_server.issued):
+            forbidden[f"issued token #{number}"] = token
+    leaked = [name for name, value in forbidden.items() if value in text]
+    assert not leaked, f"observable output holds {', '.join(leaked)}"

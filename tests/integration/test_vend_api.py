@@ -1,0 +1,322 @@
+"""GET /tokens/{region}/{scope} through the real handler, with moto server as AWS and the VCC
+emulator as the token endpoint, both on loopback."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from local.vcc_emulator import VccEmulator
+from tests.conftest import CLIENTS, Observed, Service
+from tests.support import invoke, load_event
+from tests.support import api_event as event
+
+pytestmark = pytest.mark.integration
+
+SCOPE = "agents-availability:read"
+
+
+def put_cached(service: Service, region: str, scope: str, token: str, expires_at: int) -> None:
+    service.dynamodb.put_item(
+        TableName=service.table_name,
+        Item={
+            "cache_key": {"S": f"{region}#{scope}"},
+            "region": {"S": region},
+            "scope": {"S": scope},
+            "access_token": {"S": token},
+            "token_type": {"S": "Bearer"},
+            "fetched_at": {"N": str(expires_at - 900)},
+            "expires_at": {"N": str(expires_at)},
+            "ttl": {"N": str(expires_at)},
+        },
+    )
+
+
+def completed_record(observed: Observed) -> dict[str, Any]:
+    records = [json.loads(line) for line in observed.log_lines]
+    return next(r for r in reversed(records) if r.get("message") == "request completed")
+
+
+def test_first_request_fetches_upstream_and_writes_the_cache(
+    service: Service, emulator: VccEmulator, vend_handler: Any
+) -> None:
+    # Given an empty cache
+    before = int(time.time())
+    # When a caller asks for the documented example event's token
+    response = invoke(vend_handler, load_event("get_token_emea_agents_availability.json"))
+    # Then one token request reached VCC and its token is served and cached
+    assert response.status == 200
+    assert emulator.token_requests == 1
+    assert response.body["access_token"] in emulator.issued
+    assert response.body["token_type"] == "Bearer"
+    assert (response.body["region"], response.body["scope"]) == ("emea", SCOPE)
+    assert 899 <= response.body["expires_in"] <= 900
+    expires_at = datetime.strptime(response.body["expires_at"], "%Y-%m-%dT%H:%M:%SZ")
+    expires_epoch = int(expires_at.replace(tzinfo=UTC).timestamp())
+    assert before + 900 <= expires_epoch <= int(time.time()) + 900
+    assert response.headers["Cache-Control"] == "no-store"
+    assert response.headers["Pragma"] == "no-cache"
+    item = service.cached_item("emea", SCOPE)
+    assert item is not None
+    assert item["access_token"]["S"] == response.body["access_token"]
+    assert int(item["expires_at"]["N"]) == expires_epoch
+    assert int(item["ttl"]["N"]) == expires_epoch
+    assert int(item["expires_at"]["N"]) - int(item["fetched_at"]["N"]) == 900
+
+
+def test_second_request_within_the_lifetime_is_served_from_the_cache(
+    service: Service, emulator: VccEmulator, vend_handler: Any, observed: Observed
+) -> None:
+    first = invoke(vend_handler, event("emea", SCOPE))
+    second = invoke(vend_handler, event("emea", SCOPE))
+    assert second.status == 200
+    assert second.body["access_token"] == first.body["access_token"]
+    assert emulator.token_requests == 1
+    assert completed_record(observed)["cache"] == "hit"
+
+
+def test_percent_encoded_scope_is_the_same_key(
+    service: Service, emulator: VccEmulator, vend_handler: Any
+) -> None:
+    raw = invoke(vend_handler, event("emea", SCOPE))
+    encoded = invoke(vend_handler, event("emea", SCOPE, encode=True))
+    assert encoded.status == 200
+    assert encoded.body["scope"] == SCOPE
+    assert encoded.body["access_token"] == raw.body["access_token"]
+    assert emulator.token_requests == 1
+
+
+def test_an_expired_item_still_in_the_table_is_never_served(
+    service: Service, emulator: VccEmulator, vend_handler: Any, observed: Observed
+) -> None:
+    # Given an item past expires_at that DynamoDB's TTL has not deleted yet
+    put_cached(service, "emea", SCOPE, "stale-token-value", int(time.time()) - 5)
+    response = invoke(vend_handler, event("emea", SCOPE))
+    assert response.status == 200
+    assert response.body["access_token"] != "stale-token-value"
+    assert emulator.token_requests == 1
+    assert completed_record(observed)["cache"] == "expired"
+    assert service.cached_item("emea", SCOPE)["access_token"]["S"] == response.body["access_token"]
+
+
+@pytest.mark.parametrize(
+    ("seconds_left", "min_ttl", "fetches"),
+    [
+        (120, None, 0),  # default min_ttl 60: 120 s left is enough
+        (30, None, 1),  # default min_ttl 60: 30 s left is not
+        (120, "300", 1),  # the caller wants 5 minutes
+        (120, "0", 0),
+    ],
+)
+def test_min_ttl_decides_whether_a_cached_token_is_replaced(
+    service: Service,
+    emulator: VccEmulator,
+    vend_handler: Any,
+    seconds_left: int,
+    min_ttl: str | None,
+    fetches: int,
+) -> None:
+    put_cached(service, "emea", SCOPE, "cached-token-value", int(time.time()) + seconds_left)
+    query = {"min_ttl": min_ttl} if min_ttl is not None else None
+    response = invoke(vend_handler, event("emea", SCOPE, query))
+    assert response.status == 200
+    assert emulator.token_requests == fetches
+    assert (response.body["access_token"] == "cached-token-value") == (fetches == 0)
+
+
+def test_basic_client_authentication_with_an_awkward_secret(
+    service: Service, emulator: VccEmulator, vend_handler: Any
+) -> None:
+    # nam's secret says client_secret_basic, and its id and secret need form-encoding
+    response = invoke(vend_handler, event("nam", "users:read"))
+    assert response.status == 200
+    assert emulator.requests_by_region == {"nam": 1}
+
+
+def test_lower_case_bearer_and_a_missing_expires_in_are_accepted(
+    service: Service, emulator: VccEmulator, vend_handler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emulator.token_type, emulator.expires_in = "bearer", None
+    monkeypatch.setenv("FALLBACK_EXPIRES_IN", "600")
+    response = invoke(vend_handler, event("apac", "stats"))
+    assert response.status == 200
+    assert response.body["token_type"] == "Bearer"
+    assert 599 <= response.body["expires_in"] <= 600
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [
+        ("invalid_client", 502, "upstream_rejected_credentials"),
+        ("unsupported_grant_type", 502, "upstream_rejected_request"),
+        ("rate_limited", 503, "upstream_rate_limited"),
+        ("server_error", 503, "upstream_unavailable"),
+        ("bad_gateway", 503, "upstream_unavailable"),
+        ("non_json", 502, "upstream_bad_response"),
+        ("no_access_token", 502, "upstream_bad_response"),
+        ("wrong_token_type", 502, "upstream_bad_response"),
+        ("redirect", 502, "upstream_bad_response"),
+    ],
+)
+def test_upstream_errors_map_to_their_status(
+    service: Service, emulator: VccEmulator, vend_handler: Any, failure: str, status: int, code: str
+) -> None:
+    emulator.fail_next(failure)
+    response = invoke(vend_handler, event("emea", SCOPE))
+    assert (response.status, response.body["error"]) == (status, code)
+    assert "emea" in response.body["message"]
+    assert service.cached_item("emea", SCOPE) is None
+    if status == 503:
+        assert int(response.headers["Retry-After"]) == (7 if failure == "rate_limited" else 5)
+
+
+def test_upstream_timeout_is_504(
+    service: Service, emulator: VccEmulator, vend_handler: Any
+) -> None:
+    emulator.hang_seconds = 2.0  # the service's read timeout is 1 s in tests
+    emulator.fail_next("timeout")
+    response = invoke(vend_handler, event("emea", SCOPE))
+    assert (response.status, response.body["error"]) == (504, "upstream_timeout")
+
+
+def test_unreachable_upstream_is_503(
+    service: Service, vend_handler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vcc_tokens import wiring
+
+    monkeypatch.setenv("VCC_TOKEN_URL_TEMPLATE", "http://127.0.0.1:9/{region}/Auth/connect/token")
+    wiring.reset()
+    response = invoke(vend_handler, event("emea", SCOPE))
+    assert (response.status, response.body["error"]) == (503, "upstream_unavailable")
+    assert "Retry-After" in response.headers
+
+
+@pytest.mark.parametrize("region", ["emea", "nam"])  # body credentials (400) and Basic (401)
+def test_rejected_credentials_name_the_region_not_the_secret(
+    service: Service, emulator: VccEmulator, vend_handler: Any, region: str
+) -> None:
+    client, method = CLIENTS[region]
+    wrong_secret = "wrong-" + client.client_secret
+    service.set_secret(region, client.client_id, wrong_secret, method)
+    response = invoke(vend_handler, event(region, "users:read"))
+    assert (response.status, response.body["error"]) == (502, "upstream_rejected_credentials")
+    assert f"{region} client credentials" in response.body["message"]
+    assert wrong_secret not in json.dumps(response.body)
+    assert client.client_id not in json.dumps(response.body)
+
+
+def test_a_scope_the_credentials_lack_is_403(
+    service: Service, emulator: VccEmulator, vend_handler: Any
+) -> None:
+    response = invoke(vend_handler, event("emea", "globalpci"))
+    assert (response.status, response.body["error"]) == (403, "scope_not_granted")
+    assert "'globalpci'" in response.body["message"]
+    assert emulator.token_requests == 1
+
+
+def test_bad_region_never_reaches_upstream(
+    service: Service, emulator: VccEmulator, vend_handler: Any
+) -> None:
+    response = invoke(vend_handler, load_event("get_token_bad_region.json"))
+    assert (response.status, response.body["error"]) == (400, "unknown_region")
+    assert "emea, nam, apac" in response.body["message"]
+    assert emulator.token_requests == 0
+
+
+@pytest.mark.parametrize(
+    "scope", ["agents-availability:write", "newvoicemedia%2Fapi%2Fstats", "stats ", "x" * 500]
+)
+def test_unknown_scope_never_reaches_upstream(
+    service: Service, emulator: VccEmulator, vend_handler: Any, scope: str
+) -> None:
+    response = invoke(vend_handler, event("emea", scope))
+    assert (response.status, response.body["error"]) == (400, "unknown_scope")
+    assert "agents-availability:read" in response.body["message"]  # the allowed values
+    assert len(response.body["message"]) < 600
+    assert emulator.token_requests == 0
+
+
+def test_configured_allow_list_replaces_the_documented_scopes(
+    service: Service, emulator: VccEmulator, vend_handler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from vcc_tokens import wiring
+
+    monkeypatch.setenv("ALLOWED_SCOPES", "stats, users:read")
+    wiring.reset()
+    assert invoke(vend_handler, event("emea", "stats")).status == 200
+    refused = invoke(vend_handler, event("emea", SCOPE))
+    assert (refused.status, refused.body["message"]) == (
+        400,
+        "unknown scope 'agents-availability:read'; allowed: stats, users:read",
+    )
+
+
+@pytest.mark.parametrize("min_ttl", ["-1", "abc", "601", "1.5", ""])
+def test_invalid_min_ttl_is_400(
+    service: Service, emulator: VccEmulator, vend_handler: Any, min_ttl: str
+) -> None:
+    response = invoke(vend_handler, event("emea", SCOPE, {"min_ttl": min_ttl}))
+    assert (response.status, response.body["error"]) == (400, "invalid_request")
+    assert "from 0 to 600" in response.body["message"]
+    assert emulator.token_requests == 0
+
+
+def test_missing_secret_is_a_clear_500_naming_it(
+    service: Service, emulator: VccEmulator, vend_handler: Any
+) -> None:
+    service.secretsmanager.delete_secret(
+        SecretId=service.secret_prefix + "apac", ForceDeleteWithoutRecovery=True
+    )
+    service.secretsmanager.create_secret(Name=service.secret_prefix + "apac-old", SecretString="{}")
+    response = invoke(vend_handler, event("apac", SCOPE))
+    assert (response.status, response.body["error"]) == (500, "credentials_unavailable")
+    assert f"'{service.secret_prefix}apac'" in response.body["message"]
+    assert "Traceback" not in response.body["message"]
+    assert emulator.token_requests == 0
+    service.secretsmanager.delete_secret(
+        SecretId=service.secret_prefix + "apac-old", ForceDeleteWithoutRecovery=True
+    )
+    service.set_secret("apac", "x", "y", None)  # for the fixture's clean-up
+
+
+@pytest.mark.parametrize(
+    "value", ["not json", '["a list"]', '{"client_id": "only-an-id"}', '{"client_id": "a", "client_secret": "b", "auth_method": "tls"}']
+)
+def test_malformed_secret_is_a_clear_500_naming_it(
+    service: Service, emulator: VccEmulator, vend_handler: Any, value: str
+) -> None:
+    service.secretsmanager.put_secret_value(SecretId=service.secret_prefix + "emea", SecretString=value)
+    response = invoke(vend_handler, event("emea", SCOPE))
+    assert (response.status, response.body["error"]) == (500, "credentials_unavailable")
+    assert f"'{service.secret_prefix}emea'" in response.body["message"]
+    assert emulator.token_requests == 0
+
+
+def test_each_request_is_logged_with_the_caller_and_outcome(
+    service: Service, emulator: VccEmulator, vend_handler: Any, observed: Observed
+) -> None:
+    request = event("emea", SCOPE)
+    invoke(vend_handler, request)
+    record = completed_record(observed)
+    identity = request["requestContext"]["identity"]
+    assert record["caller_arn"] == identity["userArn"]
+    assert record["caller_account"] == identity["accountId"]
+    assert record["correlation_id"] == request["requestContext"]["requestId"]
+    assert (record["region"], record["scope"], record["cache"], record["status"]) == (
+        "emea",
+        SCOPE,
+        "miss",
+        200,
+    )
+
+
+def test_unknown_route_is_a_json_404(service: Service, vend_handler: Any) -> None:
+    request = event("emea", SCOPE)
+    request["path"] = "/token/emea"
+    response = invoke(vend_handler, request)
+    assert (response.status, response.body["error"]) == (404, "not_found")
+    assert "GET /tokens/{region}/{scope}" in response.body["message"]
