@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -49,7 +50,8 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     with path.open(encoding="utf-8") as file:
-        return yaml.load(file, Loader=_TemplateLoader)  # noqa: S506 - a SafeLoader subclass
+        template: dict[str, Any] = yaml.load(file, Loader=_TemplateLoader)  # noqa: S506 - SafeLoader
+    return template
 
 
 def function_environment() -> dict[str, str]:
@@ -61,10 +63,13 @@ def function_environment() -> dict[str, str]:
 
 
 def table_properties(logical_id: str = "TokenTable") -> dict[str, Any]:
-    return load_template()["Resources"][logical_id]["Properties"]
+    properties: dict[str, Any] = load_template()["Resources"][logical_id]["Properties"]
+    return properties
 
 
-def create_table_from_template(dynamodb: Any, table_name: str, logical_id: str = "TokenTable") -> None:
+def create_table_from_template(
+    dynamodb: Any, table_name: str, logical_id: str = "TokenTable"
+) -> None:
     """Create `table_name` with the key schema, billing mode and TTL that template.yaml declares."""
     properties = table_properties(logical_id)
     dynamodb.create_table(
@@ -95,6 +100,7 @@ def put_region_secret(
 
 def start_moto_server(port: int = 0) -> tuple[ThreadedMotoServer, str]:
     """moto in server mode on loopback; returns the server and its endpoint URL."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call otherwise
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     host, bound_port = server.get_host_and_port()

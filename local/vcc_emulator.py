@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import contextlib
 import json
 import secrets
 import signal
@@ -102,7 +103,7 @@ class VccEmulator:
     @property
     def base_url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     @property
     def token_url_template(self) -> str:
@@ -183,7 +184,9 @@ class VccEmulator:
         client = self.clients.get(client_id or "")
         if client is None or not secrets.compare_digest(client.client_secret, client_secret or ""):
             status, error_body, error_headers = 400, {"error": "invalid_client"}, {}
-            if basic is not None:  # RFC 6749 §5.2: 401 when the client used the Authorization header
+            if (
+                basic is not None
+            ):  # RFC 6749 §5.2: 401 when the client used the Authorization header
                 status, error_headers = 401, {"WWW-Authenticate": 'Basic realm="vcc"'}
             return status, error_body, error_headers
 
@@ -199,7 +202,9 @@ class VccEmulator:
         lifetime = self.expires_in if self.expires_in is not None else 3600
         token = _jwt_like(client.client_id, scope, lifetime)
         with self._lock:
-            self.issued[token] = IssuedToken(client.client_id, scope, region, time.time() + lifetime)
+            self.issued[token] = IssuedToken(
+                client.client_id, scope, region, time.time() + lifetime
+            )
         answer: dict[str, Any] = {"access_token": token, "token_type": self.token_type}
         if self.expires_in is not None:
             answer["expires_in"] = self.expires_in
@@ -230,9 +235,16 @@ def _jwt_like(client_id: str, scope: str, lifetime: int) -> str:
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
     now = int(time.time())
-    claims = {"client_id": client_id, "scope": scope, "iat": now, "exp": now + lifetime,
-              "jti": secrets.token_hex(8)}
-    return ".".join([part({"alg": "RS256", "typ": "JWT"}), part(claims), part(secrets.token_bytes(32))])
+    claims = {
+        "client_id": client_id,
+        "scope": scope,
+        "iat": now,
+        "exp": now + lifetime,
+        "jti": secrets.token_hex(8),
+    }
+    return ".".join(
+        [part({"alg": "RS256", "typ": "JWT"}), part(claims), part(secrets.token_bytes(32))]
+    )
 
 
 def _split_region(path: str) -> tuple[str | None, str]:
@@ -268,13 +280,13 @@ def _handler_for(emulator: VccEmulator) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             return self.rfile.read(length) if length else b""
 
-        def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        def do_GET(self) -> None:
             if self.path == "/_emulator/stats":
                 self._send(200, emulator.stats())
             else:
                 self._send(404, {"error": "not_found"})
 
-        def do_POST(self) -> None:  # noqa: N802 - stdlib naming
+        def do_POST(self) -> None:
             body = self._body()
             if self.path == "/_emulator/fail":
                 try:
@@ -325,10 +337,8 @@ def main() -> None:
     )
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=emulator.stop).start())
     print(f"VCC emulator: token URL template {emulator.token_url_template}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         emulator.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

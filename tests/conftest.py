@@ -29,11 +29,11 @@ from local.stack import (
 # template's Globals first, as Lambda would.
 os.environ.update(function_environment())
 
-from local.vcc_emulator import Client, VccEmulator  # noqa: E402
-from tests.support import GET_TOKEN_EVENT, load_event  # noqa: E402
-from vcc_tokens import wiring  # noqa: E402
-from vcc_tokens.config import DOCUMENTED_SCOPES  # noqa: E402
-from vcc_tokens.observability import logger, metrics  # noqa: E402
+from local.vcc_emulator import Client, VccEmulator
+from tests.support import GET_TOKEN_EVENT, load_event
+from vcc_tokens import wiring
+from vcc_tokens.config import DOCUMENTED_SCOPES
+from vcc_tokens.observability import logger, metrics
 
 # One VCC client per region. emea lacks globalpci (to see invalid_scope); nam authenticates with
 # HTTP Basic and has a secret full of characters that RFC 6749 §2.3.1 form-encodes.
@@ -44,7 +44,10 @@ CLIENTS = {
         Client("nam client:1", "n@m:s3cret+/ " + secrets.token_urlsafe(24), GRANTED),
         "client_secret_basic",
     ),
-    "apac": (Client("apac-client", "apac-" + secrets.token_urlsafe(24), GRANTED), "client_secret_post"),
+    "apac": (
+        Client("apac-client", "apac-" + secrets.token_urlsafe(24), GRANTED),
+        "client_secret_post",
+    ),
 }
 AUTHORIZATION_HEADER = load_event(GET_TOKEN_EVENT)["headers"]["Authorization"]
 
@@ -89,7 +92,9 @@ class Service:
         key = {"cache_key": {"S": f"{region}#{scope}"}}
         return self.dynamodb.get_item(TableName=self.table_name, Key=key).get("Item")
 
-    def set_secret(self, region: str, client_id: str, client_secret: str, method: str | None) -> None:
+    def set_secret(
+        self, region: str, client_id: str, client_secret: str, method: str | None
+    ) -> None:
         put_region_secret(
             self.secretsmanager, self.secret_prefix + region, client_id, client_secret, method
         )
@@ -148,7 +153,9 @@ class Observed:
 
 
 @pytest.fixture(autouse=True)
-def observed(request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]) -> Iterator[Observed]:
+def observed(
+    request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Observed]:
     """Capture every log line (at DEBUG) and everything printed (EMF metrics included); after the
     test, fail if any client secret, issued token or Authorization header value appears."""
     stream = io.StringIO()

@@ -14,6 +14,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+
 from vcc_tokens.errors import UpstreamError, UpstreamUnavailable, VendError
 from vcc_tokens.observability import MetricUnit, logger, metrics, tracer
 from vcc_tokens.vending import CacheOutcome, parse_token_request, token_response, vend_token
@@ -25,7 +26,9 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 app = APIGatewayRestResolver()
 
 
-def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
@@ -34,7 +37,9 @@ def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | N
     )
 
 
-def log_caller(app: APIGatewayRestResolver, next_middleware: Callable[..., Response]) -> Response:
+def log_caller(
+    app: APIGatewayRestResolver, next_middleware: Callable[..., Response[dict[str, Any]]]
+) -> Response[dict[str, Any]]:
     """Every log line of the request names the verified IAM caller."""
     identity = app.current_event.request_context.identity
     logger.append_keys(caller_arn=identity.user_arn, caller_account=identity.account_id)
@@ -47,7 +52,7 @@ app.use(middlewares=[log_caller])
 
 @app.get("/tokens/<region>/<scope>")
 @tracer.capture_method(capture_response=False)
-def get_token(region: str, scope: str) -> Response:
+def get_token(region: str, scope: str) -> Response[dict[str, Any]]:
     deps = dependencies()
     logger.append_keys(region=region[:64], scope=scope[:64])
     request = parse_token_request(
@@ -60,12 +65,14 @@ def get_token(region: str, scope: str) -> Response:
     )
     logger.append_keys(cache=vend.outcome)
     hit = vend.outcome is CacheOutcome.HIT
-    metrics.add_metric(name="CacheHits" if hit else "UpstreamFetches", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name="CacheHits" if hit else "UpstreamFetches", unit=MetricUnit.Count, value=1
+    )
     return json_response(200, token_response(vend.token, now))
 
 
-@app.exception_handler(VendError)
-def vend_error(error: VendError) -> Response:
+@app.exception_handler(VendError)  # type: ignore[untyped-decorator]
+def vend_error(error: VendError) -> Response[dict[str, Any]]:
     headers = {}
     if isinstance(error, UpstreamUnavailable):
         headers["Retry-After"] = str(error.retry_after)
@@ -78,14 +85,14 @@ def vend_error(error: VendError) -> Response:
 
 
 @app.not_found
-def no_route(_: NotFoundError) -> Response:
+def no_route(_: NotFoundError) -> Response[dict[str, Any]]:
     event = app.current_event
     message = f"no route for {event.http_method} {event.path[:100]}; routes: {ROUTES}"
     return json_response(404, {"error": "not_found", "message": message})
 
 
-@app.exception_handler(Exception)
-def unexpected_error(_: Exception) -> Response:
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+def unexpected_error(_: Exception) -> Response[dict[str, Any]]:
     logger.exception("unexpected error")
     message = "internal error; the service log has the details under this request's id"
     return json_response(500, {"error": "internal_error", "message": message})

@@ -12,8 +12,8 @@ import pytest
 
 from local.vcc_emulator import VccEmulator
 from tests.conftest import CLIENTS, Observed, Service
-from tests.support import invoke, load_event
 from tests.support import api_event as event
+from tests.support import invoke, load_event
 
 pytestmark = pytest.mark.integration
 
@@ -284,12 +284,20 @@ def test_missing_secret_is_a_clear_500_naming_it(
 
 
 @pytest.mark.parametrize(
-    "value", ["not json", '["a list"]', '{"client_id": "only-an-id"}', '{"client_id": "a", "client_secret": "b", "auth_method": "tls"}']
+    "value",
+    [
+        "not json",
+        '["a list"]',
+        '{"client_id": "only-an-id"}',
+        '{"client_id": "a", "client_secret": "b", "auth_method": "tls"}',
+    ],
 )
 def test_malformed_secret_is_a_clear_500_naming_it(
     service: Service, emulator: VccEmulator, vend_handler: Any, value: str
 ) -> None:
-    service.secretsmanager.put_secret_value(SecretId=service.secret_prefix + "emea", SecretString=value)
+    service.secretsmanager.put_secret_value(
+        SecretId=service.secret_prefix + "emea", SecretString=value
+    )
     response = invoke(vend_handler, event("emea", SCOPE))
     assert (response.status, response.body["error"]) == (500, "credentials_unavailable")
     assert f"'{service.secret_prefix}emea'" in response.body["message"]

@@ -132,7 +132,9 @@ class _EnvReader:
         try:
             value = kind(raw)
         except ValueError:
-            raise ConfigurationError(f"{name} must be a number from {low} to {high}, got {raw!r}") from None
+            raise ConfigurationError(
+                f"{name} must be a number from {low} to {high}, got {raw!r}"
+            ) from None
         if not low <= value <= high:
             raise ConfigurationError(f"{name} must be from {low} to {high}, got {value}")
         return float(value)

@@ -108,7 +108,9 @@ class VccTokenEndpoint(TokenEndpoint):
             raise UpstreamBadResponse(f"{where} issued a token_type other than Bearer")
         expires_in = _positive_int(body.get("expires_in", self._fallback_expires_in))
         if expires_in is None:
-            raise UpstreamBadResponse(f"{where} issued an expires_in that is not a positive integer")
+            raise UpstreamBadResponse(
+                f"{where} issued an expires_in that is not a positive integer"
+            )
         return IssuedToken(access_token=access_token, expires_in=expires_in)
 
 

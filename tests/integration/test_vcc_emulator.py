@@ -1,0 +1,137 @@
+"""The emulator speaks VCC's token protocol as FACTS.md describes it."""
+
+import base64
+import time
+
+import pytest
+import requests
+
+from local.vcc_emulator import VccEmulator
+from tests.conftest import CLIENTS
+from vcc_tokens.upstream import basic_authorization
+
+pytestmark = pytest.mark.integration
+
+EMEA, _ = CLIENTS["emea"]
+NAM, _ = CLIENTS["nam"]
+
+
+def post(
+    emulator: VccEmulator,
+    data: dict[str, str],
+    headers: dict[str, str] | None = None,
+    path: str = "/emea/Auth/connect/token",
+) -> requests.Response:
+    return requests.post(emulator.base_url + path, data=data, headers=headers, timeout=5)
+
+
+def form(
+    client_id: str = EMEA.client_id, secret: str = EMEA.client_secret, **extra: str
+) -> dict[str, str]:
+    return {
+        "grant_type": "client_credentials",
+        "client_id": client_id,
+        "client_secret": secret,
+        "scope": "agents-availability:read",
+        **extra,
+    }
+
+
+@pytest.mark.parametrize(
+    "path", ["/Auth/connect/token", "/auth/connect/token", "/apac/Auth/connect/token"]
+)
+def test_body_credentials_get_a_bearer_token(emulator: VccEmulator, path: str) -> None:
+    answer = post(emulator, form(), path=path)
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["token_type"], body["expires_in"]) == ("Bearer", 900)
+    assert body["access_token"].count(".") == 2  # shaped like a JWT, opaque to us
+    assert answer.headers["Cache-Control"] == "no-store"
+    assert emulator.token_requests == 1
+
+
+def test_basic_credentials_are_form_encoded_before_base64(emulator: VccEmulator) -> None:
+    headers = {"Authorization": basic_authorization(NAM.client_id, NAM.client_secret)}
+    answer = post(emulator, {"grant_type": "client_credentials", "scope": "stats"}, headers)
+    assert answer.status_code == 200
+    raw = base64.b64encode(f"{NAM.client_id}:{NAM.client_secret}".encode()).decode()
+    unencoded = post(
+        emulator,
+        {"grant_type": "client_credentials", "scope": "stats"},
+        {"Authorization": f"Basic {raw}"},
+    )
+    assert (unencoded.status_code, unencoded.json()) == (401, {"error": "invalid_client"})
+
+
+def test_wrong_secret_is_invalid_client(emulator: VccEmulator) -> None:
+    answer = post(emulator, form(secret="nope"))
+    assert (answer.status_code, answer.json()) == (400, {"error": "invalid_client"})
+
+
+def test_both_authentication_methods_at_once_are_refused(emulator: VccEmulator) -> None:
+    headers = {"Authorization": basic_authorization(EMEA.client_id, EMEA.client_secret)}
+    answer = post(emulator, form(), headers)
+    assert (answer.status_code, answer.json()["error"]) == (400, "invalid_request")
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        (
+            {"scope": ""},
+            {"error": "invalid_scope", "error_description": "You must specify a scope"},
+        ),
+        (
+            {"scope": "newvoicemedia/api/stats"},
+            {
+                "error": "invalid_scope",
+                "error_description": '"newvoicemedia/api/stats" is an invalid scope',
+            },
+        ),
+        (
+            {"scope": "globalpci"},
+            {"error": "invalid_scope", "error_description": '"globalpci" is an invalid scope'},
+        ),
+        (
+            {"grant_type": "password"},
+            {"error": "unsupported_grant_type", "error_description": "Invalid grant_type"},
+        ),
+    ],
+)
+def test_documented_error_bodies(
+    emulator: VccEmulator, changes: dict[str, str], error: dict[str, str]
+) -> None:
+    answer = post(emulator, form(**changes))
+    assert (answer.status_code, answer.json()) == (400, error)
+
+
+def test_injected_failures_are_served_in_order_then_normal_service(emulator: VccEmulator) -> None:
+    emulator.fail_next("rate_limited")
+    emulator.fail_next("server_error")
+    first, second, third = (post(emulator, form()) for _ in range(3))
+    assert (first.status_code, first.headers["Retry-After"]) == (429, "7")
+    assert (second.status_code, second.json()["error"]) == (500, "Internal Server Error")
+    assert third.status_code == 200
+    assert emulator.stats()["token_requests"] == 3
+
+
+def test_configurable_expires_in_and_latency(emulator: VccEmulator) -> None:
+    emulator.expires_in, emulator.latency = None, 0.2
+    started = time.monotonic()
+    answer = post(emulator, form())
+    assert time.monotonic() - started >= 0.2
+    assert "expires_in" not in answer.json()
+
+
+def test_control_endpoints(emulator: VccEmulator) -> None:
+    failed = requests.post(
+        emulator.base_url + "/_emulator/fail", json={"failure": "server_error"}, timeout=5
+    )
+    assert failed.json()["pending_failures"] == ["server_error"]
+    assert post(emulator, form()).status_code == 500
+    stats = requests.get(emulator.base_url + "/_emulator/stats", timeout=5).json()
+    assert (stats["token_requests"], stats["requests_by_region"]) == (1, {"emea": 1})
+    unknown = requests.post(
+        emulator.base_url + "/_emulator/fail", json={"failure": "gremlins"}, timeout=5
+    )
+    assert unknown.status_code == 400

@@ -1,0 +1,67 @@
+"""Settings are parsed once, with clear messages for every wrong value."""
+
+import pytest
+
+from vcc_tokens.config import DOCUMENTED_SCOPES, ConfigurationError, Settings
+
+REQUIRED = {"TOKEN_TABLE_NAME": "tokens", "VCC_SECRET_PREFIX": "vcc/"}
+
+
+def test_defaults_point_at_vcc_over_https_with_the_documented_scopes() -> None:
+    settings = Settings.from_env(REQUIRED)
+    assert settings.token_url("nam") == "https://nam.cc.vonage.com/Auth/connect/token"
+    assert settings.allowed_scopes == frozenset(DOCUMENTED_SCOPES)
+    assert settings.connect_timeout + settings.read_timeout < 15  # the function's timeout
+
+
+@pytest.mark.parametrize("missing", ["TOKEN_TABLE_NAME", "VCC_SECRET_PREFIX"])
+def test_a_missing_required_setting_is_named(missing: str) -> None:
+    env = {name: value for name, value in REQUIRED.items() if name != missing}
+    with pytest.raises(ConfigurationError, match=f"{missing} is not set"):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "https://{region}.newvoicemedia.com/Auth/connect/token",
+        "https://{region}.newvoicemedia.com/auth/connect/token",
+        "http://127.0.0.1:8081/{region}/Auth/connect/token",
+        "http://localhost:8081/Auth/connect/token",
+        "http://[::1]:8081/Auth/connect/token",
+    ],
+)
+def test_legacy_domain_and_loopback_test_servers_are_accepted(template: str) -> None:
+    settings = Settings.from_env({**REQUIRED, "VCC_TOKEN_URL_TEMPLATE": template})
+    assert settings.token_url("emea") == template.replace("{region}", "emea")
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("http://{region}.cc.vonage.com/Auth/connect/token", "must use https"),
+        ("http://10.0.0.5/Auth/connect/token", "must use https"),
+        ("ftp://{region}.cc.vonage.com/token", "must use https"),
+        ("https://{tenant}.cc.vonage.com/token", "only the placeholder {region}"),
+        ("/Auth/connect/token", "absolute URL"),
+    ],
+)
+def test_unsafe_or_broken_token_urls_are_refused(template: str, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Settings.from_env({**REQUIRED, "VCC_TOKEN_URL_TEMPLATE": template})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("FALLBACK_EXPIRES_IN", "0"), ("UPSTREAM_READ_TIMEOUT", "soon"), ("MAX_MIN_TTL", "99999")],
+)
+def test_numbers_out_of_range_are_refused_with_the_range(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"{name} must be"):
+        Settings.from_env({**REQUIRED, name: value})
+
+
+def test_allowed_scopes_is_a_comma_separated_list() -> None:
+    settings = Settings.from_env({**REQUIRED, "ALLOWED_SCOPES": " stats ,users:read,"})
+    assert settings.allowed_scopes == {"stats", "users:read"}
+    with pytest.raises(ConfigurationError, match="at least one scope"):
+        Settings.from_env({**REQUIRED, "ALLOWED_SCOPES": " , "})
