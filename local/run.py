@@ -1,26 +1,41 @@
-"""`make run`: one vend through the real handler against local servers, printed.
+"""`make run`: the whole service on one machine, with no AWS account and no Docker.
 
-Starts moto in server mode (the AWS side) and the VCC emulator on loopback, creates the table
-from template.yaml, seeds one secret per region, then sends the events/ GET event to the vend
-function twice: the first answer comes from VCC, the second from the cache.
+Starts, in this one process, moto in server mode as AWS (table from template.yaml, one secret per
+region), the VCC token-endpoint emulator (unless a real upstream is configured), and the local
+API front on 127.0.0.1:$PORT, which checks SigV4 like API Gateway and runs the same handlers as
+Lambda. Ctrl-C or SIGTERM stops everything and frees every port.
+
+Environment:
+  PORT (3000), MOTO_PORT (5000), VCC_EMULATOR_PORT (8081), VCC_EMULATOR_LATENCY (0 s)
+  LOCAL_CALLERS      JSON file of known callers (default local/callers.json)
+  VCC_TOKEN_URL_TEMPLATE + VCC_CLIENT_ID + VCC_CLIENT_SECRET [+ VCC_AUTH_METHOD]
+                     use that token endpoint and those credentials instead of the emulator
 """
 
 from __future__ import annotations
 
-import json
+import errno
 import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import boto3
 
+from local.api_front import ApiFront, template_routes
+from local.sigv4 import load_callers
 from local.stack import (
     LOCAL_AWS_ENV,
     REGIONS,
     ROOT,
-    LambdaContext,
     create_table_from_template,
     function_environment,
     load_function,
+    load_template,
     put_region_secret,
     start_moto_server,
 )
@@ -28,54 +43,135 @@ from local.vcc_emulator import DEMO_CLIENTS, VccEmulator
 
 TABLE = "vcc-tokens-local"
 SECRET_PREFIX = "vcc/local/"
-EVENT = ROOT / "events" / "get_token_emea_agents_availability.json"
+DEFAULT_CALLERS = ROOT / "local" / "callers.json"
 
 
-def shown(body: dict[str, object]) -> dict[str, object]:
-    """The answer as printed: the token shortened, as any output of this project does."""
-    token = body.get("access_token")
-    if isinstance(token, str):
-        body = {**body, "access_token": f"{token[:10]}... ({len(token)} characters)"}
-    return body
+class StartupError(Exception):
+    """A clear reason the stack cannot start (a port in use, a bad setting)."""
 
 
-def main() -> None:
-    moto, endpoint = start_moto_server()
-    emulator = VccEmulator(DEMO_CLIENTS).start()
+@dataclass(frozen=True)
+class Upstream:
+    token_url_template: str
+    client_id: str
+    client_secret: str
+    auth_method: str | None
+
+
+def port_setting(name: str, default: int) -> int:
+    raw = os.environ.get(name, str(default))
+    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
+        raise StartupError(f"{name} must be a port number from 0 to 65535, got {raw!r}")
+    return int(raw)
+
+
+def bind(name: str, port: int, start: Callable[[], Any]) -> Any:
+    """Start a server, turning 'address in use' into a message that says what to do."""
     try:
+        return start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupError(f"port {port} is in use; set {name} to a free port") from None
+        raise
+
+
+def configured_upstream() -> Upstream | None:
+    names = ("VCC_TOKEN_URL_TEMPLATE", "VCC_CLIENT_ID", "VCC_CLIENT_SECRET")
+    values = [os.environ.get(name, "") for name in names]
+    if not any(values):
+        return None
+    if not all(values):
+        missing = ", ".join(name for name, value in zip(names, values, strict=True) if not value)
+        raise StartupError(f"a configured upstream needs {', '.join(names)}; missing: {missing}")
+    url, client_id, client_secret = values
+    return Upstream(url, client_id, client_secret, os.environ.get("VCC_AUTH_METHOD") or None)
+
+
+def main() -> int:
+    stops: list[Callable[[], None]] = []
+    try:
+        port = port_setting("PORT", 3000)
+        callers_path = Path(os.environ.get("LOCAL_CALLERS") or DEFAULT_CALLERS)
+        callers = load_callers(callers_path)
+        upstream = configured_upstream()
+
+        moto_port = port_setting("MOTO_PORT", 5000)
+        moto, aws_endpoint = bind("MOTO_PORT", moto_port, lambda: start_moto_server(moto_port))
+        stops.append(moto.stop)
+        if upstream is None:
+            emulator_port = port_setting("VCC_EMULATOR_PORT", 8081)
+            emulator = bind(
+                "VCC_EMULATOR_PORT",
+                emulator_port,
+                lambda: VccEmulator(
+                    DEMO_CLIENTS,
+                    port=emulator_port,
+                    latency=float(os.environ.get("VCC_EMULATOR_LATENCY", "0")),
+                ).start(),
+            )
+            stops.append(emulator.stop)
+            client = DEMO_CLIENTS[0]
+            upstream = Upstream(
+                emulator.token_url_template, client.client_id, client.client_secret, None
+            )
+            upstream_name = f"VCC emulator at {emulator.base_url}"
+        else:
+            upstream_name = f"VCC at {upstream.token_url_template}"
+
         os.environ.update(
             {
                 **LOCAL_AWS_ENV,
                 **function_environment(),
-                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_ENDPOINT_URL": aws_endpoint,
                 "TOKEN_TABLE_NAME": TABLE,
                 "VCC_SECRET_PREFIX": SECRET_PREFIX,
-                "VCC_TOKEN_URL_TEMPLATE": emulator.token_url_template,
-                "POWERTOOLS_LOG_LEVEL": "WARNING",
+                "VCC_TOKEN_URL_TEMPLATE": upstream.token_url_template,
+                "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would drown the request logs
             }
         )
         create_table_from_template(boto3.client("dynamodb"), TABLE)
         secretsmanager = boto3.client("secretsmanager")
-        client = DEMO_CLIENTS[0]
         for region in REGIONS:
             put_region_secret(
-                secretsmanager, SECRET_PREFIX + region, client.client_id, client.client_secret, None
+                secretsmanager,
+                SECRET_PREFIX + region,
+                upstream.client_id,
+                upstream.client_secret,
+                upstream.auth_method,
             )
-        print(f"moto server (AWS) at {endpoint}; VCC emulator at {emulator.base_url}")
-        handler = load_function("vend").lambda_handler
-        event = json.loads(Path(EVENT).read_text(encoding="utf-8"))
-        for attempt in ("first", "second"):
-            result = handler(event, LambdaContext(f"local-{attempt}"))
-            body = json.loads(result["body"])
-            print(f"\n{attempt} GET {event['path']} -> {result['statusCode']}")
-            print(json.dumps(shown(body), indent=2))
-        print(
-            f"\nVCC token requests served: {emulator.token_requests} (the second vend was cached)"
-        )
+
+        routes = template_routes(load_template())
+        handlers = {
+            route.function: load_function(route.function).lambda_handler for route in routes
+        }
+        front = bind("PORT", port, lambda: ApiFront(routes, handlers, callers, port=port))
+        stops.insert(0, front.stop)
+    except (StartupError, ValueError) as exc:
+        print(f"make run: cannot start: {exc}", file=sys.stderr)
+        for stop in reversed(stops):
+            stop()
+        return 2
+
+    def shut_down(signum: int, _frame: Any) -> None:
+        print(f"\nstopping ({signal.Signals(signum).name})", flush=True)
+        threading.Thread(target=front.stop, daemon=True).start()
+
+    signal.signal(signal.SIGINT, shut_down)
+    signal.signal(signal.SIGTERM, shut_down)
+    print(
+        f"VCC token vending ready at {front.url} "
+        f"(routes: {', '.join(f'{r.method} {r.resource}' for r in routes)}; "
+        f"AWS: moto at {aws_endpoint}; upstream: {upstream_name}; "
+        f"callers: {callers_path}). Ctrl-C stops.",
+        flush=True,
+    )
+    try:
+        front.serve_forever()
     finally:
-        emulator.stop()
-        moto.stop()
+        for stop in stops[1:]:
+            stop()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -56,9 +56,10 @@ def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
 
 def function_environment() -> dict[str, str]:
     """The literal environment variables of the template's Function Globals (POWERTOOLS_*...),
-    plus tracing off: no X-Ray daemon runs locally. Values set with !Ref are left out."""
+    plus tracing off: no X-Ray daemon runs locally. Empty values and values set with !Ref are
+    left out."""
     variables = load_template()["Globals"]["Function"]["Environment"]["Variables"]
-    literal = {name: value for name, value in variables.items() if isinstance(value, str)}
+    literal = {name: value for name, value in variables.items() if isinstance(value, str) and value}
     return {**literal, "POWERTOOLS_TRACE_DISABLED": "true"}
 
 

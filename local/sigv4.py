@@ -1,0 +1,145 @@
+"""AWS Signature Version 4 verification, as API Gateway's AWS_IAM authorization does it.
+
+The signature is recomputed with botocore's own SigV4 implementation from what the caller sent:
+the method, the raw path and query, the headers named in SignedHeaders and the body, at the
+caller's X-Amz-Date, with the secret key of the access key id in Credential. Failures carry the
+messages API Gateway answers with (403).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+MAX_SKEW = timedelta(minutes=5)
+AMZ_DATE = "%Y%m%dT%H%M%SZ"
+
+MISSING_TOKEN = "Missing Authentication Token"
+INVALID_TOKEN = "The security token included in the request is invalid."
+SIGNATURE_MISMATCH = (
+    "The request signature we calculated does not match the signature you provided. Check your "
+    "AWS Secret Access Key and signing method. Consult the service documentation for details."
+)
+
+_AUTHORIZATION = re.compile(
+    r"^AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*"
+    r"SignedHeaders=(?P<signed_headers>[^,\s]+),\s*Signature=(?P<signature>[0-9a-f]{64})$"
+)
+
+
+class AuthError(Exception):
+    """The request is not authenticated; `message` is what API Gateway would answer (403)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Caller:
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    principal_arn: str
+
+    @property
+    def account_id(self) -> str:
+        return self.principal_arn.split(":")[4]
+
+
+def load_callers(path: Path) -> dict[str, Caller]:
+    """Known callers: a JSON list of {"access_key_id", "secret_access_key", "principal_arn"}."""
+    entries = json.loads(path.read_text(encoding="utf-8"))
+    callers = {}
+    for number, entry in enumerate(entries):
+        try:
+            caller = Caller(
+                entry["access_key_id"], entry["secret_access_key"], entry["principal_arn"]
+            )
+        except (KeyError, TypeError):
+            raise ValueError(
+                f"{path}: entry {number} needs access_key_id, secret_access_key, principal_arn"
+            ) from None
+        if not re.match(
+            r"^arn:aws[\w-]*:(iam|sts)::\d{12}:(role|assumed-role)/", caller.principal_arn
+        ):
+            raise ValueError(
+                f"{path}: entry {number}: principal_arn must be an IAM role or STS assumed-role ARN"
+            )
+        callers[caller.access_key_id] = caller
+    return callers
+
+
+def verify(
+    *,
+    method: str,
+    raw_path: str,
+    headers: dict[str, str],
+    body: bytes,
+    callers: dict[str, Caller],
+    now: datetime,
+) -> Caller:
+    """The verified caller, or AuthError with API Gateway's message."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    authorization = lowered.get("authorization")
+    if not authorization:
+        raise AuthError(MISSING_TOKEN)
+    match = _AUTHORIZATION.match(authorization.strip())
+    if match is None:
+        raise AuthError(
+            f"Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' "
+            f"parameters. Authorization={authorization.split(' ')[0]}"
+        )
+    access_key_id, date, region, service, terminator = (match["credential"].split("/") + [""] * 5)[
+        :5
+    ]
+    if service != "execute-api" or terminator != "aws4_request":
+        raise AuthError("Credential should be scoped to correct service: 'execute-api'.")
+    caller = callers.get(access_key_id)
+    if caller is None:
+        raise AuthError(INVALID_TOKEN)
+
+    amz_date = lowered.get("x-amz-date", "")
+    try:
+        signed_at = datetime.strptime(amz_date, AMZ_DATE).replace(tzinfo=UTC)
+    except ValueError:
+        raise AuthError(
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header."
+        ) from None
+    if signed_at < now - MAX_SKEW:
+        raise AuthError(
+            f"Signature expired: {amz_date} is now earlier than "
+            f"{(now - MAX_SKEW).strftime(AMZ_DATE)} ({now.strftime(AMZ_DATE)} - 5 min.)"
+        )
+    if signed_at > now + MAX_SKEW:
+        raise AuthError(
+            f"Signature not yet current: {amz_date} is still later than "
+            f"{(now + MAX_SKEW).strftime(AMZ_DATE)} ({now.strftime(AMZ_DATE)} + 5 min.)"
+        )
+    if date != amz_date[:8]:
+        raise AuthError(SIGNATURE_MISMATCH)
+
+    signed_names = match["signed_headers"].split(";")
+    if "host" not in signed_names or any(name not in lowered for name in signed_names):
+        raise AuthError(SIGNATURE_MISMATCH)
+    request = AWSRequest(
+        method=method,
+        url=f"http://{lowered['host']}{raw_path}",
+        headers={name: lowered[name] for name in signed_names},
+        data=body,
+    )
+    request.context["timestamp"] = amz_date
+    signer = SigV4Auth(Credentials(caller.access_key_id, caller.secret_access_key), service, region)
+    expected = signer.signature(
+        signer.string_to_sign(request, signer.canonical_request(request)), request
+    )
+    if not hmac.compare_digest(expected, match["signature"]):
+        raise AuthError(SIGNATURE_MISMATCH)
+    return caller

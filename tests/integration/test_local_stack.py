@@ -1,0 +1,195 @@
+"""`make run`'s stack as a subprocess on free ports: signed calls work, unsigned, tampered and
+unknown-key calls get API Gateway's 403, and SIGTERM stops everything and frees the ports."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from local.vcc_emulator import VccEmulator
+from tests.conftest import CLIENTS
+from tests.signing import signed_headers
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+CALLERS = json.loads((ROOT / "local" / "callers.json").read_text())
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def start_stack(env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "local.run"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@dataclass
+class Stack:
+    process: subprocess.Popen[str]
+    url: str
+    ports: list[int]
+
+    def get(
+        self, path: str, caller: dict[str, str] | None = None, **kwargs: object
+    ) -> requests.Response:
+        headers = {}
+        if caller:
+            headers = signed_headers(
+                "GET", self.url + path, caller["access_key_id"], caller["secret_access_key"]
+            )
+        return requests.get(self.url + path, headers=headers, timeout=10, **kwargs)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    ports = {"PORT": free_port(), "MOTO_PORT": free_port(), "VCC_EMULATOR_PORT": free_port()}
+    process = start_stack({name: str(port) for name, port in ports.items()})
+    assert process.stdout is not None
+    deadline = time.monotonic() + 60
+    line = ""
+    while time.monotonic() < deadline and "ready at" not in line:
+        line = process.stdout.readline()
+        assert line or process.poll() is None, "the stack exited before it was ready"
+    assert "ready at" in line, "the stack did not say it was ready within 60 s"
+    stack = Stack(process, f"http://127.0.0.1:{ports['PORT']}", list(ports.values()))
+    yield stack
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def test_signed_requests_for_two_scopes_in_two_regions(stack: Stack) -> None:
+    orders, reports = CALLERS[0], CALLERS[1]
+    answers = {
+        (region, scope): stack.get(f"/tokens/{region}/{scope}", orders)
+        for region in ("emea", "nam")
+        for scope in ("agents-availability:read", "users:read")
+    }
+    assert {answer.status_code for answer in answers.values()} == {200}
+    tokens = {key: answer.json()["access_token"] for key, answer in answers.items()}
+    assert len(set(tokens.values())) == 4  # one token per (region, scope)
+    # Another caller (an STS assumed role), percent-encoded scope: the same cached token
+    again = stack.get("/tokens/nam/users%3Aread", reports)
+    assert again.status_code == 200
+    assert again.json()["access_token"] == tokens[("nam", "users:read")]
+    assert again.headers["Cache-Control"] == "no-store"
+
+
+def test_unsigned_request_is_403_missing_token(stack: Stack) -> None:
+    answer = stack.get("/tokens/emea/stats")
+    assert (answer.status_code, answer.json()) == (403, {"message": "Missing Authentication Token"})
+
+
+def test_tampered_request_is_403_signature_mismatch(stack: Stack) -> None:
+    caller = CALLERS[0]
+    headers = signed_headers(
+        "GET",
+        stack.url + "/tokens/emea/stats?min_ttl=30",
+        caller["access_key_id"],
+        caller["secret_access_key"],
+    )
+    answer = requests.get(stack.url + "/tokens/emea/stats?min_ttl=0", headers=headers, timeout=10)
+    assert answer.status_code == 403
+    assert "signature we calculated does not match" in answer.json()["message"]
+
+
+def test_unknown_key_is_403(stack: Stack) -> None:
+    stranger = {"access_key_id": "LOCALSTRANGER0000001", "secret_access_key": "whatever"}
+    answer = stack.get("/tokens/emea/stats", stranger)
+    assert (answer.status_code, answer.json()) == (
+        403,
+        {"message": "The security token included in the request is invalid."},
+    )
+
+
+def test_unknown_route_is_403_like_api_gateway(stack: Stack) -> None:
+    answer = stack.get("/tokens/emea", CALLERS[0])
+    assert (answer.status_code, answer.json()) == (403, {"message": "Missing Authentication Token"})
+
+
+def test_caller_mistakes_pass_auth_and_get_the_handlers_400(stack: Stack) -> None:
+    answer = stack.get("/tokens/mars/stats", CALLERS[2])
+    assert (answer.status_code, answer.json()["error"]) == (400, "unknown_region")
+
+
+def test_sigterm_stops_everything_and_frees_the_ports(stack: Stack) -> None:
+    # (runs last in this module: it stops the stack)
+    stack.process.send_signal(signal.SIGTERM)
+    assert stack.process.wait(timeout=15) == 0
+    assert all(port_is_free(port) for port in stack.ports)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(stack.url + "/tokens/emea/stats", timeout=2)
+
+
+def test_a_taken_port_is_reported_clearly() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = start_stack({"PORT": str(port), "MOTO_PORT": "0", "VCC_EMULATOR_PORT": "0"})
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert f"port {port} is in use; set PORT to a free port" in output
+
+
+def test_a_configured_upstream_replaces_the_emulator(emulator: VccEmulator) -> None:
+    # Given any OAuth 2.0 token endpoint (here a second emulator) and its credentials
+    client, _ = CLIENTS["nam"]  # HTTP Basic with an awkward secret
+    port = free_port()
+    process = start_stack(
+        {
+            "PORT": str(port),
+            "MOTO_PORT": "0",
+            "VCC_EMULATOR_PORT": "0",
+            "VCC_TOKEN_URL_TEMPLATE": emulator.token_url_template,
+            "VCC_CLIENT_ID": client.client_id,
+            "VCC_CLIENT_SECRET": client.client_secret,
+            "VCC_AUTH_METHOD": "client_secret_basic",
+        }
+    )
+    try:
+        assert process.stdout is not None
+        ready = process.stdout.readline()
+        assert f"upstream: VCC at {emulator.token_url_template}" in ready
+        url = f"http://127.0.0.1:{port}/tokens/apac/stats"
+        caller = CALLERS[0]
+        headers = signed_headers("GET", url, caller["access_key_id"], caller["secret_access_key"])
+        answer = requests.get(url, headers=headers, timeout=10)
+        # Then the token comes from that endpoint, through the seeded secret's credentials
+        assert answer.status_code == 200
+        assert answer.json()["access_token"] in emulator.issued
+        assert emulator.requests_by_region == {"apac": 1}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=15)
+    assert process.returncode == 0
