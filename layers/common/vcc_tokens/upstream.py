@@ -8,9 +8,12 @@ holds the region, scope and status, never the request or response body.
 from __future__ import annotations
 
 import base64
+import math
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -140,10 +143,21 @@ def error_for_response(response: requests.Response, region: str, scope: str) -> 
     return UpstreamRejectedRequest(f"{where} rejected the token request ({status}, {label})")
 
 
-def retry_after_seconds(response: requests.Response) -> int:
-    """Retry-After in seconds when given as a number, else our default; capped."""
+def retry_after_seconds(response: requests.Response, now: float | None = None) -> int:
+    """Retry-After as seconds (RFC 9110: delay-seconds or an HTTP date), else our default;
+    kept between 1 s and MAX_RETRY_AFTER."""
     raw = response.headers.get("Retry-After", "").strip()
-    seconds = int(raw) if raw.isdigit() else DEFAULT_RETRY_AFTER
+    if raw.isascii() and raw.isdigit():
+        seconds = int(raw)
+    else:
+        try:
+            when = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            when = None
+        if when is None or when.tzinfo is None:
+            seconds = DEFAULT_RETRY_AFTER
+        else:
+            seconds = math.ceil(when.timestamp() - (time.time() if now is None else now))
     return max(1, min(seconds, MAX_RETRY_AFTER))
 
 
