@@ -129,12 +129,15 @@ class ApiFront:
         host: str = "127.0.0.1",
         port: int = 3000,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        invoke_lock: threading.Lock | None = None,
     ) -> None:
         self.routes = routes
         self.handlers = handlers
         self.callers = callers
         self.clock = clock
-        self._invoke_lock = threading.Lock()  # one execution environment: one request at a time
+        # Handlers run one at a time, as in one Lambda execution environment; the lock may be
+        # shared with other in-process invokers (the local scheduler).
+        self._invoke_lock = invoke_lock or threading.Lock()
         self._server = ThreadingHTTPServer((host, port), _request_handler(self))
         self._server.daemon_threads = True
 

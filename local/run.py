@@ -7,6 +7,7 @@ Lambda. Ctrl-C or SIGTERM stops everything and frees every port.
 
 Environment:
   PORT (3000), MOTO_PORT (5000), VCC_EMULATOR_PORT (8081), VCC_EMULATOR_LATENCY (0 s)
+  REFRESH_RATE_MINUTES  the scheduled refresher's period (default: the template's)
   LOCAL_CALLERS      JSON file of known callers (default local/callers.json)
   VCC_TOKEN_URL_TEMPLATE + VCC_CLIENT_ID + VCC_CLIENT_SECRET [+ VCC_AUTH_METHOD]
                      use that token endpoint and those credentials instead of the emulator
@@ -15,10 +16,12 @@ Environment:
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import sys
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,12 +35,14 @@ from local.stack import (
     LOCAL_AWS_ENV,
     REGIONS,
     ROOT,
+    LambdaContext,
     create_table_from_template,
     function_environment,
     load_function,
     load_template,
     put_region_secret,
     start_moto_server,
+    stop_server,
 )
 from local.vcc_emulator import DEMO_CLIENTS, VccEmulator
 
@@ -87,6 +92,42 @@ def configured_upstream() -> Upstream | None:
     return Upstream(url, client_id, client_secret, os.environ.get("VCC_AUTH_METHOD") or None)
 
 
+class Schedule:
+    """Invokes a function every `period` seconds, as EventBridge Scheduler would."""
+
+    def __init__(self, handler: Any, period: float, lock: threading.Lock) -> None:
+        self._handler = handler
+        self._period = period
+        self._lock = lock
+        self._stopped = threading.Event()
+        self._event = json.loads((ROOT / "events" / "scheduled_refresh.json").read_text())
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> Schedule:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stopped.wait(self._period):
+            with self._lock:
+                try:
+                    self._handler(self._event, LambdaContext(f"schedule-{uuid.uuid4()}"))
+                except Exception as failure:
+                    print(f"scheduled refresher failed: {failure}", file=sys.stderr, flush=True)
+
+
+def refresh_rate_minutes(template: dict[str, Any]) -> int:
+    default = template["Parameters"]["RefreshRateMinutes"]["Default"]
+    raw = os.environ.get("REFRESH_RATE_MINUTES", str(default))
+    if not raw.isdigit() or not 1 <= int(raw) <= 60:
+        raise StartupError(f"REFRESH_RATE_MINUTES must be from 1 to 60, got {raw!r}")
+    return int(raw)
+
+
 def main() -> int:
     stops: list[Callable[[], None]] = []
     try:
@@ -94,10 +135,12 @@ def main() -> int:
         callers_path = Path(os.environ.get("LOCAL_CALLERS") or DEFAULT_CALLERS)
         callers = load_callers(callers_path)
         upstream = configured_upstream()
+        template = load_template()
+        rate = refresh_rate_minutes(template)
 
         moto_port = port_setting("MOTO_PORT", 5000)
         moto, aws_endpoint = bind("MOTO_PORT", moto_port, lambda: start_moto_server(moto_port))
-        stops.append(moto.stop)
+        stops.append(lambda: stop_server(moto))
         if upstream is None:
             emulator_port = port_setting("VCC_EMULATOR_PORT", 8081)
             emulator = bind(
@@ -127,6 +170,7 @@ def main() -> int:
                 "VCC_SECRET_PREFIX": SECRET_PREFIX,
                 "VCC_TOKEN_URL_TEMPLATE": upstream.token_url_template,
                 "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would drown the request logs
+                "REFRESH_RATE_MINUTES": str(rate),
             }
         )
         create_table_from_template(boto3.client("dynamodb"), TABLE)
@@ -140,12 +184,19 @@ def main() -> int:
                 upstream.auth_method,
             )
 
-        routes = template_routes(load_template())
+        routes = template_routes(template)
         handlers = {
             route.function: load_function(route.function).lambda_handler for route in routes
         }
-        front = bind("PORT", port, lambda: ApiFront(routes, handlers, callers, port=port))
+        invoke_lock = threading.Lock()
+        front = bind(
+            "PORT",
+            port,
+            lambda: ApiFront(routes, handlers, callers, port=port, invoke_lock=invoke_lock),
+        )
         stops.insert(0, front.stop)
+        refresher = load_function("refresher").lambda_handler
+        stops.insert(1, Schedule(refresher, rate * 60, invoke_lock).start().stop)
     except (StartupError, ValueError) as exc:
         print(f"make run: cannot start: {exc}", file=sys.stderr)
         for stop in reversed(stops):
@@ -162,6 +213,7 @@ def main() -> int:
         f"VCC token vending ready at {front.url} "
         f"(routes: {', '.join(f'{r.method} {r.resource}' for r in routes)}; "
         f"AWS: moto at {aws_endpoint}; upstream: {upstream_name}; "
+        f"refresher every {rate} min; "
         f"callers: {callers_path}). Ctrl-C stops.",
         flush=True,
     )

@@ -11,12 +11,18 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
+import threading
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import yaml
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
@@ -99,13 +105,31 @@ def put_region_secret(
         secretsmanager.put_secret_value(SecretId=name, SecretString=value)
 
 
-def start_moto_server(port: int = 0) -> tuple[ThreadedMotoServer, str]:
-    """moto in server mode on loopback; returns the server and its endpoint URL."""
+def start_moto_server(port: int = 0) -> tuple[BaseWSGIServer, str]:
+    """moto in server mode on loopback; returns the server and its endpoint URL.
+
+    Requests are served one at a time: real DynamoDB applies a conditional write atomically per
+    item, and moto's backend would not if two requests interleaved (the lease tests rely on it).
+    """
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    host, bound_port = server.get_host_and_port()
-    return server, f"http://{host}:{bound_port}"
+    app = DomainDispatcherApplication(create_backend_app)
+    lock = threading.Lock()
+
+    def one_at_a_time(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        with lock:
+            return list(app(environ, start_response))
+
+    server = make_server(
+        "127.0.0.1", port, one_at_a_time, threaded=True, request_handler=MotoRequestHandler
+    )
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    host, bound_port = server.server_address[:2]
+    return server, f"http://{host!s}:{bound_port}"
+
+
+def stop_server(server: BaseWSGIServer) -> None:
+    server.shutdown()
+    server.server_close()
 
 
 def load_function(name: str) -> ModuleType:

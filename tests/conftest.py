@@ -23,6 +23,7 @@ from local.stack import (
     load_function,
     put_region_secret,
     start_moto_server,
+    stop_server,
 )
 
 # Powertools reads its settings when vcc_tokens.observability is imported: give it the
@@ -60,7 +61,7 @@ def aws_endpoint() -> Iterator[str]:
             patch.setenv(name, value)
         patch.delenv("AWS_PROFILE", raising=False)
         yield endpoint
-    server.stop()
+    stop_server(server)
 
 
 @pytest.fixture(scope="session")

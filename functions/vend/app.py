@@ -1,4 +1,6 @@
-"""GET /tokens/{region}/{scope}: a cached VCC bearer token for an IAM-authorized caller.
+"""The token API for IAM-authorized callers:
+GET /tokens/{region}/{scope}: a cached VCC bearer token;
+POST /tokens/{region}/{scope}/refresh: replace a token VCC rejected (401), once for all callers.
 
 API Gateway has already verified the caller's SigV4 signature (AWS_IAM authorization); this
 function only resolves the route. Domain errors are mapped to HTTP answers once, below.
@@ -6,7 +8,6 @@ function only resolves the route. Domain errors are mapped to HTTP answers once,
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -17,10 +18,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vcc_tokens.errors import UpstreamError, UpstreamUnavailable, VendError
 from vcc_tokens.observability import MetricUnit, logger, metrics, tracer
-from vcc_tokens.vending import CacheOutcome, parse_token_request, token_response, vend_token
-from vcc_tokens.wiring import dependencies
+from vcc_tokens.vending import (
+    Source,
+    TokenRequest,
+    Vend,
+    parse_rejected_token,
+    parse_token_request,
+    token_response,
+)
+from vcc_tokens.wiring import token_vendor
 
-ROUTES = "GET /tokens/{region}/{scope}"
+ROUTES = "GET /tokens/{region}/{scope}, POST /tokens/{region}/{scope}/refresh"
+HIT_METRICS = {Source.MEMORY: "MemoryHits", Source.DYNAMODB: "DynamoDBHits"}
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 app = APIGatewayRestResolver()
@@ -50,25 +59,33 @@ def log_caller(
 app.use(middlewares=[log_caller])
 
 
+def token_request(region: str, scope: str) -> TokenRequest:
+    logger.append_keys(region=region[:64], scope=scope[:64])
+    query = app.current_event.get_query_string_value("min_ttl")
+    request = parse_token_request(region, scope, query, token_vendor().settings)
+    logger.append_keys(scope=request.scope)
+    return request
+
+
+def vended(vend: Vend) -> Response[dict[str, Any]]:
+    logger.append_keys(cache=vend.outcome, source=vend.source)
+    if vend.source in HIT_METRICS:
+        metrics.add_metric(name=HIT_METRICS[vend.source], unit=MetricUnit.Count, value=1)
+    return json_response(200, token_response(vend.token, token_vendor().clock()))
+
+
 @app.get("/tokens/<region>/<scope>")
 @tracer.capture_method(capture_response=False)
 def get_token(region: str, scope: str) -> Response[dict[str, Any]]:
-    deps = dependencies()
-    logger.append_keys(region=region[:64], scope=scope[:64])
-    request = parse_token_request(
-        region, scope, app.current_event.get_query_string_value("min_ttl"), deps.settings
-    )
-    logger.append_keys(scope=request.scope)
-    now = time.time()
-    vend = vend_token(
-        request, now=now, cache=deps.cache, credentials=deps.credentials, upstream=deps.upstream
-    )
-    logger.append_keys(cache=vend.outcome)
-    hit = vend.outcome is CacheOutcome.HIT
-    metrics.add_metric(
-        name="CacheHits" if hit else "UpstreamFetches", unit=MetricUnit.Count, value=1
-    )
-    return json_response(200, token_response(vend.token, now))
+    return vended(token_vendor().vend(token_request(region, scope)))
+
+
+@app.post("/tokens/<region>/<scope>/refresh")
+@tracer.capture_method(capture_response=False)
+def refresh_token(region: str, scope: str) -> Response[dict[str, Any]]:
+    request = token_request(region, scope)
+    rejected = parse_rejected_token(app.current_event.body)
+    return vended(token_vendor().refresh(request.region, request.scope, rejected))
 
 
 @app.exception_handler(VendError)  # type: ignore[untyped-decorator]

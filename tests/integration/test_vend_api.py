@@ -106,10 +106,10 @@ def test_an_expired_item_still_in_the_table_is_never_served(
 @pytest.mark.parametrize(
     ("seconds_left", "min_ttl", "fetches"),
     [
-        (120, None, 0),  # default min_ttl 60: 120 s left is enough
+        (600, None, 0),  # default min_ttl 60: 600 s left is enough
         (30, None, 1),  # default min_ttl 60: 30 s left is not
-        (120, "300", 1),  # the caller wants 5 minutes
-        (120, "0", 0),
+        (400, "500", 1),  # the caller wants more than is left
+        (400, "0", 0),
     ],
 )
 def test_min_ttl_decides_whether_a_cached_token_is_replaced(
@@ -169,7 +169,9 @@ def test_upstream_errors_map_to_their_status(
     response = invoke(vend_handler, event("emea", SCOPE))
     assert (response.status, response.body["error"]) == (status, code)
     assert "emea" in response.body["message"]
-    assert service.cached_item("emea", SCOPE) is None
+    item = service.cached_item("emea", SCOPE) or {}
+    assert "access_token" not in item  # nothing cached
+    assert "lease_owner" not in item  # and the lease was released
     if status == 503:
         assert int(response.headers["Retry-After"]) == (7 if failure == "rate_limited" else 5)
 

@@ -1,102 +1,299 @@
-"""The vending rules, with in-memory fakes for the cache, the secrets and VCC."""
+"""The vending rules, with in-memory fakes for the cache, the secrets and VCC, and a fake clock."""
 
-from dataclasses import dataclass, field
+from __future__ import annotations
+
+import dataclasses
 
 import pytest
 
-from vcc_tokens.cache import CachedToken, TokenCache
+from tests.fakes import CountingEndpoint, FakeClock, FixedCredentials, MemoryTokenCache
+from vcc_tokens.cache import CachedToken, CacheEntry, token_sha256
 from vcc_tokens.config import Settings
-from vcc_tokens.credentials import ClientCredentials, CredentialStore
-from vcc_tokens.errors import InvalidRequest, UnknownRegion, UnknownScope
-from vcc_tokens.upstream import IssuedToken, TokenEndpoint
+from vcc_tokens.errors import (
+    InvalidRequest,
+    UnknownRegion,
+    UnknownScope,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from vcc_tokens.vending import (
     CacheOutcome,
+    MemoryCache,
+    Source,
     TokenRequest,
+    TokenVendor,
+    parse_rejected_token,
     parse_token_request,
     rfc3339,
     token_response,
-    vend_token,
 )
 
-NOW = 1_800_000_000
 SETTINGS = Settings(table_name="t", secret_prefix="p/")
+STATS = TokenRequest("emea", "stats", 60)
 
 
-class MemoryCache(TokenCache):
-    def __init__(self) -> None:
-        self.items: dict[str, CachedToken] = {}
-
-    def get(self, region: str, scope: str) -> CachedToken | None:
-        return self.items.get(f"{region}#{scope}")
-
-    def put(self, token: CachedToken) -> None:
-        self.items[token.key] = token
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
-class FixedCredentials(CredentialStore):
-    def get(self, region: str) -> ClientCredentials:
-        return ClientCredentials(f"{region}-id", "secret")
+@pytest.fixture
+def upstream() -> CountingEndpoint:
+    return CountingEndpoint()
 
 
-@dataclass
-class CountingEndpoint(TokenEndpoint):
-    expires_in: int = 900
-    calls: list[tuple[str, str]] = field(default_factory=list)
-
-    def fetch(self, region: str, scope: str, credentials: ClientCredentials) -> IssuedToken:
-        self.calls.append((region, scope))
-        return IssuedToken(f"token-{len(self.calls)}", self.expires_in)
+@pytest.fixture
+def cache() -> MemoryTokenCache:
+    return MemoryTokenCache()
 
 
-def vend(request: TokenRequest, cache: MemoryCache, upstream: CountingEndpoint, now: float = NOW):
-    return vend_token(
-        request, now=now, cache=cache, credentials=FixedCredentials(), upstream=upstream
+def vendor_for(
+    cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock, **settings: object
+) -> TokenVendor:
+    configured = dataclasses.replace(SETTINGS, **settings)  # type: ignore[arg-type]
+    return TokenVendor(
+        settings=configured,
+        cache=cache,
+        credentials=FixedCredentials(),
+        upstream=upstream,
+        memory=MemoryCache(configured.memory_cache_seconds),
+        clock=clock,
+        sleep=clock.sleep,
     )
 
 
-def cached(expires_in_seconds: int) -> CachedToken:
-    return CachedToken("emea", "stats", "old", "Bearer", NOW - 100, NOW + expires_in_seconds)
+@pytest.fixture
+def vendor(cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock) -> TokenVendor:
+    return vendor_for(cache, upstream, clock)
 
 
-def test_a_miss_fetches_and_stores_with_expiry_from_expires_in() -> None:
-    cache, upstream = MemoryCache(), CountingEndpoint(expires_in=3600)
-    result = vend(TokenRequest("emea", "stats", 60), cache, upstream)
-    assert result.outcome is CacheOutcome.MISS
+def cache_token(
+    cache: MemoryTokenCache, clock: FakeClock, left: int, lifetime: int = 900
+) -> CachedToken:
+    expires_at = int(clock.now) + left
+    token = CachedToken("emea", "stats", "old", "Bearer", expires_at - lifetime, expires_at)
+    cache.items[("emea", "stats")] = CacheEntry("emea", "stats", token)
+    return token
+
+
+def test_a_miss_fetches_and_stores_with_expiry_from_expires_in(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    upstream.expires_in = 3600
+    result = vendor.vend(STATS)
+    assert (result.outcome, result.source) == (CacheOutcome.MISS, Source.UPSTREAM)
     assert upstream.calls == [("emea", "stats")]
-    assert cache.items["emea#stats"] == CachedToken(
-        "emea", "stats", "token-1", "Bearer", NOW, NOW + 3600
+    now = int(clock.now)
+    assert cache.items[("emea", "stats")].token == CachedToken(
+        "emea", "stats", "token-1", "Bearer", now, now + 3600
     )
+    assert cache.items[("emea", "stats")].last_requested_at == clock.now
+    assert cache.items[("emea", "stats")].lease_owner is None  # released
 
 
 @pytest.mark.parametrize(
     ("left", "min_ttl", "outcome"),
     [
-        (61, 60, CacheOutcome.HIT),
-        (60, 60, CacheOutcome.HIT),
-        (59, 60, CacheOutcome.BELOW_MIN_TTL),
-        (1, 0, CacheOutcome.HIT),
+        (600, 60, CacheOutcome.HIT),
+        (600, 600, CacheOutcome.HIT),
+        (600, 601, CacheOutcome.BELOW_MIN_TTL),
         (0, 0, CacheOutcome.EXPIRED),
         (-3600, 0, CacheOutcome.EXPIRED),
     ],
 )
 def test_a_cached_token_is_served_only_with_min_ttl_left_and_never_expired(
-    left: int, min_ttl: int, outcome: CacheOutcome
+    cache: MemoryTokenCache,
+    upstream: CountingEndpoint,
+    clock: FakeClock,
+    left: int,
+    min_ttl: int,
+    outcome: CacheOutcome,
 ) -> None:
-    cache, upstream = MemoryCache(), CountingEndpoint()
-    cache.put(cached(left))
-    result = vend(TokenRequest("emea", "stats", min_ttl), cache, upstream)
+    cache_token(cache, clock, left)
+    result = vendor_for(cache, upstream, clock, max_min_ttl=900).vend(
+        TokenRequest("emea", "stats", min_ttl)
+    )
     assert result.outcome is outcome
     assert (result.token.access_token == "old") == (outcome is CacheOutcome.HIT)
     assert len(upstream.calls) == (0 if outcome is CacheOutcome.HIT else 1)
 
 
-def test_response_counts_seconds_left_and_formats_rfc3339() -> None:
-    body = token_response(cached(300), NOW + 0.5)
+def test_memory_serves_within_its_staleness_bound_then_dynamodb_again(
+    vendor: TokenVendor, cache: MemoryTokenCache, clock: FakeClock
+) -> None:
+    cache_token(cache, clock, 600)
+    assert vendor.vend(STATS).source is Source.DYNAMODB
+    # Another instance replaces the token in the table
+    entry = cache.items[("emea", "stats")]
+    assert entry.token is not None
+    newer = dataclasses.replace(
+        entry.token, access_token="newer", expires_at=entry.token.expires_at + 60
+    )
+    cache.items[("emea", "stats")] = dataclasses.replace(entry, token=newer)
+    clock.now += 29
+    stale = vendor.vend(STATS)
+    assert (stale.source, stale.token.access_token) == (Source.MEMORY, "old")
+    clock.now += 1  # 30 s: the bound
+    fresh = vendor.vend(STATS)
+    assert (fresh.source, fresh.token.access_token) == (Source.DYNAMODB, "newer")
+
+
+def test_refresh_ahead_serves_the_valid_token_and_renews_it_once(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # 900 s lifetime: margin max(60, 20% of 900) = 180 s; 150 s left is inside it
+    cache_token(cache, clock, 150)
+    renewed = vendor.vend(STATS)
+    assert renewed.outcome is CacheOutcome.HIT
+    assert renewed.token.access_token == "token-1"  # this caller took the lease and renewed
+    assert vendor.vend(STATS).token.access_token == "token-1"
+    assert len(upstream.calls) == 1
+
+
+def test_while_another_instance_renews_the_valid_token_is_served_without_waiting(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    cache_token(cache, clock, 150)
+    assert cache.acquire_lease("emea", "stats", "other-instance", clock.now, clock.now + 9)
+    started = clock.now
+    result = vendor.vend(STATS)
+    assert (result.token.access_token, upstream.calls, clock.now) == ("old", [], started)
+
+
+def test_a_failed_renewal_fails_nobody_while_the_token_is_valid(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    cache_token(cache, clock, 150)
+    upstream.failure = UpstreamTimeout("slow")
+    result = vendor.vend(STATS)
+    assert (result.outcome, result.token.access_token) == (CacheOutcome.HIT, "old")
+    assert cache.items[("emea", "stats")].lease_owner is None
+
+
+def test_a_waiter_takes_the_holders_token(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    assert cache.acquire_lease("emea", "stats", "holder", clock.now, clock.now + 9)
+    holder_token = CachedToken(
+        "emea", "stats", "holders", "Bearer", int(clock.now), int(clock.now) + 900
+    )
+    original_sleep = clock.sleep
+
+    def holder_finishes(seconds: float) -> None:
+        original_sleep(seconds)
+        cache.store(holder_token)
+
+    vendor.sleep = holder_finishes
+    result = vendor.vend(STATS)
+    assert (result.token.access_token, result.source) == ("holders", Source.LEASE_WAIT)
+    assert upstream.calls == []
+
+
+def test_a_dead_holders_lease_is_taken_over_once_it_expires(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    lease = SETTINGS.lease_seconds
+    assert cache.acquire_lease("emea", "stats", "dead", clock.now, clock.now + lease)
+    started = clock.now
+    result = vendor.vend(STATS)
+    assert (result.source, len(upstream.calls)) == (Source.UPSTREAM, 1)
+    assert lease <= clock.now - started <= lease + 0.25  # polled until the lease expired
+
+
+def test_a_waiter_gives_up_with_503_when_nothing_arrives(
+    cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    vendor = vendor_for(cache, upstream, clock)
+    # A lease that keeps being renewed by a live but never-finishing holder
+    vendor.cache.acquire_lease = lambda *args: False  # type: ignore[method-assign]
+    with pytest.raises(UpstreamUnavailable, match="being fetched by another instance") as caught:
+        vendor.vend(STATS)
+    assert caught.value.retry_after == 1
+
+
+def test_a_token_is_never_replaced_by_one_that_expires_earlier(
+    vendor: TokenVendor, cache: MemoryTokenCache, clock: FakeClock
+) -> None:
+    later = CachedToken("emea", "stats", "later", "Bearer", int(clock.now), int(clock.now) + 900)
+    earlier = dataclasses.replace(later, access_token="earlier", expires_at=later.expires_at - 1)
+    assert cache.store(later)
+    assert not cache.store(earlier)
+    assert cache.items[("emea", "stats")].token == later
+
+
+def test_refresh_with_the_rejected_hash_replaces_it_once(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    old = cache_token(cache, clock, 600)
+    first = vendor.refresh("emea", "stats", old.sha256)
+    second = vendor.refresh("emea", "stats", old.sha256)
+    assert (first.outcome, first.token.access_token) == (CacheOutcome.REFRESHED, "token-1")
+    assert (second.outcome, second.token.access_token) == (CacheOutcome.CURRENT, "token-1")
+    assert len(upstream.calls) == 1
+
+
+def test_refresh_replaces_even_when_the_new_token_expires_earlier(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    old = cache_token(cache, clock, 7000, lifetime=7200)  # VCC shortened lifetimes since
+    result = vendor.refresh("emea", "stats", old.sha256)
+    assert result.token.access_token == "token-1"
+    assert result.token.expires_at < old.expires_at
+
+
+def test_refresh_with_another_hash_returns_the_current_token(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    cache_token(cache, clock, 600)
+    result = vendor.refresh("emea", "stats", token_sha256("some-older-token"))
+    assert (result.outcome, result.token.access_token, upstream.calls) == (
+        CacheOutcome.CURRENT,
+        "old",
+        [],
+    )
+
+
+def test_forced_refresh_happens_at_most_once_per_interval(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    cache_token(cache, clock, 600)
+    assert vendor.refresh("emea", "stats", None).outcome is CacheOutcome.REFRESHED
+    clock.now += SETTINGS.forced_refresh_interval - 1
+    assert vendor.refresh("emea", "stats", None).outcome is CacheOutcome.CURRENT
+    clock.now += 1
+    assert vendor.refresh("emea", "stats", None).outcome is CacheOutcome.REFRESHED
+    assert len(upstream.calls) == 2
+
+
+def test_scheduler_renews_due_keys_and_leaves_idle_or_fresh_ones(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    now = int(clock.now)
+
+    def put(scope: str, left: int, asked_ago: float) -> None:
+        token = CachedToken("nam", scope, f"old-{scope}", "Bearer", now + left - 900, now + left)
+        cache.items[("nam", scope)] = CacheEntry(
+            "nam", scope, token, last_requested_at=clock.now - asked_ago
+        )
+
+    put("stats", 400, 10)  # margin 180 + next run in 300: due before the next run
+    put("users:read", 800, 10)  # not due before the next run
+    put("admin:read", 100, 7200)  # nobody asked for two hours: left to expire
+    report = vendor.renew_due()
+    assert (report.renewed, report.fresh, report.idle, report.failed) == (1, 1, 1, [])
+    assert upstream.calls == [("nam", "stats")]
+
+
+def test_response_counts_seconds_left_and_formats_rfc3339(clock: FakeClock) -> None:
+    token = CachedToken(
+        "emea", "stats", "old", "Bearer", int(clock.now) - 100, int(clock.now) + 300
+    )
+    body = token_response(token, clock.now + 0.5)
     assert body == {
         "access_token": "old",
         "token_type": "Bearer",
         "expires_in": 299,
-        "expires_at": rfc3339(NOW + 300),
+        "expires_at": rfc3339(int(clock.now) + 300),
         "region": "emea",
         "scope": "stats",
     }
@@ -125,3 +322,25 @@ def test_bad_requests_say_what_is_allowed(
 ) -> None:
     with pytest.raises(error, match=allowed):
         parse_token_request(region, scope, min_ttl, SETTINGS)
+
+
+def test_refresh_body_is_empty_or_a_sha256() -> None:
+    digest = token_sha256("x")
+    assert parse_rejected_token(None) is None
+    assert parse_rejected_token("  ") is None
+    assert parse_rejected_token(f'{{"rejected_token_sha256": "{digest.upper()}"}}') == digest
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "{",
+        "[]",
+        '{"rejected_token_sha256": "abc"}',
+        '{"rejected_token_sha256": 5}',
+        '{"token": "x"}',
+    ],
+)
+def test_bad_refresh_bodies_are_refused_with_the_expected_shape(body: str) -> None:
+    with pytest.raises(InvalidRequest, match="rejected_token_sha256"):
+        parse_rejected_token(body)

@@ -1,17 +1,25 @@
-"""The token cache: one item per (region, scope).
+"""The token cache: one DynamoDB item per (region, scope).
 
+Besides the token, an item carries the single-flight lease (`lease_owner`, `lease_until`) and
+`last_requested_at`, which the scheduled refresher reads to leave idle keys to expire.
 DynamoDB's TTL deletes expired items up to about 48 hours late, so expiry is always checked by
 the reader (`CachedToken.seconds_left`), never assumed from the item's presence.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+# A lease-only item (its holder died before storing a token) is removed by TTL a day later.
+ORPHAN_LEASE_TTL = 86_400
 
 
 @dataclass(frozen=True)
@@ -27,59 +35,187 @@ class CachedToken:
     def key(self) -> str:
         return cache_key(self.region, self.scope)
 
+    @property
+    def lifetime(self) -> int:
+        return self.expires_at - self.fetched_at
+
+    @property
+    def sha256(self) -> str:
+        return token_sha256(self.access_token)
+
     def seconds_left(self, now: float) -> int:
         return max(0, int(self.expires_at - now))
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    region: str
+    scope: str
+    token: CachedToken | None
+    lease_owner: str | None = None
+    lease_until: float = 0.0
+    last_requested_at: float = 0.0
 
 
 def cache_key(region: str, scope: str) -> str:
     return f"{region}#{scope}"
 
 
+def token_sha256(access_token: str) -> str:
+    """What callers quote to say which token VCC rejected (the token itself never travels back)."""
+    return hashlib.sha256(access_token.encode("utf-8")).hexdigest()
+
+
 class TokenCache(ABC):
     @abstractmethod
-    def get(self, region: str, scope: str) -> CachedToken | None:
-        """The stored token for the key, expired or not, or None."""
+    def get(self, region: str, scope: str, *, consistent: bool = False) -> CacheEntry | None:
+        """The key's item, its token expired or not, or None."""
 
     @abstractmethod
-    def put(self, token: CachedToken) -> None:
-        """Store the token, replacing what the key held."""
+    def acquire_lease(self, region: str, scope: str, owner: str, now: float, until: float) -> bool:
+        """Take the key's lease if nobody holds an unexpired one."""
+
+    @abstractmethod
+    def release_lease(self, region: str, scope: str, owner: str) -> None:
+        """Give the lease back, if `owner` still holds it."""
+
+    @abstractmethod
+    def store(self, token: CachedToken, *, replacing: str | None = None) -> bool:
+        """Store the token. With `replacing` (a token's SHA-256), only while the cached token is
+        that one (or none); otherwise only if no cached token expires later. False if refused."""
+
+    @abstractmethod
+    def touch(self, region: str, scope: str, now: float) -> None:
+        """Record that a caller asked for the key (for the refresher's idle rule)."""
+
+    @abstractmethod
+    def entries(self) -> Iterator[CacheEntry]:
+        """Every key in the cache (the refresher walks them)."""
 
 
 class DynamoDBTokenCache(TokenCache):
-    """Items: cache_key (hash key), region, scope, access_token, token_type, fetched_at,
-    expires_at and `ttl` (epoch seconds; the table's TimeToLiveSpecification attribute)."""
-
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
 
-    def get(self, region: str, scope: str) -> CachedToken | None:
+    def _key(self, region: str, scope: str) -> dict[str, Any]:
+        return {"cache_key": {"S": cache_key(region, scope)}}
+
+    def get(self, region: str, scope: str, *, consistent: bool = False) -> CacheEntry | None:
         answer = self._client.get_item(
-            TableName=self._table, Key={"cache_key": {"S": cache_key(region, scope)}}
+            TableName=self._table, Key=self._key(region, scope), ConsistentRead=consistent
         )
         item = answer.get("Item")
-        if item is None:
-            return None
-        return CachedToken(
-            region=item["region"]["S"],
-            scope=item["scope"]["S"],
+        return _entry(item) if item else None
+
+    def acquire_lease(self, region: str, scope: str, owner: str, now: float, until: float) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(region, scope),
+                UpdateExpression=(
+                    "SET lease_owner = :owner, lease_until = :until, #region = :region, "
+                    "#scope = :scope, #ttl = if_not_exists(#ttl, :orphan_ttl)"
+                ),
+                ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :now",
+                ExpressionAttributeNames={"#region": "region", "#scope": "scope", "#ttl": "ttl"},
+                ExpressionAttributeValues={
+                    ":owner": {"S": owner},
+                    ":until": {"N": _number(until)},
+                    ":now": {"N": _number(now)},
+                    ":region": {"S": region},
+                    ":scope": {"S": scope},
+                    ":orphan_ttl": {"N": str(int(now) + ORPHAN_LEASE_TTL)},
+                },
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def release_lease(self, region: str, scope: str, owner: str) -> None:
+        # If our lease expired and someone else took it over, it is theirs now: leave it.
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(region, scope),
+                UpdateExpression="REMOVE lease_owner, lease_until",
+                ConditionExpression="lease_owner = :owner",
+                ExpressionAttributeValues={":owner": {"S": owner}},
+            )
+
+    def store(self, token: CachedToken, *, replacing: str | None = None) -> bool:
+        if replacing is None:
+            condition = "attribute_not_exists(expires_at) OR expires_at <= :expires_at"
+            guard = {}
+        else:
+            condition = "attribute_not_exists(token_sha256) OR token_sha256 = :replacing"
+            guard = {":replacing": {"S": replacing}}
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(token.region, token.scope),
+                UpdateExpression=(
+                    "SET #region = :region, #scope = :scope, access_token = :access_token, "
+                    "token_type = :token_type, token_sha256 = :sha256, fetched_at = :fetched_at, "
+                    "expires_at = :expires_at, #ttl = :expires_at"
+                ),
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#region": "region", "#scope": "scope", "#ttl": "ttl"},
+                ExpressionAttributeValues={
+                    ":region": {"S": token.region},
+                    ":scope": {"S": token.scope},
+                    ":access_token": {"S": token.access_token},
+                    ":token_type": {"S": token.token_type},
+                    ":sha256": {"S": token.sha256},
+                    ":fetched_at": {"N": str(token.fetched_at)},
+                    ":expires_at": {"N": str(token.expires_at)},
+                    **guard,
+                },
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def touch(self, region: str, scope: str, now: float) -> None:
+        # Nothing cached for the key: nothing to keep warm.
+        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(region, scope),
+                UpdateExpression="SET last_requested_at = :now",
+                ConditionExpression="attribute_exists(cache_key)",
+                ExpressionAttributeValues={":now": {"N": _number(now)}},
+            )
+
+    def entries(self) -> Iterator[CacheEntry]:
+        for page in self._client.get_paginator("scan").paginate(
+            TableName=self._table, ConsistentRead=True
+        ):
+            for item in page["Items"]:
+                yield _entry(item)
+
+
+def _number(value: float) -> str:
+    return f"{value:.3f}"
+
+
+def _entry(item: dict[str, Any]) -> CacheEntry:
+    region, scope = item["region"]["S"], item["scope"]["S"]
+    token = None
+    if "access_token" in item:
+        token = CachedToken(
+            region=region,
+            scope=scope,
             access_token=item["access_token"]["S"],
             token_type=item["token_type"]["S"],
             fetched_at=int(item["fetched_at"]["N"]),
             expires_at=int(item["expires_at"]["N"]),
         )
-
-    def put(self, token: CachedToken) -> None:
-        self._client.put_item(
-            TableName=self._table,
-            Item={
-                "cache_key": {"S": token.key},
-                "region": {"S": token.region},
-                "scope": {"S": token.scope},
-                "access_token": {"S": token.access_token},
-                "token_type": {"S": token.token_type},
-                "fetched_at": {"N": str(token.fetched_at)},
-                "expires_at": {"N": str(token.expires_at)},
-                "ttl": {"N": str(token.expires_at)},
-            },
-        )
+    return CacheEntry(
+        region=region,
+        scope=scope,
+        token=token,
+        lease_owner=item.get("lease_owner", {}).get("S"),
+        lease_until=float(item.get("lease_until", {}).get("N", 0)),
+        last_requested_at=float(item.get("last_requested_at", {}).get("N", 0)),
+    )

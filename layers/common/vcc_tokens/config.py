@@ -49,9 +49,27 @@ class Settings:
     secret_max_age: int = 300
     default_min_ttl: int = 60
     max_min_ttl: int = 600
+    # Refresh-ahead: renew once less than max(seconds, fraction x lifetime) is left.
+    refresh_margin_seconds: int = 60
+    refresh_margin_fraction: float = 0.2
+    memory_cache_seconds: float = 30.0  # how stale an instance's in-memory copy may be
+    forced_refresh_interval: int = 30  # at most one body-less forced refresh per key per interval
+    refresh_rate_seconds: int = 300  # the scheduled refresher's period
+    idle_seconds: int = 3600  # keys nobody asked for in this long are left to expire
 
     def token_url(self, region: str) -> str:
         return self.token_url_template.format(region=region)
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a fetch may hold a key's lease: one upstream request's whole budget."""
+        return self.connect_timeout + self.read_timeout + 1.0
+
+    @property
+    def wait_seconds(self) -> float:
+        """How long a caller waits for another instance's fetch, including taking over a dead
+        holder's lease and fetching itself; under the function's timeout."""
+        return self.lease_seconds + self.connect_timeout + self.read_timeout
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -67,6 +85,12 @@ class Settings:
             secret_max_age=reader.integer("SECRET_MAX_AGE", 300, low=0, high=3600),
             default_min_ttl=reader.integer("DEFAULT_MIN_TTL", 60, low=0, high=3600),
             max_min_ttl=reader.integer("MAX_MIN_TTL", 600, low=0, high=3600),
+            refresh_margin_seconds=reader.integer("REFRESH_MARGIN_SECONDS", 60, low=0, high=3600),
+            refresh_margin_fraction=reader.seconds("REFRESH_MARGIN_FRACTION", 0.2, low=0, high=0.9),
+            memory_cache_seconds=reader.seconds("MEMORY_CACHE_SECONDS", 30.0, low=0, high=300),
+            forced_refresh_interval=reader.integer("FORCED_REFRESH_INTERVAL", 30, low=0, high=3600),
+            refresh_rate_seconds=60 * reader.integer("REFRESH_RATE_MINUTES", 5, low=1, high=60),
+            idle_seconds=reader.integer("REFRESH_IDLE_SECONDS", 3600, low=60, high=7 * 86_400),
         )
         _check_token_url_template(settings.token_url_template)
         if settings.default_min_ttl > settings.max_min_ttl:

@@ -6,30 +6,22 @@ environment variable; tests reset everything with `reset()`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-from vcc_tokens.cache import DynamoDBTokenCache, TokenCache
-from vcc_tokens.config import Settings, get_settings
-from vcc_tokens.credentials import CredentialStore, SecretsManagerCredentialStore
-from vcc_tokens.upstream import TokenEndpoint, VccTokenEndpoint
-
-
-@dataclass(frozen=True)
-class Dependencies:
-    settings: Settings
-    cache: TokenCache
-    credentials: CredentialStore
-    upstream: TokenEndpoint
+from vcc_tokens.cache import DynamoDBTokenCache
+from vcc_tokens.config import get_settings
+from vcc_tokens.credentials import SecretsManagerCredentialStore
+from vcc_tokens.upstream import VccTokenEndpoint
+from vcc_tokens.vending import MemoryCache, TokenVendor
 
 
 @lru_cache(maxsize=1)
-def dependencies() -> Dependencies:
+def token_vendor() -> TokenVendor:
     settings = get_settings()
-    return Dependencies(
+    return TokenVendor(
         settings=settings,
         cache=DynamoDBTokenCache(boto3.client("dynamodb"), settings.table_name),
         credentials=SecretsManagerCredentialStore(
@@ -43,10 +35,11 @@ def dependencies() -> Dependencies:
             read_timeout=settings.read_timeout,
             fallback_expires_in=settings.fallback_expires_in,
         ),
+        memory=MemoryCache(settings.memory_cache_seconds),
     )
 
 
 def reset() -> None:
-    """Forget settings and clients, e.g. after a test changed the environment."""
-    dependencies.cache_clear()
+    """Forget settings, clients and in-memory tokens, e.g. after a test changed the environment."""
+    token_vendor.cache_clear()
     get_settings.cache_clear()

@@ -1,0 +1,38 @@
+"""Scheduled refresher: renews every cached token that is inside its refresh margin, or will be
+before the next run, so that callers almost never wait for VCC. Keys nobody asked for within
+REFRESH_IDLE_SECONDS are left to expire. Renewals go through the same lease as the vending
+function, so the two never fetch the same key at once.
+
+Invoked by EventBridge Scheduler; a run with failed renewals raises, so the schedule's retry
+policy tries again and, past it, the event lands in the dead-letter queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from vcc_tokens.observability import logger, metrics, tracer
+from vcc_tokens.wiring import token_vendor
+
+
+class RenewalsFailed(Exception):
+    """Some keys could not be renewed; their current tokens stay valid until they expire."""
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    report = token_vendor().renew_due()
+    summary = {
+        "renewed": report.renewed,
+        "fresh": report.fresh,
+        "idle": report.idle,
+        "failed": report.failed,
+    }
+    logger.info("scheduled renewal finished", extra=summary)
+    if report.failed:
+        raise RenewalsFailed(f"{len(report.failed)} renewals failed: {', '.join(report.failed)}")
+    return summary

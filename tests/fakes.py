@@ -1,0 +1,90 @@
+"""In-memory collaborators for unit tests: same contracts as the real ones, no sockets."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from vcc_tokens.cache import CachedToken, CacheEntry, TokenCache
+from vcc_tokens.credentials import ClientCredentials, CredentialStore
+from vcc_tokens.errors import UpstreamError
+from vcc_tokens.upstream import IssuedToken, TokenEndpoint
+
+
+class MemoryTokenCache(TokenCache):
+    """The DynamoDB cache's conditional semantics, on a dict."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], CacheEntry] = {}
+
+    def get(self, region: str, scope: str, *, consistent: bool = False) -> CacheEntry | None:
+        return self.items.get((region, scope))
+
+    def acquire_lease(self, region: str, scope: str, owner: str, now: float, until: float) -> bool:
+        entry = self.items.get((region, scope)) or CacheEntry(region, scope, None)
+        if entry.lease_owner is not None and entry.lease_until >= now:
+            return False
+        self.items[(region, scope)] = dataclasses.replace(
+            entry, lease_owner=owner, lease_until=until
+        )
+        return True
+
+    def release_lease(self, region: str, scope: str, owner: str) -> None:
+        entry = self.items.get((region, scope))
+        if entry is not None and entry.lease_owner == owner:
+            self.items[(region, scope)] = dataclasses.replace(
+                entry, lease_owner=None, lease_until=0
+            )
+
+    def store(self, token: CachedToken, *, replacing: str | None = None) -> bool:
+        entry = self.items.get((token.region, token.scope)) or CacheEntry(
+            token.region, token.scope, None
+        )
+        current = entry.token
+        if current is not None:
+            if replacing is None and current.expires_at > token.expires_at:
+                return False
+            if replacing is not None and current.sha256 != replacing:
+                return False
+        self.items[(token.region, token.scope)] = dataclasses.replace(entry, token=token)
+        return True
+
+    def touch(self, region: str, scope: str, now: float) -> None:
+        entry = self.items.get((region, scope))
+        if entry is not None:
+            self.items[(region, scope)] = dataclasses.replace(entry, last_requested_at=now)
+
+    def entries(self) -> Iterator[CacheEntry]:
+        yield from list(self.items.values())
+
+
+class FixedCredentials(CredentialStore):
+    def get(self, region: str) -> ClientCredentials:
+        return ClientCredentials(f"{region}-id", "secret")
+
+
+@dataclass
+class CountingEndpoint(TokenEndpoint):
+    """Issues token-1, token-2, ...; raises `failure` instead while it is set."""
+
+    expires_in: int = 900
+    failure: UpstreamError | None = None
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def fetch(self, region: str, scope: str, credentials: ClientCredentials) -> IssuedToken:
+        self.calls.append((region, scope))
+        if self.failure is not None:
+            raise self.failure
+        return IssuedToken(f"token-{len(self.calls)}", self.expires_in)
+
+
+@dataclass
+class FakeClock:
+    now: float = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
