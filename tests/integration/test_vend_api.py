@@ -3,6 +3,7 @@ emulator as the token endpoint, both on loopback."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from datetime import UTC, datetime
@@ -54,7 +55,7 @@ def test_first_request_fetches_upstream_and_writes_the_cache(
     assert response.body["access_token"] in emulator.issued
     assert response.body["token_type"] == "Bearer"
     assert (response.body["region"], response.body["scope"]) == ("emea", SCOPE)
-    assert 899 <= response.body["expires_in"] <= 900
+    assert 898 <= response.body["expires_in"] <= 900  # floored fetch time, then the request
     expires_at = datetime.strptime(response.body["expires_at"], "%Y-%m-%dT%H:%M:%SZ")
     expires_epoch = int(expires_at.replace(tzinfo=UTC).timestamp())
     assert before + 900 <= expires_epoch <= int(time.time()) + 900
@@ -145,7 +146,7 @@ def test_lower_case_bearer_and_a_missing_expires_in_are_accepted(
     response = invoke(vend_handler, event("apac", "stats"))
     assert response.status == 200
     assert response.body["token_type"] == "Bearer"
-    assert 599 <= response.body["expires_in"] <= 600
+    assert 598 <= response.body["expires_in"] <= 600
 
 
 @pytest.mark.parametrize(
@@ -330,3 +331,64 @@ def test_unknown_route_is_a_json_404(service: Service, vend_handler: Any) -> Non
     response = invoke(vend_handler, request)
     assert (response.status, response.body["error"]) == (404, "not_found")
     assert "GET /tokens/{region}/{scope}" in response.body["message"]
+
+
+def refresh_event(region: str, scope: str, body: str | None) -> dict[str, Any]:
+    request = load_event("refresh_token_emea_agents_availability.json")
+    request["path"] = f"/tokens/{region}/{scope}/refresh"
+    request["body"] = body
+    return request
+
+
+def test_refresh_replaces_the_token_vcc_rejected(
+    service: Service, emulator: VccEmulator, vend_handler: Any
+) -> None:
+    rejected = invoke(vend_handler, event("emea", SCOPE)).body["access_token"]
+    digest = hashlib.sha256(rejected.encode()).hexdigest()
+    body = json.dumps({"rejected_token_sha256": digest})
+    replaced = invoke(vend_handler, refresh_event("emea", SCOPE, body))
+    assert replaced.status == 200
+    assert replaced.body["access_token"] not in (rejected, None)
+    assert replaced.headers["Cache-Control"] == "no-store"
+    # The same 401 reported again (another caller, later): the current token, no new request
+    again = invoke(vend_handler, refresh_event("emea", SCOPE, body))
+    assert again.body["access_token"] == replaced.body["access_token"]
+    # and GET now serves the new one
+    assert invoke(vend_handler, event("emea", SCOPE)).body == replaced.body | {
+        "expires_in": ANY_SECONDS
+    }
+    assert emulator.token_requests == 2
+
+
+class _AnySeconds:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, int) and 0 < other <= 900
+
+
+ANY_SECONDS = _AnySeconds()
+
+
+def test_the_refresh_event_file_works_on_an_empty_cache(
+    service: Service, emulator: VccEmulator, vend_handler: Any
+) -> None:
+    response = invoke(vend_handler, load_event("refresh_token_emea_agents_availability.json"))
+    assert response.status == 200
+    assert emulator.token_requests == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "not json",
+        "[1]",
+        '{"rejected_token_sha256": "xyz"}',
+        '{"rejected_token_sha256": "a", "b": 1}',
+    ],
+)
+def test_a_bad_refresh_body_is_400_and_fetches_nothing(
+    service: Service, emulator: VccEmulator, vend_handler: Any, body: str
+) -> None:
+    response = invoke(vend_handler, refresh_event("emea", SCOPE, body))
+    assert (response.status, response.body["error"]) == (400, "invalid_request")
+    assert "rejected_token_sha256" in response.body["message"]
+    assert emulator.token_requests == 0

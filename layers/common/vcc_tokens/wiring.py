@@ -6,13 +6,15 @@ environment variable; tests reset everything with `reset()`.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from functools import lru_cache
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
 from vcc_tokens.cache import DynamoDBTokenCache
-from vcc_tokens.config import get_settings
+from vcc_tokens.config import Settings, get_settings
 from vcc_tokens.credentials import SecretsManagerCredentialStore
 from vcc_tokens.upstream import VccTokenEndpoint
 from vcc_tokens.vending import MemoryCache, TokenVendor
@@ -20,7 +22,12 @@ from vcc_tokens.vending import MemoryCache, TokenVendor
 
 @lru_cache(maxsize=1)
 def token_vendor() -> TokenVendor:
-    settings = get_settings()
+    """This execution environment's vendor."""
+    return build_vendor(get_settings())
+
+
+def build_vendor(settings: Settings, clock: Callable[[], float] = time.time) -> TokenVendor:
+    """A vendor with its own clients and in-memory cache: what one Lambda instance holds."""
     return TokenVendor(
         settings=settings,
         cache=DynamoDBTokenCache(boto3.client("dynamodb"), settings.table_name),
@@ -36,6 +43,7 @@ def token_vendor() -> TokenVendor:
             fallback_expires_in=settings.fallback_expires_in,
         ),
         memory=MemoryCache(settings.memory_cache_seconds),
+        clock=clock,
     )
 
 

@@ -1,0 +1,197 @@
+"""One upstream request per token lifetime, on the real local servers (moto server, the VCC
+emulator): single-flight across processes, lease takeover, refresh-ahead, the scheduler, and
+the refresh endpoint under a burst of 401s."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from local.vcc_emulator import VccEmulator
+from tests.conftest import Service
+from tests.support import api_event, invoke
+from tests.workers import vend_after_barrier, vend_once
+from vcc_tokens import wiring
+from vcc_tokens.cache import CachedToken, CacheEntry, DynamoDBTokenCache
+from vcc_tokens.config import Settings
+from vcc_tokens.vending import CacheOutcome, Source, TokenRequest, TokenVendor
+
+pytestmark = pytest.mark.integration
+
+SCOPE = "agents-availability:read"
+REQUEST = TokenRequest("emea", SCOPE, 60)
+SPAWN = multiprocessing.get_context("spawn")  # fresh interpreters, like cold Lambda instances
+
+
+def instance(clock: Callable[[], float] = time.time) -> TokenVendor:
+    """A separate 'Lambda instance': its own clients and memory, the shared table and VCC."""
+    return wiring.build_vendor(Settings.from_env(os.environ), clock)
+
+
+def cache_for(service: Service) -> DynamoDBTokenCache:
+    return DynamoDBTokenCache(service.dynamodb, service.table_name)
+
+
+def put_token(
+    service: Service, access_token: str, seconds_left: int, lifetime: int = 900
+) -> CachedToken:
+    expires_at = int(time.time()) + seconds_left
+    token = CachedToken("emea", SCOPE, access_token, "Bearer", expires_at - lifetime, expires_at)
+    assert cache_for(service).store(token, replacing=None) or cache_for(service).store(
+        token,
+        replacing=cache_for(service).get("emea", SCOPE).token.sha256,  # type: ignore[union-attr]
+    )
+    return token
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"not true within {timeout} s")
+
+
+@pytest.mark.parametrize("key_state", ["empty", "expired"])
+def test_50_processes_on_a_cold_key_cause_one_upstream_request(
+    service: Service, emulator: VccEmulator, key_state: str
+) -> None:
+    # Given a key with no usable token, and VCC answering after 150 ms
+    if key_state == "expired":
+        put_token(service, "expired-token", seconds_left=-5)
+    emulator.latency = 0.15
+    callers = 50
+    barrier = SPAWN.Barrier(callers + 1)
+    results = SPAWN.Queue()
+    workers = [
+        SPAWN.Process(target=vend_after_barrier, args=(api_event("emea", SCOPE), barrier, results))
+        for _ in range(callers)
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        # When all 50 ask at once
+        barrier.wait(timeout=180)
+        answers = [results.get(timeout=60) for _ in range(callers)]
+    finally:
+        for worker in workers:
+            worker.join(timeout=30)
+            if worker.is_alive():
+                worker.kill()
+    # Then VCC saw exactly one request, and everybody got its token
+    assert emulator.token_requests == 1
+    assert {status for status, _ in answers} == {200}
+    tokens = {body["access_token"] for _, body in answers}
+    assert len(tokens) == 1
+    assert tokens <= set(emulator.issued)
+    assert min(body["expires_in"] for _, body in answers) > 800
+
+
+def test_a_killed_lease_holder_is_taken_over_within_lease_plus_one_second(
+    service: Service, emulator: VccEmulator, vend_handler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a lease of 0.5 + 3 + 1 = 4.5 s, and a holder whose VCC request hangs
+    monkeypatch.setenv("UPSTREAM_CONNECT_TIMEOUT", "0.5")
+    monkeypatch.setenv("UPSTREAM_READ_TIMEOUT", "3")
+    wiring.reset()
+    emulator.hang_seconds = 10
+    emulator.fail_next("timeout")
+    holder = SPAWN.Process(target=vend_once, args=(api_event("emea", SCOPE),))
+    holder.start()
+    cache = cache_for(service)
+    entry: CacheEntry = wait_for(
+        lambda: (e := cache.get("emea", SCOPE, consistent=True)) and e.lease_owner and e, timeout=60
+    )
+    # When the holder dies mid-fetch (its request has reached VCC)
+    wait_for(lambda: emulator.token_requests == 1)
+    holder.kill()
+    holder.join(timeout=10)
+    # Then the next caller waits out the lease, takes it over and fetches
+    response = invoke(vend_handler, api_event("emea", SCOPE))
+    finished = time.time()
+    assert response.status == 200
+    assert finished <= entry.lease_until + 1.0
+    assert emulator.token_requests == 2  # the dead holder's, and the takeover's
+    assert response.body["access_token"] in emulator.issued
+
+
+def test_refresh_ahead_serves_the_old_token_while_another_instance_renews(
+    service: Service, emulator: VccEmulator
+) -> None:
+    # Given a valid token inside its refresh margin (150 s left of 900: margin 180 s)
+    old = put_token(service, "old-but-valid", seconds_left=150)
+    emulator.latency = 0.5  # under the tests' 1 s read timeout
+    renewer, bystander = instance(), instance()
+    renewal: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: renewal.update(vend=renewer.vend(REQUEST)))
+    thread.start()
+    wait_for(lambda: cache_for(service).get("emea", SCOPE, consistent=True).lease_owner)  # type: ignore[union-attr]
+    # When another instance asks while the renewal is under way
+    served = bystander.vend(REQUEST)
+    renewal_still_running = thread.is_alive()
+    thread.join(timeout=10)
+    # Then it got the old token at once, and the renewal stored a new one
+    assert renewal_still_running
+    assert (served.token.access_token, served.outcome) == (old.access_token, CacheOutcome.HIT)
+    assert renewal["vend"].token.access_token != old.access_token
+    assert emulator.token_requests == 1
+    assert instance().vend(REQUEST).token == renewal["vend"].token
+
+
+def test_the_scheduler_keeps_a_15_minute_key_warm_through_a_simulated_hour(
+    service: Service, emulator: VccEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a scheduler every 5 minutes and a caller every minute, on one simulated clock
+    monkeypatch.setenv("REFRESH_RATE_MINUTES", "5")
+    now = [time.time()]
+    scheduler, caller = instance(lambda: now[0]), instance(lambda: now[0])
+    assert caller.vend(REQUEST).outcome is CacheOutcome.MISS  # the key's first request
+    renewals = 0
+    for minute in range(1, 61):
+        now[0] += 60
+        if minute % 5 == 0:
+            renewals += scheduler.renew_due().renewed
+        before = emulator.token_requests
+        vend = caller.vend(REQUEST)
+        # Then no caller ever waits for VCC or sees a token near expiry
+        assert vend.outcome is CacheOutcome.HIT, f"minute {minute}: {vend.outcome}"
+        assert vend.source in (Source.MEMORY, Source.DYNAMODB)
+        assert emulator.token_requests == before
+        assert vend.token.seconds_left(now[0]) > 180
+    # One renewal each time a token came within margin + period of expiry: every 10 minutes
+    assert renewals == 6
+    assert emulator.token_requests == 7
+
+
+def test_20_concurrent_refreshes_of_the_same_rejected_token_cause_one_upstream_request(
+    service: Service, emulator: VccEmulator
+) -> None:
+    old = put_token(service, "rejected-by-vcc", seconds_left=600)
+    emulator.latency = 0.15
+    instances = [instance() for _ in range(20)]
+    barrier = threading.Barrier(len(instances))
+    results: list[Any] = []
+
+    def refresh(vendor: TokenVendor) -> None:
+        barrier.wait(timeout=30)
+        results.append(vendor.refresh("emea", SCOPE, old.sha256))
+
+    threads = [threading.Thread(target=refresh, args=(vendor,)) for vendor in instances]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert emulator.token_requests == 1
+    assert len(results) == 20
+    tokens = {result.token.access_token for result in results}
+    assert len(tokens) == 1
+    assert tokens != {old.access_token}
+    assert sorted(result.outcome for result in results).count(CacheOutcome.REFRESHED) == 1
