@@ -9,13 +9,16 @@ SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
 SAM_VERSION := 1.170.0
 AWS_REGION_FOR_LINT := eu-west-1
 
-.PHONY: run test lint build clean
+.PHONY: run test lint build bench clean
 
 run: $(VENV)/.installed
 	PYTHONPATH=layers/common $(BIN)/python -m local.run
 
 test: $(VENV)/.installed
 	$(BIN)/pytest
+
+bench: $(VENV)/.installed
+	PYTHONPATH=layers/common $(BIN)/python -m local.bench
 
 lint: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(BIN)/ruff check .

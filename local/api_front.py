@@ -20,8 +20,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from local.lambda_runtime import LambdaContext
 from local.sigv4 import MISSING_TOKEN, AuthError, Caller, verify
-from local.stack import LambdaContext
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 STAGE = "local"
@@ -206,6 +206,7 @@ def _gateway_error(status: int, message: str, request_id: str) -> tuple[int, dic
 def _request_handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:
     class RequestHandler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in separate writes
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             pass  # the handler logs each request itself, as it does in Lambda

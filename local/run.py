@@ -30,15 +30,14 @@ from typing import Any
 import boto3
 
 from local.api_front import ApiFront, template_routes
+from local.lambda_runtime import LambdaContext, load_function
 from local.sigv4 import load_callers
 from local.stack import (
     LOCAL_AWS_ENV,
     REGIONS,
     ROOT,
-    LambdaContext,
     create_table_from_template,
     function_environment,
-    load_function,
     load_template,
     put_region_secret,
     start_moto_server,

@@ -259,6 +259,7 @@ def _split_region(path: str) -> tuple[str | None, str]:
 def _handler_for(emulator: VccEmulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # headers and body go out in separate writes
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
             pass  # quiet: tests and `make run` print their own lines

@@ -16,11 +16,11 @@ import boto3
 import pytest
 from aws_lambda_powertools.utilities import parameters
 
+from local.lambda_runtime import load_function
 from local.stack import (
     LOCAL_AWS_ENV,
     create_table_from_template,
     function_environment,
-    load_function,
     put_region_secret,
     start_moto_server,
     stop_server,

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from local.stack import LambdaContext
+from local.lambda_runtime import LambdaContext
 
 EVENTS = Path(__file__).resolve().parent.parent / "events"
 GET_TOKEN_EVENT = "get_token_emea_agents_availability.json"

@@ -10,7 +10,7 @@ from typing import Any
 
 def vend_after_barrier(event: dict[str, Any], barrier: Barrier, results: Queue[Any]) -> None:
     """Import the function as a cold Lambda instance would, wait for the others, then call it."""
-    from local.stack import LambdaContext, load_function
+    from local.lambda_runtime import LambdaContext, load_function
 
     handler = load_function("vend").lambda_handler
     barrier.wait(timeout=120)
@@ -20,6 +20,6 @@ def vend_after_barrier(event: dict[str, Any], barrier: Barrier, results: Queue[A
 
 def vend_once(event: dict[str, Any]) -> None:
     """One request in a process that a test may kill mid-fetch."""
-    from local.stack import LambdaContext, load_function
+    from local.lambda_runtime import LambdaContext, load_function
 
     load_function("vend").lambda_handler(event, LambdaContext("doomed"))

@@ -1,0 +1,283 @@
+"""`make bench`: what the service saves and costs, measured in one run on the local stack.
+
+moto server stands in for AWS and the VCC emulator answers after BENCH_UPSTREAM_LATENCY seconds
+(default 0.15, like a real token endpoint across a region). Prints one table:
+
+(a) upstream token requests for N callers x M requests spread over one simulated token lifetime:
+    this service (several Lambda instances, the scheduled refresher on) versus each caller caching
+    its own token in process (golang.org/x/oauth2's rule: reuse until 10 s before expiry) versus
+    fetching on every call;
+(b) p50/p99 latency of a vend through the handler, served from memory, from DynamoDB, after a
+    miss, and of a direct upstream fetch;
+(c) cold start: importing the function module and serving the first cached request in a fresh
+    process, next to a bare `import boto3` in a fresh process, with peak memory (max RSS).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import random
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+
+from local.lambda_runtime import LambdaContext, load_function
+from local.stack import (
+    LOCAL_AWS_ENV,
+    REGIONS,
+    ROOT,
+    create_table_from_template,
+    function_environment,
+    put_region_secret,
+    start_moto_server,
+    stop_server,
+)
+from local.vcc_emulator import DEMO_CLIENTS, VccEmulator
+
+# Powertools reads its settings when vcc_tokens is imported: the template's, quieter.
+os.environ.update(
+    {
+        **function_environment(),
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+)
+
+from vcc_tokens import wiring
+from vcc_tokens.config import Settings
+from vcc_tokens.credentials import ClientCredentials
+from vcc_tokens.upstream import VccTokenEndpoint
+from vcc_tokens.vending import TokenRequest
+
+TABLE = "vcc-tokens-bench"
+PREFIX = "vcc/bench/"
+SCOPE = "agents-availability:read"
+LIFETIME = 900
+CALLERS, REQUESTS_EACH, INSTANCES = 20, 30, 5
+GO_OAUTH2_EXPIRY_DELTA = 10  # golang.org/x/oauth2 treats a token as expired 10 s early
+
+COLD_START_CHILD = """
+import time, sys, json
+started = time.perf_counter()
+if sys.argv[1] == "boto3":
+    import boto3
+    imported = served = time.perf_counter()
+else:
+    from local.lambda_runtime import LambdaContext, load_function
+    handler = load_function("vend").lambda_handler
+    imported = time.perf_counter()
+    event = json.load(open("events/get_token_emea_agents_availability.json"))
+    assert handler(event, LambdaContext("cold"))["statusCode"] == 200
+    served = time.perf_counter()
+# VmHWM, not ru_maxrss: the latter keeps the parent's high-water mark across fork and exec
+status = open("/proc/self/status").read().splitlines()
+peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+print(json.dumps({"import_ms": (imported - started) * 1000, "first_ms": (served - started) * 1000,
+                  "max_rss_mb": peak_kb / 1024}))
+"""
+
+
+def percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def timed(
+    action: Callable[[], Any], repeat: int, before: Callable[[], Any] = lambda: None
+) -> list[float]:
+    samples = []
+    for _ in range(repeat):
+        before()
+        started = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def upstream_requests(emulator: VccEmulator) -> dict[str, int]:
+    """(a): token requests reaching VCC under three strategies, same callers, same schedule."""
+    rng = random.Random(7)  # noqa: S311 - a repeatable schedule, not cryptography
+    start = time.time()
+    schedule = sorted(
+        (start + rng.uniform(0, LIFETIME), caller)
+        for caller in range(CALLERS)
+        for _ in range(REQUESTS_EACH)
+    )
+    results = {}
+
+    # This service: callers spread over INSTANCES Lambda instances, the refresher every 5 min
+    emulator.reset()
+    now = [start]
+    settings = Settings.from_env(os.environ)
+    instances = [wiring.build_vendor(settings, lambda: now[0]) for _ in range(INSTANCES)]
+    refresher = wiring.build_vendor(settings, lambda: now[0])
+    next_run = start + settings.refresh_rate_seconds
+    for when, caller in schedule:
+        while next_run <= when:
+            now[0] = next_run
+            refresher.renew_due()
+            next_run += settings.refresh_rate_seconds
+        now[0] = when
+        instances[caller % INSTANCES].vend(TokenRequest("emea", SCOPE, 60))
+    results["this service"] = emulator.token_requests
+
+    # Each caller caches its own token in process, as golang.org/x/oauth2 does
+    emulator.reset()
+    endpoint = VccTokenEndpoint(
+        settings.token_url, connect_timeout=3, read_timeout=5, fallback_expires_in=LIFETIME
+    )
+    client = DEMO_CLIENTS[0]
+    credentials = ClientCredentials(client.client_id, client.client_secret)
+    expiry: dict[int, float] = {}
+    for when, caller in schedule:
+        if expiry.get(caller, 0) - GO_OAUTH2_EXPIRY_DELTA <= when:
+            expiry[caller] = when + endpoint.fetch("emea", SCOPE, credentials).expires_in
+    results["each caller caches its own"] = emulator.token_requests
+
+    # Fetching on every call (callers in parallel threads, so the run stays short)
+    emulator.reset()
+
+    def caller_fetches(count: int) -> None:
+        for _ in range(count):
+            endpoint.fetch("emea", SCOPE, credentials)
+
+    threads = [
+        threading.Thread(target=caller_fetches, args=(REQUESTS_EACH,)) for _ in range(CALLERS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    results["fetch on every call"] = emulator.token_requests
+    return results
+
+
+def latencies(emulator: VccEmulator, handler: Any, dynamodb: Any) -> dict[str, list[float]]:
+    """(b): milliseconds per vend through the handler, by where the token came from."""
+    event = json.loads((ROOT / "events" / "get_token_emea_agents_availability.json").read_text())
+
+    def vend() -> None:
+        status = handler(event, LambdaContext("bench"))["statusCode"]
+        if status != 200:
+            raise RuntimeError(f"vend answered {status}")
+
+    def forget() -> None:
+        dynamodb.delete_item(TableName=TABLE, Key={"cache_key": {"S": f"emea#{SCOPE}"}})
+        wiring.token_vendor().memory.clear()
+
+    vend()
+    results = {"vend from memory": timed(vend, 2000)}
+    os.environ["MEMORY_CACHE_SECONDS"] = "0"
+    wiring.reset()
+    vend()
+    results["vend from DynamoDB"] = timed(vend, 300)
+    results["vend after a miss"] = timed(vend, 40, before=forget)
+    os.environ.pop("MEMORY_CACHE_SECONDS")
+    wiring.reset()
+    settings = Settings.from_env(os.environ)
+    endpoint = VccTokenEndpoint(
+        settings.token_url, connect_timeout=3, read_timeout=5, fallback_expires_in=LIFETIME
+    )
+    client = DEMO_CLIENTS[0]
+    credentials = ClientCredentials(client.client_id, client.client_secret)
+    results["direct upstream fetch"] = timed(lambda: endpoint.fetch("emea", SCOPE, credentials), 40)
+    return results
+
+
+def cold_starts(runs: int = 5) -> dict[str, dict[str, float]]:
+    """(c): medians over fresh interpreters."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"}
+    results = {}
+    for kind in ("function", "boto3"):
+        samples = [
+            json.loads(
+                subprocess.run(  # noqa: S603 - our own interpreter and script
+                    [sys.executable, "-c", COLD_START_CHILD, kind],
+                    cwd=ROOT,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+            for _ in range(runs)
+        ]
+        results[kind] = {
+            name: statistics.median(sample[name] for sample in samples) for name in samples[0]
+        }
+    return results
+
+
+def main() -> None:
+    latency = float(os.environ.get("BENCH_UPSTREAM_LATENCY", "0.15"))
+    moto, endpoint = start_moto_server()
+    emulator = VccEmulator(DEMO_CLIENTS, latency=latency).start()
+    try:
+        os.environ.update(
+            {
+                **LOCAL_AWS_ENV,
+                "AWS_ENDPOINT_URL": endpoint,
+                "TOKEN_TABLE_NAME": TABLE,
+                "VCC_SECRET_PREFIX": PREFIX,
+                "VCC_TOKEN_URL_TEMPLATE": emulator.token_url_template,
+            }
+        )
+        dynamodb = boto3.client("dynamodb")
+        create_table_from_template(dynamodb, TABLE)
+        secretsmanager = boto3.client("secretsmanager")
+        client = DEMO_CLIENTS[0]
+        for region in REGIONS:
+            put_region_secret(
+                secretsmanager, PREFIX + region, client.client_id, client.client_secret, None
+            )
+
+        requests_by_strategy = upstream_requests(emulator)
+        handler = load_function("vend").lambda_handler
+        with contextlib.redirect_stdout(io.StringIO()):  # the handler's EMF metric lines
+            by_source = latencies(emulator, handler, dynamodb)
+        starts = cold_starts()
+    finally:
+        emulator.stop()
+        stop_server(moto)
+
+    total = CALLERS * REQUESTS_EACH
+    print(
+        f"\nmake bench: VCC emulator latency {latency * 1000:.0f} ms, moto server, Python "
+        f"{sys.version.split()[0]}, {os.cpu_count()} cores\n"
+    )
+    print(
+        f"(a) upstream token requests: {CALLERS} callers x {REQUESTS_EACH} requests "
+        f"({total}) over one {LIFETIME} s token lifetime"
+    )
+    print("| strategy | upstream requests |\n|---|---:|")
+    for strategy, count in requests_by_strategy.items():
+        print(f"| {strategy} | {count} |")
+    print("\n(b) latency per request, milliseconds")
+    print("| served | n | p50 | p99 |\n|---|---:|---:|---:|")
+    for source, samples in by_source.items():
+        print(
+            f"| {source} | {len(samples)} | {percentile(samples, 0.5):.2f} | "
+            f"{percentile(samples, 0.99):.2f} |"
+        )
+    print("\n(c) cold start in a fresh process (median of 5)")
+    print("| process | import, ms | first cached response, ms | peak memory (max RSS), MB |")
+    print("|---|---:|---:|---:|")
+    function, bare = starts["function"], starts["boto3"]
+    print(
+        f"| vend function | {function['import_ms']:.0f} | {function['first_ms']:.0f} | "
+        f"{function['max_rss_mb']:.0f} |"
+    )
+    print(f"| bare `import boto3` | {bare['import_ms']:.0f} | - | {bare['max_rss_mb']:.0f} |")
+
+
+if __name__ == "__main__":
+    main()

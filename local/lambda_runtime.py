@@ -1,0 +1,38 @@
+"""What the Lambda runtime gives a handler, for running functions locally: the function module
+loaded from its folder, and a context object. Light on purpose (no moto, no YAML): the cold-start
+benchmark loads functions through it."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def load_function(name: str) -> ModuleType:
+    """Import functions/<name>/app.py under the module name `<name>_app`."""
+    path = ROOT / "functions" / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"{name}_app", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class LambdaContext:
+    """The attributes of the Lambda context object that Powertools reads."""
+
+    function_name = "vcc-token-vending-local"
+    function_version = "$LATEST"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:vcc-token-vending-local"
+
+    def __init__(self, request_id: str = "local-request") -> None:
+        self.aws_request_id = request_id
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 15_000
