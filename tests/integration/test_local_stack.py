@@ -3,6 +3,7 @@ unknown-key calls get API Gateway's 403, and SIGTERM stops everything and frees 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -103,6 +104,22 @@ def test_signed_requests_for_two_scopes_in_two_regions(stack: Stack) -> None:
     assert again.status_code == 200
     assert again.json()["access_token"] == tokens[("nam", "users:read")]
     assert again.headers["Cache-Control"] == "no-store"
+
+
+def test_signed_post_with_a_body_refreshes_a_rejected_token(stack: Stack) -> None:
+    caller = CALLERS[1]
+    rejected = stack.get("/tokens/apac/stats", caller).json()["access_token"]
+    url = stack.url + "/tokens/apac/stats/refresh"
+    body = json.dumps({"rejected_token_sha256": hashlib.sha256(rejected.encode()).hexdigest()})
+    headers = signed_headers(
+        "POST", url, caller["access_key_id"], caller["secret_access_key"], body=body.encode()
+    )
+    answer = requests.post(url, data=body, headers=headers, timeout=10)
+    assert answer.status_code == 200
+    assert answer.json()["access_token"] != rejected
+    # The body is signed too: changing it breaks the signature
+    tampered = requests.post(url, data=body.replace('"r', ' "r'), headers=headers, timeout=10)
+    assert tampered.status_code == 403
 
 
 def test_unsigned_request_is_403_missing_token(stack: Stack) -> None:

@@ -1,0 +1,57 @@
+"""The scheduled refresher function, invoked with events/scheduled_refresh.json."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from local.lambda_runtime import LambdaContext, load_function
+from local.vcc_emulator import VccEmulator
+from tests.conftest import Service
+from tests.support import load_event
+from vcc_tokens.cache import CachedToken, DynamoDBTokenCache
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def refresher() -> Any:
+    return load_function("refresher").lambda_handler
+
+
+def cache_token(service: Service, scope: str, seconds_left: int, asked_ago: float) -> None:
+    cache = DynamoDBTokenCache(service.dynamodb, service.table_name)
+    now = int(time.time())
+    cache.store(
+        CachedToken(
+            "apac", scope, f"old-{scope}", "Bearer", now + seconds_left - 900, now + seconds_left
+        )
+    )
+    cache.touch("apac", scope, time.time() - asked_ago)
+
+
+def test_due_keys_are_renewed_and_idle_ones_left(
+    service: Service, emulator: VccEmulator, refresher: Any
+) -> None:
+    cache_token(service, "stats", seconds_left=300, asked_ago=30)  # due
+    cache_token(service, "users:read", seconds_left=850, asked_ago=30)  # not due
+    cache_token(service, "admin:read", seconds_left=300, asked_ago=7200)  # idle
+    summary = refresher(load_event("scheduled_refresh.json"), LambdaContext("schedule"))
+    assert summary == {"renewed": 1, "fresh": 1, "idle": 1, "failed": []}
+    assert emulator.token_requests == 1
+    item = service.cached_item("apac", "stats")
+    assert item is not None
+    assert item["access_token"]["S"] in emulator.issued
+
+
+def test_a_failed_renewal_fails_the_run_so_the_schedule_retries(
+    service: Service, emulator: VccEmulator, refresher: Any
+) -> None:
+    cache_token(service, "stats", seconds_left=300, asked_ago=30)
+    emulator.fail_next("server_error")
+    with pytest.raises(Exception, match="1 renewals failed: apac stats: unavailable") as caught:
+        refresher(load_event("scheduled_refresh.json"), LambdaContext("schedule"))
+    assert type(caught.value).__name__ == "RenewalsFailed"
+    assert service.cached_item("apac", "stats")["access_token"]["S"] == "old-stats"  # type: ignore[index]
