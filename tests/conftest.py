@@ -75,6 +75,7 @@ def emulator(emulator_server: VccEmulator) -> VccEmulator:
     """The session's emulator, with its counters, failures and settings reset for this test
     (reset before, not after: the secrets guard still needs the tokens it issued)."""
     emulator_server.reset()
+    emulator_server.clients = {client.client_id: client for client, _ in CLIENTS.values()}
     emulator_server.expires_in, emulator_server.latency = 900, 0.0
     emulator_server.token_type = "Bearer"
     return emulator_server
@@ -120,6 +121,7 @@ def service(
     monkeypatch.setenv("VCC_SECRET_PREFIX", service.secret_prefix)
     monkeypatch.setenv("VCC_TOKEN_URL_TEMPLATE", emulator.token_url_template)
     monkeypatch.setenv("UPSTREAM_READ_TIMEOUT", "1")
+    monkeypatch.setenv("UPSTREAM_BUDGET_SECONDS", "3")
     wiring.reset()
     yield service
     wiring.reset()

@@ -60,7 +60,7 @@ class MemoryTokenCache(TokenCache):
 
 
 class FixedCredentials(CredentialStore):
-    def get(self, region: str) -> ClientCredentials:
+    def get(self, region: str, *, fresh: bool = False) -> ClientCredentials:
         return ClientCredentials(f"{region}-id", "secret")
 
 

@@ -98,8 +98,8 @@ def test_50_processes_on_a_cold_key_cause_one_upstream_request(
 def test_a_killed_lease_holder_is_taken_over_within_lease_plus_one_second(
     service: Service, emulator: VccEmulator, vend_handler: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a lease of 0.5 + 3 + 1 = 4.5 s, and a holder whose VCC request hangs
-    monkeypatch.setenv("UPSTREAM_CONNECT_TIMEOUT", "0.5")
+    # Given a lease of 3 + 1 = 4 s (the fetch budget and a second), and a holder whose VCC
+    # request hangs
     monkeypatch.setenv("UPSTREAM_READ_TIMEOUT", "3")
     wiring.reset()
     emulator.hang_seconds = 10

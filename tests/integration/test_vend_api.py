@@ -166,15 +166,41 @@ def test_lower_case_bearer_and_a_missing_expires_in_are_accepted(
 def test_upstream_errors_map_to_their_status(
     service: Service, emulator: VccEmulator, vend_handler: Any, failure: str, status: int, code: str
 ) -> None:
-    emulator.fail_next(failure)
+    emulator.fail_next(failure, count=3)  # every attempt, retries included
     response = invoke(vend_handler, event("emea", SCOPE))
     assert (response.status, response.body["error"]) == (status, code)
+    retried = failure in ("server_error", "bad_gateway")  # 429's Retry-After (7 s) > the budget
+    assert emulator.token_requests == (3 if retried else 1)
     assert "emea" in response.body["message"]
     item = service.cached_item("emea", SCOPE) or {}
     assert "access_token" not in item  # nothing cached
     assert "lease_owner" not in item  # and the lease was released
     if status == 503:
         assert int(response.headers["Retry-After"]) == (7 if failure == "rate_limited" else 5)
+
+
+@pytest.mark.parametrize("failure", ["server_error", "bad_gateway", "rate_limited"])
+def test_a_passing_upstream_failure_is_retried(
+    service: Service,
+    emulator: VccEmulator,
+    vend_handler: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    failure: str,
+) -> None:
+    monkeypatch.setenv("UPSTREAM_BUDGET_SECONDS", "10")  # room for 429's Retry-After of 7 s
+    from vcc_tokens import wiring
+
+    wiring.reset()
+    if failure == "rate_limited":
+        emulator.fail_next(failure)
+        started = time.monotonic()
+    else:
+        emulator.fail_next(failure, count=2)
+    response = invoke(vend_handler, event("emea", SCOPE))
+    assert response.status == 200
+    assert emulator.token_requests == (2 if failure == "rate_limited" else 3)
+    if failure == "rate_limited":
+        assert time.monotonic() - started >= 7  # waited as long as Retry-After asked
 
 
 def test_upstream_timeout_is_504(
@@ -195,7 +221,7 @@ def test_unreachable_upstream_is_503(
     wiring.reset()
     response = invoke(vend_handler, event("emea", SCOPE))
     assert (response.status, response.body["error"]) == (503, "upstream_unavailable")
-    assert "Retry-After" in response.headers
+    assert "Retry-After" in response.headers  # after retrying connection errors in the budget
 
 
 @pytest.mark.parametrize("region", ["emea", "nam"])  # body credentials (400) and Basic (401)
@@ -218,7 +244,7 @@ def test_a_scope_the_credentials_lack_is_403(
     response = invoke(vend_handler, event("emea", "globalpci"))
     assert (response.status, response.body["error"]) == (403, "scope_not_granted")
     assert "'globalpci'" in response.body["message"]
-    assert emulator.token_requests == 1
+    assert emulator.token_requests == 1  # never retried
 
 
 def test_bad_region_never_reaches_upstream(

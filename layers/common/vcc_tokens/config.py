@@ -46,6 +46,8 @@ class Settings:
     fallback_expires_in: int = 900
     connect_timeout: float = 3.05
     read_timeout: float = 5.0
+    upstream_budget: float = 8.0  # one fetch, retries included
+    upstream_max_attempts: int = 3
     secret_max_age: int = 300
     default_min_ttl: int = 60
     max_min_ttl: int = 600
@@ -62,14 +64,15 @@ class Settings:
 
     @property
     def lease_seconds(self) -> float:
-        """How long a fetch may hold a key's lease: one upstream request's whole budget."""
-        return self.connect_timeout + self.read_timeout + 1.0
+        """How long a fetch may hold a key's lease: one fetch's whole budget, and a second."""
+        return self.upstream_budget + 1.0
 
     @property
     def wait_seconds(self) -> float:
         """How long a caller waits for another instance's fetch, including taking over a dead
-        holder's lease and fetching itself; under the function's timeout."""
-        return self.lease_seconds + self.connect_timeout + self.read_timeout
+        holder's lease and fetching itself: 2 x 8 + 1 = 17 s by default, under the function's
+        20 s timeout."""
+        return self.lease_seconds + self.upstream_budget
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -82,6 +85,8 @@ class Settings:
             fallback_expires_in=reader.integer("FALLBACK_EXPIRES_IN", 900, low=60, high=86_400),
             connect_timeout=reader.seconds("UPSTREAM_CONNECT_TIMEOUT", 3.05, low=0.1, high=10),
             read_timeout=reader.seconds("UPSTREAM_READ_TIMEOUT", 5.0, low=0.1, high=20),
+            upstream_budget=reader.seconds("UPSTREAM_BUDGET_SECONDS", 8.0, low=0.5, high=20),
+            upstream_max_attempts=reader.integer("UPSTREAM_MAX_ATTEMPTS", 3, low=1, high=5),
             secret_max_age=reader.integer("SECRET_MAX_AGE", 300, low=0, high=3600),
             default_min_ttl=reader.integer("DEFAULT_MIN_TTL", 60, low=0, high=3600),
             max_min_ttl=reader.integer("MAX_MIN_TTL", 600, low=0, high=3600),

@@ -32,8 +32,9 @@ class ClientCredentials:
 
 class CredentialStore(ABC):
     @abstractmethod
-    def get(self, region: str) -> ClientCredentials:
-        """The credentials for `region`, or CredentialsUnavailable naming what is wrong."""
+    def get(self, region: str, *, fresh: bool = False) -> ClientCredentials:
+        """The credentials for `region`, or CredentialsUnavailable naming what is wrong.
+        `fresh` reads past any cache (after VCC rejected the cached ones)."""
 
 
 class SecretsManagerCredentialStore(CredentialStore):
@@ -45,10 +46,10 @@ class SecretsManagerCredentialStore(CredentialStore):
     def secret_name(self, region: str) -> str:
         return f"{self._prefix}{region}"
 
-    def get(self, region: str) -> ClientCredentials:
+    def get(self, region: str, *, fresh: bool = False) -> ClientCredentials:
         name = self.secret_name(region)
         try:
-            raw = self._provider.get(name, max_age=self._max_age)
+            raw = self._provider.get(name, max_age=self._max_age, force_fetch=fresh)
         except GetParameterError as exc:
             # The message is the Secrets Manager error (code and text), never the value.
             raise CredentialsUnavailable(f"cannot read secret {name!r}: {exc}") from None

@@ -77,9 +77,12 @@ class UpstreamUnavailable(UpstreamError):
     status = 503
     kind = "unavailable"
 
-    def __init__(self, message: str, retry_after: int) -> None:
+    def __init__(
+        self, message: str, retry_after: int, upstream_retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
-        self.retry_after = retry_after
+        self.retry_after = retry_after  # what callers are told
+        self.upstream_retry_after = upstream_retry_after  # what VCC said, if it said anything
 
 
 class UpstreamRateLimited(UpstreamUnavailable):

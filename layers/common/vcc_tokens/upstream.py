@@ -1,14 +1,20 @@
 """The OAuth 2.0 client-credentials request to VCC's token endpoint (RFC 6749 §4.4).
 
-One pooled requests.Session per execution environment; redirects are never followed (a token
-request carries the client secret); every failure becomes a typed UpstreamError whose message
-holds the region, scope and status, never the request or response body.
+One pooled requests.Session per execution environment; certificates verified; redirects never
+followed (a token request carries the client secret); every failure becomes a typed
+UpstreamError whose message holds the region, scope and status, never a body or a header.
+
+Retries: only connection errors, 429 and 5xx, at most `max_attempts` in all, with exponential
+backoff and full jitter, waiting at least what Retry-After asks; never past the time budget, so
+one fetch always ends well inside the function's timeout. A read timeout is not retried (the
+budget is spent), nor is any 4xx (invalid_client, invalid_scope...): retrying cannot help.
 """
 
 from __future__ import annotations
 
 import base64
 import math
+import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -34,6 +40,9 @@ from vcc_tokens.errors import (
 # Retry-After we suggest when VCC gives none: its fair-usage limit resets "after a short period".
 DEFAULT_RETRY_AFTER = 5
 MAX_RETRY_AFTER = 300
+BACKOFF_BASE = 0.2  # seconds; attempt n waits up to BACKOFF_BASE * 2**(n-1), capped
+BACKOFF_CAP = 2.0
+MIN_ATTEMPT_SECONDS = 0.5  # no retry unless at least this much budget is left for it
 
 
 @dataclass(frozen=True)
@@ -63,14 +72,41 @@ class VccTokenEndpoint(TokenEndpoint):
         connect_timeout: float,
         read_timeout: float,
         fallback_expires_in: int,
+        budget_seconds: float = 8.0,
+        max_attempts: int = 3,
         session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._token_url = token_url
-        self._timeout = (connect_timeout, read_timeout)
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
         self._fallback_expires_in = fallback_expires_in
+        self._budget = budget_seconds
+        self._max_attempts = max_attempts
         self._session = session or requests.Session()
+        self._clock = clock
+        self._sleep = sleep
 
     def fetch(self, region: str, scope: str, credentials: ClientCredentials) -> IssuedToken:
+        deadline = self._clock() + self._budget
+        attempt = 1
+        while True:
+            try:
+                return self._attempt(region, scope, credentials, deadline - self._clock())
+            except UpstreamUnavailable as error:  # 429, 5xx, connection errors: retryable
+                delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))  # noqa: S311 - jitter
+                if error.upstream_retry_after is not None:
+                    delay = max(delay, error.upstream_retry_after)
+                left_after_wait = deadline - self._clock() - delay
+                if attempt >= self._max_attempts or left_after_wait < MIN_ATTEMPT_SECONDS:
+                    raise
+                self._sleep(delay)
+                attempt += 1
+
+    def _attempt(
+        self, region: str, scope: str, credentials: ClientCredentials, budget: float
+    ) -> IssuedToken:
         form = {"grant_type": "client_credentials", "scope": scope}
         headers = {"Accept": "application/json"}
         if credentials.auth_method == "client_secret_basic":
@@ -81,14 +117,20 @@ class VccTokenEndpoint(TokenEndpoint):
             form["client_id"] = credentials.client_id
             form["client_secret"] = credentials.client_secret
         where = f"the {region} token endpoint"
+        timeout = (min(self._connect_timeout, budget), min(self._read_timeout, budget))
         try:
             response = self._session.post(
                 self._token_url(region),
                 data=form,  # requests form-urlencodes it and sets the Content-Type
                 headers=headers,
-                timeout=self._timeout,
+                timeout=timeout,
                 allow_redirects=False,
+                verify=True,
             )
+        except requests.ConnectTimeout:
+            raise UpstreamUnavailable(
+                f"{where} did not accept a connection in time", DEFAULT_RETRY_AFTER
+            ) from None
         except requests.Timeout:
             raise UpstreamTimeout(f"{where} did not answer in time") from None
         except requests.RequestException as exc:
@@ -122,12 +164,11 @@ def error_for_response(response: requests.Response, region: str, scope: str) -> 
     status = response.status_code
     error = (_json_object(response) or {}).get("error")
     where = f"the {region} token endpoint"
-    if status == 429:
-        return UpstreamRateLimited(
-            f"{where} is rate limiting requests (429)", retry_after_seconds(response)
-        )
-    if status >= 500:
-        return UpstreamUnavailable(f"{where} failed ({status})", retry_after_seconds(response))
+    if status == 429 or status >= 500:
+        retry_after = retry_after_seconds(response)
+        cls = UpstreamRateLimited if status == 429 else UpstreamUnavailable
+        reason = "is rate limiting requests" if status == 429 else "failed"
+        return cls(f"{where} {reason} ({status})", retry_after or DEFAULT_RETRY_AFTER, retry_after)
     if error == "invalid_client" or (status == 401 and error is None):
         return UpstreamRejectedCredentials(
             f"{where} rejected the {region} client credentials (invalid_client); "
@@ -143,9 +184,9 @@ def error_for_response(response: requests.Response, region: str, scope: str) -> 
     return UpstreamRejectedRequest(f"{where} rejected the token request ({status}, {label})")
 
 
-def retry_after_seconds(response: requests.Response, now: float | None = None) -> int:
-    """Retry-After as seconds (RFC 9110: delay-seconds or an HTTP date), else our default;
-    kept between 1 s and MAX_RETRY_AFTER."""
+def retry_after_seconds(response: requests.Response, now: float | None = None) -> int | None:
+    """Retry-After as seconds (RFC 9110: delay-seconds or an HTTP date), kept between 1 s and
+    MAX_RETRY_AFTER; None when absent or unreadable."""
     raw = response.headers.get("Retry-After", "").strip()
     if raw.isascii() and raw.isdigit():
         seconds = int(raw)
@@ -153,11 +194,10 @@ def retry_after_seconds(response: requests.Response, now: float | None = None) -
         try:
             when = parsedate_to_datetime(raw)
         except (TypeError, ValueError):
-            when = None
-        if when is None or when.tzinfo is None:
-            seconds = DEFAULT_RETRY_AFTER
-        else:
-            seconds = math.ceil(when.timestamp() - (time.time() if now is None else now))
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = math.ceil(when.timestamp() - (time.time() if now is None else now))
     return max(1, min(seconds, MAX_RETRY_AFTER))
 
 

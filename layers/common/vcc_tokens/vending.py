@@ -35,10 +35,11 @@ from vcc_tokens.errors import (
     UnknownRegion,
     UnknownScope,
     UpstreamError,
+    UpstreamRejectedCredentials,
     UpstreamUnavailable,
 )
 from vcc_tokens.observability import MetricUnit, logger, metrics
-from vcc_tokens.upstream import TokenEndpoint
+from vcc_tokens.upstream import IssuedToken, TokenEndpoint
 
 _MAX_ECHO = 64  # how much of a caller's bad value an error message repeats
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -333,11 +334,25 @@ class TokenVendor:
         self.memory.put(latest, self.clock())
         return latest.token
 
+    def _fetch_rotation_aware(self, region: str, scope: str) -> IssuedToken:
+        """Fetch; if VCC rejects the credentials, re-read the secret past the cache and retry
+        once, only if it changed (the secret was rotated since it was cached)."""
+        credentials = self.credentials.get(region)
+        try:
+            return self.upstream.fetch(region, scope, credentials)
+        except UpstreamRejectedCredentials:
+            current = self.credentials.get(region, fresh=True)
+            if current == credentials:
+                metrics.add_metric(name="CredentialsRejected", unit=MetricUnit.Count, value=1)
+                raise
+            logger.info("the region's secret changed since it was cached; retrying with it")
+            return self.upstream.fetch(region, scope, current)
+
     def _fetch_and_store(self, region: str, scope: str, replacing: str | None) -> CachedToken:
         fetched_at = int(self.clock())  # before the request: the token expires no earlier
         started = time.perf_counter()
         try:
-            issued = self.upstream.fetch(region, scope, self.credentials.get(region))
+            issued = self._fetch_rotation_aware(region, scope)
         except UpstreamError as error:
             metrics.add_metric(name="UpstreamErrors", unit=MetricUnit.Count, value=1)
             metrics.add_metric(name=f"UpstreamErrors_{error.kind}", unit=MetricUnit.Count, value=1)

@@ -41,6 +41,8 @@ def build_vendor(settings: Settings, clock: Callable[[], float] = time.time) -> 
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
             fallback_expires_in=settings.fallback_expires_in,
+            budget_seconds=settings.upstream_budget,
+            max_attempts=settings.upstream_max_attempts,
         ),
         memory=MemoryCache(settings.memory_cache_seconds),
         clock=clock,
