@@ -37,6 +37,7 @@ from local.stack import (
     ROOT,
     create_table_from_template,
     function_environment,
+    put_entitlements,
     put_region_secret,
     start_moto_server,
     stop_server,
@@ -228,11 +229,16 @@ def main() -> None:
                 "AWS_ENDPOINT_URL": endpoint,
                 "TOKEN_TABLE_NAME": TABLE,
                 "VCC_SECRET_PREFIX": PREFIX,
+                "ENTITLEMENTS_PARAMETER": "/vcc-bench/entitlements",
                 "VCC_TOKEN_URL_TEMPLATE": emulator.token_url_template,
             }
         )
         dynamodb = boto3.client("dynamodb")
         create_table_from_template(dynamodb, TABLE)
+        everything = {"principals": ["*"], "regions": ["*"], "scopes": ["*"]}
+        put_entitlements(
+            boto3.client("ssm"), "/vcc-bench/entitlements", {"version": 1, "rules": [everything]}
+        )
         secretsmanager = boto3.client("secretsmanager")
         client = DEMO_CLIENTS[0]
         for region in REGIONS:

@@ -9,6 +9,7 @@ Environment:
   PORT (3000), MOTO_PORT (5000), VCC_EMULATOR_PORT (8081), VCC_EMULATOR_LATENCY (0 s)
   REFRESH_RATE_MINUTES  the scheduled refresher's period (default: the template's)
   LOCAL_CALLERS      JSON file of known callers (default local/callers.json)
+  LOCAL_ENTITLEMENTS JSON file of entitlement rules (default local/entitlements.json)
   VCC_TOKEN_URL_TEMPLATE + VCC_CLIENT_ID + VCC_CLIENT_SECRET [+ VCC_AUTH_METHOD]
                      use that token endpoint and those credentials instead of the emulator
 """
@@ -39,15 +40,19 @@ from local.stack import (
     create_table_from_template,
     function_environment,
     load_template,
+    put_entitlements,
     put_region_secret,
     start_moto_server,
     stop_server,
 )
 from local.vcc_emulator import DEMO_CLIENTS, VccEmulator
+from vcc_tokens.entitlements import InvalidEntitlements, parse_entitlements
 
 TABLE = "vcc-tokens-local"
 SECRET_PREFIX = "vcc/local/"
 DEFAULT_CALLERS = ROOT / "local" / "callers.json"
+DEFAULT_ENTITLEMENTS = ROOT / "local" / "entitlements.json"
+ENTITLEMENTS_PARAMETER = "/vcc-token-vending/local/entitlements"
 
 
 class StartupError(Exception):
@@ -119,6 +124,16 @@ class Schedule:
                     print(f"scheduled refresher failed: {failure}", file=sys.stderr, flush=True)
 
 
+def read_entitlements(path: Path) -> str:
+    """The rules file, checked now so that a mistake is reported at start-up, not per request."""
+    try:
+        document = path.read_text(encoding="utf-8")
+        parse_entitlements(document)
+    except (OSError, InvalidEntitlements) as problem:
+        raise StartupError(f"entitlements file {path}: {problem}") from None
+    return document
+
+
 def refresh_rate_minutes(template: dict[str, Any]) -> int:
     default = template["Parameters"]["RefreshRateMinutes"]["Default"]
     raw = os.environ.get("REFRESH_RATE_MINUTES", str(default))
@@ -133,6 +148,8 @@ def main() -> int:
         port = port_setting("PORT", 3000)
         callers_path = Path(os.environ.get("LOCAL_CALLERS") or DEFAULT_CALLERS)
         callers = load_callers(callers_path)
+        entitlements_path = Path(os.environ.get("LOCAL_ENTITLEMENTS") or DEFAULT_ENTITLEMENTS)
+        entitlements = read_entitlements(entitlements_path)
         upstream = configured_upstream()
         template = load_template()
         rate = refresh_rate_minutes(template)
@@ -167,12 +184,14 @@ def main() -> int:
                 "AWS_ENDPOINT_URL": aws_endpoint,
                 "TOKEN_TABLE_NAME": TABLE,
                 "VCC_SECRET_PREFIX": SECRET_PREFIX,
+                "ENTITLEMENTS_PARAMETER": ENTITLEMENTS_PARAMETER,
                 "VCC_TOKEN_URL_TEMPLATE": upstream.token_url_template,
                 "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would drown the request logs
                 "REFRESH_RATE_MINUTES": str(rate),
             }
         )
         create_table_from_template(boto3.client("dynamodb"), TABLE)
+        put_entitlements(boto3.client("ssm"), ENTITLEMENTS_PARAMETER, entitlements)
         secretsmanager = boto3.client("secretsmanager")
         for region in REGIONS:
             put_region_secret(
@@ -213,7 +232,7 @@ def main() -> int:
         f"(routes: {', '.join(f'{r.method} {r.resource}' for r in routes)}; "
         f"AWS: moto at {aws_endpoint}; upstream: {upstream_name}; "
         f"refresher every {rate} min; "
-        f"callers: {callers_path}). Ctrl-C stops.",
+        f"callers: {callers_path}; entitlements: {entitlements_path}). Ctrl-C stops.",
         flush=True,
     )
     try:

@@ -103,6 +103,12 @@ def put_region_secret(
         secretsmanager.put_secret_value(SecretId=name, SecretString=value)
 
 
+def put_entitlements(ssm: Any, name: str, document: dict[str, Any] | str) -> None:
+    """Create or replace the entitlements parameter (JSON; see vcc_tokens.entitlements)."""
+    value = document if isinstance(document, str) else json.dumps(document)
+    ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
+
+
 def start_moto_server(port: int = 0) -> tuple[BaseWSGIServer, str]:
     """moto in server mode on loopback; returns the server and its endpoint URL.
 

@@ -21,6 +21,7 @@ from local.stack import (
     LOCAL_AWS_ENV,
     create_table_from_template,
     function_environment,
+    put_entitlements,
     put_region_secret,
     start_moto_server,
     stop_server,
@@ -51,6 +52,13 @@ CLIENTS = {
     ),
 }
 AUTHORIZATION_HEADER = load_event(GET_TOKEN_EVENT)["headers"]["Authorization"]
+# The events' caller is the assumed role orders-service/orders-service; by default it may have
+# every token (a rule for its role, which also exercises assumed-role matching).
+TEST_CALLER_ROLE = "arn:aws:iam::210987654321:role/orders-service"
+ALLOW_TEST_CALLER = {
+    "version": 1,
+    "rules": [{"principals": [TEST_CALLER_ROLE], "regions": ["*"], "scopes": ["*"]}],
+}
 
 
 @pytest.fixture(scope="session")
@@ -87,12 +95,17 @@ class Service:
 
     table_name: str
     secret_prefix: str
+    entitlements_parameter: str
     dynamodb: Any
     secretsmanager: Any
+    ssm: Any
 
     def cached_item(self, region: str, scope: str) -> dict[str, Any] | None:
         key = {"cache_key": {"S": f"{region}#{scope}"}}
         return self.dynamodb.get_item(TableName=self.table_name, Key=key).get("Item")
+
+    def set_entitlements(self, document: dict[str, Any] | str) -> None:
+        put_entitlements(self.ssm, self.entitlements_parameter, document)
 
     def set_secret(
         self, region: str, client_id: str, client_secret: str, method: str | None
@@ -111,14 +124,18 @@ def service(
     service = Service(
         table_name=f"vcc-tokens-{suffix}",
         secret_prefix=f"test-{suffix}/vcc/",
+        entitlements_parameter=f"/test-{suffix}/entitlements",
         dynamodb=boto3.client("dynamodb"),
         secretsmanager=boto3.client("secretsmanager"),
+        ssm=boto3.client("ssm"),
     )
+    service.set_entitlements(ALLOW_TEST_CALLER)
     create_table_from_template(service.dynamodb, service.table_name)
     for region, (client, method) in CLIENTS.items():
         service.set_secret(region, client.client_id, client.client_secret, method)
     monkeypatch.setenv("TOKEN_TABLE_NAME", service.table_name)
     monkeypatch.setenv("VCC_SECRET_PREFIX", service.secret_prefix)
+    monkeypatch.setenv("ENTITLEMENTS_PARAMETER", service.entitlements_parameter)
     monkeypatch.setenv("VCC_TOKEN_URL_TEMPLATE", emulator.token_url_template)
     monkeypatch.setenv("UPSTREAM_READ_TIMEOUT", "1")
     monkeypatch.setenv("UPSTREAM_BUDGET_SECONDS", "3")
@@ -126,6 +143,7 @@ def service(
     yield service
     wiring.reset()
     service.dynamodb.delete_table(TableName=service.table_name)
+    service.ssm.delete_parameter(Name=service.entitlements_parameter)
     for region in CLIENTS:
         service.secretsmanager.delete_secret(
             SecretId=service.secret_prefix + region, ForceDeleteWithoutRecovery=True

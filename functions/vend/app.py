@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from vcc_tokens.entitlements import authorize
 from vcc_tokens.errors import UpstreamError, UpstreamUnavailable, VendError
 from vcc_tokens.observability import MetricUnit, logger, metrics, tracer
 from vcc_tokens.vending import (
@@ -26,7 +27,7 @@ from vcc_tokens.vending import (
     parse_token_request,
     token_response,
 )
-from vcc_tokens.wiring import token_vendor
+from vcc_tokens.wiring import entitlement_store, token_vendor
 
 ROUTES = "GET /tokens/{region}/{scope}, POST /tokens/{region}/{scope}/refresh"
 HIT_METRICS = {Source.MEMORY: "MemoryHits", Source.DYNAMODB: "DynamoDBHits"}
@@ -60,10 +61,13 @@ app.use(middlewares=[log_caller])
 
 
 def token_request(region: str, scope: str) -> TokenRequest:
+    """The caller's request, validated, then authorized before any cache or upstream access."""
     logger.append_keys(region=region[:64], scope=scope[:64])
     query = app.current_event.get_query_string_value("min_ttl")
     request = parse_token_request(region, scope, query, token_vendor().settings)
     logger.append_keys(scope=request.scope)
+    caller = app.current_event.request_context.identity.user_arn
+    authorize(entitlement_store().get(), caller, request.region, request.scope)
     return request
 
 

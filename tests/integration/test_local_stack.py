@@ -199,7 +199,7 @@ def test_a_configured_upstream_replaces_the_emulator(emulator: VccEmulator) -> N
         ready = process.stdout.readline()
         assert f"upstream: VCC at {emulator.token_url_template}" in ready
         url = f"http://127.0.0.1:{port}/tokens/apac/stats"
-        caller = CALLERS[0]
+        caller = CALLERS[1]  # entitled to stats in every region (local/entitlements.json)
         headers = signed_headers("GET", url, caller["access_key_id"], caller["secret_access_key"])
         answer = requests.get(url, headers=headers, timeout=10)
         # Then the token comes from that endpoint, through the seeded secret's credentials

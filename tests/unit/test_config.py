@@ -4,7 +4,11 @@ import pytest
 
 from vcc_tokens.config import DOCUMENTED_SCOPES, ConfigurationError, Settings
 
-REQUIRED = {"TOKEN_TABLE_NAME": "tokens", "VCC_SECRET_PREFIX": "vcc/"}
+REQUIRED = {
+    "TOKEN_TABLE_NAME": "tokens",
+    "VCC_SECRET_PREFIX": "vcc/",
+    "ENTITLEMENTS_PARAMETER": "/vcc/entitlements",
+}
 
 
 def test_defaults_point_at_vcc_over_https_with_the_documented_scopes() -> None:
@@ -14,7 +18,7 @@ def test_defaults_point_at_vcc_over_https_with_the_documented_scopes() -> None:
     assert settings.connect_timeout + settings.read_timeout < 15  # the function's timeout
 
 
-@pytest.mark.parametrize("missing", ["TOKEN_TABLE_NAME", "VCC_SECRET_PREFIX"])
+@pytest.mark.parametrize("missing", list(REQUIRED))
 def test_a_missing_required_setting_is_named(missing: str) -> None:
     env = {name: value for name, value in REQUIRED.items() if name != missing}
     with pytest.raises(ConfigurationError, match=f"{missing} is not set"):

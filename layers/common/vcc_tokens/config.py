@@ -40,6 +40,8 @@ class ConfigurationError(Exception):
 class Settings:
     table_name: str
     secret_prefix: str
+    entitlements_parameter: str = "/vcc-token-vending/entitlements"
+    entitlements_max_age: int = 60
     token_url_template: str = DEFAULT_TOKEN_URL_TEMPLATE
     allowed_scopes: frozenset[str] = frozenset(DOCUMENTED_SCOPES)
     # Used when the token endpoint omits expires_in, which RFC 6749 only RECOMMENDS.
@@ -80,6 +82,8 @@ class Settings:
         settings = cls(
             table_name=reader.text("TOKEN_TABLE_NAME"),
             secret_prefix=reader.text("VCC_SECRET_PREFIX"),
+            entitlements_parameter=reader.text("ENTITLEMENTS_PARAMETER"),
+            entitlements_max_age=reader.integer("ENTITLEMENTS_MAX_AGE", 60, low=0, high=3600),
             token_url_template=reader.text("VCC_TOKEN_URL_TEMPLATE", DEFAULT_TOKEN_URL_TEMPLATE),
             allowed_scopes=reader.scopes("ALLOWED_SCOPES", DOCUMENTED_SCOPES),
             fallback_expires_in=reader.integer("FALLBACK_EXPIRES_IN", 900, low=60, high=86_400),

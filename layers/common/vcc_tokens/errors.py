@@ -32,11 +32,25 @@ class UnknownScope(InvalidRequest):
     code = "unknown_scope"
 
 
+class Forbidden(VendError):
+    """No entitlement rule lets this caller have this (region, scope)."""
+
+    code = "forbidden"
+    status = 403
+
+
 # Our own configuration (5xx, for the operator)
 class CredentialsUnavailable(VendError):
     """The region's secret is missing, unreadable or malformed."""
 
     code = "credentials_unavailable"
+    status = 500
+
+
+class EntitlementsUnavailable(VendError):
+    """The entitlement rules cannot be read or do not validate: everything is refused."""
+
+    code = "entitlements_unavailable"
     status = 500
 
 

@@ -11,11 +11,12 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import boto3
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
 from vcc_tokens.cache import DynamoDBTokenCache
 from vcc_tokens.config import Settings, get_settings
 from vcc_tokens.credentials import SecretsManagerCredentialStore
+from vcc_tokens.entitlements import EntitlementStore, SsmEntitlementStore
 from vcc_tokens.upstream import VccTokenEndpoint
 from vcc_tokens.vending import MemoryCache, TokenVendor
 
@@ -49,7 +50,18 @@ def build_vendor(settings: Settings, clock: Callable[[], float] = time.time) -> 
     )
 
 
+@lru_cache(maxsize=1)
+def entitlement_store() -> EntitlementStore:
+    settings = get_settings()
+    return SsmEntitlementStore(
+        SSMProvider(boto3_client=boto3.client("ssm")),
+        settings.entitlements_parameter,
+        settings.entitlements_max_age,
+    )
+
+
 def reset() -> None:
     """Forget settings, clients and in-memory tokens, e.g. after a test changed the environment."""
     token_vendor.cache_clear()
+    entitlement_store.cache_clear()
     get_settings.cache_clear()

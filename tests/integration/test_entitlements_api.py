@@ -1,0 +1,78 @@
+"""Entitlements through the handler: refused callers get 403 before any cache or VCC access,
+every decision is logged, and a broken rule document refuses everything."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from local.vcc_emulator import VccEmulator
+from tests.conftest import Observed, Service
+from tests.support import api_event, invoke
+
+pytestmark = pytest.mark.integration
+
+ROLE = "arn:aws:iam::210987654321:role/orders-service"  # the events' assumed role's role
+
+
+def decisions(observed: Observed) -> list[dict[str, Any]]:
+    records = [json.loads(line) for line in observed.log_lines]
+    return [r for r in records if r.get("message") == "entitlement decision"]
+
+
+def test_a_caller_without_a_rule_is_refused_before_cache_or_upstream(
+    service: Service, emulator: VccEmulator, vend_handler: Any, observed: Observed
+) -> None:
+    service.set_entitlements(
+        {"version": 1, "rules": [{"principals": [ROLE], "regions": ["emea"], "scopes": ["stats"]}]}
+    )
+    refused = invoke(vend_handler, api_event("nam", "globalpci"))
+    assert (refused.status, refused.body["error"]) == (403, "forbidden")
+    assert refused.body["message"] == "caller may not obtain scope 'globalpci' in region 'nam'"
+    assert emulator.token_requests == 0
+    assert service.cached_item("nam", "globalpci") is None  # not even a lease was written
+    allowed = invoke(vend_handler, api_event("emea", "stats"))
+    assert allowed.status == 200
+    logged = [(d["caller_arn"], d["region"], d["scope"], d["allowed"]) for d in decisions(observed)]
+    caller = "arn:aws:sts::210987654321:assumed-role/orders-service/orders-service"
+    assert logged == [(caller, "nam", "globalpci", False), (caller, "emea", "stats", True)]
+
+
+def test_the_refresh_route_is_authorized_too(
+    service: Service, emulator: VccEmulator, vend_handler: Any
+) -> None:
+    service.set_entitlements({"version": 1, "rules": []})
+    request = api_event("emea", "stats")
+    request["httpMethod"], request["path"] = "POST", "/tokens/emea/stats/refresh"
+    response = invoke(vend_handler, request)
+    assert (response.status, response.body["error"]) == (403, "forbidden")
+    assert emulator.token_requests == 0
+
+
+@pytest.mark.parametrize("document", ['{"version": 1, "rules": [{"principals": "*"}]}', "not json"])
+def test_a_malformed_document_refuses_everything_with_a_clear_log_line(
+    service: Service, emulator: VccEmulator, vend_handler: Any, observed: Observed, document: str
+) -> None:
+    service.set_entitlements(document)
+    response = invoke(vend_handler, api_event("emea", "stats"))
+    assert (response.status, response.body["error"]) == (500, "entitlements_unavailable")
+    assert service.entitlements_parameter in response.body["message"]
+    assert emulator.token_requests == 0
+    errors = [
+        json.loads(line) for line in observed.log_lines if '"entitlements unavailable' in line
+    ]
+    assert errors
+    assert errors[0]["level"] == "ERROR"
+    assert errors[0]["parameter"] == service.entitlements_parameter
+
+
+def test_a_missing_parameter_refuses_everything(
+    service: Service, emulator: VccEmulator, vend_handler: Any
+) -> None:
+    service.ssm.delete_parameter(Name=service.entitlements_parameter)
+    response = invoke(vend_handler, api_event("emea", "stats"))
+    assert (response.status, response.body["error"]) == (500, "entitlements_unavailable")
+    assert emulator.token_requests == 0
+    service.set_entitlements({"version": 1, "rules": []})  # for the fixture's clean-up
