@@ -35,6 +35,7 @@ from local.stack import (
     LOCAL_AWS_ENV,
     REGIONS,
     ROOT,
+    create_cache_key,
     create_table_from_template,
     function_environment,
     put_entitlements,
@@ -233,6 +234,7 @@ def main() -> None:
                 "VCC_TOKEN_URL_TEMPLATE": emulator.token_url_template,
             }
         )
+        os.environ["TOKEN_KMS_KEY_ID"] = create_cache_key(boto3.client("kms"))
         dynamodb = boto3.client("dynamodb")
         create_table_from_template(dynamodb, TABLE)
         everything = {"principals": ["*"], "regions": ["*"], "scopes": ["*"]}

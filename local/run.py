@@ -37,6 +37,7 @@ from local.stack import (
     LOCAL_AWS_ENV,
     REGIONS,
     ROOT,
+    create_cache_key,
     create_table_from_template,
     function_environment,
     load_template,
@@ -190,6 +191,7 @@ def main() -> int:
                 "REFRESH_RATE_MINUTES": str(rate),
             }
         )
+        os.environ["TOKEN_KMS_KEY_ID"] = create_cache_key(boto3.client("kms"))
         create_table_from_template(boto3.client("dynamodb"), TABLE)
         put_entitlements(boto3.client("ssm"), ENTITLEMENTS_PARAMETER, entitlements)
         secretsmanager = boto3.client("secretsmanager")

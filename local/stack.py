@@ -103,6 +103,11 @@ def put_region_secret(
         secretsmanager.put_secret_value(SecretId=name, SecretString=value)
 
 
+def create_cache_key(kms: Any) -> str:
+    """The customer-managed key the cache encrypts tokens under; its ARN."""
+    return str(kms.create_key(Description="VCC token cache (local)")["KeyMetadata"]["Arn"])
+
+
 def put_entitlements(ssm: Any, name: str, document: dict[str, Any] | str) -> None:
     """Create or replace the entitlements parameter (JSON; see vcc_tokens.entitlements)."""
     value = document if isinstance(document, str) else json.dumps(document)

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities import parameters
 from local.lambda_runtime import load_function
 from local.stack import (
     LOCAL_AWS_ENV,
+    create_cache_key,
     create_table_from_template,
     function_environment,
     put_entitlements,
@@ -34,6 +35,7 @@ os.environ.update(function_environment())
 from local.vcc_emulator import Client, VccEmulator
 from tests.support import GET_TOKEN_EVENT, load_event
 from vcc_tokens import wiring
+from vcc_tokens.cache import CachedToken, DynamoDBTokenCache, KmsTokenCipher
 from vcc_tokens.config import DOCUMENTED_SCOPES
 from vcc_tokens.observability import logger, metrics
 
@@ -73,6 +75,12 @@ def aws_endpoint() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def kms_key(aws_endpoint: str) -> str:
+    """The customer-managed key the cache encrypts tokens under (one per test session)."""
+    return create_cache_key(boto3.client("kms"))
+
+
+@pytest.fixture(scope="session")
 def emulator_server() -> Iterator[VccEmulator]:
     with VccEmulator([client for client, _ in CLIENTS.values()]) as emulator:
         yield emulator
@@ -96,9 +104,34 @@ class Service:
     table_name: str
     secret_prefix: str
     entitlements_parameter: str
+    kms_key_id: str
     dynamodb: Any
     secretsmanager: Any
     ssm: Any
+    kms: Any
+
+    @property
+    def cache(self) -> DynamoDBTokenCache:
+        """The service's own cache code, over the test's table and KMS key."""
+        return DynamoDBTokenCache(
+            self.dynamodb, self.table_name, KmsTokenCipher(self.kms, self.kms_key_id)
+        )
+
+    def cached_token(self, region: str, scope: str) -> CachedToken | None:
+        entry = self.cache.get(region, scope, consistent=True)
+        return entry.token if entry else None
+
+    def put_token(
+        self, region: str, scope: str, access_token: str, expires_at: int, lifetime: int = 900
+    ) -> CachedToken:
+        """Cache a token as the service would (encrypted), replacing whatever the key held."""
+        key = {"cache_key": {"S": f"{region}#{scope}"}}
+        self.dynamodb.delete_item(TableName=self.table_name, Key=key)
+        token = CachedToken(
+            region, scope, access_token, "Bearer", expires_at - lifetime, expires_at
+        )
+        assert self.cache.store(token)
+        return token
 
     def cached_item(self, region: str, scope: str) -> dict[str, Any] | None:
         key = {"cache_key": {"S": f"{region}#{scope}"}}
@@ -117,7 +150,7 @@ class Service:
 
 @pytest.fixture
 def service(
-    aws_endpoint: str, emulator: VccEmulator, monkeypatch: pytest.MonkeyPatch
+    aws_endpoint: str, kms_key: str, emulator: VccEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Service]:
     """A table created from template.yaml and the three region secrets, fresh for this test."""
     suffix = uuid.uuid4().hex[:8]
@@ -125,9 +158,11 @@ def service(
         table_name=f"vcc-tokens-{suffix}",
         secret_prefix=f"test-{suffix}/vcc/",
         entitlements_parameter=f"/test-{suffix}/entitlements",
+        kms_key_id=kms_key,
         dynamodb=boto3.client("dynamodb"),
         secretsmanager=boto3.client("secretsmanager"),
         ssm=boto3.client("ssm"),
+        kms=boto3.client("kms"),
     )
     service.set_entitlements(ALLOW_TEST_CALLER)
     create_table_from_template(service.dynamodb, service.table_name)
@@ -136,6 +171,7 @@ def service(
     monkeypatch.setenv("TOKEN_TABLE_NAME", service.table_name)
     monkeypatch.setenv("VCC_SECRET_PREFIX", service.secret_prefix)
     monkeypatch.setenv("ENTITLEMENTS_PARAMETER", service.entitlements_parameter)
+    monkeypatch.setenv("TOKEN_KMS_KEY_ID", service.kms_key_id)
     monkeypatch.setenv("VCC_TOKEN_URL_TEMPLATE", emulator.token_url_template)
     monkeypatch.setenv("UPSTREAM_READ_TIMEOUT", "1")
     monkeypatch.setenv("UPSTREAM_BUDGET_SECONDS", "3")

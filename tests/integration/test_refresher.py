@@ -11,7 +11,7 @@ from local.lambda_runtime import LambdaContext, load_function
 from local.vcc_emulator import VccEmulator
 from tests.conftest import Service
 from tests.support import load_event
-from vcc_tokens.cache import CachedToken, DynamoDBTokenCache
+from vcc_tokens.cache import CachedToken
 
 pytestmark = pytest.mark.integration
 
@@ -22,7 +22,7 @@ def refresher() -> Any:
 
 
 def cache_token(service: Service, scope: str, seconds_left: int, asked_ago: float) -> None:
-    cache = DynamoDBTokenCache(service.dynamodb, service.table_name)
+    cache = service.cache
     now = int(time.time())
     cache.store(
         CachedToken(
@@ -41,9 +41,9 @@ def test_due_keys_are_renewed_and_idle_ones_left(
     summary = refresher(load_event("scheduled_refresh.json"), LambdaContext("schedule"))
     assert summary == {"renewed": 1, "fresh": 1, "idle": 1, "failed": []}
     assert emulator.token_requests == 1
-    item = service.cached_item("apac", "stats")
-    assert item is not None
-    assert item["access_token"]["S"] in emulator.issued
+    token = service.cached_token("apac", "stats")
+    assert token is not None
+    assert token.access_token in emulator.issued
 
 
 def test_a_failed_renewal_fails_the_run_so_the_schedule_retries(
@@ -54,4 +54,4 @@ def test_a_failed_renewal_fails_the_run_so_the_schedule_retries(
     with pytest.raises(Exception, match="1 renewals failed: apac stats: unavailable") as caught:
         refresher(load_event("scheduled_refresh.json"), LambdaContext("schedule"))
     assert type(caught.value).__name__ == "RenewalsFailed"
-    assert service.cached_item("apac", "stats")["access_token"]["S"] == "old-stats"  # type: ignore[index]
+    assert service.cached_token("apac", "stats").access_token == "old-stats"  # type: ignore[union-attr]

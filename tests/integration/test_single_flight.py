@@ -35,19 +35,11 @@ def instance(clock: Callable[[], float] = time.time) -> TokenVendor:
 
 
 def cache_for(service: Service) -> DynamoDBTokenCache:
-    return DynamoDBTokenCache(service.dynamodb, service.table_name)
+    return service.cache
 
 
-def put_token(
-    service: Service, access_token: str, seconds_left: int, lifetime: int = 900
-) -> CachedToken:
-    expires_at = int(time.time()) + seconds_left
-    token = CachedToken("emea", SCOPE, access_token, "Bearer", expires_at - lifetime, expires_at)
-    assert cache_for(service).store(token, replacing=None) or cache_for(service).store(
-        token,
-        replacing=cache_for(service).get("emea", SCOPE).token.sha256,  # type: ignore[union-attr]
-    )
-    return token
+def put_token(service: Service, access_token: str, seconds_left: int) -> CachedToken:
+    return service.put_token("emea", SCOPE, access_token, int(time.time()) + seconds_left)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:

@@ -22,19 +22,7 @@ SCOPE = "agents-availability:read"
 
 
 def put_cached(service: Service, region: str, scope: str, token: str, expires_at: int) -> None:
-    service.dynamodb.put_item(
-        TableName=service.table_name,
-        Item={
-            "cache_key": {"S": f"{region}#{scope}"},
-            "region": {"S": region},
-            "scope": {"S": scope},
-            "access_token": {"S": token},
-            "token_type": {"S": "Bearer"},
-            "fetched_at": {"N": str(expires_at - 900)},
-            "expires_at": {"N": str(expires_at)},
-            "ttl": {"N": str(expires_at)},
-        },
-    )
+    service.put_token(region, scope, token, expires_at)
 
 
 def completed_record(observed: Observed) -> dict[str, Any]:
@@ -63,7 +51,9 @@ def test_first_request_fetches_upstream_and_writes_the_cache(
     assert response.headers["Pragma"] == "no-cache"
     item = service.cached_item("emea", SCOPE)
     assert item is not None
-    assert item["access_token"]["S"] == response.body["access_token"]
+    assert "access_token" not in item  # stored encrypted only
+    assert response.body["access_token"].encode() not in item["access_token_ciphertext"]["B"]
+    assert service.cached_token("emea", SCOPE).access_token == response.body["access_token"]  # type: ignore[union-attr]
     assert int(item["expires_at"]["N"]) == expires_epoch
     assert int(item["ttl"]["N"]) == expires_epoch
     assert int(item["expires_at"]["N"]) - int(item["fetched_at"]["N"]) == 900
@@ -101,7 +91,7 @@ def test_an_expired_item_still_in_the_table_is_never_served(
     assert response.body["access_token"] != "stale-token-value"
     assert emulator.token_requests == 1
     assert completed_record(observed)["cache"] == "expired"
-    assert service.cached_item("emea", SCOPE)["access_token"]["S"] == response.body["access_token"]
+    assert service.cached_token("emea", SCOPE).access_token == response.body["access_token"]  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize(
@@ -173,7 +163,7 @@ def test_upstream_errors_map_to_their_status(
     assert emulator.token_requests == (3 if retried else 1)
     assert "emea" in response.body["message"]
     item = service.cached_item("emea", SCOPE) or {}
-    assert "access_token" not in item  # nothing cached
+    assert "access_token_ciphertext" not in item  # nothing cached
     assert "lease_owner" not in item  # and the lease was released
     if status == 503:
         assert int(response.headers["Retry-After"]) == (7 if failure == "rate_limited" else 5)

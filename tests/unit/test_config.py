@@ -8,6 +8,7 @@ REQUIRED = {
     "TOKEN_TABLE_NAME": "tokens",
     "VCC_SECRET_PREFIX": "vcc/",
     "ENTITLEMENTS_PARAMETER": "/vcc/entitlements",
+    "TOKEN_KMS_KEY_ID": "alias/vcc-token-cache",
 }
 
 

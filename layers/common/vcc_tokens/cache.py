@@ -1,5 +1,9 @@
 """The token cache: one DynamoDB item per (region, scope).
 
+The token is stored encrypted under a customer-managed KMS key, with an encryption context bound
+to the item's cache key: a ciphertext copied into another item, or altered, does not decrypt,
+and such an item is treated as holding no token (the token is fetched again, never served).
+
 Besides the token, an item carries the single-flight lease (`lease_owner`, `lease_until`) and
 `last_requested_at`, which the scheduled refresher reads to leave idle keys to expire.
 DynamoDB's TTL deletes expired items up to about 48 hours late, so expiry is always checked by
@@ -15,8 +19,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from vcc_tokens.observability import MetricUnit, logger, metrics
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_kms import KMSClient
 
 # A lease-only item (its holder died before storing a token) is removed by TTL a day later.
 ORPHAN_LEASE_TTL = 86_400
@@ -66,6 +73,44 @@ def token_sha256(access_token: str) -> str:
     return hashlib.sha256(access_token.encode("utf-8")).hexdigest()
 
 
+class TokenCipher(ABC):
+    @abstractmethod
+    def seal(self, access_token: str, key: str) -> bytes:
+        """Encrypt a token for the cache item `key`."""
+
+    @abstractmethod
+    def open(self, ciphertext: bytes, key: str) -> str | None:
+        """The token, or None if the ciphertext was not sealed for `key` by our key (or altered)."""
+
+
+class KmsTokenCipher(TokenCipher):
+    PURPOSE = "vcc-token-cache"
+
+    def __init__(self, client: KMSClient, key_id: str) -> None:
+        self._client = client
+        self._key_id = key_id
+
+    def _context(self, key: str) -> dict[str, str]:
+        return {"purpose": self.PURPOSE, "cache_key": key}
+
+    def seal(self, access_token: str, key: str) -> bytes:
+        answer = self._client.encrypt(
+            KeyId=self._key_id,
+            Plaintext=access_token.encode("utf-8"),
+            EncryptionContext=self._context(key),
+        )
+        return answer["CiphertextBlob"]
+
+    def open(self, ciphertext: bytes, key: str) -> str | None:
+        try:
+            answer = self._client.decrypt(
+                KeyId=self._key_id, CiphertextBlob=ciphertext, EncryptionContext=self._context(key)
+            )
+        except self._client.exceptions.InvalidCiphertextException:
+            return None
+        return answer["Plaintext"].decode("utf-8")
+
+
 class TokenCache(ABC):
     @abstractmethod
     def get(self, region: str, scope: str, *, consistent: bool = False) -> CacheEntry | None:
@@ -94,9 +139,10 @@ class TokenCache(ABC):
 
 
 class DynamoDBTokenCache(TokenCache):
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(self, client: DynamoDBClient, table_name: str, cipher: TokenCipher) -> None:
         self._client = client
         self._table = table_name
+        self._cipher = cipher
 
     def _key(self, region: str, scope: str) -> dict[str, Any]:
         return {"cache_key": {"S": cache_key(region, scope)}}
@@ -106,7 +152,7 @@ class DynamoDBTokenCache(TokenCache):
             TableName=self._table, Key=self._key(region, scope), ConsistentRead=consistent
         )
         item = answer.get("Item")
-        return _entry(item) if item else None
+        return self._entry(item) if item else None
 
     def acquire_lease(self, region: str, scope: str, owner: str, now: float, until: float) -> bool:
         try:
@@ -155,7 +201,7 @@ class DynamoDBTokenCache(TokenCache):
                 TableName=self._table,
                 Key=self._key(token.region, token.scope),
                 UpdateExpression=(
-                    "SET #region = :region, #scope = :scope, access_token = :access_token, "
+                    "SET #region = :region, #scope = :scope, access_token_ciphertext = :sealed, "
                     "token_type = :token_type, token_sha256 = :sha256, fetched_at = :fetched_at, "
                     "expires_at = :expires_at, #ttl = :expires_at"
                 ),
@@ -164,7 +210,7 @@ class DynamoDBTokenCache(TokenCache):
                 ExpressionAttributeValues={
                     ":region": {"S": token.region},
                     ":scope": {"S": token.scope},
-                    ":access_token": {"S": token.access_token},
+                    ":sealed": {"B": self._cipher.seal(token.access_token, token.key)},
                     ":token_type": {"S": token.token_type},
                     ":sha256": {"S": token.sha256},
                     ":fetched_at": {"N": str(token.fetched_at)},
@@ -192,30 +238,38 @@ class DynamoDBTokenCache(TokenCache):
             TableName=self._table, ConsistentRead=True
         ):
             for item in page["Items"]:
-                yield _entry(item)
+                yield self._entry(item)
+
+    def _entry(self, item: dict[str, Any]) -> CacheEntry:
+        region, scope = item["region"]["S"], item["scope"]["S"]
+        token = None
+        if "access_token_ciphertext" in item:
+            key = cache_key(region, scope)
+            access_token = self._cipher.open(item["access_token_ciphertext"]["B"], key)
+            if access_token is None:
+                metrics.add_metric(name="CacheDecryptFailures", unit=MetricUnit.Count, value=1)
+                logger.warning(
+                    "a cached token does not decrypt for its key; fetching anew",
+                    extra={"cache_key": key},
+                )
+            else:
+                token = CachedToken(
+                    region=region,
+                    scope=scope,
+                    access_token=access_token,
+                    token_type=item["token_type"]["S"],
+                    fetched_at=int(item["fetched_at"]["N"]),
+                    expires_at=int(item["expires_at"]["N"]),
+                )
+        return CacheEntry(
+            region=region,
+            scope=scope,
+            token=token,
+            lease_owner=item.get("lease_owner", {}).get("S"),
+            lease_until=float(item.get("lease_until", {}).get("N", 0)),
+            last_requested_at=float(item.get("last_requested_at", {}).get("N", 0)),
+        )
 
 
 def _number(value: float) -> str:
     return f"{value:.3f}"
-
-
-def _entry(item: dict[str, Any]) -> CacheEntry:
-    region, scope = item["region"]["S"], item["scope"]["S"]
-    token = None
-    if "access_token" in item:
-        token = CachedToken(
-            region=region,
-            scope=scope,
-            access_token=item["access_token"]["S"],
-            token_type=item["token_type"]["S"],
-            fetched_at=int(item["fetched_at"]["N"]),
-            expires_at=int(item["expires_at"]["N"]),
-        )
-    return CacheEntry(
-        region=region,
-        scope=scope,
-        token=token,
-        lease_owner=item.get("lease_owner", {}).get("S"),
-        lease_until=float(item.get("lease_until", {}).get("N", 0)),
-        last_requested_at=float(item.get("last_requested_at", {}).get("N", 0)),
-    )

@@ -40,6 +40,7 @@ class ConfigurationError(Exception):
 class Settings:
     table_name: str
     secret_prefix: str
+    kms_key_id: str = "alias/vcc-token-vending"
     entitlements_parameter: str = "/vcc-token-vending/entitlements"
     entitlements_max_age: int = 60
     token_url_template: str = DEFAULT_TOKEN_URL_TEMPLATE
@@ -82,6 +83,7 @@ class Settings:
         settings = cls(
             table_name=reader.text("TOKEN_TABLE_NAME"),
             secret_prefix=reader.text("VCC_SECRET_PREFIX"),
+            kms_key_id=reader.text("TOKEN_KMS_KEY_ID"),
             entitlements_parameter=reader.text("ENTITLEMENTS_PARAMETER"),
             entitlements_max_age=reader.integer("ENTITLEMENTS_MAX_AGE", 60, low=0, high=3600),
             token_url_template=reader.text("VCC_TOKEN_URL_TEMPLATE", DEFAULT_TOKEN_URL_TEMPLATE),

@@ -13,7 +13,7 @@ from functools import lru_cache
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
-from vcc_tokens.cache import DynamoDBTokenCache
+from vcc_tokens.cache import DynamoDBTokenCache, KmsTokenCipher
 from vcc_tokens.config import Settings, get_settings
 from vcc_tokens.credentials import SecretsManagerCredentialStore
 from vcc_tokens.entitlements import EntitlementStore, SsmEntitlementStore
@@ -31,7 +31,11 @@ def build_vendor(settings: Settings, clock: Callable[[], float] = time.time) -> 
     """A vendor with its own clients and in-memory cache: what one Lambda instance holds."""
     return TokenVendor(
         settings=settings,
-        cache=DynamoDBTokenCache(boto3.client("dynamodb"), settings.table_name),
+        cache=DynamoDBTokenCache(
+            boto3.client("dynamodb"),
+            settings.table_name,
+            KmsTokenCipher(boto3.client("kms"), settings.kms_key_id),
+        ),
         credentials=SecretsManagerCredentialStore(
             SecretsProvider(boto3_client=boto3.client("secretsmanager")),
             prefix=settings.secret_prefix,
