@@ -23,6 +23,8 @@ from vcc_tokens.vending import (
     Source,
     TokenRequest,
     Vend,
+    check_no_body,
+    check_query,
     parse_rejected_token,
     parse_token_request,
     token_response,
@@ -31,6 +33,8 @@ from vcc_tokens.wiring import entitlement_store, token_vendor
 
 ROUTES = "GET /tokens/{region}/{scope}, POST /tokens/{region}/{scope}/refresh"
 HIT_METRICS = {Source.MEMORY: "MemoryHits", Source.DYNAMODB: "DynamoDBHits"}
+GET_QUERY = frozenset({"min_ttl"})
+REFRESH_QUERY: frozenset[str] = frozenset()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 app = APIGatewayRestResolver()
@@ -60,9 +64,10 @@ def log_caller(
 app.use(middlewares=[log_caller])
 
 
-def token_request(region: str, scope: str) -> TokenRequest:
+def token_request(region: str, scope: str, query_parameters: frozenset[str]) -> TokenRequest:
     """The caller's request, validated, then authorized before any cache or upstream access."""
     logger.append_keys(region=region[:64], scope=scope[:64])
+    check_query(app.current_event.multi_value_query_string_parameters, query_parameters)
     query = app.current_event.get_query_string_value("min_ttl")
     request = parse_token_request(region, scope, query, token_vendor().settings)
     logger.append_keys(scope=request.scope)
@@ -81,13 +86,14 @@ def vended(vend: Vend) -> Response[dict[str, Any]]:
 @app.get("/tokens/<region>/<scope>")
 @tracer.capture_method(capture_response=False)
 def get_token(region: str, scope: str) -> Response[dict[str, Any]]:
-    return vended(token_vendor().vend(token_request(region, scope)))
+    check_no_body(app.current_event.body, "GET")
+    return vended(token_vendor().vend(token_request(region, scope, GET_QUERY)))
 
 
 @app.post("/tokens/<region>/<scope>/refresh")
 @tracer.capture_method(capture_response=False)
 def refresh_token(region: str, scope: str) -> Response[dict[str, Any]]:
-    request = token_request(region, scope)
+    request = token_request(region, scope, REFRESH_QUERY)
     rejected = parse_rejected_token(app.current_event.body)
     return vended(token_vendor().refresh(request.region, request.scope, rejected))
 

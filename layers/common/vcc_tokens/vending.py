@@ -90,6 +90,21 @@ def parse_token_request(
     return TokenRequest(region, scope, _parse_min_ttl(min_ttl, settings))
 
 
+def check_query(query: dict[str, list[str]] | None, allowed: frozenset[str]) -> None:
+    """Refuse query parameters the route does not take, and repeated ones."""
+    for name, values in (query or {}).items():
+        if name not in allowed:
+            takes = ", ".join(sorted(allowed)) or "none"
+            raise InvalidRequest(f"unknown query parameter {_echo(name)}; allowed: {takes}")
+        if len(values) > 1:
+            raise InvalidRequest(f"query parameter {_echo(name)} is given more than once")
+
+
+def check_no_body(body: str | None, method: str) -> None:
+    if body:
+        raise InvalidRequest(f"{method} takes no body")
+
+
 def parse_rejected_token(body: str | None) -> str | None:
     """The refresh body: nothing, or {"rejected_token_sha256": "<64 lower-case hex>"}."""
     if body is None or not body.strip():
