@@ -33,7 +33,7 @@ from local.stack import (
 os.environ.update(function_environment())
 
 from local.vcc_emulator import Client, VccEmulator
-from tests.support import GET_TOKEN_EVENT, load_event
+from tests.support import GET_TOKEN_EVENT, OBSERVED_RESPONSES, load_event
 from vcc_tokens import wiring
 from vcc_tokens.cache import CachedToken, DynamoDBTokenCache, KmsTokenCipher
 from vcc_tokens.config import DOCUMENTED_SCOPES
@@ -209,24 +209,42 @@ class Observed:
         return self.stream.getvalue().splitlines()
 
 
+class _NotTestInfrastructure(logging.Filter):
+    """The in-process moto server and its web server are the test's AWS, not the service."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith(("moto", "werkzeug"))
+
+
 @pytest.fixture(autouse=True)
 def observed(
     request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
 ) -> Iterator[Observed]:
-    """Capture every log line (at DEBUG) and everything printed (EMF metrics included); after the
-    test, fail if any client secret, issued token or Authorization header value appears."""
+    """Capture every log line at DEBUG (the service's and every library's), everything printed
+    (EMF metrics included) and every error body and header returned; after the test, fail if
+    any client secret, issued token or Authorization header value appears in them."""
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     handler.setFormatter(logger.registered_formatter)
-    logger.addHandler(handler)
-    level = logger.log_level
+    handler.addFilter(_NotTestInfrastructure())
+    root = logging.getLogger()
+    root_level, level = root.level, logger.log_level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    service_logger = logging.getLogger(logger.name)
+    if not service_logger.propagate:  # otherwise root's handler already sees its records
+        logger.addHandler(handler)
     logger.setLevel("DEBUG")
+    responses_before = len(OBSERVED_RESPONSES)
     observed = Observed(stream)
     yield observed
     logger.setLevel(level)
-    logger.removeHandler(handler)
+    service_logger.removeHandler(handler)
+    root.setLevel(root_level)
+    root.removeHandler(handler)
     captured = capsys.readouterr()
-    text = stream.getvalue() + captured.out + captured.err
+    responses = "\n".join(OBSERVED_RESPONSES[responses_before:])
+    text = stream.getvalue() + captured.out + captured.err + responses
     forbidden = {"an Authorization header": AUTHORIZATION_HEADER}
     for region, (client, _) in CLIENTS.items():
         forbidden[f"the {region} client secret"] = client.client_secret

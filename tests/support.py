@@ -42,6 +42,11 @@ def api_event(
     return event
 
 
+# Every error body and every header a handler returned in this test session; the secrets guard
+# (tests/conftest.py) checks them after each test.
+OBSERVED_RESPONSES: list[str] = []
+
+
 @dataclass(frozen=True)
 class ApiResponse:
     status: int
@@ -55,4 +60,8 @@ def invoke(handler: Any, event: dict[str, Any]) -> ApiResponse:
     headers = dict(result.get("headers") or {})
     for name, values in (result.get("multiValueHeaders") or {}).items():
         headers[name] = values[-1]
-    return ApiResponse(result["statusCode"], headers, json.loads(result["body"]))
+    body = json.loads(result["body"])
+    OBSERVED_RESPONSES.append(json.dumps(headers))
+    if result["statusCode"] != 200:
+        OBSERVED_RESPONSES.append(result["body"])
+    return ApiResponse(result["statusCode"], headers, body)
