@@ -21,11 +21,11 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
+from subprocess import run  # nosec B404
 from typing import Any
 
 import boto3
@@ -107,7 +107,7 @@ def timed(
 
 def upstream_requests(emulator: VccEmulator) -> dict[str, int]:
     """(a): token requests reaching VCC under three strategies, same callers, same schedule."""
-    rng = random.Random(7)  # noqa: S311 - a repeatable schedule, not cryptography
+    rng = random.Random(7)  # a repeatable schedule  # noqa: S311  # nosec B311
     start = time.time()
     schedule = sorted(
         (start + rng.uniform(0, LIFETIME), caller)
@@ -195,24 +195,19 @@ def latencies(emulator: VccEmulator, handler: Any, dynamodb: Any) -> dict[str, l
     return results
 
 
+def fresh_process(command: list[str], env: dict[str, str]) -> str:
+    """Run this interpreter on our own script; its standard output."""
+    done = run(command, cwd=ROOT, env=env, capture_output=True, check=True, text=True)  # noqa: S603  # nosec B603
+    return done.stdout
+
+
 def cold_starts(runs: int = 5) -> dict[str, dict[str, float]]:
     """(c): medians over fresh interpreters."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"}
     results = {}
     for kind in ("function", "boto3"):
-        samples = [
-            json.loads(
-                subprocess.run(  # noqa: S603 - our own interpreter and script
-                    [sys.executable, "-c", COLD_START_CHILD, kind],
-                    cwd=ROOT,
-                    env=env,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout
-            )
-            for _ in range(runs)
-        ]
+        command = [sys.executable, "-c", COLD_START_CHILD, kind]  # our own code, fresh
+        samples = [json.loads(fresh_process(command, env)) for _ in range(runs)]
         results[kind] = {
             name: statistics.median(sample[name] for sample in samples) for name in samples[0]
         }

@@ -54,7 +54,7 @@ def _construct(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
 
 def load_template(path: Path = TEMPLATE) -> dict[str, Any]:
     with path.open(encoding="utf-8") as file:
-        template: dict[str, Any] = yaml.load(file, Loader=_TemplateLoader)  # noqa: S506 - SafeLoader
+        template: dict[str, Any] = yaml.load(file, Loader=_TemplateLoader)  # a SafeLoader  # noqa: S506  # nosec B506
     return template
 
 

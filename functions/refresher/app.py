@@ -3,8 +3,9 @@ before the next run, so that callers almost never wait for VCC. Keys nobody aske
 REFRESH_IDLE_SECONDS are left to expire. Renewals go through the same lease as the vending
 function, so the two never fetch the same key at once.
 
-Invoked by EventBridge Scheduler; a run with failed renewals raises, so the schedule's retry
-policy tries again and, past it, the event lands in the dead-letter queue.
+Invoked asynchronously by EventBridge Scheduler; a run with failed renewals raises, so Lambda
+retries it (twice) and then sends the event to the dead-letter queue, whose alarm pages someone.
+The schedule's own retry policy and dead-letter queue cover failures to deliver the event.
 """
 
 from __future__ import annotations

@@ -95,7 +95,8 @@ class VccTokenEndpoint(TokenEndpoint):
             try:
                 return self._attempt(region, scope, credentials, deadline - self._clock())
             except UpstreamUnavailable as error:  # 429, 5xx, connection errors: retryable
-                delay = random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1)))  # noqa: S311 - jitter
+                ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
+                delay = random.uniform(0, ceiling)  # jitter  # noqa: S311  # nosec B311
                 if error.upstream_retry_after is not None:
                     delay = max(delay, error.upstream_retry_after)
                 left_after_wait = deadline - self._clock() - delay

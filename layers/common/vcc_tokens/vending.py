@@ -334,7 +334,7 @@ class TokenVendor:
                     f"and did not arrive in {self.settings.wait_seconds:.0f} s",
                     retry_after=1,
                 )
-            self.sleep(random.uniform(0.05, 0.2))  # noqa: S311 - jitter, not cryptography
+            self.sleep(random.uniform(0.05, 0.2))  # jitter  # noqa: S311  # nosec B311
             accepted = self._accepted(region, scope, satisfied)
             if accepted is not None:
                 return accepted, Source.LEASE_WAIT
