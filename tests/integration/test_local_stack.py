@@ -122,6 +122,13 @@ def test_signed_post_with_a_body_refreshes_a_rejected_token(stack: Stack) -> Non
     assert tampered.status_code == 403
 
 
+def test_a_caller_without_an_entitlement_is_forbidden(stack: Stack) -> None:
+    # orders-service may have emea and nam tokens only (local/entitlements.json)
+    answer = stack.get("/tokens/apac/agents-availability:read", CALLERS[0])
+    assert (answer.status_code, answer.json()["error"]) == (403, "forbidden")
+    assert "'apac'" in answer.json()["message"]
+
+
 def test_unsigned_request_is_403_missing_token(stack: Stack) -> None:
     answer = stack.get("/tokens/emea/stats")
     assert (answer.status_code, answer.json()) == (403, {"message": "Missing Authentication Token"})
@@ -166,6 +173,17 @@ def test_sigterm_stops_everything_and_frees_the_ports(stack: Stack) -> None:
     assert all(port_is_free(port) for port in stack.ports)
     with pytest.raises(requests.ConnectionError):
         requests.get(stack.url + "/tokens/emea/stats", timeout=2)
+
+
+def test_a_broken_entitlements_file_stops_the_start(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.json"
+    rules.write_text('{"version": 1, "rules": [{"principals": ["*"]}]}')
+    process = start_stack(
+        {"PORT": "0", "MOTO_PORT": "0", "VCC_EMULATOR_PORT": "0", "LOCAL_ENTITLEMENTS": str(rules)}
+    )
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert f"entitlements file {rules}: rule 0: needs exactly the keys" in output
 
 
 def test_a_taken_port_is_reported_clearly() -> None:
