@@ -6,11 +6,15 @@
   (id and secret form-urlencoded before base64, RFC 6749 §2.3.1), never both;
 - per-client allowed scopes, configurable `expires_in` (or none) and latency;
 - the documented error bodies: invalid_client, invalid_scope, unsupported_grant_type, 429, 500;
-- failures injected on demand for tests (`fail_next`), and a count of the requests it served.
+- failures injected on demand for tests (`fail_next`), and a count of the requests it served;
+- a VCC API endpoint, `GET /agents-availability` (also under `/{region}`), that accepts only
+  live tokens it issued and answers 401 "The access token is invalid or has expired" otherwise;
+  tokens can be revoked on demand, so callers' 401 handling can be tested for real.
 
 Run alone for development:
     python -m local.vcc_emulator --port 8081 --expires-in 900 --latency 0.15
-Control endpoints (JSON): GET /_emulator/stats, POST /_emulator/fail {"failure": ..., "count": N}.
+Control endpoints (JSON): GET /_emulator/stats, POST /_emulator/fail {"failure": ..., "count": N},
+POST /_emulator/revoke {"token_sha256": hex} (or {} to revoke every token).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import argparse
 import base64
 import binascii
 import contextlib
+import hashlib
 import json
 import secrets
 import signal
@@ -31,6 +36,8 @@ from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
 TOKEN_PATH = "/auth/connect/token"
+API_PATH = "/agents-availability"
+INVALID_TOKEN = "The access token is invalid or has expired"
 REGIONS = ("emea", "nam", "apac")
 
 # Canned answers for injected failures: (status, body, headers). Bodies as VCC documents them.
@@ -91,6 +98,7 @@ class VccEmulator:
         self.token_type = token_type
         self.hang_seconds = hang_seconds
         self.token_requests = 0
+        self.api_requests = 0
         self.requests_by_region: Counter[str] = Counter()
         self.issued: dict[str, IssuedToken] = {}
         self._failures: deque[str] = deque()
@@ -138,9 +146,34 @@ class VccEmulator:
         with self._lock:
             self._failures.extend([failure] * count)
 
+    def revoke(self, token_sha256: str | None = None) -> int:
+        """Revoke one issued token (by its SHA-256) or all of them; how many were revoked."""
+        with self._lock:
+            doomed = [
+                token
+                for token in self.issued
+                if token_sha256 is None
+                or hashlib.sha256(token.encode()).hexdigest() == token_sha256
+            ]
+            for token in doomed:
+                del self.issued[token]
+            return len(doomed)
+
+    def api_answer(self, authorization: str) -> tuple[int, Any, dict[str, str]]:
+        """The Agents Availability API: only live tokens this emulator issued get through."""
+        scheme, _, token = authorization.partition(" ")
+        with self._lock:
+            self.api_requests += 1
+            issued = self.issued.get(token.strip()) if scheme.lower() == "bearer" else None
+        if issued is None or issued.expires_at <= time.time():
+            challenge = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+            return 401, {"message": INVALID_TOKEN}, challenge
+        return 200, [{"agentId": "a-1", "skillName": "French", "available": True}], {}
+
     def reset(self) -> None:
         with self._lock:
             self.token_requests = 0
+            self.api_requests = 0
             self.requests_by_region.clear()
             self.issued.clear()
             self._failures.clear()
@@ -149,6 +182,7 @@ class VccEmulator:
         with self._lock:
             return {
                 "token_requests": self.token_requests,
+                "api_requests": self.api_requests,
                 "requests_by_region": dict(self.requests_by_region),
                 "tokens_issued": len(self.issued),
                 "pending_failures": list(self._failures),
@@ -284,6 +318,10 @@ def _handler_for(emulator: VccEmulator) -> type[BaseHTTPRequestHandler]:
         def do_GET(self) -> None:
             if self.path == "/_emulator/stats":
                 self._send(200, emulator.stats())
+                return
+            _, path = _split_region(self.path)
+            if path == API_PATH:
+                self._send(*emulator.api_answer(self.headers.get("Authorization", "")))
             else:
                 self._send(404, {"error": "not_found"})
 
@@ -297,6 +335,14 @@ def _handler_for(emulator: VccEmulator) -> type[BaseHTTPRequestHandler]:
                     self._send(400, {"error": "bad_request", "message": str(exc)})
                     return
                 self._send(200, emulator.stats())
+                return
+            if self.path == "/_emulator/revoke":
+                try:
+                    digest = json.loads(body or b"{}").get("token_sha256")
+                except (ValueError, AttributeError) as exc:
+                    self._send(400, {"error": "bad_request", "message": str(exc)})
+                    return
+                self._send(200, {"revoked": emulator.revoke(digest)})
                 return
             region, path = _split_region(self.path)
             if path != TOKEN_PATH:

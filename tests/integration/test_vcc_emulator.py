@@ -1,6 +1,7 @@
 """The emulator speaks VCC's token protocol as FACTS.md describes it."""
 
 import base64
+import hashlib
 import time
 
 import pytest
@@ -135,3 +136,34 @@ def test_control_endpoints(emulator: VccEmulator) -> None:
         emulator.base_url + "/_emulator/fail", json={"failure": "gremlins"}, timeout=5
     )
     assert unknown.status_code == 400
+
+
+def test_the_api_accepts_only_live_tokens_it_issued(emulator: VccEmulator) -> None:
+    token = post(emulator, form()).json()["access_token"]
+    api = emulator.base_url + "/emea/agents-availability?skillNames=French,English"
+    accepted = requests.get(api, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+    assert accepted.status_code == 200
+    for authorization in ("Bearer not-issued", f"Basic {token}", ""):
+        refused = requests.get(api, headers={"Authorization": authorization}, timeout=5)
+        assert (refused.status_code, refused.json()) == (
+            401,
+            {"message": "The access token is invalid or has expired"},
+        )
+
+
+def test_a_revoked_token_is_refused_by_the_api(emulator: VccEmulator) -> None:
+    kept, revoked = (post(emulator, form()).json()["access_token"] for _ in range(2))
+    digest = hashlib.sha256(revoked.encode()).hexdigest()
+    answer = requests.post(
+        emulator.base_url + "/_emulator/revoke", json={"token_sha256": digest}, timeout=5
+    )
+    assert answer.json() == {"revoked": 1}
+    api = emulator.base_url + "/agents-availability"
+    assert (
+        requests.get(api, headers={"Authorization": f"Bearer {revoked}"}, timeout=5).status_code
+        == 401
+    )
+    assert (
+        requests.get(api, headers={"Authorization": f"Bearer {kept}"}, timeout=5).status_code == 200
+    )
+    assert emulator.stats()["api_requests"] == 2
