@@ -26,8 +26,8 @@ bench: $(VENV)/.installed
 lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common functions local
-	$(BIN)/bandit --quiet -c pyproject.toml -r layers/common/vcc_tokens functions local
+	$(BIN)/mypy layers/common functions local client/vcc_token_client
+	$(BIN)/bandit --quiet -c pyproject.toml -r layers/common/vcc_tokens functions local client/vcc_token_client
 	$(BIN)/cfn-lint template.yaml
 	$(SAM) validate --lint --region $(AWS_REGION_FOR_LINT)
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml

@@ -1,6 +1,7 @@
 """The token API for IAM-authorized callers:
 GET /tokens/{region}/{scope}: a cached VCC bearer token;
-POST /tokens/{region}/{scope}/refresh: replace a token VCC rejected (401), once for all callers.
+POST /tokens/{region}/{scope}/refresh: replace a token VCC rejected (401), once for all callers;
+POST /oauth2/token: the same tokens for standard OAuth 2.0 client-credentials clients.
 
 API Gateway has already verified the caller's SigV4 signature (AWS_IAM authorization); this
 function only resolves the route. Domain errors are mapped to HTTP answers once, below.
@@ -18,6 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vcc_tokens.entitlements import authorize
 from vcc_tokens.errors import UpstreamError, UpstreamUnavailable, VendError
+from vcc_tokens.oauth2 import OAuthError, oauth_error, parse_token_form, token_answer
 from vcc_tokens.observability import MetricUnit, logger, metrics, tracer
 from vcc_tokens.vending import (
     Source,
@@ -31,7 +33,7 @@ from vcc_tokens.vending import (
 )
 from vcc_tokens.wiring import entitlement_store, token_vendor
 
-ROUTES = "GET /tokens/{region}/{scope}, POST /tokens/{region}/{scope}/refresh"
+ROUTES = "GET /tokens/{region}/{scope}, POST /tokens/{region}/{scope}/refresh, POST /oauth2/token"
 HIT_METRICS = {Source.MEMORY: "MemoryHits", Source.DYNAMODB: "DynamoDBHits"}
 GET_QUERY = frozenset({"min_ttl"})
 REFRESH_QUERY: frozenset[str] = frozenset()
@@ -76,10 +78,14 @@ def token_request(region: str, scope: str, query_parameters: frozenset[str]) -> 
     return request
 
 
-def vended(vend: Vend) -> Response[dict[str, Any]]:
+def record(vend: Vend) -> None:
     logger.append_keys(cache=vend.outcome, source=vend.source)
     if vend.source in HIT_METRICS:
         metrics.add_metric(name=HIT_METRICS[vend.source], unit=MetricUnit.Count, value=1)
+
+
+def vended(vend: Vend) -> Response[dict[str, Any]]:
+    record(vend)
     return json_response(200, token_response(vend.token, token_vendor().clock()))
 
 
@@ -96,6 +102,37 @@ def refresh_token(region: str, scope: str) -> Response[dict[str, Any]]:
     request = token_request(region, scope, REFRESH_QUERY)
     rejected = parse_rejected_token(app.current_event.body)
     return vended(token_vendor().refresh(request.region, request.scope, rejected))
+
+
+@app.post("/oauth2/token")
+@tracer.capture_method(capture_response=False)
+def oauth2_token() -> Response[dict[str, Any]]:
+    event = app.current_event
+    if event.query_string_parameters:
+        raise OAuthError("invalid_request", "send the parameters in the form body, not the query")
+    vendor = token_vendor()
+    request = parse_token_form(
+        event.headers.get("content-type"), event.decoded_body, vendor.settings
+    )
+    logger.append_keys(region=request.region, scope=request.scope)
+    try:
+        caller = event.request_context.identity.user_arn
+        authorize(entitlement_store().get(), caller, request.region, request.scope)
+        vend = vendor.vend(request)
+    except VendError as error:
+        logger.append_keys(service_error=error.code)
+        raise oauth_error(error) from None
+    record(vend)
+    answer = token_answer(request, vend.token.access_token, vend.token.seconds_left(vendor.clock()))
+    return json_response(200, answer)
+
+
+@app.exception_handler(OAuthError)  # type: ignore[untyped-decorator]
+def oauth_error_answer(error: OAuthError) -> Response[dict[str, Any]]:
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
+    log = logger.error if error.status >= 500 else logger.info
+    log("token request refused", extra={"error": error.error, "reason": error.description})
+    return json_response(error.status, error.body(), headers)
 
 
 @app.exception_handler(VendError)  # type: ignore[untyped-decorator]

@@ -42,6 +42,7 @@ class Settings:
     secret_prefix: str
     kms_key_id: str = "alias/vcc-token-vending"
     entitlements_parameter: str = "/vcc-token-vending/entitlements"
+    default_vcc_region: str = "emea"  # for POST /oauth2/token without a region
     entitlements_max_age: int = 60
     token_url_template: str = DEFAULT_TOKEN_URL_TEMPLATE
     allowed_scopes: frozenset[str] = frozenset(DOCUMENTED_SCOPES)
@@ -86,6 +87,7 @@ class Settings:
             kms_key_id=reader.text("TOKEN_KMS_KEY_ID"),
             entitlements_parameter=reader.text("ENTITLEMENTS_PARAMETER"),
             entitlements_max_age=reader.integer("ENTITLEMENTS_MAX_AGE", 60, low=0, high=3600),
+            default_vcc_region=reader.choice("DEFAULT_VCC_REGION", "emea", REGIONS),
             token_url_template=reader.text("VCC_TOKEN_URL_TEMPLATE", DEFAULT_TOKEN_URL_TEMPLATE),
             allowed_scopes=reader.scopes("ALLOWED_SCOPES", DOCUMENTED_SCOPES),
             fallback_expires_in=reader.integer("FALLBACK_EXPIRES_IN", 900, low=60, high=86_400),
@@ -152,6 +154,12 @@ class _EnvReader:
         value = self._raw(name) or default
         if value is None:
             raise ConfigurationError(f"{name} is not set")
+        return value
+
+    def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
+        value = self.text(name, default)
+        if value not in allowed:
+            raise ConfigurationError(f"{name} must be one of {', '.join(allowed)}, got {value!r}")
         return value
 
     def integer(self, name: str, default: int, *, low: int, high: int) -> int:

@@ -1,0 +1,160 @@
+"""TokenClient: tokens from the service, kept in memory until within `min_ttl` of expiry.
+
+Thread-safe: one request in flight per (region, scope); other threads wait for it and share its
+token. `bearer(region, scope)` is a requests auth for calling VCC APIs: it adds the token and, if
+VCC answers 401, asks the service to replace that token (naming it by its SHA-256) and retries
+the call once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import botocore.session
+import requests
+from requests.auth import AuthBase
+
+from vcc_token_client.errors import ServiceUnreachable, TokenServiceError, error_for
+from vcc_token_client.sigv4 import SigV4RequestsAuth
+
+
+@dataclass(frozen=True)
+class Token:
+    access_token: str = field(repr=False)
+    region: str
+    scope: str
+    expires_at: float  # epoch seconds, from the service's expires_in when it answered
+
+    def seconds_left(self, now: float | None = None) -> float:
+        return self.expires_at - (time.time() if now is None else now)
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.access_token.encode()).hexdigest()
+
+    @property
+    def authorization(self) -> str:
+        return f"Bearer {self.access_token}"
+
+
+class TokenClient:
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        min_ttl: int = 60,
+        timeout: float = 25.0,
+        botocore_session: botocore.session.Session | None = None,
+        signing_region: str | None = None,
+        http: requests.Session | None = None,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._min_ttl = min_ttl
+        self._timeout = timeout
+        self._auth = SigV4RequestsAuth(botocore_session, signing_region)
+        self._http = http or requests.Session()
+        self._tokens: dict[tuple[str, str], Token] = {}
+        self._locks: dict[tuple[str, str], threading.Lock] = {}
+        self._locks_lock = threading.Lock()
+
+    # --- tokens ----------------------------------------------------------------------------
+    def token(self, region: str, scope: str) -> Token:
+        """A token with at least `min_ttl` seconds left, from memory or from the service."""
+        key = (region, scope)
+        cached = self._tokens.get(key)
+        if cached is not None and cached.seconds_left() >= self._min_ttl:
+            return cached
+        with self._lock(key):
+            cached = self._tokens.get(key)  # another thread may have fetched it meanwhile
+            if cached is not None and cached.seconds_left() >= self._min_ttl:
+                return cached
+            token = self._call("GET", region, scope, params={"min_ttl": str(self._min_ttl)})
+            self._tokens[key] = token
+            return token
+
+    def refresh(self, region: str, scope: str, rejected: Token | str | None = None) -> Token:
+        """After VCC rejected a token (401): the service replaces it once for all its callers."""
+        key = (region, scope)
+        with self._lock(key):
+            current = self._tokens.get(key)
+            rejected_sha = rejected.sha256 if isinstance(rejected, Token) else rejected
+            if rejected_sha and current is not None and current.sha256 != rejected_sha:
+                return current  # another thread already replaced it
+            if isinstance(rejected, str) and rejected and len(rejected) != 64:
+                rejected_sha = hashlib.sha256(rejected.encode()).hexdigest()
+            body = {"rejected_token_sha256": rejected_sha} if rejected_sha else None
+            token = self._call("POST", region, scope, suffix="/refresh", json=body)
+            self._tokens[key] = token
+            return token
+
+    def bearer(self, region: str, scope: str) -> VccBearerAuth:
+        """A requests auth for VCC API calls with this (region, scope)'s token."""
+        return VccBearerAuth(self, region, scope)
+
+    # --- the wire --------------------------------------------------------------------------
+    def _lock(self, key: tuple[str, str]) -> threading.Lock:
+        with self._locks_lock:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def _call(self, method: str, region: str, scope: str, suffix: str = "", **kwargs: Any) -> Token:
+        url = f"{self._base_url}/tokens/{quote(region, safe='')}/{quote(scope, safe='')}{suffix}"
+        try:
+            response = self._http.request(
+                method, url, auth=self._auth, timeout=self._timeout, **kwargs
+            )
+        except requests.RequestException as exc:
+            raise ServiceUnreachable(
+                None, "unreachable", f"{self._base_url} ({type(exc).__name__})"
+            ) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if response.status_code != 200:
+            raise error_for(response.status_code, body, response.headers.get("Retry-After"))
+        if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
+            raise TokenServiceError(response.status_code, "unexpected_answer", "no access_token")
+        return Token(
+            access_token=body["access_token"],
+            region=region,
+            scope=scope,
+            expires_at=time.time() + float(body.get("expires_in", 0)),
+        )
+
+
+class VccBearerAuth(AuthBase):
+    """Adds `Authorization: Bearer <token>`; on a 401 from VCC, replaces the token through the
+    service and retries the request once."""
+
+    def __init__(self, client: TokenClient, region: str, scope: str) -> None:
+        self._client = client
+        self._region = region
+        self._scope = scope
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        token = self._client.token(self._region, self._scope)
+        request.headers["Authorization"] = token.authorization
+        request.register_hook("response", self._retry_once_on_401)  # type: ignore[no-untyped-call]
+        return request
+
+    def _retry_once_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        if response.status_code != 401:
+            return response
+        sent = response.request.headers.get("Authorization", "")
+        rejected = sent.removeprefix("Bearer ").strip()
+        token = self._client.refresh(
+            self._region, self._scope, hashlib.sha256(rejected.encode()).hexdigest()
+        )
+        response.close()
+        retry = response.request.copy()
+        retry.hooks = {"response": []}  # once only
+        retry.headers["Authorization"] = token.authorization
+        retried = response.connection.send(retry, **kwargs)
+        retried.history.append(response)
+        retried.request = retry
+        return retried
