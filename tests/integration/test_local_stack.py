@@ -5,14 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -21,72 +16,21 @@ import requests
 from local.vcc_emulator import VccEmulator
 from tests.conftest import CLIENTS
 from tests.signing import signed_headers
+from tests.stack_support import (
+    CALLERS,
+    Stack,
+    free_port,
+    port_is_free,
+    running_stack,
+    start_stack,
+)
 
 pytestmark = pytest.mark.integration
-
-ROOT = Path(__file__).resolve().parents[2]
-CALLERS = json.loads((ROOT / "local" / "callers.json").read_text())
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def start_stack(env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "local.run"],
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}", **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
-@dataclass
-class Stack:
-    process: subprocess.Popen[str]
-    url: str
-    ports: list[int]
-
-    def get(
-        self, path: str, caller: dict[str, str] | None = None, **kwargs: object
-    ) -> requests.Response:
-        headers = {}
-        if caller:
-            headers = signed_headers(
-                "GET", self.url + path, caller["access_key_id"], caller["secret_access_key"]
-            )
-        return requests.get(self.url + path, headers=headers, timeout=10, **kwargs)  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    ports = {"PORT": free_port(), "MOTO_PORT": free_port(), "VCC_EMULATOR_PORT": free_port()}
-    process = start_stack({name: str(port) for name, port in ports.items()})
-    assert process.stdout is not None
-    deadline = time.monotonic() + 60
-    line = ""
-    while time.monotonic() < deadline and "ready at" not in line:
-        line = process.stdout.readline()
-        assert line or process.poll() is None, "the stack exited before it was ready"
-    assert "ready at" in line, "the stack did not say it was ready within 60 s"
-    stack = Stack(process, f"http://127.0.0.1:{ports['PORT']}", list(ports.values()))
-    yield stack
-    if process.poll() is None:
-        process.kill()
-        process.wait(timeout=10)
+    yield from running_stack()
 
 
 def test_signed_requests_for_two_scopes_in_two_regions(stack: Stack) -> None:
