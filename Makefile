@@ -12,7 +12,7 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
 AWS_REGION_FOR_LINT := eu-west-1
 
-.PHONY: run test lint build bench clean
+.PHONY: run test lint build bench openapi clean
 
 run: $(VENV)/.installed
 	PYTHONPATH=layers/common $(BIN)/python -m local.run
@@ -22,6 +22,9 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	PYTHONPATH=layers/common $(BIN)/python -m local.bench
+
+openapi: $(VENV)/.installed
+	PYTHONPATH=layers/common $(BIN)/python -m local.openapi
 
 lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff check .

@@ -223,8 +223,14 @@ def _request_handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:
                 self.send_header(name, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":
+                self.wfile.write(data)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815 - stdlib naming
+        def __getattr__(self, name: str) -> Any:
+            # Every method reaches the routing (and API Gateway's 403 for what no route takes),
+            # not http.server's 501 for methods it has no do_<METHOD> for.
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
 
     return RequestHandler

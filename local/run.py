@@ -47,7 +47,6 @@ from local.stack import (
     stop_server,
 )
 from local.vcc_emulator import DEMO_CLIENTS, VccEmulator
-from vcc_tokens.entitlements import InvalidEntitlements, parse_entitlements
 
 TABLE = "vcc-tokens-local"
 SECRET_PREFIX = "vcc/local/"
@@ -127,6 +126,9 @@ class Schedule:
 
 def read_entitlements(path: Path) -> str:
     """The rules file, checked now so that a mistake is reported at start-up, not per request."""
+    # Imported here: vcc_tokens sets up Powertools, which must see the function environment first.
+    from vcc_tokens.entitlements import InvalidEntitlements, parse_entitlements
+
     try:
         document = path.read_text(encoding="utf-8")
         parse_entitlements(document)
@@ -144,6 +146,7 @@ def refresh_rate_minutes(template: dict[str, Any]) -> int:
 
 
 def main() -> int:
+    os.environ.update(function_environment())  # Powertools reads it when vcc_tokens loads
     stops: list[Callable[[], None]] = []
     try:
         port = port_setting("PORT", 3000)

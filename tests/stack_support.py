@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -75,6 +76,8 @@ def running_stack() -> Iterator[Stack]:
         line = process.stdout.readline()
         assert line or process.poll() is None, "the stack exited before it was ready"
     assert "ready at" in line, "the stack did not say it was ready within 60 s"
+    # Keep reading its output: a full pipe would block the stack's next log line.
+    threading.Thread(target=process.stdout.read, daemon=True).start()
     yield Stack(
         process,
         f"http://127.0.0.1:{ports['PORT']}",

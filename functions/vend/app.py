@@ -7,8 +7,6 @@ API Gateway has already verified the caller's SigV4 signature (AWS_IAM authoriza
 function only resolves the route. Domain errors are mapped to HTTP answers once, below.
 """
 
-from __future__ import annotations
-
 from collections.abc import Callable
 from typing import Any
 
@@ -17,6 +15,7 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from vcc_tokens.contract import OAUTH_RESPONSES, TOKEN_RESPONSES
 from vcc_tokens.entitlements import authorize
 from vcc_tokens.errors import UpstreamError, UpstreamUnavailable, VendError
 from vcc_tokens.oauth2 import OAuthError, oauth_error, parse_token_form, token_answer
@@ -89,14 +88,24 @@ def vended(vend: Vend) -> Response[dict[str, Any]]:
     return json_response(200, token_response(vend.token, token_vendor().clock()))
 
 
-@app.get("/tokens/<region>/<scope>")
+@app.get(
+    "/tokens/<region>/<scope>",
+    summary="A cached VCC bearer token for one region and scope",
+    responses=TOKEN_RESPONSES,
+    tags=["tokens"],
+)
 @tracer.capture_method(capture_response=False)
 def get_token(region: str, scope: str) -> Response[dict[str, Any]]:
     check_no_body(app.current_event.body, "GET")
     return vended(token_vendor().vend(token_request(region, scope, GET_QUERY)))
 
 
-@app.post("/tokens/<region>/<scope>/refresh")
+@app.post(
+    "/tokens/<region>/<scope>/refresh",
+    summary="Replace a token VCC rejected with 401, once for all callers",
+    responses=TOKEN_RESPONSES,
+    tags=["tokens"],
+)
 @tracer.capture_method(capture_response=False)
 def refresh_token(region: str, scope: str) -> Response[dict[str, Any]]:
     request = token_request(region, scope, REFRESH_QUERY)
@@ -104,7 +113,12 @@ def refresh_token(region: str, scope: str) -> Response[dict[str, Any]]:
     return vended(token_vendor().refresh(request.region, request.scope, rejected))
 
 
-@app.post("/oauth2/token")
+@app.post(
+    "/oauth2/token",
+    summary="OAuth 2.0 token endpoint (client-credentials grant, RFC 6749 4.4)",
+    responses=OAUTH_RESPONSES,
+    tags=["oauth2"],
+)
 @tracer.capture_method(capture_response=False)
 def oauth2_token() -> Response[dict[str, Any]]:
     event = app.current_event
