@@ -33,14 +33,9 @@ import boto3
 
 from local.lambda_runtime import LambdaContext, load_function
 from local.stack import (
-    LOCAL_AWS_ENV,
-    REGIONS,
     ROOT,
-    create_cache_key,
-    create_table_from_template,
+    LocalDeployment,
     function_environment,
-    put_entitlements,
-    put_region_secret,
     start_moto_server,
     stop_server,
 )
@@ -223,29 +218,23 @@ def main() -> None:
     moto, endpoint = start_moto_server()
     emulator = VccEmulator(DEMO_CLIENTS, latency=latency).start()
     try:
+        client = DEMO_CLIENTS[0]
+        everything = {"principals": ["*"], "regions": ["*"], "scopes": ["*"]}
+        deployment = LocalDeployment(
+            table=TABLE,
+            secret_prefix=PREFIX,
+            entitlements_parameter="/vcc-bench/entitlements",
+            entitlements={"version": 1, "rules": [everything]},
+            client_id=client.client_id,
+            client_secret=client.client_secret,
+        )
         os.environ.update(
             {
-                **LOCAL_AWS_ENV,
-                "AWS_ENDPOINT_URL": endpoint,
-                "TOKEN_TABLE_NAME": TABLE,
-                "VCC_SECRET_PREFIX": PREFIX,
-                "ENTITLEMENTS_PARAMETER": "/vcc-bench/entitlements",
+                **deployment.seed(endpoint),
                 "VCC_TOKEN_URL_TEMPLATE": emulator.token_url_template,
             }
         )
-        os.environ["TOKEN_KMS_KEY_ID"] = create_cache_key(boto3.client("kms"))
         dynamodb = boto3.client("dynamodb")
-        create_table_from_template(dynamodb, TABLE)
-        everything = {"principals": ["*"], "regions": ["*"], "scopes": ["*"]}
-        put_entitlements(
-            boto3.client("ssm"), "/vcc-bench/entitlements", {"version": 1, "rules": [everything]}
-        )
-        secretsmanager = boto3.client("secretsmanager")
-        client = DEMO_CLIENTS[0]
-        for region in REGIONS:
-            put_region_secret(
-                secretsmanager, PREFIX + region, client.client_id, client.client_secret, None
-            )
 
         requests_by_strategy = upstream_requests(emulator)
         handler = load_function("vend").lambda_handler

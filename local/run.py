@@ -28,21 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import boto3
-
 from local.api_front import ApiFront, template_routes
 from local.lambda_runtime import LambdaContext, load_function
 from local.sigv4 import load_callers
 from local.stack import (
-    LOCAL_AWS_ENV,
-    REGIONS,
     ROOT,
-    create_cache_key,
-    create_table_from_template,
+    LocalDeployment,
     function_environment,
     load_template,
-    put_entitlements,
-    put_region_secret,
     start_moto_server,
     stop_server,
 )
@@ -181,31 +174,23 @@ def main() -> int:
         else:
             upstream_name = f"VCC at {upstream.token_url_template}"
 
+        deployment = LocalDeployment(
+            table=TABLE,
+            secret_prefix=SECRET_PREFIX,
+            entitlements_parameter=ENTITLEMENTS_PARAMETER,
+            entitlements=entitlements,
+            client_id=upstream.client_id,
+            client_secret=upstream.client_secret,
+            auth_method=upstream.auth_method,
+        )
         os.environ.update(
             {
-                **LOCAL_AWS_ENV,
-                **function_environment(),
-                "AWS_ENDPOINT_URL": aws_endpoint,
-                "TOKEN_TABLE_NAME": TABLE,
-                "VCC_SECRET_PREFIX": SECRET_PREFIX,
-                "ENTITLEMENTS_PARAMETER": ENTITLEMENTS_PARAMETER,
+                **deployment.seed(aws_endpoint),
                 "VCC_TOKEN_URL_TEMPLATE": upstream.token_url_template,
                 "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would drown the request logs
                 "REFRESH_RATE_MINUTES": str(rate),
             }
         )
-        os.environ["TOKEN_KMS_KEY_ID"] = create_cache_key(boto3.client("kms"))
-        create_table_from_template(boto3.client("dynamodb"), TABLE)
-        put_entitlements(boto3.client("ssm"), ENTITLEMENTS_PARAMETER, entitlements)
-        secretsmanager = boto3.client("secretsmanager")
-        for region in REGIONS:
-            put_region_secret(
-                secretsmanager,
-                SECRET_PREFIX + region,
-                upstream.client_id,
-                upstream.client_secret,
-                upstream.auth_method,
-            )
 
         routes = template_routes(template)
         handlers = {

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import boto3
 import yaml
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -112,6 +115,44 @@ def put_entitlements(ssm: Any, name: str, document: dict[str, Any] | str) -> Non
     """Create or replace the entitlements parameter (JSON; see vcc_tokens.entitlements)."""
     value = document if isinstance(document, str) else json.dumps(document)
     ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
+
+
+@dataclass(frozen=True)
+class LocalDeployment:
+    """What `sam deploy` plus an operator would have set up, on the local moto server."""
+
+    table: str
+    secret_prefix: str
+    entitlements_parameter: str
+    entitlements: dict[str, Any] | str
+    client_id: str
+    client_secret: str
+    auth_method: str | None = None
+
+    def seed(self, aws_endpoint: str) -> dict[str, str]:
+        """Create the KMS key, the table (from template.yaml), the entitlements and one secret
+        per region; returns the functions' environment that points at them."""
+        environment = {**LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": aws_endpoint}
+        os.environ.update(environment)
+        key = create_cache_key(boto3.client("kms"))
+        create_table_from_template(boto3.client("dynamodb"), self.table)
+        put_entitlements(boto3.client("ssm"), self.entitlements_parameter, self.entitlements)
+        secretsmanager = boto3.client("secretsmanager")
+        for region in REGIONS:
+            put_region_secret(
+                secretsmanager,
+                self.secret_prefix + region,
+                self.client_id,
+                self.client_secret,
+                self.auth_method,
+            )
+        return {
+            **environment,
+            "TOKEN_TABLE_NAME": self.table,
+            "VCC_SECRET_PREFIX": self.secret_prefix,
+            "ENTITLEMENTS_PARAMETER": self.entitlements_parameter,
+            "TOKEN_KMS_KEY_ID": key,
+        }
 
 
 def start_moto_server(port: int = 0) -> tuple[BaseWSGIServer, str]:
