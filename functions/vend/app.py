@@ -72,6 +72,11 @@ def token_request(region: str, scope: str, query_parameters: frozenset[str]) -> 
     query = app.current_event.get_query_string_value("min_ttl")
     request = parse_token_request(region, scope, query, token_vendor().settings)
     logger.append_keys(scope=request.scope)
+    return authorized(request)
+
+
+def authorized(request: TokenRequest) -> TokenRequest:
+    """The request, if the entitlement rules let the verified caller have it; else Forbidden."""
     caller = app.current_event.request_context.identity.user_arn
     authorize(entitlement_store().get(), caller, request.region, request.scope)
     return request
@@ -130,9 +135,7 @@ def oauth2_token() -> Response[dict[str, Any]]:
     )
     logger.append_keys(region=request.region, scope=request.scope)
     try:
-        caller = event.request_context.identity.user_arn
-        authorize(entitlement_store().get(), caller, request.region, request.scope)
-        vend = vendor.vend(request)
+        vend = vendor.vend(authorized(request))
     except VendError as error:
         logger.append_keys(service_error=error.code)
         raise oauth_error(error) from None
