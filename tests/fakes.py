@@ -37,7 +37,13 @@ class MemoryTokenCache(TokenCache):
                 entry, lease_owner=None, lease_until=0
             )
 
-    def store(self, token: CachedToken, *, replacing: str | None = None) -> bool:
+    def store(
+        self,
+        token: CachedToken,
+        *,
+        replacing: str | None = None,
+        requested_at: float | None = None,
+    ) -> bool:
         entry = self.items.get((token.region, token.scope)) or CacheEntry(
             token.region, token.scope, None
         )
@@ -47,7 +53,10 @@ class MemoryTokenCache(TokenCache):
                 return False
             if replacing is not None and current.sha256 != replacing:
                 return False
-        self.items[(token.region, token.scope)] = dataclasses.replace(entry, token=token)
+        entry = dataclasses.replace(entry, token=token)
+        if requested_at is not None:
+            entry = dataclasses.replace(entry, last_requested_at=requested_at)
+        self.items[(token.region, token.scope)] = entry
         return True
 
     def touch(self, region: str, scope: str, now: float) -> None:

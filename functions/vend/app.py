@@ -157,8 +157,7 @@ def vend_error(error: VendError) -> Response[dict[str, Any]]:
     headers = {}
     if isinstance(error, UpstreamUnavailable):
         headers["Retry-After"] = str(error.retry_after)
-    if isinstance(error, UpstreamError):
-        metrics.add_metric(name="UpstreamErrors", unit=MetricUnit.Count, value=1)
+    if isinstance(error, UpstreamError):  # counted where it happened (the vendor's fetch)
         logger.append_keys(upstream_error=error.kind)
     log = logger.error if error.status >= 500 else logger.info
     log("request refused", extra={"error": error.code, "reason": error.message})

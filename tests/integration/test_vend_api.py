@@ -57,6 +57,7 @@ def test_first_request_fetches_upstream_and_writes_the_cache(
     assert int(item["expires_at"]["N"]) == expires_epoch
     assert int(item["ttl"]["N"]) == expires_epoch
     assert int(item["expires_at"]["N"]) - int(item["fetched_at"]["N"]) == 900
+    assert before <= float(item["last_requested_at"]["N"]) <= time.time()  # for the refresher
 
 
 def test_second_request_within_the_lifetime_is_served_from_the_cache(
@@ -191,6 +192,22 @@ def test_a_passing_upstream_failure_is_retried(
     assert emulator.token_requests == (2 if failure == "rate_limited" else 3)
     if failure == "rate_limited":
         assert time.monotonic() - started >= 7  # waited as long as Retry-After asked
+
+
+def test_one_upstream_failure_counts_one_upstream_error(
+    service: Service,
+    emulator: VccEmulator,
+    vend_handler: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    emulator.fail_next("invalid_client")
+    invoke(vend_handler, event("emea", SCOPE))
+    emitted = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    values = [value for metrics in emitted for value in metrics.get("UpstreamErrors", [])]
+    assert values == [1.0]
+    assert [m["UpstreamErrors_invalid_client"] for m in emitted] == [[1.0]]
 
 
 def test_upstream_timeout_is_504(

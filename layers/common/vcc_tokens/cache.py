@@ -125,9 +125,16 @@ class TokenCache(ABC):
         """Give the lease back, if `owner` still holds it."""
 
     @abstractmethod
-    def store(self, token: CachedToken, *, replacing: str | None = None) -> bool:
+    def store(
+        self,
+        token: CachedToken,
+        *,
+        replacing: str | None = None,
+        requested_at: float | None = None,
+    ) -> bool:
         """Store the token. With `replacing` (a token's SHA-256), only while the cached token is
-        that one (or none); otherwise only if no cached token expires later. False if refused."""
+        that one (or none); otherwise only if no cached token expires later. False if refused.
+        `requested_at`: a caller asked for it then (as `touch` records)."""
 
     @abstractmethod
     def touch(self, region: str, scope: str, now: float) -> None:
@@ -189,7 +196,14 @@ class DynamoDBTokenCache(TokenCache):
                 ExpressionAttributeValues={":owner": {"S": owner}},
             )
 
-    def store(self, token: CachedToken, *, replacing: str | None = None) -> bool:
+    def store(
+        self,
+        token: CachedToken,
+        *,
+        replacing: str | None = None,
+        requested_at: float | None = None,
+    ) -> bool:
+        requested = {} if requested_at is None else {":requested_at": {"N": _number(requested_at)}}
         if replacing is None:
             condition = "attribute_not_exists(expires_at) OR expires_at <= :expires_at"
             guard = {}
@@ -204,6 +218,7 @@ class DynamoDBTokenCache(TokenCache):
                     "SET #region = :region, #scope = :scope, access_token_ciphertext = :sealed, "
                     "token_type = :token_type, token_sha256 = :sha256, fetched_at = :fetched_at, "
                     "expires_at = :expires_at, #ttl = :expires_at"
+                    + (", last_requested_at = :requested_at" if requested else "")
                 ),
                 ConditionExpression=condition,
                 ExpressionAttributeNames={"#region": "region", "#scope": "scope", "#ttl": "ttl"},
@@ -216,6 +231,7 @@ class DynamoDBTokenCache(TokenCache):
                     ":fetched_at": {"N": str(token.fetched_at)},
                     ":expires_at": {"N": str(token.expires_at)},
                     **guard,
+                    **requested,
                 },
             )
         except self._client.exceptions.ConditionalCheckFailedException:

@@ -197,8 +197,8 @@ class TokenVendor:
             request.region,
             request.scope,
             satisfied=lambda t: self.usable(t, request.min_ttl, self.clock()),
+            requested_at=now,
         )
-        self._touch(request.region, request.scope, self.clock(), force=True)
         return Vend(token, outcome, source)
 
     # --- POST /tokens/{region}/{scope}/refresh --------------------------------------------------
@@ -266,30 +266,25 @@ class TokenVendor:
             self._touch(region, scope, now)
         return entry
 
-    def _touch(self, region: str, scope: str, now: float, *, force: bool = False) -> None:
+    def _touch(self, region: str, scope: str, now: float) -> None:
         """Record, at most once a minute per instance, that callers still want the key."""
         last = self._touched.get((region, scope), 0.0)
-        if force or now - last >= TOUCH_INTERVAL:
+        if now - last >= TOUCH_INTERVAL:
             self.cache.touch(region, scope, now)
             self._touched[(region, scope)] = now
 
     def _renew_ahead(self, current: CachedToken) -> CachedToken:
         """One instance renews a token inside its margin; the valid token is served meanwhile."""
         owner = uuid.uuid4().hex
-        now = self.clock()
-        if not self.cache.acquire_lease(
-            current.region, current.scope, owner, now, now + self.settings.lease_seconds
-        ):
+        if not self._take_lease(current.region, current.scope, owner):
             return current  # someone is renewing it
         try:
-            renewed = self._accepted(
+            renewed, _ = self._fetch_holding_lease(
                 current.region,
                 current.scope,
+                owner,
                 lambda t: t is not None and not self.due(t, self.clock()),
             )
-            if renewed is not None:
-                return renewed  # renewed just before we took the lease
-            return self._fetch_and_store(current.region, current.scope, replacing=None)
         except UpstreamError as error:
             metrics.add_metric(name="RenewAheadFailures", unit=MetricUnit.Count, value=1)
             logger.warning(
@@ -297,8 +292,7 @@ class TokenVendor:
                 extra={"error": error.code, "seconds_left": current.seconds_left(self.clock())},
             )
             return current
-        finally:
-            self.cache.release_lease(current.region, current.scope, owner)
+        return renewed
 
     def _single_flight(
         self,
@@ -307,28 +301,22 @@ class TokenVendor:
         satisfied: Callable[[CachedToken | None], bool],
         *,
         replacing: str | None = None,
+        requested_at: float | None = None,
     ) -> tuple[CachedToken, Source]:
-        """A token that `satisfied` accepts, fetched by exactly one instance at a time."""
+        """A token that `satisfied` accepts, fetched by exactly one instance at a time: the
+        others wait for it, or take the lease over once it expires (its holder died)."""
         owner = uuid.uuid4().hex
         deadline = self.clock() + self.settings.wait_seconds
         waited = False
         while True:
-            now = self.clock()
-            if self.cache.acquire_lease(
-                region, scope, owner, now, now + self.settings.lease_seconds
-            ):
-                try:
-                    # Whoever held the lease before may have stored what we need.
-                    accepted = self._accepted(region, scope, satisfied)
-                    if accepted is not None:
-                        return accepted, Source.LEASE_WAIT
-                    return self._fetch_and_store(region, scope, replacing), Source.UPSTREAM
-                finally:
-                    self.cache.release_lease(region, scope, owner)
+            if self._take_lease(region, scope, owner):
+                return self._fetch_holding_lease(
+                    region, scope, owner, satisfied, replacing, requested_at
+                )
             if not waited:
                 waited = True
                 metrics.add_metric(name="LeaseWaits", unit=MetricUnit.Count, value=1)
-            if now > deadline:
+            if self.clock() > deadline:
                 raise UpstreamUnavailable(
                     f"the {region} token for {scope!r} is being fetched by another instance "
                     f"and did not arrive in {self.settings.wait_seconds:.0f} s",
@@ -338,6 +326,32 @@ class TokenVendor:
             accepted = self._accepted(region, scope, satisfied)
             if accepted is not None:
                 return accepted, Source.LEASE_WAIT
+
+    def _take_lease(self, region: str, scope: str, owner: str) -> bool:
+        now = self.clock()
+        return self.cache.acquire_lease(
+            region, scope, owner, now, now + self.settings.lease_seconds
+        )
+
+    def _fetch_holding_lease(
+        self,
+        region: str,
+        scope: str,
+        owner: str,
+        satisfied: Callable[[CachedToken | None], bool],
+        replacing: str | None = None,
+        requested_at: float | None = None,
+    ) -> tuple[CachedToken, Source]:
+        """With the key's lease: the token the previous holder stored if it will do, else a new
+        one from VCC; the lease is given back either way."""
+        try:
+            accepted = self._accepted(region, scope, satisfied)
+            if accepted is not None:
+                return accepted, Source.LEASE_WAIT
+            token = self._fetch_and_store(region, scope, replacing, requested_at)
+            return token, Source.UPSTREAM
+        finally:
+            self.cache.release_lease(region, scope, owner)
 
     def _accepted(
         self, region: str, scope: str, satisfied: Callable[[CachedToken | None], bool]
@@ -363,7 +377,9 @@ class TokenVendor:
             logger.info("the region's secret changed since it was cached; retrying with it")
             return self.upstream.fetch(region, scope, current)
 
-    def _fetch_and_store(self, region: str, scope: str, replacing: str | None) -> CachedToken:
+    def _fetch_and_store(
+        self, region: str, scope: str, replacing: str | None, requested_at: float | None
+    ) -> CachedToken:
         fetched_at = int(self.clock())  # before the request: the token expires no earlier
         started = time.perf_counter()
         try:
@@ -386,7 +402,7 @@ class TokenVendor:
             fetched_at=fetched_at,
             expires_at=fetched_at + issued.expires_in,
         )
-        if not self.cache.store(token, replacing=replacing):
+        if not self.cache.store(token, replacing=replacing, requested_at=requested_at):
             # A token that expires later is already cached (or the rejected one was replaced)
             latest = self.cache.get(region, scope, consistent=True)
             if latest and latest.token and latest.token.seconds_left(self.clock()) > 0:
