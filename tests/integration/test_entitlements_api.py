@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from local.vcc_emulator import VccEmulator
-from tests.conftest import Observed, Service
+from tests.conftest import ALLOW_TEST_CALLER, Observed, Service
 from tests.support import api_event, invoke
 
 pytestmark = pytest.mark.integration
@@ -76,3 +76,22 @@ def test_a_missing_parameter_refuses_everything(
     assert (response.status, response.body["error"]) == (500, "entitlements_unavailable")
     assert emulator.token_requests == 0
     service.set_entitlements({"version": 1, "rules": []})  # for the fixture's clean-up
+
+
+def test_changed_rules_take_effect_and_broken_ones_never_fall_back_to_the_old(
+    service: Service, emulator: VccEmulator, vend_handler: Any
+) -> None:
+    from aws_lambda_powertools.utilities import parameters
+
+    assert invoke(vend_handler, api_event("emea", "stats")).status == 200
+    # The rules change; once the parameter's max age has passed (here: the cache cleared)...
+    service.set_entitlements({"version": 1, "rules": []})
+    parameters.clear_caches()
+    assert invoke(vend_handler, api_event("emea", "stats")).status == 403
+    # ...and a broken document refuses everything rather than keep the last good rules
+    service.set_entitlements(ALLOW_TEST_CALLER)
+    parameters.clear_caches()
+    assert invoke(vend_handler, api_event("emea", "stats")).status == 200
+    service.set_entitlements("{broken")
+    parameters.clear_caches()
+    assert invoke(vend_handler, api_event("emea", "stats")).status == 500

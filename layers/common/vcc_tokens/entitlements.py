@@ -131,15 +131,21 @@ class EntitlementStore(ABC):
 
 
 class SsmEntitlementStore(EntitlementStore):
+    """Powertools caches the parameter's text for `max_age`; the parsed rules are kept until
+    that text changes, so a request does not validate the document again."""
+
     def __init__(self, provider: SSMProvider, parameter: str, max_age: int) -> None:
         self._provider = provider
         self._parameter = parameter
         self._max_age = max_age
+        self._parsed: tuple[str, Entitlements] | None = None
 
     def get(self) -> Entitlements:
         try:
-            raw = self._provider.get(self._parameter, max_age=self._max_age)
-            return parse_entitlements(str(raw))
+            raw = str(self._provider.get(self._parameter, max_age=self._max_age))
+            if self._parsed is None or self._parsed[0] != raw:
+                self._parsed = (raw, parse_entitlements(raw))
+            return self._parsed[1]
         except (GetParameterError, InvalidEntitlements) as problem:
             logger.error(
                 "entitlements unavailable: every token is refused until they are fixed",
