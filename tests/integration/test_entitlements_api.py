@@ -79,19 +79,17 @@ def test_a_missing_parameter_refuses_everything(
 
 
 def test_changed_rules_take_effect_and_broken_ones_never_fall_back_to_the_old(
-    service: Service, emulator: VccEmulator, vend_handler: Any
+    service: Service, emulator: VccEmulator, vend_handler: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aws_lambda_powertools.utilities import parameters
+    from vcc_tokens import wiring
 
+    monkeypatch.setenv("ENTITLEMENTS_MAX_AGE", "0")  # read the parameter on every request
+    wiring.reset()
     assert invoke(vend_handler, api_event("emea", "stats")).status == 200
-    # The rules change; once the parameter's max age has passed (here: the cache cleared)...
     service.set_entitlements({"version": 1, "rules": []})
-    parameters.clear_caches()
     assert invoke(vend_handler, api_event("emea", "stats")).status == 403
-    # ...and a broken document refuses everything rather than keep the last good rules
     service.set_entitlements(ALLOW_TEST_CALLER)
-    parameters.clear_caches()
     assert invoke(vend_handler, api_event("emea", "stats")).status == 200
+    # A broken document refuses everything rather than keep the last good rules
     service.set_entitlements("{broken")
-    parameters.clear_caches()
     assert invoke(vend_handler, api_event("emea", "stats")).status == 500
