@@ -70,3 +70,12 @@ def test_allowed_scopes_is_a_comma_separated_list() -> None:
     assert settings.allowed_scopes == {"stats", "users:read"}
     with pytest.raises(ConfigurationError, match="at least one scope"):
         Settings.from_env({**REQUIRED, "ALLOWED_SCOPES": " , "})
+
+
+def test_unset_optional_settings_take_the_dataclass_defaults() -> None:
+    assert Settings.from_env(REQUIRED) == Settings(
+        table_name="tokens",
+        secret_prefix="vcc/",
+        entitlements_parameter="/vcc/entitlements",
+        kms_key_id="alias/vcc-token-cache",
+    )

@@ -28,7 +28,9 @@ from vcc_tokens.vending import (
     token_response,
 )
 
-SETTINGS = Settings(table_name="t", secret_prefix="p/")
+SETTINGS = Settings(
+    table_name="t", secret_prefix="p/", kms_key_id="alias/k", entitlements_parameter="/e"
+)
 STATS = TokenRequest("emea", "stats", 60)
 
 

@@ -38,10 +38,12 @@ class ConfigurationError(Exception):
 
 @dataclass(frozen=True)
 class Settings:
+    """Every field with a default here is optional in the environment, with that default."""
+
     table_name: str
     secret_prefix: str
-    kms_key_id: str = "alias/vcc-token-vending"
-    entitlements_parameter: str = "/vcc-token-vending/entitlements"
+    kms_key_id: str
+    entitlements_parameter: str
     default_vcc_region: str = "emea"  # for POST /oauth2/token without a region
     entitlements_max_age: int = 60
     token_url_template: str = DEFAULT_TOKEN_URL_TEMPLATE
@@ -86,24 +88,51 @@ class Settings:
             secret_prefix=reader.text("VCC_SECRET_PREFIX"),
             kms_key_id=reader.text("TOKEN_KMS_KEY_ID"),
             entitlements_parameter=reader.text("ENTITLEMENTS_PARAMETER"),
-            entitlements_max_age=reader.integer("ENTITLEMENTS_MAX_AGE", 60, low=0, high=3600),
-            default_vcc_region=reader.choice("DEFAULT_VCC_REGION", "emea", REGIONS),
-            token_url_template=reader.text("VCC_TOKEN_URL_TEMPLATE", DEFAULT_TOKEN_URL_TEMPLATE),
-            allowed_scopes=reader.scopes("ALLOWED_SCOPES", DOCUMENTED_SCOPES),
-            fallback_expires_in=reader.integer("FALLBACK_EXPIRES_IN", 900, low=60, high=86_400),
-            connect_timeout=reader.seconds("UPSTREAM_CONNECT_TIMEOUT", 3.05, low=0.1, high=10),
-            read_timeout=reader.seconds("UPSTREAM_READ_TIMEOUT", 5.0, low=0.1, high=20),
-            upstream_budget=reader.seconds("UPSTREAM_BUDGET_SECONDS", 8.0, low=0.5, high=20),
-            upstream_max_attempts=reader.integer("UPSTREAM_MAX_ATTEMPTS", 3, low=1, high=5),
-            secret_max_age=reader.integer("SECRET_MAX_AGE", 300, low=0, high=3600),
-            default_min_ttl=reader.integer("DEFAULT_MIN_TTL", 60, low=0, high=3600),
-            max_min_ttl=reader.integer("MAX_MIN_TTL", 600, low=0, high=3600),
-            refresh_margin_seconds=reader.integer("REFRESH_MARGIN_SECONDS", 60, low=0, high=3600),
-            refresh_margin_fraction=reader.seconds("REFRESH_MARGIN_FRACTION", 0.2, low=0, high=0.9),
-            memory_cache_seconds=reader.seconds("MEMORY_CACHE_SECONDS", 30.0, low=0, high=300),
-            forced_refresh_interval=reader.integer("FORCED_REFRESH_INTERVAL", 30, low=0, high=3600),
-            refresh_rate_seconds=60 * reader.integer("REFRESH_RATE_MINUTES", 5, low=1, high=60),
-            idle_seconds=reader.integer("REFRESH_IDLE_SECONDS", 3600, low=60, high=7 * 86_400),
+            entitlements_max_age=reader.integer(
+                "ENTITLEMENTS_MAX_AGE", cls.entitlements_max_age, low=0, high=3600
+            ),
+            default_vcc_region=reader.choice("DEFAULT_VCC_REGION", cls.default_vcc_region, REGIONS),
+            token_url_template=reader.text("VCC_TOKEN_URL_TEMPLATE", cls.token_url_template),
+            allowed_scopes=reader.scopes("ALLOWED_SCOPES", cls.allowed_scopes),
+            fallback_expires_in=reader.integer(
+                "FALLBACK_EXPIRES_IN", cls.fallback_expires_in, low=60, high=86_400
+            ),
+            connect_timeout=reader.seconds(
+                "UPSTREAM_CONNECT_TIMEOUT", cls.connect_timeout, low=0.1, high=10
+            ),
+            read_timeout=reader.seconds(
+                "UPSTREAM_READ_TIMEOUT", cls.read_timeout, low=0.1, high=20
+            ),
+            upstream_budget=reader.seconds(
+                "UPSTREAM_BUDGET_SECONDS", cls.upstream_budget, low=0.5, high=20
+            ),
+            upstream_max_attempts=reader.integer(
+                "UPSTREAM_MAX_ATTEMPTS", cls.upstream_max_attempts, low=1, high=5
+            ),
+            secret_max_age=reader.integer("SECRET_MAX_AGE", cls.secret_max_age, low=0, high=3600),
+            default_min_ttl=reader.integer(
+                "DEFAULT_MIN_TTL", cls.default_min_ttl, low=0, high=3600
+            ),
+            max_min_ttl=reader.integer("MAX_MIN_TTL", cls.max_min_ttl, low=0, high=3600),
+            refresh_margin_seconds=reader.integer(
+                "REFRESH_MARGIN_SECONDS", cls.refresh_margin_seconds, low=0, high=3600
+            ),
+            refresh_margin_fraction=reader.seconds(
+                "REFRESH_MARGIN_FRACTION", cls.refresh_margin_fraction, low=0, high=0.9
+            ),
+            memory_cache_seconds=reader.seconds(
+                "MEMORY_CACHE_SECONDS", cls.memory_cache_seconds, low=0, high=300
+            ),
+            forced_refresh_interval=reader.integer(
+                "FORCED_REFRESH_INTERVAL", cls.forced_refresh_interval, low=0, high=3600
+            ),
+            refresh_rate_seconds=60
+            * reader.integer(
+                "REFRESH_RATE_MINUTES", cls.refresh_rate_seconds // 60, low=1, high=60
+            ),
+            idle_seconds=reader.integer(
+                "REFRESH_IDLE_SECONDS", cls.idle_seconds, low=60, high=7 * 86_400
+            ),
         )
         _check_token_url_template(settings.token_url_template)
         if settings.default_min_ttl > settings.max_min_ttl:
@@ -182,10 +211,10 @@ class _EnvReader:
             raise ConfigurationError(f"{name} must be from {low} to {high}, got {value}")
         return float(value)
 
-    def scopes(self, name: str, default: tuple[str, ...]) -> frozenset[str]:
+    def scopes(self, name: str, default: frozenset[str]) -> frozenset[str]:
         raw = self._raw(name)
         if raw is None:
-            return frozenset(default)
+            return default
         scopes = frozenset(part.strip() for part in raw.split(",") if part.strip())
         if not scopes:
             raise ConfigurationError(f"{name} must list at least one scope, comma-separated")
