@@ -8,6 +8,7 @@ the call once.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 import time
@@ -77,17 +78,15 @@ class TokenClient:
             self._tokens[key] = token
             return token
 
-    def refresh(self, region: str, scope: str, rejected: Token | str | None = None) -> Token:
-        """After VCC rejected a token (401): the service replaces it once for all its callers."""
+    def refresh(self, region: str, scope: str, rejected_sha256: str | None = None) -> Token:
+        """After VCC rejected a token (401), pass its `Token.sha256`: the service replaces it
+        once for all its callers. Without it, a forced refresh (rate-limited by the service)."""
         key = (region, scope)
         with self._lock(key):
             current = self._tokens.get(key)
-            rejected_sha = rejected.sha256 if isinstance(rejected, Token) else rejected
-            if rejected_sha and current is not None and current.sha256 != rejected_sha:
+            if rejected_sha256 and current is not None and current.sha256 != rejected_sha256:
                 return current  # another thread already replaced it
-            if isinstance(rejected, str) and rejected and len(rejected) != 64:
-                rejected_sha = hashlib.sha256(rejected.encode()).hexdigest()
-            body = {"rejected_token_sha256": rejected_sha} if rejected_sha else None
+            body = {"rejected_token_sha256": rejected_sha256} if rejected_sha256 else None
             token = self._call("POST", region, scope, suffix="/refresh", json=body)
             self._tokens[key] = token
             return token
@@ -139,17 +138,16 @@ class VccBearerAuth(AuthBase):
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         token = self._client.token(self._region, self._scope)
         request.headers["Authorization"] = token.authorization
-        request.register_hook("response", self._retry_once_on_401)  # type: ignore[no-untyped-call]
+        hook = functools.partial(self._retry_once_on_401, token)
+        request.register_hook("response", hook)  # type: ignore[no-untyped-call]
         return request
 
-    def _retry_once_on_401(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+    def _retry_once_on_401(
+        self, sent: Token, response: requests.Response, **kwargs: Any
+    ) -> requests.Response:
         if response.status_code != 401:
             return response
-        sent = response.request.headers.get("Authorization", "")
-        rejected = sent.removeprefix("Bearer ").strip()
-        token = self._client.refresh(
-            self._region, self._scope, hashlib.sha256(rejected.encode()).hexdigest()
-        )
+        token = self._client.refresh(self._region, self._scope, sent.sha256)
         response.close()
         retry = response.request.copy()
         retry.hooks = {"response": []}  # once only
