@@ -202,9 +202,9 @@ def main() -> int:
             port,
             lambda: ApiFront(routes, handlers, callers, port=port, invoke_lock=invoke_lock),
         )
-        stops.insert(0, front.stop)
+        stops.append(front.stop)
         refresher = load_function("refresher").lambda_handler
-        stops.insert(1, Schedule(refresher, rate * 60, invoke_lock).start().stop)
+        stops.append(Schedule(refresher, rate * 60, invoke_lock).start().stop)
     except (StartupError, ValueError) as exc:
         print(f"make run: cannot start: {exc}", file=sys.stderr)
         for stop in reversed(stops):
@@ -228,7 +228,7 @@ def main() -> int:
     try:
         front.serve_forever()
     finally:
-        for stop in stops[1:]:
+        for stop in reversed(stops):  # the API front again too: stopping it twice is harmless
             stop()
     return 0
 

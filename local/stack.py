@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 REGIONS = ("emea", "nam", "apac")
+LOCAL_KEY_ALIAS = "alias/vcc-token-vending-local"  # named in local/sam-env.json
 
 # Credentials the local stack never uses outside loopback.
 LOCAL_AWS_ENV = {
@@ -130,14 +130,21 @@ class LocalDeployment:
     auth_method: str | None = None
 
     def seed(self, aws_endpoint: str) -> dict[str, str]:
-        """Create the KMS key, the table (from template.yaml), the entitlements and one secret
-        per region; returns the functions' environment that points at them."""
-        environment = {**LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": aws_endpoint}
-        os.environ.update(environment)
-        key = create_cache_key(boto3.client("kms"))
-        create_table_from_template(boto3.client("dynamodb"), self.table)
-        put_entitlements(boto3.client("ssm"), self.entitlements_parameter, self.entitlements)
-        secretsmanager = boto3.client("secretsmanager")
+        """Create the KMS key (with the alias LOCAL_KEY_ALIAS), the table (from template.yaml),
+        the entitlements and one secret per region; returns the functions' environment that
+        points at them."""
+
+        aws = boto3.session.Session(
+            region_name=LOCAL_AWS_ENV["AWS_REGION"],
+            aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+        )
+        kms = aws.client("kms", endpoint_url=aws_endpoint)
+        kms.create_alias(AliasName=LOCAL_KEY_ALIAS, TargetKeyId=create_cache_key(kms))
+        create_table_from_template(aws.client("dynamodb", endpoint_url=aws_endpoint), self.table)
+        ssm = aws.client("ssm", endpoint_url=aws_endpoint)
+        put_entitlements(ssm, self.entitlements_parameter, self.entitlements)
+        secretsmanager = aws.client("secretsmanager", endpoint_url=aws_endpoint)
         for region in REGIONS:
             put_region_secret(
                 secretsmanager,
@@ -147,11 +154,12 @@ class LocalDeployment:
                 self.auth_method,
             )
         return {
-            **environment,
+            **LOCAL_AWS_ENV,
+            "AWS_ENDPOINT_URL": aws_endpoint,
             "TOKEN_TABLE_NAME": self.table,
             "VCC_SECRET_PREFIX": self.secret_prefix,
             "ENTITLEMENTS_PARAMETER": self.entitlements_parameter,
-            "TOKEN_KMS_KEY_ID": key,
+            "TOKEN_KMS_KEY_ID": LOCAL_KEY_ALIAS,
         }
 
 
