@@ -12,7 +12,6 @@ the reader (`CachedToken.seconds_left`), never assumed from the item's presence.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from vcc_tokens.observability import MetricUnit, logger, metrics
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import UpdateItemInputTypeDef
     from mypy_boto3_kms import KMSClient
 
 # A lease-only item (its holder died before storing a token) is removed by TTL a day later.
@@ -162,39 +162,31 @@ class DynamoDBTokenCache(TokenCache):
         return self._entry(item) if item else None
 
     def acquire_lease(self, region: str, scope: str, owner: str, now: float, until: float) -> bool:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=self._key(region, scope),
-                UpdateExpression=(
-                    "SET lease_owner = :owner, lease_until = :until, #region = :region, "
-                    "#scope = :scope, #ttl = if_not_exists(#ttl, :orphan_ttl)"
-                ),
-                ConditionExpression="attribute_not_exists(lease_until) OR lease_until < :now",
-                ExpressionAttributeNames={"#region": "region", "#scope": "scope", "#ttl": "ttl"},
-                ExpressionAttributeValues={
-                    ":owner": {"S": owner},
-                    ":until": {"N": _number(until)},
-                    ":now": {"N": _number(now)},
-                    ":region": {"S": region},
-                    ":scope": {"S": scope},
-                    ":orphan_ttl": {"N": str(int(now) + ORPHAN_LEASE_TTL)},
-                },
-            )
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
-        return True
+        return self._update(
+            region,
+            scope,
+            "SET lease_owner = :owner, lease_until = :until, #region = :region, "
+            "#scope = :scope, #ttl = if_not_exists(#ttl, :orphan_ttl)",
+            condition="attribute_not_exists(lease_until) OR lease_until < :now",
+            values={
+                ":owner": {"S": owner},
+                ":until": {"N": _number(until)},
+                ":now": {"N": _number(now)},
+                ":region": {"S": region},
+                ":scope": {"S": scope},
+                ":orphan_ttl": {"N": str(int(now) + ORPHAN_LEASE_TTL)},
+            },
+        )
 
     def release_lease(self, region: str, scope: str, owner: str) -> None:
-        # If our lease expired and someone else took it over, it is theirs now: leave it.
-        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
-            self._client.update_item(
-                TableName=self._table,
-                Key=self._key(region, scope),
-                UpdateExpression="REMOVE lease_owner, lease_until",
-                ConditionExpression="lease_owner = :owner",
-                ExpressionAttributeValues={":owner": {"S": owner}},
-            )
+        # Refused if our lease expired and someone else took it over: it is theirs now.
+        self._update(
+            region,
+            scope,
+            "REMOVE lease_owner, lease_until",
+            condition="lease_owner = :owner",
+            values={":owner": {"S": owner}},
+        )
 
     def store(
         self,
@@ -203,51 +195,60 @@ class DynamoDBTokenCache(TokenCache):
         replacing: str | None = None,
         requested_at: float | None = None,
     ) -> bool:
-        requested = {} if requested_at is None else {":requested_at": {"N": _number(requested_at)}}
+        values: dict[str, Any] = {
+            ":region": {"S": token.region},
+            ":scope": {"S": token.scope},
+            ":sealed": {"B": self._cipher.seal(token.access_token, token.key)},
+            ":token_type": {"S": token.token_type},
+            ":sha256": {"S": token.sha256},
+            ":fetched_at": {"N": str(token.fetched_at)},
+            ":expires_at": {"N": str(token.expires_at)},
+        }
+        expression = (
+            "SET #region = :region, #scope = :scope, access_token_ciphertext = :sealed, "
+            "token_type = :token_type, token_sha256 = :sha256, fetched_at = :fetched_at, "
+            "expires_at = :expires_at, #ttl = :expires_at"
+        )
+        if requested_at is not None:
+            expression += ", last_requested_at = :requested_at"
+            values[":requested_at"] = {"N": _number(requested_at)}
         if replacing is None:
             condition = "attribute_not_exists(expires_at) OR expires_at <= :expires_at"
-            guard = {}
         else:
             condition = "attribute_not_exists(token_sha256) OR token_sha256 = :replacing"
-            guard = {":replacing": {"S": replacing}}
+            values[":replacing"] = {"S": replacing}
+        return self._update(token.region, token.scope, expression, condition, values)
+
+    def touch(self, region: str, scope: str, now: float) -> None:
+        # Refused when nothing is cached for the key: nothing to keep warm.
+        self._update(
+            region,
+            scope,
+            "SET last_requested_at = :now",
+            condition="attribute_exists(cache_key)",
+            values={":now": {"N": _number(now)}},
+        )
+
+    def _update(
+        self, region: str, scope: str, expression: str, condition: str, values: dict[str, Any]
+    ) -> bool:
+        """One conditional write to the key's item; False if its condition refused it."""
+        request: UpdateItemInputTypeDef = {
+            "TableName": self._table,
+            "Key": self._key(region, scope),
+            "UpdateExpression": expression,
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+        }
+        # Reserved words need placeholders; DynamoDB refuses placeholders an expression lacks.
+        names = {name: name[1:] for name in ("#region", "#scope", "#ttl") if name in expression}
+        if names:
+            request["ExpressionAttributeNames"] = names
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=self._key(token.region, token.scope),
-                UpdateExpression=(
-                    "SET #region = :region, #scope = :scope, access_token_ciphertext = :sealed, "
-                    "token_type = :token_type, token_sha256 = :sha256, fetched_at = :fetched_at, "
-                    "expires_at = :expires_at, #ttl = :expires_at"
-                    + (", last_requested_at = :requested_at" if requested else "")
-                ),
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#region": "region", "#scope": "scope", "#ttl": "ttl"},
-                ExpressionAttributeValues={
-                    ":region": {"S": token.region},
-                    ":scope": {"S": token.scope},
-                    ":sealed": {"B": self._cipher.seal(token.access_token, token.key)},
-                    ":token_type": {"S": token.token_type},
-                    ":sha256": {"S": token.sha256},
-                    ":fetched_at": {"N": str(token.fetched_at)},
-                    ":expires_at": {"N": str(token.expires_at)},
-                    **guard,
-                    **requested,
-                },
-            )
+            self._client.update_item(**request)
         except self._client.exceptions.ConditionalCheckFailedException:
             return False
         return True
-
-    def touch(self, region: str, scope: str, now: float) -> None:
-        # Nothing cached for the key: nothing to keep warm.
-        with contextlib.suppress(self._client.exceptions.ConditionalCheckFailedException):
-            self._client.update_item(
-                TableName=self._table,
-                Key=self._key(region, scope),
-                UpdateExpression="SET last_requested_at = :now",
-                ConditionExpression="attribute_exists(cache_key)",
-                ExpressionAttributeValues={":now": {"N": _number(now)}},
-            )
 
     def entries(self) -> Iterator[CacheEntry]:
         for page in self._client.get_paginator("scan").paginate(
