@@ -51,10 +51,11 @@ os.environ.update(
 )
 
 from vcc_tokens import wiring
+from vcc_tokens.cache import MAX_TOKEN_BYTES
 from vcc_tokens.config import Settings
 from vcc_tokens.credentials import ClientCredentials
+from vcc_tokens.token_request import TokenRequest
 from vcc_tokens.upstream import VccTokenEndpoint
-from vcc_tokens.vending import TokenRequest
 
 TABLE = "vcc-tokens-bench"
 PREFIX = "vcc/bench/"
@@ -82,6 +83,17 @@ peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM
 print(json.dumps({"import_ms": (imported - started) * 1000, "first_ms": (served - started) * 1000,
                   "max_rss_mb": peak_kb / 1024}))
 """
+
+
+def direct_endpoint(settings: Settings) -> VccTokenEndpoint:
+    """VCC's token endpoint as a caller without this service would use it."""
+    return VccTokenEndpoint(
+        settings.token_url,
+        connect_timeout=3,
+        read_timeout=5,
+        fallback_expires_in=LIFETIME,
+        max_token_bytes=MAX_TOKEN_BYTES,
+    )
 
 
 def percentile(samples: list[float], fraction: float) -> float:
@@ -130,9 +142,7 @@ def upstream_requests(emulator: VccEmulator) -> dict[str, int]:
 
     # Each caller caches its own token in process, as golang.org/x/oauth2 does
     emulator.reset()
-    endpoint = VccTokenEndpoint(
-        settings.token_url, connect_timeout=3, read_timeout=5, fallback_expires_in=LIFETIME
-    )
+    endpoint = direct_endpoint(settings)
     client = DEMO_CLIENTS[0]
     credentials = ClientCredentials(client.client_id, client.client_secret)
     expiry: dict[int, float] = {}
@@ -182,9 +192,7 @@ def latencies(emulator: VccEmulator, handler: Any, dynamodb: Any) -> dict[str, l
     os.environ.pop("MEMORY_CACHE_SECONDS")
     wiring.reset()
     settings = Settings.from_env(os.environ)
-    endpoint = VccTokenEndpoint(
-        settings.token_url, connect_timeout=3, read_timeout=5, fallback_expires_in=LIFETIME
-    )
+    endpoint = direct_endpoint(settings)
     client = DEMO_CLIENTS[0]
     credentials = ClientCredentials(client.client_id, client.client_secret)
     results["direct upstream fetch"] = timed(lambda: endpoint.fetch("emea", SCOPE, credentials), 40)

@@ -4,7 +4,8 @@
   serves every region: `http://127.0.0.1:PORT/{region}/Auth/connect/token`).
 - client-credentials grant, client authentication in the form body or with HTTP Basic
   (id and secret form-urlencoded before base64, RFC 6749 §2.3.1), never both;
-- per-client allowed scopes, configurable `expires_in` (or none) and latency;
+- per-client allowed scopes, configurable `expires_in` (or none), latency and token size (a JWT
+  with many claims can be tens of KB; VCC documents no limit);
 - the documented error bodies: invalid_client, invalid_scope, unsupported_grant_type, 429, 500;
 - failures injected on demand for tests (`fail_next`), and a count of the requests it served;
 - a VCC API endpoint, `GET /agents-availability` (also under `/{region}`), that accepts only
@@ -49,6 +50,7 @@ FAILURES: dict[str, tuple[int, Any, dict[str, str]]] = {
         {},
     ),
     "rate_limited": (429, {"error": "Too Many Requests"}, {"Retry-After": "7"}),
+    "rate_limited_briefly": (429, {"error": "Too Many Requests"}, {"Retry-After": "1"}),
     "server_error": (
         500,
         {"error": "Internal Server Error", "error_description": "An unexpected error occurred"},
@@ -91,12 +93,14 @@ class VccEmulator:
         latency: float = 0.0,
         token_type: str = "Bearer",
         hang_seconds: float = 30.0,
+        token_size: int | None = None,
     ) -> None:
         self.clients = {client.client_id: client for client in clients}
         self.expires_in = expires_in
         self.latency = latency
         self.token_type = token_type
         self.hang_seconds = hang_seconds
+        self.token_size = token_size  # bytes per issued token; None: about 300
         self.token_requests = 0
         self.api_requests = 0
         self.requests_by_region: Counter[str] = Counter()
@@ -234,7 +238,7 @@ class VccEmulator:
 
     def _issue(self, client: Client, scope: str, region: str | None) -> dict[str, Any]:
         lifetime = self.expires_in if self.expires_in is not None else 3600
-        token = _jwt_like(client.client_id, scope, lifetime)
+        token = _jwt_like(client.client_id, scope, lifetime, self.token_size)
         with self._lock:
             self.issued[token] = IssuedToken(
                 client.client_id, scope, region, time.time() + lifetime
@@ -261,8 +265,9 @@ def _basic_credentials(authorization: str) -> tuple[str, str] | None:
     return unquote_plus(client_id), unquote_plus(client_secret)
 
 
-def _jwt_like(client_id: str, scope: str, lifetime: int) -> str:
-    """An opaque token shaped like VCC's (an RS256 JWT); nobody should parse it."""
+def _jwt_like(client_id: str, scope: str, lifetime: int, size: int | None = None) -> str:
+    """An opaque token shaped like VCC's (an RS256 JWT); nobody should parse it. With `size`,
+    padded with role claims to exactly that many bytes (at least the unpadded length)."""
 
     def part(data: dict[str, Any] | bytes) -> str:
         raw = data if isinstance(data, bytes) else json.dumps(data).encode()
@@ -276,9 +281,13 @@ def _jwt_like(client_id: str, scope: str, lifetime: int) -> str:
         "exp": now + lifetime,
         "jti": secrets.token_hex(8),
     }
-    return ".".join(
-        [part({"alg": "RS256", "typ": "JWT"}), part(claims), part(secrets.token_bytes(32))]
-    )
+    header, signature = part({"alg": "RS256", "typ": "JWT"}), part(secrets.token_bytes(32))
+    token = ".".join([header, part(claims), signature])
+    if size is not None and size > len(token):
+        # base64 grows 3 bytes into 4 characters: pad the claims, then trim to the exact size
+        claims["roles"] = "r" * ((size - len(token)) * 3 // 4 + 3)
+        token = ".".join([header, part(claims)])[: size - len(signature) - 1] + "." + signature
+    return token
 
 
 def _split_region(path: str) -> tuple[str | None, str]:

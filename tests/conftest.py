@@ -35,9 +35,10 @@ os.environ.update(function_environment())
 from local.vcc_emulator import Client, VccEmulator
 from tests.support import GET_TOKEN_EVENT, OBSERVED_RESPONSES, load_event
 from vcc_tokens import wiring
-from vcc_tokens.cache import CachedToken, DynamoDBTokenCache, KmsTokenCipher
+from vcc_tokens.cache import CachedToken, DynamoDBTokenCache
 from vcc_tokens.config import DOCUMENTED_SCOPES
 from vcc_tokens.observability import logger, metrics
+from vcc_tokens.sealing import KmsEnvelopeCipher
 
 # One VCC client per region. emea lacks globalpci (to see invalid_scope); nam authenticates with
 # HTTP Basic and has a secret full of characters that RFC 6749 §2.3.1 form-encodes.
@@ -93,7 +94,7 @@ def emulator(emulator_server: VccEmulator) -> VccEmulator:
     emulator_server.reset()
     emulator_server.clients = {client.client_id: client for client, _ in CLIENTS.values()}
     emulator_server.expires_in, emulator_server.latency = 900, 0.0
-    emulator_server.token_type = "Bearer"
+    emulator_server.token_type, emulator_server.token_size = "Bearer", None
     return emulator_server
 
 
@@ -114,7 +115,7 @@ class Service:
     def cache(self) -> DynamoDBTokenCache:
         """The service's own cache code, over the test's table and KMS key."""
         return DynamoDBTokenCache(
-            self.dynamodb, self.table_name, KmsTokenCipher(self.kms, self.kms_key_id)
+            self.dynamodb, self.table_name, KmsEnvelopeCipher(self.kms, self.kms_key_id)
         )
 
     def cached_token(self, region: str, scope: str) -> CachedToken | None:

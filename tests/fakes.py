@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from vcc_tokens.backoff import Failure
 from vcc_tokens.cache import CachedToken, CacheEntry, TokenCache
 from vcc_tokens.credentials import ClientCredentials, CredentialStore
 from vcc_tokens.errors import UpstreamError
@@ -25,16 +26,20 @@ class MemoryTokenCache(TokenCache):
         entry = self.items.get((region, scope)) or CacheEntry(region, scope, None)
         if entry.lease_owner is not None and entry.lease_until >= now:
             return False
+        if entry.failure is not None and entry.failure.blocks(now):
+            return False
         self.items[(region, scope)] = dataclasses.replace(
             entry, lease_owner=owner, lease_until=until
         )
         return True
 
-    def release_lease(self, region: str, scope: str, owner: str) -> None:
+    def release_lease(
+        self, region: str, scope: str, owner: str, failure: Failure | None = None
+    ) -> None:
         entry = self.items.get((region, scope))
         if entry is not None and entry.lease_owner == owner:
             self.items[(region, scope)] = dataclasses.replace(
-                entry, lease_owner=None, lease_until=0
+                entry, lease_owner=None, lease_until=0, failure=failure or entry.failure
             )
 
     def store(
@@ -53,7 +58,9 @@ class MemoryTokenCache(TokenCache):
                 return False
             if replacing is not None and current.sha256 != replacing:
                 return False
-        entry = dataclasses.replace(entry, token=token)
+        entry = dataclasses.replace(entry, token=token, failure=None)
+        if replacing is not None:
+            entry = dataclasses.replace(entry, refreshed_at=token.fetched_at)
         if requested_at is not None:
             entry = dataclasses.replace(entry, last_requested_at=requested_at)
         self.items[(token.region, token.scope)] = entry

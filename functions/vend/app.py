@@ -17,19 +17,17 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vcc_tokens.contract import OAUTH_RESPONSES, TOKEN_RESPONSES
 from vcc_tokens.entitlements import authorize
-from vcc_tokens.errors import UpstreamError, UpstreamUnavailable, VendError
+from vcc_tokens.errors import UpstreamError, VendError
 from vcc_tokens.oauth2 import OAuthError, oauth_error, parse_token_form, token_answer
 from vcc_tokens.observability import MetricUnit, logger, metrics, tracer
-from vcc_tokens.vending import (
-    Source,
+from vcc_tokens.token_request import (
     TokenRequest,
-    Vend,
     check_no_body,
     check_query,
     parse_rejected_token,
     parse_token_request,
-    token_response,
 )
+from vcc_tokens.vending import Source, Vend, token_response
 from vcc_tokens.wiring import entitlement_store, token_vendor
 
 ROUTES = "GET /tokens/{region}/{scope}, POST /tokens/{region}/{scope}/refresh, POST /oauth2/token"
@@ -154,9 +152,7 @@ def oauth_error_answer(error: OAuthError) -> Response[dict[str, Any]]:
 
 @app.exception_handler(VendError)  # type: ignore[untyped-decorator]
 def vend_error(error: VendError) -> Response[dict[str, Any]]:
-    headers = {}
-    if isinstance(error, UpstreamUnavailable):
-        headers["Retry-After"] = str(error.retry_after)
+    headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
     if isinstance(error, UpstreamError):  # counted where it happened (the vendor's fetch)
         logger.append_keys(upstream_error=error.kind)
     log = logger.error if error.status >= 500 else logger.info

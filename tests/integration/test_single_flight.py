@@ -20,7 +20,8 @@ from tests.workers import vend_after_barrier, vend_once
 from vcc_tokens import wiring
 from vcc_tokens.cache import CachedToken, CacheEntry, DynamoDBTokenCache
 from vcc_tokens.config import Settings
-from vcc_tokens.vending import CacheOutcome, Source, TokenRequest, TokenVendor
+from vcc_tokens.token_request import TokenRequest
+from vcc_tokens.vending import CacheOutcome, Source, TokenVendor
 
 pytestmark = pytest.mark.integration
 

@@ -30,4 +30,4 @@ def answer(retry_after: str | None) -> requests.Response:
     ],
 )
 def test_retry_after_in_seconds(header: str | None, seconds: int | None) -> None:
-    assert retry_after_seconds(answer(header), now=NOW) == seconds
+    assert retry_after_seconds(answer(header).headers, now=NOW) == seconds

@@ -16,14 +16,12 @@ from vcc_tokens.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from vcc_tokens.token_request import TokenRequest, parse_rejected_token, parse_token_request
 from vcc_tokens.vending import (
     CacheOutcome,
     MemoryCache,
     Source,
-    TokenRequest,
     TokenVendor,
-    parse_rejected_token,
-    parse_token_request,
     rfc3339,
     token_response,
 )
@@ -98,7 +96,9 @@ def test_a_miss_fetches_and_stores_with_expiry_from_expires_in(
     [
         (600, 60, CacheOutcome.HIT),
         (600, 600, CacheOutcome.HIT),
-        (600, 601, CacheOutcome.BELOW_MIN_TTL),
+        (400, 401, CacheOutcome.BELOW_MIN_TTL),
+        (600, 900, CacheOutcome.HIT),  # min_ttl is capped at half the 900 s lifetime
+        (449, 900, CacheOutcome.BELOW_MIN_TTL),
         (0, 0, CacheOutcome.EXPIRED),
         (-3600, 0, CacheOutcome.EXPIRED),
     ],
@@ -346,3 +346,113 @@ def test_refresh_body_is_empty_or_a_sha256() -> None:
 def test_bad_refresh_bodies_are_refused_with_the_expected_shape(body: str) -> None:
     with pytest.raises(InvalidRequest, match="rejected_token_sha256"):
         parse_rejected_token(body)
+
+
+# --- failure memory, bounded refreshes, short lifetimes (issue 9) ----------------------------
+
+
+def test_a_failure_is_remembered_and_answered_without_asking_vcc_until_it_passes(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    upstream.failure = UpstreamUnavailable("429", 5, upstream_retry_after=7)
+    with pytest.raises(UpstreamUnavailable):
+        vendor.vend(STATS)
+    clock.now += 3
+    with pytest.raises(UpstreamUnavailable) as remembered:
+        vendor.vend(STATS)
+    assert remembered.value.retry_after == 4
+    assert len(upstream.calls) == 1
+    assert cache.items[("emea", "stats")].lease_owner is None
+    clock.now += 4
+    upstream.failure = None
+    assert vendor.vend(STATS).source is Source.UPSTREAM
+    assert cache.items[("emea", "stats")].failure is None
+
+
+def test_a_waiter_learns_of_the_holders_failure_at_once(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given another instance holding the lease, which fails while this caller waits
+    assert cache.acquire_lease("emea", "stats", "holder", clock.now, clock.now + 9)
+    original_sleep = clock.sleep
+
+    def holder_fails(seconds: float) -> None:
+        original_sleep(seconds)
+        failure = vendor.backoff.failure(UpstreamTimeout("slow"), None, clock.now)
+        cache.release_lease("emea", "stats", "holder", failure)
+
+    vendor.sleep = holder_fails
+    started = clock.now
+    with pytest.raises(UpstreamTimeout):
+        vendor.vend(STATS)
+    assert clock.now - started < 1  # not the whole wait_seconds
+    assert upstream.calls == []
+
+
+def test_while_backing_off_a_valid_token_below_min_ttl_is_served(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    cache_token(cache, clock, 30)
+    upstream.failure = UpstreamUnavailable("500", 5)
+    with pytest.raises(UpstreamUnavailable):  # nothing valid with 60 s left: fetch fails
+        vendor.vend(STATS)
+    served = vendor.vend(STATS)
+    assert (served.outcome, served.token.access_token) == (CacheOutcome.BACKING_OFF, "old")
+    assert len(upstream.calls) == 1
+
+
+def test_a_due_token_is_renewed_once_per_backoff_while_vcc_fails(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    cache_token(cache, clock, 150)  # inside the 180 s margin
+    upstream.failure = UpstreamUnavailable("500", 5)
+    for _ in range(10):
+        assert vendor.vend(STATS).token.access_token == "old"
+        clock.now += 0.1
+    assert len(upstream.calls) == 1
+
+
+def test_refreshes_fetch_at_most_once_per_interval_whatever_hash_they_quote(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    token = cache_token(cache, clock, 600)
+    for _ in range(20):
+        token = vendor.refresh("emea", "stats", token.sha256).token
+        clock.now += 1
+    assert len(upstream.calls) == 1
+    clock.now += SETTINGS.forced_refresh_interval
+    assert vendor.refresh("emea", "stats", token.sha256).outcome is CacheOutcome.REFRESHED
+    assert len(upstream.calls) == 2
+
+
+@pytest.mark.parametrize(("lifetime", "min_ttl"), [(75, 600), (75, 0), (10, 60), (900, 600)])
+def test_short_lifetimes_and_large_min_ttl_fetch_at_most_twice_per_lifetime(
+    cache: MemoryTokenCache,
+    upstream: CountingEndpoint,
+    clock: FakeClock,
+    lifetime: int,
+    min_ttl: int,
+) -> None:
+    # Given VCC issuing `lifetime` s tokens and a caller asking every second for `min_ttl`
+    upstream.expires_in = lifetime
+    vendor = vendor_for(cache, upstream, clock, max_min_ttl=900)
+    duration = 20 * lifetime
+    for _ in range(duration):
+        served = vendor.vend(TokenRequest("emea", "stats", min_ttl))
+        assert served.token.seconds_left(clock.now) >= min(min_ttl, lifetime // 2)
+        clock.now += 1
+    # Then a key is fetched at most twice per lifetime, never once per request
+    assert len(upstream.calls) <= 2 * duration / lifetime + 1
+
+
+def test_the_scheduler_leaves_keys_that_back_off(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    cache_token(cache, clock, 100)
+    entry = cache.items[("emea", "stats")]
+    failure = vendor.backoff.failure(UpstreamUnavailable("500", 5), None, clock.now)
+    cache.items[("emea", "stats")] = dataclasses.replace(
+        entry, failure=failure, last_requested_at=clock.now
+    )
+    report = vendor.renew_due()
+    assert (report.backing_off, report.renewed, report.failed, upstream.calls) == (1, 0, [], [])

@@ -1,32 +1,43 @@
 """The token cache: one DynamoDB item per (region, scope).
 
-The token is stored encrypted under a customer-managed KMS key, with an encryption context bound
-to the item's cache key: a ciphertext copied into another item, or altered, does not decrypt,
-and such an item is treated as holding no token (the token is fetched again, never served).
+The token is stored sealed (vcc_tokens.sealing: a KMS data key and AES-GCM), bound to the item's
+cache key, token type, fetched_at and expires_at: a ciphertext copied into another item, or an
+item whose expiry was altered, does not open, and such an item is treated as holding no token
+(the token is fetched again, never served).
 
-Besides the token, an item carries the single-flight lease (`lease_owner`, `lease_until`) and
-`last_requested_at`, which the scheduled refresher reads to leave idle keys to expire.
+Besides the token, an item carries the single-flight lease (`lease_owner`, `lease_until`), the
+failure memory (`retry_at`, `failures`, `failure_code`, `failure_message`: vcc_tokens.backoff)
+and `last_requested_at`, which the scheduled refresher reads to leave idle keys to expire.
 DynamoDB's TTL deletes expired items up to about 48 hours late, so expiry is always checked by
 the reader (`CachedToken.seconds_left`), never assumed from the item's presence.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from vcc_tokens.backoff import Failure
 from vcc_tokens.observability import MetricUnit, logger, metrics
+from vcc_tokens.sealing import Sealed, TokenCipher
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import UpdateItemInputTypeDef
-    from mypy_boto3_kms import KMSClient
 
+# What a refresh says it replaces when no token is cached (no token's SHA-256 looks like it).
+NOTHING_CACHED = "nothing-cached"
 # A lease-only item (its holder died before storing a token) is removed by TTL a day later.
 ORPHAN_LEASE_TTL = 86_400
+# The largest token the cache takes: a DynamoDB item holds at most 400 KB, and the item's other
+# attributes (the sealed data key, the hash, the failure memory) need a few hundred bytes.
+MAX_TOKEN_BYTES = 384 * 1024
+FAILURE_FIELDS = "retry_at, failures, failure_code, failure_message"
 
 
 @dataclass(frozen=True)
@@ -53,6 +64,12 @@ class CachedToken:
     def seconds_left(self, now: float) -> int:
         return max(0, int(self.expires_at - now))
 
+    @property
+    def binding(self) -> bytes:
+        """What the sealed token is bound to: its item and the item's expiry metadata."""
+        fields = [self.key, self.token_type, self.fetched_at, self.expires_at]
+        return json.dumps(fields, separators=(",", ":")).encode("utf-8")
+
 
 @dataclass(frozen=True)
 class CacheEntry:
@@ -62,6 +79,8 @@ class CacheEntry:
     lease_owner: str | None = None
     lease_until: float = 0.0
     last_requested_at: float = 0.0
+    refreshed_at: float = 0.0  # when a refresh (after a 401) last replaced the token
+    failure: Failure | None = None  # the last upstream failure, until a token is stored
 
 
 def cache_key(region: str, scope: str) -> str:
@@ -73,44 +92,6 @@ def token_sha256(access_token: str) -> str:
     return hashlib.sha256(access_token.encode("utf-8")).hexdigest()
 
 
-class TokenCipher(ABC):
-    @abstractmethod
-    def seal(self, access_token: str, key: str) -> bytes:
-        """Encrypt a token for the cache item `key`."""
-
-    @abstractmethod
-    def open(self, ciphertext: bytes, key: str) -> str | None:
-        """The token, or None if the ciphertext was not sealed for `key` by our key (or altered)."""
-
-
-class KmsTokenCipher(TokenCipher):
-    PURPOSE = "vcc-token-cache"
-
-    def __init__(self, client: KMSClient, key_id: str) -> None:
-        self._client = client
-        self._key_id = key_id
-
-    def _context(self, key: str) -> dict[str, str]:
-        return {"purpose": self.PURPOSE, "cache_key": key}
-
-    def seal(self, access_token: str, key: str) -> bytes:
-        answer = self._client.encrypt(
-            KeyId=self._key_id,
-            Plaintext=access_token.encode("utf-8"),
-            EncryptionContext=self._context(key),
-        )
-        return answer["CiphertextBlob"]
-
-    def open(self, ciphertext: bytes, key: str) -> str | None:
-        try:
-            answer = self._client.decrypt(
-                KeyId=self._key_id, CiphertextBlob=ciphertext, EncryptionContext=self._context(key)
-            )
-        except self._client.exceptions.InvalidCiphertextException:
-            return None
-        return answer["Plaintext"].decode("utf-8")
-
-
 class TokenCache(ABC):
     @abstractmethod
     def get(self, region: str, scope: str, *, consistent: bool = False) -> CacheEntry | None:
@@ -118,11 +99,15 @@ class TokenCache(ABC):
 
     @abstractmethod
     def acquire_lease(self, region: str, scope: str, owner: str, now: float, until: float) -> bool:
-        """Take the key's lease if nobody holds an unexpired one."""
+        """Take the key's lease if nobody holds an unexpired one and no remembered failure
+        forbids fetching before a later time."""
 
     @abstractmethod
-    def release_lease(self, region: str, scope: str, owner: str) -> None:
-        """Give the lease back, if `owner` still holds it."""
+    def release_lease(
+        self, region: str, scope: str, owner: str, failure: Failure | None = None
+    ) -> None:
+        """Give the lease back, if `owner` still holds it, recording `failure` if the fetch
+        failed."""
 
     @abstractmethod
     def store(
@@ -132,9 +117,11 @@ class TokenCache(ABC):
         replacing: str | None = None,
         requested_at: float | None = None,
     ) -> bool:
-        """Store the token. With `replacing` (a token's SHA-256), only while the cached token is
-        that one (or none); otherwise only if no cached token expires later. False if refused.
-        `requested_at`: a caller asked for it then (as `touch` records)."""
+        """Store the token and forget any failure. With `replacing` (a refresh: the SHA-256 of
+        the token it replaces, or NOTHING_CACHED), only while the cached token is that one (or
+        none), and the time is recorded as `refreshed_at`; otherwise only if no cached token
+        expires later. False if refused. `requested_at`: a caller asked for it then (as `touch`
+        records)."""
 
     @abstractmethod
     def touch(self, region: str, scope: str, now: float) -> None:
@@ -167,7 +154,8 @@ class DynamoDBTokenCache(TokenCache):
             scope,
             "SET lease_owner = :owner, lease_until = :until, #region = :region, "
             "#scope = :scope, #ttl = if_not_exists(#ttl, :orphan_ttl)",
-            condition="attribute_not_exists(lease_until) OR lease_until < :now",
+            condition="(attribute_not_exists(lease_until) OR lease_until < :now) "
+            "AND (attribute_not_exists(retry_at) OR retry_at <= :now)",
             values={
                 ":owner": {"S": owner},
                 ":until": {"N": _number(until)},
@@ -178,15 +166,24 @@ class DynamoDBTokenCache(TokenCache):
             },
         )
 
-    def release_lease(self, region: str, scope: str, owner: str) -> None:
+    def release_lease(
+        self, region: str, scope: str, owner: str, failure: Failure | None = None
+    ) -> None:
         # Refused if our lease expired and someone else took it over: it is theirs now.
-        self._update(
-            region,
-            scope,
-            "REMOVE lease_owner, lease_until",
-            condition="lease_owner = :owner",
-            values={":owner": {"S": owner}},
-        )
+        values: dict[str, Any] = {":owner": {"S": owner}}
+        expression = "REMOVE lease_owner, lease_until"
+        if failure is not None:
+            expression = (
+                "SET retry_at = :retry_at, failures = :failures, failure_code = :code, "
+                "failure_message = :message " + expression
+            )
+            values |= {
+                ":retry_at": {"N": _number(failure.retry_at)},
+                ":failures": {"N": str(failure.count)},
+                ":code": {"S": failure.code},
+                ":message": {"S": failure.message},
+            }
+        self._update(region, scope, expression, condition="lease_owner = :owner", values=values)
 
     def store(
         self,
@@ -195,10 +192,12 @@ class DynamoDBTokenCache(TokenCache):
         replacing: str | None = None,
         requested_at: float | None = None,
     ) -> bool:
+        sealed = self._cipher.seal(token.access_token, token.binding)
         values: dict[str, Any] = {
             ":region": {"S": token.region},
             ":scope": {"S": token.scope},
-            ":sealed": {"B": self._cipher.seal(token.access_token, token.key)},
+            ":sealed": {"B": sealed.ciphertext},
+            ":data_key": {"B": sealed.data_key},
             ":token_type": {"S": token.token_type},
             ":sha256": {"S": token.sha256},
             ":fetched_at": {"N": str(token.fetched_at)},
@@ -206,17 +205,19 @@ class DynamoDBTokenCache(TokenCache):
         }
         expression = (
             "SET #region = :region, #scope = :scope, access_token_ciphertext = :sealed, "
-            "token_type = :token_type, token_sha256 = :sha256, fetched_at = :fetched_at, "
-            "expires_at = :expires_at, #ttl = :expires_at"
+            "data_key = :data_key, token_type = :token_type, token_sha256 = :sha256, "
+            "fetched_at = :fetched_at, expires_at = :expires_at, #ttl = :expires_at"
         )
         if requested_at is not None:
             expression += ", last_requested_at = :requested_at"
             values[":requested_at"] = {"N": _number(requested_at)}
+        expression += f" REMOVE {FAILURE_FIELDS}"
         if replacing is None:
             condition = "attribute_not_exists(expires_at) OR expires_at <= :expires_at"
         else:
             condition = "attribute_not_exists(token_sha256) OR token_sha256 = :replacing"
             values[":replacing"] = {"S": replacing}
+            expression = expression.replace(" REMOVE", ", refreshed_at = :fetched_at REMOVE")
         return self._update(token.region, token.scope, expression, condition, values)
 
     def touch(self, region: str, scope: str, now: float) -> None:
@@ -259,33 +260,50 @@ class DynamoDBTokenCache(TokenCache):
 
     def _entry(self, item: dict[str, Any]) -> CacheEntry:
         region, scope = item["region"]["S"], item["scope"]["S"]
-        token = None
-        if "access_token_ciphertext" in item:
-            key = cache_key(region, scope)
-            access_token = self._cipher.open(item["access_token_ciphertext"]["B"], key)
-            if access_token is None:
-                metrics.add_metric(name="CacheDecryptFailures", unit=MetricUnit.Count, value=1)
-                logger.warning(
-                    "a cached token does not decrypt for its key; fetching anew",
-                    extra={"cache_key": key},
-                )
-            else:
-                token = CachedToken(
-                    region=region,
-                    scope=scope,
-                    access_token=access_token,
-                    token_type=item["token_type"]["S"],
-                    fetched_at=int(item["fetched_at"]["N"]),
-                    expires_at=int(item["expires_at"]["N"]),
-                )
         return CacheEntry(
             region=region,
             scope=scope,
-            token=token,
+            token=self._token(item, region, scope),
             lease_owner=item.get("lease_owner", {}).get("S"),
             lease_until=float(item.get("lease_until", {}).get("N", 0)),
             last_requested_at=float(item.get("last_requested_at", {}).get("N", 0)),
+            refreshed_at=float(item.get("refreshed_at", {}).get("N", 0)),
+            failure=_failure(item),
         )
+
+    def _token(self, item: dict[str, Any], region: str, scope: str) -> CachedToken | None:
+        """The item's token if it opens for this item's key and metadata; else None."""
+        if "access_token_ciphertext" not in item or "data_key" not in item:
+            return None  # nothing stored (or a format this version does not read)
+        sealed_for = CachedToken(
+            region=region,
+            scope=scope,
+            access_token="",
+            token_type=item["token_type"]["S"],
+            fetched_at=int(item["fetched_at"]["N"]),
+            expires_at=int(item["expires_at"]["N"]),
+        )
+        sealed = Sealed(item["data_key"]["B"], item["access_token_ciphertext"]["B"])
+        access_token = self._cipher.open(sealed, sealed_for.binding)
+        if access_token is None:
+            metrics.add_metric(name="CacheDecryptFailures", unit=MetricUnit.Count, value=1)
+            logger.warning(
+                "a cached token does not open for its item; fetching anew",
+                extra={"cache_key": sealed_for.key},
+            )
+            return None
+        return dataclasses.replace(sealed_for, access_token=access_token)
+
+
+def _failure(item: dict[str, Any]) -> Failure | None:
+    if "retry_at" not in item:
+        return None
+    return Failure(
+        code=item.get("failure_code", {}).get("S", "upstream_error"),
+        message=item.get("failure_message", {}).get("S", "the token endpoint failed"),
+        retry_at=float(item["retry_at"]["N"]),
+        count=int(item.get("failures", {}).get("N", 1)),
+    )
 
 
 def _number(value: float) -> str:

@@ -64,6 +64,11 @@ class Settings:
     forced_refresh_interval: int = 30  # at most one body-less forced refresh per key per interval
     refresh_rate_seconds: int = 300  # the scheduled refresher's period
     idle_seconds: int = 3600  # keys nobody asked for in this long are left to expire
+    # Failure memory (vcc_tokens.backoff): after VCC fails for a key, nobody asks again for
+    # about base x 2^(n-1) s (n failures in a row), at most the cap; VCC's Retry-After wins.
+    backoff_base_seconds: float = 2.0
+    backoff_cap_seconds: int = 300
+    rejected_backoff_cap_seconds: int = 60  # invalid_client, invalid_scope, bad answers
 
     def token_url(self, region: str) -> str:
         return self.token_url_template.format(region=region)
@@ -124,7 +129,7 @@ class Settings:
                 "MEMORY_CACHE_SECONDS", cls.memory_cache_seconds, low=0, high=300
             ),
             forced_refresh_interval=reader.integer(
-                "FORCED_REFRESH_INTERVAL", cls.forced_refresh_interval, low=0, high=3600
+                "FORCED_REFRESH_INTERVAL", cls.forced_refresh_interval, low=1, high=3600
             ),
             refresh_rate_seconds=60
             * reader.integer(
@@ -132,6 +137,15 @@ class Settings:
             ),
             idle_seconds=reader.integer(
                 "REFRESH_IDLE_SECONDS", cls.idle_seconds, low=60, high=7 * 86_400
+            ),
+            backoff_base_seconds=reader.seconds(
+                "BACKOFF_BASE_SECONDS", cls.backoff_base_seconds, low=0.1, high=60
+            ),
+            backoff_cap_seconds=reader.integer(
+                "BACKOFF_CAP_SECONDS", cls.backoff_cap_seconds, low=1, high=3600
+            ),
+            rejected_backoff_cap_seconds=reader.integer(
+                "REJECTED_BACKOFF_CAP_SECONDS", cls.rejected_backoff_cap_seconds, low=1, high=3600
             ),
         )
         _check_token_url_template(settings.token_url_template)

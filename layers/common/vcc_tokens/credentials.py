@@ -4,7 +4,8 @@ The secret `<prefix><region>` holds JSON:
     {"client_id": "...", "client_secret": "...", "auth_method": "client_secret_post"}
 `auth_method` is optional: `client_secret_post` (the default, credentials in the form body) or
 `client_secret_basic` (HTTP Basic). Values are cached by Powertools for `max_age` seconds, so a
-rotated secret is picked up within that time without a redeploy.
+rotated secret is picked up within that time without a redeploy; a value that does not parse is
+read again past the cache on the next request, so an operator's fix works at once.
 """
 
 from __future__ import annotations
@@ -42,18 +43,26 @@ class SecretsManagerCredentialStore(CredentialStore):
         self._provider = provider
         self._prefix = prefix
         self._max_age = max_age
+        self._malformed: set[str] = set()  # secrets whose cached value does not parse
 
     def secret_name(self, region: str) -> str:
         return f"{self._prefix}{region}"
 
     def get(self, region: str, *, fresh: bool = False) -> ClientCredentials:
         name = self.secret_name(region)
+        fresh = fresh or name in self._malformed
         try:
             raw = self._provider.get(name, max_age=self._max_age, force_fetch=fresh)
         except GetParameterError as exc:
             # The message is the Secrets Manager error (code and text), never the value.
             raise CredentialsUnavailable(f"cannot read secret {name!r}: {exc}") from None
-        return parse_credentials(name, raw)
+        try:
+            credentials = parse_credentials(name, raw)
+        except CredentialsUnavailable:
+            self._malformed.add(name)
+            raise
+        self._malformed.discard(name)
+        return credentials
 
 
 def parse_credentials(secret_name: str, raw: object) -> ClientCredentials:

@@ -13,9 +13,10 @@ class VendError(Exception):
     code = "internal_error"
     status = 500
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after  # seconds, sent as Retry-After when set
 
 
 # The caller's mistakes (4xx)
@@ -94,8 +95,7 @@ class UpstreamUnavailable(UpstreamError):
     def __init__(
         self, message: str, retry_after: int, upstream_retry_after: int | None = None
     ) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after  # what callers are told
+        super().__init__(message, retry_after)
         self.upstream_retry_after = upstream_retry_after  # what VCC said, if it said anything
 
 
@@ -108,3 +108,14 @@ class UpstreamTimeout(UpstreamError):
     code = "upstream_timeout"
     status = 504
     kind = "timeout"
+
+
+def upstream_error_class(code: str) -> type[UpstreamError]:
+    """The UpstreamError subclass whose `code` this is (for a failure remembered by code)."""
+    classes: list[type[UpstreamError]] = [UpstreamError]
+    while classes:
+        cls = classes.pop()
+        if cls.code == code:
+            return cls
+        classes.extend(cls.__subclasses__())
+    return UpstreamError

@@ -20,7 +20,7 @@ from vcc_tokens.errors import (
     UpstreamUnavailable,
     VendError,
 )
-from vcc_tokens.vending import TokenRequest, parse_token_request
+from vcc_tokens.token_request import TokenRequest, parse_token_request
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -86,10 +86,8 @@ def oauth_error(error: VendError) -> OAuthError:
         return OAuthError("invalid_scope", error.message)
     if isinstance(error, InvalidRequest):
         return OAuthError("invalid_request", error.message)
-    if isinstance(error, UpstreamUnavailable):
-        return OAuthError("temporarily_unavailable", error.message, 503, error.retry_after)
-    if isinstance(error, UpstreamTimeout):
-        return OAuthError("temporarily_unavailable", error.message, 503, 1)
+    if isinstance(error, UpstreamUnavailable | UpstreamTimeout):
+        return OAuthError("temporarily_unavailable", error.message, 503, error.retry_after or 1)
     return OAuthError("server_error", error.message, 500)
 
 

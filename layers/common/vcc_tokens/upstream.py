@@ -5,19 +5,26 @@ followed (a token request carries the client secret); every failure becomes a ty
 UpstreamError whose message holds the region, scope and status, never a body or a header.
 
 Retries: only connection errors, 429 and 5xx, at most `max_attempts` in all, with exponential
-backoff and full jitter, waiting at least what Retry-After asks; never past the time budget, so
-one fetch always ends well inside the function's timeout. A read timeout is not retried (the
-budget is spent), nor is any 4xx (invalid_client, invalid_scope...): retrying cannot help.
+backoff and full jitter, waiting at least what Retry-After asks, but only while that is at most
+MAX_RETRY_AFTER_WAIT: a longer Retry-After ends the fetch at once (the key's failure memory,
+vcc_tokens.backoff, then keeps everyone from asking again until it has passed; no caller sleeps
+through it). Never past the time budget, so one fetch always ends well inside the function's
+timeout. A read timeout is not retried (the budget is spent), nor is any 4xx (invalid_client,
+invalid_scope...): retrying cannot help.
+
+Size: the answer is read up to MAX_ANSWER_BYTES, and a token longer than `max_token_bytes` (what
+the cache can hold) is a bad response: it could be neither stored nor shared.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import math
 import random
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -43,6 +50,8 @@ MAX_RETRY_AFTER = 300
 BACKOFF_BASE = 0.2  # seconds; attempt n waits up to BACKOFF_BASE * 2**(n-1), capped
 BACKOFF_CAP = 2.0
 MIN_ATTEMPT_SECONDS = 0.5  # no retry unless at least this much budget is left for it
+MAX_RETRY_AFTER_WAIT = 1.0  # the longest Retry-After a fetch waits out before retrying
+MAX_ANSWER_BYTES = 1024 * 1024  # a token answer past this is not read
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,7 @@ class VccTokenEndpoint(TokenEndpoint):
         connect_timeout: float,
         read_timeout: float,
         fallback_expires_in: int,
+        max_token_bytes: int,
         budget_seconds: float = 8.0,
         max_attempts: int = 3,
         session: requests.Session | None = None,
@@ -82,6 +92,7 @@ class VccTokenEndpoint(TokenEndpoint):
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._fallback_expires_in = fallback_expires_in
+        self._max_token_bytes = max_token_bytes
         self._budget = budget_seconds
         self._max_attempts = max_attempts
         self._session = session or requests.Session()
@@ -97,10 +108,15 @@ class VccTokenEndpoint(TokenEndpoint):
             except UpstreamUnavailable as error:  # 429, 5xx, connection errors: retryable
                 ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
                 delay = random.uniform(0, ceiling)  # jitter  # noqa: S311  # nosec B311
-                if error.upstream_retry_after is not None:
-                    delay = max(delay, error.upstream_retry_after)
+                asked = error.upstream_retry_after
+                if asked is not None:
+                    delay = max(delay, asked)
                 left_after_wait = deadline - self._clock() - delay
-                if attempt >= self._max_attempts or left_after_wait < MIN_ATTEMPT_SECONDS:
+                if (
+                    attempt >= self._max_attempts
+                    or left_after_wait < MIN_ATTEMPT_SECONDS
+                    or (asked is not None and asked > MAX_RETRY_AFTER_WAIT)
+                ):
                     raise
                 self._sleep(delay)
                 attempt += 1
@@ -127,7 +143,9 @@ class VccTokenEndpoint(TokenEndpoint):
                 timeout=timeout,
                 allow_redirects=False,
                 verify=True,
+                stream=True,  # read below, up to MAX_ANSWER_BYTES
             )
+            body = _read_limited(response, MAX_ANSWER_BYTES)
         except requests.ConnectTimeout:
             raise UpstreamUnavailable(
                 f"{where} did not accept a connection in time", DEFAULT_RETRY_AFTER
@@ -138,17 +156,27 @@ class VccTokenEndpoint(TokenEndpoint):
             raise UpstreamUnavailable(
                 f"{where} is unreachable ({type(exc).__name__})", DEFAULT_RETRY_AFTER
             ) from None
+        if body is None:
+            raise UpstreamBadResponse(
+                f"{where} answered ({response.status_code}) with more than "
+                f"{MAX_ANSWER_BYTES} bytes; not read"
+            )
         if response.status_code == 200:
-            return self._parse_token(response, where)
-        raise error_for_response(response, region, scope)
+            return self._parse_token(_json_object(body), where)
+        raise error_for_response(response.status_code, response.headers, body, region, scope)
 
-    def _parse_token(self, response: requests.Response, where: str) -> IssuedToken:
-        body = _json_object(response)
+    def _parse_token(self, body: dict[str, Any] | None, where: str) -> IssuedToken:
         if body is None:
             raise UpstreamBadResponse(f"{where} answered 200 without a JSON object")
         access_token = body.get("access_token")
         if not isinstance(access_token, str) or not access_token.strip():
             raise UpstreamBadResponse(f"{where} answered 200 without an access_token")
+        size = len(access_token.encode("utf-8"))
+        if size > self._max_token_bytes:
+            raise UpstreamBadResponse(
+                f"{where} issued a token of {size} bytes; the cache holds tokens of at most "
+                f"{self._max_token_bytes} bytes"
+            )
         token_type = body.get("token_type")
         if not isinstance(token_type, str) or token_type.lower() != "bearer":
             raise UpstreamBadResponse(f"{where} issued a token_type other than Bearer")
@@ -160,13 +188,14 @@ class VccTokenEndpoint(TokenEndpoint):
         return IssuedToken(access_token=access_token, expires_in=expires_in)
 
 
-def error_for_response(response: requests.Response, region: str, scope: str) -> UpstreamError:
+def error_for_response(
+    status: int, headers: Mapping[str, str], body: bytes, region: str, scope: str
+) -> UpstreamError:
     """Map a non-200 answer of the token endpoint to the typed error callers see."""
-    status = response.status_code
-    error = (_json_object(response) or {}).get("error")
+    error = (_json_object(body) or {}).get("error")
     where = f"the {region} token endpoint"
     if status == 429 or status >= 500:
-        retry_after = retry_after_seconds(response)
+        retry_after = retry_after_seconds(headers)
         cls = UpstreamRateLimited if status == 429 else UpstreamUnavailable
         reason = "is rate limiting requests" if status == 429 else "failed"
         return cls(f"{where} {reason} ({status})", retry_after or DEFAULT_RETRY_AFTER, retry_after)
@@ -185,10 +214,10 @@ def error_for_response(response: requests.Response, region: str, scope: str) -> 
     return UpstreamRejectedRequest(f"{where} rejected the token request ({status}, {label})")
 
 
-def retry_after_seconds(response: requests.Response, now: float | None = None) -> int | None:
+def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> int | None:
     """Retry-After as seconds (RFC 9110: delay-seconds or an HTTP date), kept between 1 s and
     MAX_RETRY_AFTER; None when absent or unreadable."""
-    raw = response.headers.get("Retry-After", "").strip()
+    raw = headers.get("Retry-After", "").strip()
     if raw.isascii() and raw.isdigit():
         seconds = int(raw)
     else:
@@ -202,12 +231,23 @@ def retry_after_seconds(response: requests.Response, now: float | None = None) -
     return max(1, min(seconds, MAX_RETRY_AFTER))
 
 
-def _json_object(response: requests.Response) -> dict[str, Any] | None:
+def _read_limited(response: requests.Response, limit: int) -> bytes | None:
+    """The answer's body, or None (and the connection closed) if it is longer than `limit`."""
+    with response:
+        body = bytearray()
+        for chunk in response.iter_content(chunk_size=64 * 1024):
+            body += chunk
+            if len(body) > limit:
+                return None
+        return bytes(body)
+
+
+def _json_object(body: bytes) -> dict[str, Any] | None:
     try:
-        body = response.json()
-    except ValueError:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
         return None
-    return body if isinstance(body, dict) else None
+    return document if isinstance(document, dict) else None
 
 
 def _positive_int(value: object) -> int | None:

@@ -1,4 +1,5 @@
-"""Vending: validate what a caller asks for, then serve a cached token or fetch a new one.
+"""Vending: serve a cached token or fetch a new one, for a validated request
+(vcc_tokens.token_request).
 
 The aim is one upstream request per (region, scope) per token lifetime, whatever the number of
 callers and Lambda instances, with callers almost never waiting for VCC:
@@ -8,16 +9,22 @@ callers and Lambda instances, with callers almost never waiting for VCC:
 - single-flight across instances: only the holder of a key's lease (a DynamoDB conditional
   write) fetches; the others poll a consistent read and take the holder's token, or take the
   lease over once it expires (its holder died);
+- failure memory (vcc_tokens.backoff): after VCC fails for a key, nobody fetches it again until
+  the backoff has passed; meanwhile a valid token is served and a caller with none gets the
+  remembered error at once, with Retry-After;
 - refresh-ahead: inside the refresh margin the valid token is still served while one instance
   renews it; a failed renewal fails nobody while the token is valid;
+- refreshes after a 401 fetch at most once per key per `forced_refresh_interval`;
 - the scheduled refresher renews keys before callers see them inside the margin.
+
+Short lifetimes: the refresh margin and a caller's min_ttl are both capped at half the token's
+lifetime, so whatever VCC issues and whatever callers ask, a key is fetched at most twice per
+lifetime (once per 0.8 lifetimes with the default margin), never once per request.
 """
 
 from __future__ import annotations
 
-import json
 import random
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -25,25 +32,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TypeGuard
-from urllib.parse import unquote
 
-from vcc_tokens.cache import CachedToken, CacheEntry, TokenCache
-from vcc_tokens.config import REGIONS, Settings
+from vcc_tokens.backoff import Backoff, Failure
+from vcc_tokens.cache import NOTHING_CACHED, CachedToken, CacheEntry, TokenCache
+from vcc_tokens.config import Settings
 from vcc_tokens.credentials import CredentialStore
-from vcc_tokens.errors import (
-    InvalidRequest,
-    UnknownRegion,
-    UnknownScope,
-    UpstreamError,
-    UpstreamRejectedCredentials,
-    UpstreamUnavailable,
-)
+from vcc_tokens.errors import UpstreamError, UpstreamRejectedCredentials, UpstreamUnavailable
 from vcc_tokens.observability import MetricUnit, logger, metrics
+from vcc_tokens.token_request import TokenRequest
 from vcc_tokens.upstream import IssuedToken, TokenEndpoint
 
-_MAX_ECHO = 64  # how much of a caller's bad value an error message repeats
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 TOUCH_INTERVAL = 60  # how often an instance records that a key is still being asked for
+SHORT_LIFETIME_CAP = 0.5  # margin and min_ttl never exceed this fraction of a token's lifetime
 
 
 class CacheOutcome(StrEnum):
@@ -51,8 +51,9 @@ class CacheOutcome(StrEnum):
     MISS = "miss"  # nothing cached for the key
     EXPIRED = "expired"  # cached but past expires_at (DynamoDB TTL had not removed it yet)
     BELOW_MIN_TTL = "below_min_ttl"  # cached and valid, but with less than min_ttl left
+    BACKING_OFF = "backing_off"  # valid but below min_ttl, served: VCC is not asked now
     REFRESHED = "refreshed"  # replaced on a caller's request (POST .../refresh)
-    CURRENT = "current"  # a refresh was asked for, but the cached token is already newer
+    CURRENT = "current"  # a refresh was asked for, but the cached token will do
 
 
 class Source(StrEnum):
@@ -63,63 +64,10 @@ class Source(StrEnum):
 
 
 @dataclass(frozen=True)
-class TokenRequest:
-    region: str
-    scope: str
-    min_ttl: int
-
-
-@dataclass(frozen=True)
 class Vend:
     token: CachedToken
     outcome: CacheOutcome
     source: Source
-
-
-def parse_token_request(
-    region: str, scope: str, min_ttl: str | None, settings: Settings
-) -> TokenRequest:
-    """Check a caller's region, scope (raw or percent-encoded) and min_ttl against the settings."""
-    if region not in REGIONS:
-        raise UnknownRegion(f"unknown region {_echo(region)}; allowed: {', '.join(REGIONS)}")
-    # Allowed scopes never contain '%', so one decoding accepts both `a:b` and `a%3Ab`.
-    scope = unquote(scope)
-    if scope not in settings.allowed_scopes:
-        allowed = ", ".join(sorted(settings.allowed_scopes))
-        raise UnknownScope(f"unknown scope {_echo(scope)}; allowed: {allowed}")
-    return TokenRequest(region, scope, _parse_min_ttl(min_ttl, settings))
-
-
-def check_query(query: dict[str, list[str]] | None, allowed: frozenset[str]) -> None:
-    """Refuse query parameters the route does not take, and repeated ones."""
-    for name, values in (query or {}).items():
-        if name not in allowed:
-            takes = ", ".join(sorted(allowed)) or "none"
-            raise InvalidRequest(f"unknown query parameter {_echo(name)}; allowed: {takes}")
-        if len(values) > 1:
-            raise InvalidRequest(f"query parameter {_echo(name)} is given more than once")
-
-
-def check_no_body(body: str | None, method: str) -> None:
-    if body:
-        raise InvalidRequest(f"{method} takes no body")
-
-
-def parse_rejected_token(body: str | None) -> str | None:
-    """The refresh body: nothing, or {"rejected_token_sha256": "<64 lower-case hex>"}."""
-    if body is None or not body.strip():
-        return None
-    expected = 'the body must be empty or {"rejected_token_sha256": "<64 hex characters>"}'
-    try:
-        document = json.loads(body)
-    except ValueError:
-        raise InvalidRequest(f"the body is not JSON; {expected}") from None
-    if not isinstance(document, dict) or set(document) != {"rejected_token_sha256"}:
-        raise InvalidRequest(expected)
-    digest = document["rejected_token_sha256"]
-    if not isinstance(digest, str) or not _SHA256_HEX.match(digest.lower()):
-        raise InvalidRequest(f"rejected_token_sha256 must be 64 hex characters; {expected}")
-    return digest.lower()
 
 
 class MemoryCache:
@@ -151,22 +99,33 @@ class TokenVendor:
     memory: MemoryCache
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
+    backoff: Backoff = field(init=False)
     _touched: dict[tuple[str, str], float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.backoff = Backoff(
+            base=self.settings.backoff_base_seconds,
+            cap=self.settings.backoff_cap_seconds,
+            rejected_cap=self.settings.rejected_backoff_cap_seconds,
+        )
 
     # --- the rules ---------------------------------------------------------------------------
     def margin(self, token: CachedToken) -> float:
         """Renew once less than this many seconds are left."""
-        return max(
+        wanted = max(
             self.settings.refresh_margin_seconds,
             self.settings.refresh_margin_fraction * token.lifetime,
         )
+        return min(wanted, SHORT_LIFETIME_CAP * token.lifetime)
 
     @staticmethod
     def usable(token: CachedToken | None, min_ttl: int, now: float) -> TypeGuard[CachedToken]:
+        """Valid, with min_ttl left, or half its lifetime if min_ttl asks for more: VCC issues
+        nothing longer, so asking more must not mean a fetch per request."""
         if token is None:
             return False
         left = token.seconds_left(now)
-        return left > 0 and left >= min_ttl
+        return left > 0 and left >= min(min_ttl, SHORT_LIFETIME_CAP * token.lifetime)
 
     def due(self, token: CachedToken, now: float, horizon: float = 0.0) -> bool:
         """Inside the refresh margin now, or by `now + horizon`."""
@@ -177,7 +136,9 @@ class TokenVendor:
         now = self.clock()
         remembered = self.memory.get(request.region, request.scope, now)
         token = remembered.token if remembered else None
-        if self.usable(token, request.min_ttl, now) and not self.due(token, now):
+        if self.usable(token, request.min_ttl, now) and (
+            not self.due(token, now) or _backing_off(remembered, now)
+        ):
             return Vend(token, CacheOutcome.HIT, Source.MEMORY)
 
         entry = self._read(request.region, request.scope, now)
@@ -186,6 +147,10 @@ class TokenVendor:
             if self.due(token, now):
                 token = self._renew_ahead(token)
             return Vend(token, CacheOutcome.HIT, Source.DYNAMODB)
+        if entry is not None and entry.failure is not None and entry.failure.blocks(now):
+            if token is not None and token.seconds_left(now) > 0:
+                return Vend(token, CacheOutcome.BACKING_OFF, Source.DYNAMODB)
+            raise self._remembered(entry.failure, now)
 
         if token is None:
             outcome = CacheOutcome.MISS
@@ -205,8 +170,10 @@ class TokenVendor:
     def refresh(self, region: str, scope: str, rejected_sha256: str | None) -> Vend:
         """Replace the cached token after VCC rejected it, once, however many callers ask.
 
-        With `rejected_sha256`, only if the cached token is still that one; without, a forced
-        refresh, at most once per key per `forced_refresh_interval`."""
+        With `rejected_sha256`, only if the cached token is still that one (else the cached
+        token is returned); without it (a forced refresh), only if the cached token is older
+        than `forced_refresh_interval`. Either way at most one refresh fetches per key per
+        interval: within it, the token the last refresh fetched is returned."""
         now = self.clock()
         entry = self.cache.get(region, scope, consistent=True)
         current = entry.token if entry else None
@@ -215,13 +182,14 @@ class TokenVendor:
         def satisfied(token: CachedToken | None) -> bool:
             if not self.usable(token, 0, self.clock()):
                 return False
-            if rejected_sha256 is not None:
-                return token.sha256 != rejected_sha256
-            return token.fetched_at > now - interval
+            if rejected_sha256 is None:
+                return token.fetched_at > now - interval
+            return token.sha256 != rejected_sha256
 
-        if satisfied(current) and current is not None:
+        refreshed_lately = entry is not None and entry.refreshed_at > now - interval
+        if self.usable(current, 0, now) and (satisfied(current) or refreshed_lately):
             return Vend(current, CacheOutcome.CURRENT, Source.DYNAMODB)
-        replacing = rejected_sha256 or (current.sha256 if current else None)
+        replacing = rejected_sha256 or (current.sha256 if current else NOTHING_CACHED)
         token, source = self._single_flight(region, scope, satisfied, replacing=replacing)
         outcome = CacheOutcome.REFRESHED if source is Source.UPSTREAM else CacheOutcome.CURRENT
         return Vend(token, outcome, source)
@@ -229,7 +197,7 @@ class TokenVendor:
     # --- the scheduled refresher --------------------------------------------------------------
     def renew_due(self) -> RenewalReport:
         """Renew every key inside its margin or that will be before the next scheduled run,
-        unless nobody asked for it within `idle_seconds`."""
+        unless nobody asked for it within `idle_seconds` or VCC is backing off for it."""
         now = self.clock()
         horizon = self.settings.refresh_rate_seconds
         report = RenewalReport()
@@ -240,6 +208,9 @@ class TokenVendor:
                 continue
             if not self.due(token, now, horizon):
                 report.fresh += 1
+                continue
+            if _backing_off(entry, now):
+                report.backing_off += 1
                 continue
             try:
                 self._single_flight(
@@ -273,11 +244,17 @@ class TokenVendor:
             self.cache.touch(region, scope, now)
             self._touched[(region, scope)] = now
 
+    @staticmethod
+    def _remembered(failure: Failure, now: float) -> UpstreamError:
+        metrics.add_metric(name="BackoffAnswers", unit=MetricUnit.Count, value=1)
+        return failure.error(now)
+
     def _renew_ahead(self, current: CachedToken) -> CachedToken:
-        """One instance renews a token inside its margin; the valid token is served meanwhile."""
+        """One instance renews a token inside its margin; the valid token is served meanwhile.
+        Nobody renews while the key backs off: its lease cannot be taken then."""
         owner = uuid.uuid4().hex
         if not self._take_lease(current.region, current.scope, owner):
-            return current  # someone is renewing it
+            return current  # someone is renewing it, or VCC failed for it recently
         try:
             renewed, _ = self._fetch_holding_lease(
                 current.region,
@@ -304,7 +281,8 @@ class TokenVendor:
         requested_at: float | None = None,
     ) -> tuple[CachedToken, Source]:
         """A token that `satisfied` accepts, fetched by exactly one instance at a time: the
-        others wait for it, or take the lease over once it expires (its holder died)."""
+        others wait for it, or take the lease over once it expires (its holder died). If the
+        key backs off after a failure, the remembered error at once."""
         owner = uuid.uuid4().hex
         deadline = self.clock() + self.settings.wait_seconds
         waited = False
@@ -313,19 +291,22 @@ class TokenVendor:
                 return self._fetch_holding_lease(
                     region, scope, owner, satisfied, replacing, requested_at
                 )
+            latest = self._latest(region, scope)
+            if latest is not None and satisfied(latest.token) and latest.token is not None:
+                return latest.token, Source.LEASE_WAIT
+            now = self.clock()
+            if latest is not None and latest.failure is not None and latest.failure.blocks(now):
+                raise self._remembered(latest.failure, now)
             if not waited:
                 waited = True
                 metrics.add_metric(name="LeaseWaits", unit=MetricUnit.Count, value=1)
-            if self.clock() > deadline:
+            if now > deadline:
                 raise UpstreamUnavailable(
                     f"the {region} token for {scope!r} is being fetched by another instance "
                     f"and did not arrive in {self.settings.wait_seconds:.0f} s",
                     retry_after=1,
                 )
             self.sleep(random.uniform(0.05, 0.2))  # jitter  # noqa: S311  # nosec B311
-            accepted = self._accepted(region, scope, satisfied)
-            if accepted is not None:
-                return accepted, Source.LEASE_WAIT
 
     def _take_lease(self, region: str, scope: str, owner: str) -> bool:
         now = self.clock()
@@ -343,25 +324,36 @@ class TokenVendor:
         requested_at: float | None = None,
     ) -> tuple[CachedToken, Source]:
         """With the key's lease: the token the previous holder stored if it will do, else a new
-        one from VCC; the lease is given back either way."""
+        one from VCC; the lease is given back either way, with the failure if VCC failed."""
+        failure = None
         try:
-            accepted = self._accepted(region, scope, satisfied)
-            if accepted is not None:
-                return accepted, Source.LEASE_WAIT
-            token = self._fetch_and_store(region, scope, replacing, requested_at)
+            latest = self._latest(region, scope)
+            if latest is not None and satisfied(latest.token) and latest.token is not None:
+                return latest.token, Source.LEASE_WAIT
+            try:
+                token = self._fetch_and_store(region, scope, replacing, requested_at)
+            except UpstreamError as error:
+                previous = latest.failure if latest else None
+                failure = self.backoff.failure(error, previous, self.clock())
+                logger.warning(
+                    "VCC failed for this key; nobody asks again before the backoff passes",
+                    extra={
+                        "error": error.code,
+                        "failures_in_a_row": failure.count,
+                        "retry_in": round(failure.retry_at - self.clock(), 1),
+                    },
+                )
+                raise
             return token, Source.UPSTREAM
         finally:
-            self.cache.release_lease(region, scope, owner)
+            self.cache.release_lease(region, scope, owner, failure)
 
-    def _accepted(
-        self, region: str, scope: str, satisfied: Callable[[CachedToken | None], bool]
-    ) -> CachedToken | None:
-        """The cached token (consistent read) if `satisfied` accepts it."""
+    def _latest(self, region: str, scope: str) -> CacheEntry | None:
+        """The key's item, read consistently (and remembered in memory)."""
         latest = self.cache.get(region, scope, consistent=True)
-        if latest is None or latest.token is None or not satisfied(latest.token):
-            return None
-        self.memory.put(latest, self.clock())
-        return latest.token
+        if latest is not None:
+            self.memory.put(latest, self.clock())
+        return latest
 
     def _fetch_rotation_aware(self, region: str, scope: str) -> IssuedToken:
         """Fetch; if VCC rejects the credentials, re-read the secret past the cache and retry
@@ -411,11 +403,16 @@ class TokenVendor:
         return token
 
 
+def _backing_off(entry: CacheEntry | None, now: float) -> bool:
+    return entry is not None and entry.failure is not None and entry.failure.blocks(now)
+
+
 @dataclass
 class RenewalReport:
     renewed: int = 0
     fresh: int = 0  # not due before the next run
     idle: int = 0  # nobody asked for it within idle_seconds (or nothing cached)
+    backing_off: int = 0  # VCC failed for it recently; its failure memory says when to retry
     failed: list[str] = field(default_factory=list)
 
 
@@ -433,17 +430,3 @@ def token_response(token: CachedToken, now: float) -> dict[str, object]:
 
 def rfc3339(epoch_seconds: int) -> str:
     return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _parse_min_ttl(raw: str | None, settings: Settings) -> int:
-    if raw is None:
-        return settings.default_min_ttl
-    allowed = f"a whole number of seconds from 0 to {settings.max_min_ttl}"
-    if not (raw.isascii() and raw.isdigit()) or int(raw) > settings.max_min_ttl:
-        raise InvalidRequest(f"min_ttl must be {allowed}, got {_echo(raw)}")
-    return int(raw)
-
-
-def _echo(value: str) -> str:
-    """A caller's value, quoted and shortened, for an error message."""
-    return repr(value[:_MAX_ECHO] + ("..." if len(value) > _MAX_ECHO else ""))

@@ -13,10 +13,11 @@ from functools import lru_cache
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
-from vcc_tokens.cache import DynamoDBTokenCache, KmsTokenCipher
+from vcc_tokens.cache import MAX_TOKEN_BYTES, DynamoDBTokenCache
 from vcc_tokens.config import Settings, get_settings
 from vcc_tokens.credentials import SecretsManagerCredentialStore
 from vcc_tokens.entitlements import EntitlementStore, SsmEntitlementStore
+from vcc_tokens.sealing import KmsEnvelopeCipher
 from vcc_tokens.upstream import VccTokenEndpoint
 from vcc_tokens.vending import MemoryCache, TokenVendor
 
@@ -34,7 +35,7 @@ def build_vendor(settings: Settings, clock: Callable[[], float] = time.time) -> 
         cache=DynamoDBTokenCache(
             boto3.client("dynamodb"),
             settings.table_name,
-            KmsTokenCipher(boto3.client("kms"), settings.kms_key_id),
+            KmsEnvelopeCipher(boto3.client("kms"), settings.kms_key_id),
         ),
         credentials=SecretsManagerCredentialStore(
             SecretsProvider(boto3_client=boto3.client("secretsmanager")),
@@ -46,6 +47,7 @@ def build_vendor(settings: Settings, clock: Callable[[], float] = time.time) -> 
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
             fallback_expires_in=settings.fallback_expires_in,
+            max_token_bytes=MAX_TOKEN_BYTES,
             budget_seconds=settings.upstream_budget,
             max_attempts=settings.upstream_max_attempts,
         ),

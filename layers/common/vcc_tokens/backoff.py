@@ -1,0 +1,70 @@
+"""Failure memory: after VCC fails for a key, until when nobody may ask it again for that key.
+
+The memory lives in the key's cache item, so every execution environment obeys it: the lease
+that guards every fetch cannot be taken before `retry_at` (see `TokenCache.acquire_lease`).
+Until then a caller with a valid token gets it, and a caller with none gets the remembered
+error at once, with Retry-After; waiting is the backoff's job, never a caller's.
+
+How long: what VCC's Retry-After asked for when it gave one; otherwise exponential backoff with
+"equal jitter" (between half and all of base x 2^(n-1) after the n-th failure in a row), capped
+at `cap` for failures that may pass by themselves (429, 5xx, timeouts, connection errors) and at
+the shorter `rejected_cap` for answers that need an operator (invalid_client after the secret
+was re-read, invalid_scope, a malformed or oversized answer), so a fix is picked up soon.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+from vcc_tokens.errors import (
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+    upstream_error_class,
+)
+
+MAX_DOUBLINGS = 20  # 2**20 x base is past any cap
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A key's remembered upstream failure."""
+
+    code: str  # the UpstreamError's code, so callers get the same answer it gave
+    message: str  # its message (never holds a token or a secret)
+    retry_at: float  # epoch seconds; no fetch for the key before then
+    count: int  # failures in a row
+
+    def blocks(self, now: float) -> bool:
+        return now < self.retry_at
+
+    def error(self, now: float) -> UpstreamError:
+        """The answer for a caller who has no valid token while the key backs off."""
+        wait = max(1, math.ceil(self.retry_at - now))
+        return upstream_error_class(self.code)(
+            f"{self.message}; VCC is not asked again for this token for {wait} s", wait
+        )
+
+
+@dataclass(frozen=True)
+class Backoff:
+    base: float = 2.0
+    cap: float = 300.0
+    rejected_cap: float = 60.0
+
+    def failure(self, error: UpstreamError, previous: Failure | None, now: float) -> Failure:
+        """What to remember after `error`, given the key's previous failure (if any)."""
+        count = (previous.count if previous else 0) + 1
+        transient = isinstance(error, UpstreamUnavailable | UpstreamTimeout)
+        asked = error.upstream_retry_after if isinstance(error, UpstreamUnavailable) else None
+        if asked is not None:
+            delay = float(asked)
+        else:
+            ceiling = min(
+                self.cap if transient else self.rejected_cap,
+                self.base * 2 ** min(count - 1, MAX_DOUBLINGS),
+            )
+            delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311  # nosec B311
+        return Failure(error.code, error.message, now + delay, count)
