@@ -10,7 +10,9 @@ moto server stands in for AWS and the VCC emulator answers after BENCH_UPSTREAM_
 (b) p50/p99 latency of a vend through the handler, served from memory, from DynamoDB, after a
     miss, and of a direct upstream fetch;
 (c) cold start: importing the function module and serving the first cached request in a fresh
-    process, next to a bare `import boto3` in a fresh process, with peak memory (max RSS).
+    process, next to a bare `import boto3` in a fresh process, with peak memory (max RSS);
+(d) AWS faults: with a fault-injecting proxy (local/aws_faults.py) between the function and
+    moto, what callers get (status, Retry-After, time) and how many requests reach VCC.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 
 import boto3
 
+from local.aws_faults import WRITES, AwsFaultProxy, Fault
 from local.lambda_runtime import LambdaContext, load_function
 from local.stack import (
     ROOT,
@@ -51,7 +54,7 @@ os.environ.update(
 )
 
 from vcc_tokens import wiring
-from vcc_tokens.cache import MAX_TOKEN_BYTES
+from vcc_tokens.cache import MAX_TOKEN_BYTES, CachedToken
 from vcc_tokens.config import Settings
 from vcc_tokens.credentials import ClientCredentials
 from vcc_tokens.token_request import TokenRequest
@@ -71,7 +74,8 @@ if sys.argv[1] == "boto3":
     import boto3
     imported = served = time.perf_counter()
 else:
-    from local.lambda_runtime import LambdaContext, load_function
+    from local.aws_faults import WRITES, AwsFaultProxy, Fault
+from local.lambda_runtime import LambdaContext, load_function
     handler = load_function("vend").lambda_handler
     imported = time.perf_counter()
     event = json.load(open("events/get_token_emea_agents_availability.json"))
@@ -169,6 +173,88 @@ def upstream_requests(emulator: VccEmulator) -> dict[str, int]:
     return results
 
 
+FAULT_SCENARIOS: list[tuple[str, tuple[Fault, ...], str]] = [
+    # (what, faults, the key's state before: cold, held (in this instance's memory), cached, due)
+    ("DynamoDB throttled, key not in memory", (Fault("dynamodb", "throttle"),), "cold"),
+    ("DynamoDB 10 s slower", (Fault("dynamodb", "delay", seconds=10),), "cold"),
+    ("DynamoDB refused, valid token held", (Fault("dynamodb", "refuse"),), "held"),
+    (
+        "KMS GenerateDataKey throttled, cold key, 5 instances",
+        (Fault("kms", "throttle", frozenset({"GenerateDataKey"})),),
+        "cold",
+    ),
+    (
+        "KMS Decrypt throttled, cached key",
+        (Fault("kms", "throttle", frozenset({"Decrypt"})),),
+        "cached",
+    ),
+    (
+        "DynamoDB writes refused, token due (140 s left)",
+        (Fault("dynamodb", "refuse", WRITES),),
+        "due",
+    ),
+    ("Secrets Manager throttled, nothing read yet", (Fault("secretsmanager", "throttle"),), "cold"),
+    ("SSM throttled, rules read (grace 300 s)", (Fault("ssm", "throttle"),), "cached"),
+]
+
+
+def aws_faults(
+    emulator: VccEmulator, handler: Any, dynamodb: Any, endpoint: str
+) -> list[tuple[object, ...]]:
+    """(d): each scenario on a fresh key state, 5 requests, each on a fresh instance unless
+    the scenario is about what an instance holds."""
+    event = json.loads((ROOT / "events" / "get_token_emea_agents_availability.json").read_text())
+    proxy = AwsFaultProxy(endpoint).start()
+    # Every request reads AWS: nothing is fresh in memory (a token held is still a fallback)
+    quick = ("ENTITLEMENTS_MAX_AGE", "SECRET_MAX_AGE", "MEMORY_CACHE_SECONDS")
+    os.environ.update(dict.fromkeys(quick, "0"))
+    rows: list[tuple[object, ...]] = []
+    try:
+        for name, faults, state in FAULT_SCENARIOS:
+            os.environ["AWS_ENDPOINT_URL"] = endpoint
+            wiring.reset()
+            dynamodb.delete_item(TableName=TABLE, Key={"cache_key": {"S": f"emea#{SCOPE}"}})
+            if state == "due":
+                now = int(time.time())
+                due = CachedToken("emea", SCOPE, "due-token", "Bearer", now - 760, now + 140)
+                wiring.token_vendor().cache.store(due)
+            elif state != "cold":
+                handler(event, LambdaContext("bench"))
+            os.environ["AWS_ENDPOINT_URL"] = proxy.endpoint
+            if state != "held":
+                wiring.reset()
+            emulator.reset()
+            proxy.inject(*faults)
+            statuses, retry_after, slowest = [], set(), 0.0
+            for _ in range(5):
+                if state == "cold" and "instances" in name:
+                    wiring.reset()
+                started = time.perf_counter()
+                answer = handler(event, LambdaContext("bench"))
+                slowest = max(slowest, (time.perf_counter() - started) * 1000)
+                statuses.append(answer["statusCode"])
+                retry_after.add((answer.get("headers") or {}).get("Retry-After", "-"))
+            proxy.clear()
+            summary = ", ".join(f"{statuses.count(s)} x {s}" for s in sorted(set(statuses)))
+            rows.append(
+                (
+                    name,
+                    5,
+                    summary,
+                    "/".join(sorted(retry_after)),
+                    round(slowest),
+                    emulator.token_requests,
+                )
+            )
+    finally:
+        proxy.stop()
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        for name in quick:
+            os.environ.pop(name)
+        wiring.reset()
+    return rows
+
+
 def latencies(emulator: VccEmulator, handler: Any, dynamodb: Any) -> dict[str, list[float]]:
     """(b): milliseconds per vend through the handler, by where the token came from."""
     event = json.loads((ROOT / "events" / "get_token_emea_agents_availability.json").read_text())
@@ -248,6 +334,7 @@ def main() -> None:
         handler = load_function("vend").lambda_handler
         with contextlib.redirect_stdout(io.StringIO()):  # the handler's EMF metric lines
             by_source = latencies(emulator, handler, dynamodb)
+        faults = aws_faults(emulator, handler, dynamodb, endpoint)
         starts = cold_starts()
     finally:
         emulator.stop()
@@ -281,6 +368,11 @@ def main() -> None:
         f"{function['max_rss_mb']:.0f} |"
     )
     print(f"| bare `import boto3` | {bare['import_ms']:.0f} | - | {bare['max_rss_mb']:.0f} |")
+    print("\n(d) AWS faults between the function and its AWS services (moto behind a proxy)")
+    print("| fault | requests | statuses | Retry-After | slowest, ms | VCC requests |")
+    print("|---|---:|---|---|---:|---:|")
+    for row in faults:
+        print("| " + " | ".join(str(cell) for cell in row) + " |")
 
 
 if __name__ == "__main__":

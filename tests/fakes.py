@@ -88,7 +88,13 @@ class CountingEndpoint(TokenEndpoint):
     failure: UpstreamError | None = None
     calls: list[tuple[str, str]] = field(default_factory=list)
 
-    def fetch(self, region: str, scope: str, credentials: ClientCredentials) -> IssuedToken:
+    def fetch(
+        self,
+        region: str,
+        scope: str,
+        credentials: ClientCredentials,
+        budget: float | None = None,
+    ) -> IssuedToken:
         self.calls.append((region, scope))
         if self.failure is not None:
             raise self.failure

@@ -15,6 +15,8 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from vcc_tokens.aws import deadline_in
+from vcc_tokens.config import get_settings
 from vcc_tokens.contract import OAUTH_RESPONSES, TOKEN_RESPONSES
 from vcc_tokens.entitlements import authorize
 from vcc_tokens.errors import UpstreamError, VendError
@@ -60,7 +62,15 @@ def log_caller(
     return next_middleware(app)
 
 
-app.use(middlewares=[log_caller])
+def within_deadline(
+    app: APIGatewayRestResolver, next_middleware: Callable[..., Response[dict[str, Any]]]
+) -> Response[dict[str, Any]]:
+    """Every AWS call, lease wait and VCC fetch of the request keeps to one deadline."""
+    with deadline_in(get_settings()):
+        return next_middleware(app)
+
+
+app.use(middlewares=[log_caller, within_deadline])
 
 
 def token_request(region: str, scope: str, query_parameters: frozenset[str]) -> TokenRequest:

@@ -30,6 +30,15 @@ REQUEST = TokenRequest("emea", SCOPE, 60)
 SPAWN = multiprocessing.get_context("spawn")  # fresh interpreters, like cold Lambda instances
 
 
+@pytest.fixture(autouse=True)
+def _patient_aws_reads(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto serves one request at a time (see local.stack), so 50 processes polling it queue
+    for longer than the 1 s read timeout that real DynamoDB never comes near."""
+    monkeypatch.setenv("AWS_READ_TIMEOUT", "3")
+    monkeypatch.setenv("REQUEST_BUDGET_SECONDS", "28")  # 2 AWS calls of 9 s, and the fetch
+    wiring.reset()
+
+
 def instance(clock: Callable[[], float] = time.time) -> TokenVendor:
     """A separate 'Lambda instance': its own clients and memory, the shared table and VCC."""
     return wiring.build_vendor(Settings.from_env(os.environ), clock)
@@ -81,7 +90,7 @@ def test_50_processes_on_a_cold_key_cause_one_upstream_request(
                 worker.kill()
     # Then VCC saw exactly one request, and everybody got its token
     assert emulator.token_requests == 1
-    assert {status for status, _ in answers} == {200}
+    assert {status for status, _ in answers} == {200}, [b for s, b in answers if s != 200][:3]
     tokens = {body["access_token"] for _, body in answers}
     assert len(tokens) == 1
     assert tokens <= set(emulator.issued)

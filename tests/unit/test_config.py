@@ -79,3 +79,20 @@ def test_unset_optional_settings_take_the_dataclass_defaults() -> None:
         entitlements_parameter="/vcc/entitlements",
         kms_key_id="alias/vcc-token-cache",
     )
+
+
+def test_the_request_deadline_fits_the_function_timeout_and_api_gateways() -> None:
+    # API Gateway gives up on an integration after 29 s; the function must answer before both
+    from local.stack import load_template
+
+    timeout = load_template()["Globals"]["Function"]["Timeout"]
+    settings = Settings.from_env(REQUIRED)
+    assert settings.request_budget + 2 <= timeout < 29
+    # a request's fetch still gets VCC's whole budget when it starts at once (room to store)
+    assert settings.request_budget - 2 * settings.aws_call_seconds >= settings.upstream_budget
+    assert settings.aws_call_seconds == 5
+
+
+def test_a_request_budget_too_short_for_the_aws_timeouts_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="REQUEST_BUDGET_SECONDS must be at least 19"):
+        Settings.from_env({**REQUIRED, "AWS_READ_TIMEOUT": "3", "REQUEST_BUDGET_SECONDS": "18"})

@@ -397,7 +397,7 @@ def test_while_backing_off_a_valid_token_below_min_ttl_is_served(
     with pytest.raises(UpstreamUnavailable):  # nothing valid with 60 s left: fetch fails
         vendor.vend(STATS)
     served = vendor.vend(STATS)
-    assert (served.outcome, served.token.access_token) == (CacheOutcome.BACKING_OFF, "old")
+    assert (served.outcome, served.token.access_token) == (CacheOutcome.FALLBACK, "old")
     assert len(upstream.calls) == 1
 
 

@@ -1,4 +1,5 @@
 """Failure memory: after VCC fails for a key, until when nobody may ask it again for that key.
+(Also after a fetched token could not be cached, so a cache fault never becomes VCC traffic.)
 
 The memory lives in the key's cache item, so every execution environment obeys it: the lease
 that guards every fetch cannot be taken before `retry_at` (see `TokenCache.acquire_lease`).
@@ -19,10 +20,11 @@ import random
 from dataclasses import dataclass
 
 from vcc_tokens.errors import (
-    UpstreamError,
+    DependencyUnavailable,
     UpstreamTimeout,
     UpstreamUnavailable,
-    upstream_error_class,
+    VendError,
+    remembered_error,
 )
 
 MAX_DOUBLINGS = 20  # 2**20 x base is past any cap
@@ -40,11 +42,11 @@ class Failure:
     def blocks(self, now: float) -> bool:
         return now < self.retry_at
 
-    def error(self, now: float) -> UpstreamError:
+    def error(self, now: float) -> VendError:
         """The answer for a caller who has no valid token while the key backs off."""
         wait = max(1, math.ceil(self.retry_at - now))
-        return upstream_error_class(self.code)(
-            f"{self.message}; VCC is not asked again for this token for {wait} s", wait
+        return remembered_error(
+            self.code, f"{self.message}; VCC is not asked again for this token for {wait} s", wait
         )
 
 
@@ -54,10 +56,10 @@ class Backoff:
     cap: float = 300.0
     rejected_cap: float = 60.0
 
-    def failure(self, error: UpstreamError, previous: Failure | None, now: float) -> Failure:
+    def failure(self, error: VendError, previous: Failure | None, now: float) -> Failure:
         """What to remember after `error`, given the key's previous failure (if any)."""
         count = (previous.count if previous else 0) + 1
-        transient = isinstance(error, UpstreamUnavailable | UpstreamTimeout)
+        transient = isinstance(error, UpstreamUnavailable | UpstreamTimeout | DependencyUnavailable)
         asked = error.upstream_retry_after if isinstance(error, UpstreamUnavailable) else None
         if asked is not None:
             delay = float(asked)

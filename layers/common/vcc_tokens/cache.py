@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from vcc_tokens.aws import calling
 from vcc_tokens.backoff import Failure
 from vcc_tokens.observability import MetricUnit, logger, metrics
 from vcc_tokens.sealing import Sealed, TokenCipher
@@ -93,6 +94,8 @@ def token_sha256(access_token: str) -> str:
 
 
 class TokenCache(ABC):
+    """Each method raises DependencyError (vcc_tokens.aws) if the store cannot be reached."""
+
     @abstractmethod
     def get(self, region: str, scope: str, *, consistent: bool = False) -> CacheEntry | None:
         """The key's item, its token expired or not, or None."""
@@ -142,9 +145,10 @@ class DynamoDBTokenCache(TokenCache):
         return {"cache_key": {"S": cache_key(region, scope)}}
 
     def get(self, region: str, scope: str, *, consistent: bool = False) -> CacheEntry | None:
-        answer = self._client.get_item(
-            TableName=self._table, Key=self._key(region, scope), ConsistentRead=consistent
-        )
+        with calling("DynamoDB", self._table):
+            answer = self._client.get_item(
+                TableName=self._table, Key=self._key(region, scope), ConsistentRead=consistent
+            )
         item = answer.get("Item")
         return self._entry(item) if item else None
 
@@ -245,18 +249,21 @@ class DynamoDBTokenCache(TokenCache):
         names = {name: name[1:] for name in ("#region", "#scope", "#ttl") if name in expression}
         if names:
             request["ExpressionAttributeNames"] = names
-        try:
-            self._client.update_item(**request)
-        except self._client.exceptions.ConditionalCheckFailedException:
-            return False
+        with calling("DynamoDB", self._table):
+            try:
+                self._client.update_item(**request)
+            except self._client.exceptions.ConditionalCheckFailedException:
+                return False
         return True
 
     def entries(self) -> Iterator[CacheEntry]:
-        for page in self._client.get_paginator("scan").paginate(
+        pages = self._client.get_paginator("scan").paginate(
             TableName=self._table, ConsistentRead=True
-        ):
-            for item in page["Items"]:
-                yield self._entry(item)
+        )
+        with calling("DynamoDB", self._table):
+            items = [item for page in pages for item in page["Items"]]
+        for item in items:
+            yield self._entry(item)
 
     def _entry(self, item: dict[str, Any]) -> CacheEntry:
         region, scope = item["region"]["S"], item["scope"]["S"]

@@ -69,6 +69,19 @@ class Settings:
     backoff_base_seconds: float = 2.0
     backoff_cap_seconds: int = 300
     rejected_backoff_cap_seconds: int = 60  # invalid_client, invalid_scope, bad answers
+    # AWS calls and the request deadline (the arithmetic is in vcc_tokens/aws.py)
+    aws_connect_timeout: float = 1.0
+    aws_read_timeout: float = 1.0
+    aws_max_attempts: int = 2
+    request_budget: float = 18.0  # no request outlives it; the function's timeout is 25 s
+    entitlements_grace_seconds: int = 300  # last good rules kept through an SSM outage
+
+    @property
+    def aws_call_seconds(self) -> float:
+        """The longest one AWS call can take: its attempts, and standard mode's backoff
+        between them (at most 1 s each, for the few attempts allowed here)."""
+        attempts = self.aws_max_attempts
+        return attempts * (self.aws_connect_timeout + self.aws_read_timeout) + (attempts - 1)
 
     def token_url(self, region: str) -> str:
         return self.token_url_template.format(region=region)
@@ -81,8 +94,8 @@ class Settings:
     @property
     def wait_seconds(self) -> float:
         """How long a caller waits for another instance's fetch, including taking over a dead
-        holder's lease and fetching itself: 2 x 8 + 1 = 17 s by default, under the function's
-        20 s timeout."""
+        holder's lease and fetching itself: 2 x 8 + 1 = 17 s by default; the request's deadline
+        (vcc_tokens.aws) may end the wait sooner."""
         return self.lease_seconds + self.upstream_budget
 
     @classmethod
@@ -147,10 +160,32 @@ class Settings:
             rejected_backoff_cap_seconds=reader.integer(
                 "REJECTED_BACKOFF_CAP_SECONDS", cls.rejected_backoff_cap_seconds, low=1, high=3600
             ),
+            aws_connect_timeout=reader.seconds(
+                "AWS_CONNECT_TIMEOUT", cls.aws_connect_timeout, low=0.1, high=5
+            ),
+            aws_read_timeout=reader.seconds(
+                "AWS_READ_TIMEOUT", cls.aws_read_timeout, low=0.1, high=5
+            ),
+            aws_max_attempts=reader.integer(
+                "AWS_MAX_ATTEMPTS", cls.aws_max_attempts, low=1, high=3
+            ),
+            request_budget=reader.seconds(
+                "REQUEST_BUDGET_SECONDS", cls.request_budget, low=1, high=28
+            ),
+            entitlements_grace_seconds=reader.integer(
+                "ENTITLEMENTS_GRACE_SECONDS", cls.entitlements_grace_seconds, low=0, high=3600
+            ),
         )
         _check_token_url_template(settings.token_url_template)
         if settings.default_min_ttl > settings.max_min_ttl:
             raise ConfigurationError("DEFAULT_MIN_TTL must not exceed MAX_MIN_TTL")
+        least_budget = 2 * settings.aws_call_seconds + 1  # room to fetch, then to store
+        if settings.request_budget < least_budget:
+            raise ConfigurationError(
+                f"REQUEST_BUDGET_SECONDS must be at least {least_budget:g} with these AWS "
+                f"timeouts: room for a 1 s fetch and two AWS calls of up to "
+                f"{settings.aws_call_seconds:g} s each (vcc_tokens/aws.py)"
+            )
         return settings
 
 

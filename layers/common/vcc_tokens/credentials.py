@@ -6,6 +6,11 @@ The secret `<prefix><region>` holds JSON:
 `client_secret_basic` (HTTP Basic). Values are cached by Powertools for `max_age` seconds, so a
 rotated secret is picked up within that time without a redeploy; a value that does not parse is
 read again past the cache on the next request, so an operator's fix works at once.
+
+When Secrets Manager is throttling or unreachable, the value last read is used (the secret has
+not changed because Secrets Manager cannot be reached); with none, the answer is 503
+`dependency_unavailable`. A missing secret or a denied read is 500 `credentials_unavailable`,
+naming the secret and AWS's error code, never its message or a value.
 """
 
 from __future__ import annotations
@@ -18,7 +23,9 @@ from typing import Literal, cast
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-from vcc_tokens.errors import CredentialsUnavailable
+from vcc_tokens.aws import calling, fault
+from vcc_tokens.errors import CredentialsUnavailable, DependencyUnavailable
+from vcc_tokens.observability import logger
 
 AuthMethod = Literal["client_secret_post", "client_secret_basic"]
 AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_post", "client_secret_basic")
@@ -44,6 +51,7 @@ class SecretsManagerCredentialStore(CredentialStore):
         self._prefix = prefix
         self._max_age = max_age
         self._malformed: set[str] = set()  # secrets whose cached value does not parse
+        self._last_good: dict[str, ClientCredentials] = {}
 
     def secret_name(self, region: str) -> str:
         return f"{self._prefix}{region}"
@@ -52,16 +60,23 @@ class SecretsManagerCredentialStore(CredentialStore):
         name = self.secret_name(region)
         fresh = fresh or name in self._malformed
         try:
-            raw = self._provider.get(name, max_age=self._max_age, force_fetch=fresh)
-        except GetParameterError as exc:
-            # The message is the Secrets Manager error (code and text), never the value.
-            raise CredentialsUnavailable(f"cannot read secret {name!r}: {exc}") from None
+            with calling("Secrets Manager", name):
+                raw = self._provider.get(name, max_age=self._max_age, force_fetch=fresh)
+        except GetParameterError as exc:  # Powertools wraps the SDK's error; it is the context
+            error = fault("Secrets Manager", name, exc.__context__ or exc)
+            if isinstance(error, DependencyUnavailable):
+                if name in self._last_good:
+                    logger.warning("Secrets Manager unavailable; using the secret last read")
+                    return self._last_good[name]
+                raise error from None
+            raise CredentialsUnavailable(f"cannot read secret {name!r}: {error.message}") from None
         try:
             credentials = parse_credentials(name, raw)
         except CredentialsUnavailable:
             self._malformed.add(name)
             raise
         self._malformed.discard(name)
+        self._last_good[name] = credentials
         return credentials
 
 

@@ -20,16 +20,19 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
+from vcc_tokens.aws import calling, fault
 from vcc_tokens.config import REGIONS
-from vcc_tokens.errors import EntitlementsUnavailable, Forbidden
-from vcc_tokens.observability import logger
+from vcc_tokens.errors import DependencyUnavailable, EntitlementsUnavailable, Forbidden
+from vcc_tokens.observability import MetricUnit, logger, metrics
 
 _ASSUMED_ROLE = re.compile(
     r"^arn:(?P<partition>aws[\w-]*):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/.+$"
@@ -132,29 +135,70 @@ class EntitlementStore(ABC):
 
 class SsmEntitlementStore(EntitlementStore):
     """Powertools caches the parameter's text for `max_age`; the parsed rules are kept until
-    that text changes, so a request does not validate the document again."""
+    that text changes, so a request does not validate the document again.
 
-    def __init__(self, provider: SSMProvider, parameter: str, max_age: int) -> None:
+    Fails closed: a document that does not validate, or a parameter that is missing or denied,
+    refuses everything at once (500 `entitlements_unavailable`). Only a transient SSM fault
+    (throttling, 5xx, unreachable) keeps the rules last read for up to `grace_seconds`, logged
+    and counted (`EntitlementsStale`), so a blip does not deny every caller; after that, 503
+    `dependency_unavailable`."""
+
+    def __init__(
+        self,
+        provider: SSMProvider,
+        parameter: str,
+        max_age: int,
+        grace_seconds: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._provider = provider
         self._parameter = parameter
         self._max_age = max_age
+        self._grace = grace_seconds
+        self._clock = clock
         self._parsed: tuple[str, Entitlements] | None = None
+        self._read_at = 0.0  # when the rules were last read (from SSM or Powertools' cache)
 
     def get(self) -> Entitlements:
         try:
-            raw = str(self._provider.get(self._parameter, max_age=self._max_age))
+            with calling("SSM", self._parameter):
+                raw = str(self._provider.get(self._parameter, max_age=self._max_age))
+        except GetParameterError as exc:  # Powertools wraps the SDK's error; it is the context
+            error = fault("SSM", self._parameter, exc.__context__ or exc)
+            if isinstance(error, DependencyUnavailable):
+                return self._within_grace(error)
+            raise self._unavailable(error.message) from None
+        except DependencyUnavailable as error:  # no time left in this request
+            return self._within_grace(error)
+        try:
             if self._parsed is None or self._parsed[0] != raw:
                 self._parsed = (raw, parse_entitlements(raw))
-            return self._parsed[1]
-        except (GetParameterError, InvalidEntitlements) as problem:
-            logger.error(
-                "entitlements unavailable: every token is refused until they are fixed",
-                extra={"parameter": self._parameter, "problem": str(problem)},
-            )
-            raise EntitlementsUnavailable(
-                f"the entitlements in {self._parameter!r} are unavailable ({problem}); "
-                f"every token is refused until they are fixed"
-            ) from None
+        except InvalidEntitlements as problem:
+            self._parsed = None
+            raise self._unavailable(str(problem)) from None
+        self._read_at = self._clock()
+        return self._parsed[1]
+
+    def _within_grace(self, error: DependencyUnavailable) -> Entitlements:
+        age = self._clock() - self._read_at
+        if self._parsed is None or age > self._grace:
+            raise error
+        metrics.add_metric(name="EntitlementsStale", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "SSM unavailable; using the entitlements last read",
+            extra={"parameter": self._parameter, "age_seconds": round(age), "grace": self._grace},
+        )
+        return self._parsed[1]
+
+    def _unavailable(self, problem: str) -> EntitlementsUnavailable:
+        logger.error(
+            "entitlements unavailable: every token is refused until they are fixed",
+            extra={"parameter": self._parameter, "problem": problem},
+        )
+        return EntitlementsUnavailable(
+            f"the entitlements in {self._parameter!r} are unavailable ({problem}); "
+            f"every token is refused until they are fixed"
+        )
 
 
 def authorize(

@@ -55,6 +55,25 @@ class EntitlementsUnavailable(VendError):
     status = 500
 
 
+# The AWS services the function depends on (vcc_tokens.aws)
+class DependencyError(VendError):
+    """An AWS service refused a request in a way an operator must fix (access, a resource)."""
+
+    code = "dependency_error"
+    status = 500
+
+    def __init__(self, message: str, retry_after: int | None = None, *, service: str) -> None:
+        super().__init__(message, retry_after)
+        self.service = service  # DynamoDB, KMS, Secrets Manager, SSM
+
+
+class DependencyUnavailable(DependencyError):
+    """An AWS service is throttling, failing or unreachable: worth retrying shortly."""
+
+    code = "dependency_unavailable"
+    status = 503
+
+
 # The token endpoint's answers
 class UpstreamError(VendError):
     """Anything the VCC token endpoint did that kept us from getting a token."""
@@ -110,12 +129,14 @@ class UpstreamTimeout(UpstreamError):
     kind = "timeout"
 
 
-def upstream_error_class(code: str) -> type[UpstreamError]:
-    """The UpstreamError subclass whose `code` this is (for a failure remembered by code)."""
-    classes: list[type[UpstreamError]] = [UpstreamError]
+def remembered_error(code: str, message: str, retry_after: int) -> VendError:
+    """The error with this `code`, for a failure remembered by code (vcc_tokens.backoff)."""
+    classes: list[type[VendError]] = [VendError]
     while classes:
         cls = classes.pop()
         if cls.code == code:
-            return cls
+            if issubclass(cls, DependencyError):
+                return cls(message, retry_after, service="the token cache")
+            return cls(message, retry_after)
         classes.extend(cls.__subclasses__())
-    return UpstreamError
+    return UpstreamError(message, retry_after)

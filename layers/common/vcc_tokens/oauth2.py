@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 
 from vcc_tokens.config import Settings
 from vcc_tokens.errors import (
+    DependencyUnavailable,
     Forbidden,
     InvalidRequest,
     UnknownScope,
@@ -86,7 +87,7 @@ def oauth_error(error: VendError) -> OAuthError:
         return OAuthError("invalid_scope", error.message)
     if isinstance(error, InvalidRequest):
         return OAuthError("invalid_request", error.message)
-    if isinstance(error, UpstreamUnavailable | UpstreamTimeout):
+    if isinstance(error, UpstreamUnavailable | UpstreamTimeout | DependencyUnavailable):
         return OAuthError("temporarily_unavailable", error.message, 503, error.retry_after or 1)
     return OAuthError("server_error", error.message, 500)
 

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from vcc_tokens.aws import calling
+
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
@@ -51,7 +53,8 @@ class TokenCipher(ABC):
 
     @abstractmethod
     def open(self, sealed: Sealed, binding: bytes) -> str | None:
-        """The token, or None if it was not sealed for `binding` by our KMS key (or altered)."""
+        """The token, or None if it was not sealed for `binding` by our KMS key (or altered).
+        Both raise DependencyError (vcc_tokens.aws) if KMS cannot be used."""
 
 
 class KmsEnvelopeCipher(TokenCipher):
@@ -91,9 +94,10 @@ class KmsEnvelopeCipher(TokenCipher):
     def _sealing_key(self) -> tuple[bytes, bytes]:
         now = self._clock()
         if self._sealing is None or now - self._sealing[0] >= self._max_age:
-            answer = self._client.generate_data_key(
-                KeyId=self._key_id, KeySpec="AES_256", EncryptionContext=self.CONTEXT
-            )
+            with calling("KMS", self._key_id):
+                answer = self._client.generate_data_key(
+                    KeyId=self._key_id, KeySpec="AES_256", EncryptionContext=self.CONTEXT
+                )
             self._sealing = (now, answer["Plaintext"], answer["CiphertextBlob"])
             self._remember(answer["CiphertextBlob"], answer["Plaintext"], now)
         return self._sealing[1], self._sealing[2]
@@ -103,12 +107,15 @@ class KmsEnvelopeCipher(TokenCipher):
         known = self._opened.get(encrypted_key)
         if known is not None and now - known[0] < self._max_age:
             return known[1]
-        try:
-            answer = self._client.decrypt(
-                KeyId=self._key_id, CiphertextBlob=encrypted_key, EncryptionContext=self.CONTEXT
-            )
-        except self._client.exceptions.InvalidCiphertextException:
-            return None
+        with calling("KMS", self._key_id):
+            try:
+                answer = self._client.decrypt(
+                    KeyId=self._key_id,
+                    CiphertextBlob=encrypted_key,
+                    EncryptionContext=self.CONTEXT,
+                )
+            except self._client.exceptions.InvalidCiphertextException:
+                return None  # not our key's, or altered: not a fault, a token that does not open
         self._remember(encrypted_key, answer["Plaintext"], now)
         return answer["Plaintext"]
 

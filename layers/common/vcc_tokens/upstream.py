@@ -63,8 +63,15 @@ class IssuedToken:
 
 class TokenEndpoint(ABC):
     @abstractmethod
-    def fetch(self, region: str, scope: str, credentials: ClientCredentials) -> IssuedToken:
-        """Request a new token for one scope, or raise an UpstreamError."""
+    def fetch(
+        self,
+        region: str,
+        scope: str,
+        credentials: ClientCredentials,
+        budget: float | None = None,
+    ) -> IssuedToken:
+        """Request a new token for one scope within `budget` seconds (retries included; None:
+        the endpoint's own budget), or raise an UpstreamError."""
 
 
 def basic_authorization(client_id: str, client_secret: str) -> str:
@@ -99,8 +106,14 @@ class VccTokenEndpoint(TokenEndpoint):
         self._clock = clock
         self._sleep = sleep
 
-    def fetch(self, region: str, scope: str, credentials: ClientCredentials) -> IssuedToken:
-        deadline = self._clock() + self._budget
+    def fetch(
+        self,
+        region: str,
+        scope: str,
+        credentials: ClientCredentials,
+        budget: float | None = None,
+    ) -> IssuedToken:
+        deadline = self._clock() + min(self._budget, budget or self._budget)
         attempt = 1
         while True:
             try:

@@ -15,7 +15,12 @@ callers and Lambda instances, with callers almost never waiting for VCC:
 - refresh-ahead: inside the refresh margin the valid token is still served while one instance
   renews it; a failed renewal fails nobody while the token is valid;
 - refreshes after a 401 fetch at most once per key per `forced_refresh_interval`;
-- the scheduled refresher renews keys before callers see them inside the margin.
+- the scheduled refresher renews keys before callers see them inside the margin;
+- when AWS falters (vcc_tokens.aws), degrade instead of failing: a valid token this instance
+  holds or can read is served even when renewing, storing, touching or leasing fails; with none,
+  the fault's 503 with Retry-After. A token fetched but not cached is still returned and kept in
+  memory, and the key's failure memory keeps others from fetching again until its backoff passes:
+  a cache fault never turns into VCC traffic.
 
 Short lifetimes: the refresh margin and a caller's min_ttl are both capped at half the token's
 lifetime, so whatever VCC issues and whatever callers ask, a key is fetched at most twice per
@@ -28,22 +33,31 @@ import random
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TypeGuard
 
+from vcc_tokens.aws import time_left_after_calls
 from vcc_tokens.backoff import Backoff, Failure
 from vcc_tokens.cache import NOTHING_CACHED, CachedToken, CacheEntry, TokenCache
 from vcc_tokens.config import Settings
 from vcc_tokens.credentials import CredentialStore
-from vcc_tokens.errors import UpstreamError, UpstreamRejectedCredentials, UpstreamUnavailable
+from vcc_tokens.errors import (
+    DependencyError,
+    UpstreamError,
+    UpstreamRejectedCredentials,
+    UpstreamUnavailable,
+    VendError,
+)
 from vcc_tokens.observability import MetricUnit, logger, metrics
 from vcc_tokens.token_request import TokenRequest
 from vcc_tokens.upstream import IssuedToken, TokenEndpoint
 
 TOUCH_INTERVAL = 60  # how often an instance records that a key is still being asked for
 SHORT_LIFETIME_CAP = 0.5  # margin and min_ttl never exceed this fraction of a token's lifetime
+MIN_FETCH_SECONDS = 1.0  # a fetch is not started with less of the request's deadline left
 
 
 class CacheOutcome(StrEnum):
@@ -51,7 +65,7 @@ class CacheOutcome(StrEnum):
     MISS = "miss"  # nothing cached for the key
     EXPIRED = "expired"  # cached but past expires_at (DynamoDB TTL had not removed it yet)
     BELOW_MIN_TTL = "below_min_ttl"  # cached and valid, but with less than min_ttl left
-    BACKING_OFF = "backing_off"  # valid but below min_ttl, served: VCC is not asked now
+    FALLBACK = "fallback"  # valid but short of min_ttl, served: VCC or AWS cannot give better now
     REFRESHED = "refreshed"  # replaced on a caller's request (POST .../refresh)
     CURRENT = "current"  # a refresh was asked for, but the cached token will do
 
@@ -82,6 +96,12 @@ class MemoryCache:
         if remembered is None or now - remembered[0] >= self._max_age:
             return None
         return remembered[1]
+
+    def held(self, region: str, scope: str, now: float) -> CachedToken | None:
+        """The token this environment holds for the key, whatever its age, if still valid."""
+        remembered = self._entries.get((region, scope))
+        token = remembered[1].token if remembered else None
+        return token if token is not None and token.seconds_left(now) > 0 else None
 
     def put(self, entry: CacheEntry, now: float) -> None:
         self._entries[(entry.region, entry.scope)] = (now, entry)
@@ -133,24 +153,30 @@ class TokenVendor:
 
     # --- GET /tokens/{region}/{scope} ---------------------------------------------------------
     def vend(self, request: TokenRequest) -> Vend:
+        region, scope, min_ttl = request.region, request.scope, request.min_ttl
         now = self.clock()
-        remembered = self.memory.get(request.region, request.scope, now)
+        remembered = self.memory.get(region, scope, now)
         token = remembered.token if remembered else None
-        if self.usable(token, request.min_ttl, now) and (
+        if self.usable(token, min_ttl, now) and (
             not self.due(token, now) or _backing_off(remembered, now)
         ):
             return Vend(token, CacheOutcome.HIT, Source.MEMORY)
 
-        entry = self._read(request.region, request.scope, now)
+        held = self.memory.held(region, scope, now)  # any age: the fallback if all else fails
+        try:
+            entry = self._read(region, scope, now)
+        except DependencyError as fault:
+            return self._fallback(fault, (held, Source.MEMORY), now=now)
         token = entry.token if entry else None
-        if self.usable(token, request.min_ttl, now):
+        if self.usable(token, min_ttl, now):
             if self.due(token, now):
                 token = self._renew_ahead(token)
             return Vend(token, CacheOutcome.HIT, Source.DYNAMODB)
+        if self.usable(held, min_ttl, now):  # fetched here when the cache could not store it
+            return Vend(held, CacheOutcome.HIT, Source.MEMORY)
+        fallbacks = ((token, Source.DYNAMODB), (held, Source.MEMORY))
         if entry is not None and entry.failure is not None and entry.failure.blocks(now):
-            if token is not None and token.seconds_left(now) > 0:
-                return Vend(token, CacheOutcome.BACKING_OFF, Source.DYNAMODB)
-            raise self._remembered(entry.failure, now)
+            return self._fallback(self._remembered(entry.failure, now), *fallbacks, now=now)
 
         if token is None:
             outcome = CacheOutcome.MISS
@@ -158,12 +184,15 @@ class TokenVendor:
             outcome = CacheOutcome.EXPIRED
         else:
             outcome = CacheOutcome.BELOW_MIN_TTL
-        token, source = self._single_flight(
-            request.region,
-            request.scope,
-            satisfied=lambda t: self.usable(t, request.min_ttl, self.clock()),
-            requested_at=now,
-        )
+        try:
+            token, source = self._single_flight(
+                region,
+                scope,
+                satisfied=lambda t: self.usable(t, min_ttl, self.clock()),
+                requested_at=now,
+            )
+        except DependencyError as fault:
+            return self._fallback(fault, *fallbacks, now=now)
         return Vend(token, outcome, source)
 
     # --- POST /tokens/{region}/{scope}/refresh --------------------------------------------------
@@ -241,28 +270,46 @@ class TokenVendor:
         """Record, at most once a minute per instance, that callers still want the key."""
         last = self._touched.get((region, scope), 0.0)
         if now - last >= TOUCH_INTERVAL:
-            self.cache.touch(region, scope, now)
             self._touched[(region, scope)] = now
+            with suppress(DependencyError):  # counted where it happened; the next touch will do
+                self.cache.touch(region, scope, now)
 
     @staticmethod
-    def _remembered(failure: Failure, now: float) -> UpstreamError:
+    def _remembered(failure: Failure, now: float) -> VendError:
         metrics.add_metric(name="BackoffAnswers", unit=MetricUnit.Count, value=1)
         return failure.error(now)
+
+    @staticmethod
+    def _fallback(
+        error: VendError, *candidates: tuple[CachedToken | None, Source], now: float
+    ) -> Vend:
+        """The valid candidate with the most time left, though short of what was asked, when
+        `error` keeps us from better; else `error`."""
+        valid = [(t, source) for t, source in candidates if t is not None and t.seconds_left(now)]
+        if not valid:
+            raise error
+        token, source = max(valid, key=lambda candidate: candidate[0].expires_at)
+        metrics.add_metric(name="FallbackAnswers", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "serving a valid token short of what was asked",
+            extra={"error": error.code, "seconds_left": token.seconds_left(now)},
+        )
+        return Vend(token, CacheOutcome.FALLBACK, source)
 
     def _renew_ahead(self, current: CachedToken) -> CachedToken:
         """One instance renews a token inside its margin; the valid token is served meanwhile.
         Nobody renews while the key backs off: its lease cannot be taken then."""
         owner = uuid.uuid4().hex
-        if not self._take_lease(current.region, current.scope, owner):
-            return current  # someone is renewing it, or VCC failed for it recently
         try:
+            if not self._take_lease(current.region, current.scope, owner):
+                return current  # someone is renewing it, or VCC failed for it recently
             renewed, _ = self._fetch_holding_lease(
                 current.region,
                 current.scope,
                 owner,
                 lambda t: t is not None and not self.due(t, self.clock()),
             )
-        except UpstreamError as error:
+        except (UpstreamError, DependencyError) as error:
             metrics.add_metric(name="RenewAheadFailures", unit=MetricUnit.Count, value=1)
             logger.warning(
                 "refresh-ahead failed; serving the current token",
@@ -300,10 +347,10 @@ class TokenVendor:
             if not waited:
                 waited = True
                 metrics.add_metric(name="LeaseWaits", unit=MetricUnit.Count, value=1)
-            if now > deadline:
+            if now > deadline or time_left_after_calls(2) < MIN_FETCH_SECONDS:
                 raise UpstreamUnavailable(
                     f"the {region} token for {scope!r} is being fetched by another instance "
-                    f"and did not arrive in {self.settings.wait_seconds:.0f} s",
+                    f"and did not arrive in time",
                     retry_after=1,
                 )
             self.sleep(random.uniform(0.05, 0.2))  # jitter  # noqa: S311  # nosec B311
@@ -324,29 +371,41 @@ class TokenVendor:
         requested_at: float | None = None,
     ) -> tuple[CachedToken, Source]:
         """With the key's lease: the token the previous holder stored if it will do, else a new
-        one from VCC; the lease is given back either way, with the failure if VCC failed."""
+        one from VCC; the lease is given back either way, with the failure to remember if VCC
+        failed or the new token could not be cached (then this instance keeps it in memory)."""
         failure = None
         try:
             latest = self._latest(region, scope)
             if latest is not None and satisfied(latest.token) and latest.token is not None:
                 return latest.token, Source.LEASE_WAIT
+            previous = latest.failure if latest else None
             try:
-                token = self._fetch_and_store(region, scope, replacing, requested_at)
+                token = self._fetch(region, scope)
             except UpstreamError as error:
-                previous = latest.failure if latest else None
-                failure = self.backoff.failure(error, previous, self.clock())
-                logger.warning(
-                    "VCC failed for this key; nobody asks again before the backoff passes",
-                    extra={
-                        "error": error.code,
-                        "failures_in_a_row": failure.count,
-                        "retry_in": round(failure.retry_at - self.clock(), 1),
-                    },
-                )
+                failure = self._remember(error, previous)
                 raise
-            return token, Source.UPSTREAM
+            try:
+                return self._store(token, replacing, requested_at), Source.UPSTREAM
+            except DependencyError as fault:
+                failure = self._remember(fault, previous)
+                self.memory.put(CacheEntry(region, scope, token, failure=failure), self.clock())
+                metrics.add_metric(name="UncachedTokens", unit=MetricUnit.Count, value=1)
+                return token, Source.UPSTREAM
         finally:
-            self.cache.release_lease(region, scope, owner, failure)
+            with suppress(DependencyError):  # counted where it happened; the lease expires
+                self.cache.release_lease(region, scope, owner, failure)
+
+    def _remember(self, error: VendError, previous: Failure | None) -> Failure:
+        failure = self.backoff.failure(error, previous, self.clock())
+        logger.warning(
+            "nobody fetches this key again before its backoff passes",
+            extra={
+                "error": error.code,
+                "failures_in_a_row": failure.count,
+                "retry_in": round(failure.retry_at - self.clock(), 1),
+            },
+        )
+        return failure
 
     def _latest(self, region: str, scope: str) -> CacheEntry | None:
         """The key's item, read consistently (and remembered in memory)."""
@@ -355,27 +414,32 @@ class TokenVendor:
             self.memory.put(latest, self.clock())
         return latest
 
-    def _fetch_rotation_aware(self, region: str, scope: str) -> IssuedToken:
+    def _fetch_rotation_aware(self, region: str, scope: str, budget: float) -> IssuedToken:
         """Fetch; if VCC rejects the credentials, re-read the secret past the cache and retry
         once, only if it changed (the secret was rotated since it was cached)."""
         credentials = self.credentials.get(region)
         try:
-            return self.upstream.fetch(region, scope, credentials)
+            return self.upstream.fetch(region, scope, credentials, budget)
         except UpstreamRejectedCredentials:
             current = self.credentials.get(region, fresh=True)
             if current == credentials:
                 metrics.add_metric(name="CredentialsRejected", unit=MetricUnit.Count, value=1)
                 raise
             logger.info("the region's secret changed since it was cached; retrying with it")
-            return self.upstream.fetch(region, scope, current)
+            return self.upstream.fetch(region, scope, current, budget)
 
-    def _fetch_and_store(
-        self, region: str, scope: str, replacing: str | None, requested_at: float | None
-    ) -> CachedToken:
+    def _fetch(self, region: str, scope: str) -> CachedToken:
+        """A new token from VCC, within what is left of the request's deadline."""
+        budget = min(self.settings.upstream_budget, time_left_after_calls(2))  # room to store
+        if budget < MIN_FETCH_SECONDS:
+            raise UpstreamUnavailable(
+                f"no time is left in this request to fetch the {region} token for {scope!r}",
+                retry_after=1,
+            )
         fetched_at = int(self.clock())  # before the request: the token expires no earlier
         started = time.perf_counter()
         try:
-            issued = self._fetch_rotation_aware(region, scope)
+            issued = self._fetch_rotation_aware(region, scope, budget)
         except UpstreamError as error:
             metrics.add_metric(name="UpstreamErrors", unit=MetricUnit.Count, value=1)
             metrics.add_metric(name=f"UpstreamErrors_{error.kind}", unit=MetricUnit.Count, value=1)
@@ -386,7 +450,7 @@ class TokenVendor:
                 name="UpstreamLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms
             )
         metrics.add_metric(name="UpstreamFetches", unit=MetricUnit.Count, value=1)
-        token = CachedToken(
+        return CachedToken(
             region=region,
             scope=scope,
             access_token=issued.access_token,
@@ -394,12 +458,17 @@ class TokenVendor:
             fetched_at=fetched_at,
             expires_at=fetched_at + issued.expires_in,
         )
+
+    def _store(
+        self, token: CachedToken, replacing: str | None, requested_at: float | None
+    ) -> CachedToken:
+        """Cache the new token; the cached one if it expires later (or replaced the rejected
+        one already)."""
         if not self.cache.store(token, replacing=replacing, requested_at=requested_at):
-            # A token that expires later is already cached (or the rejected one was replaced)
-            latest = self.cache.get(region, scope, consistent=True)
+            latest = self.cache.get(token.region, token.scope, consistent=True)
             if latest and latest.token and latest.token.seconds_left(self.clock()) > 0:
                 token = latest.token
-        self.memory.put(CacheEntry(region, scope, token), self.clock())
+        self.memory.put(CacheEntry(token.region, token.scope, token), self.clock())
         return token
 
 

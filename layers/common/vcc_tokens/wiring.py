@@ -13,6 +13,7 @@ from functools import lru_cache
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
 
+from vcc_tokens.aws import client_config
 from vcc_tokens.cache import MAX_TOKEN_BYTES, DynamoDBTokenCache
 from vcc_tokens.config import Settings, get_settings
 from vcc_tokens.credentials import SecretsManagerCredentialStore
@@ -30,15 +31,16 @@ def token_vendor() -> TokenVendor:
 
 def build_vendor(settings: Settings, clock: Callable[[], float] = time.time) -> TokenVendor:
     """A vendor with its own clients and in-memory cache: what one Lambda instance holds."""
+    config = client_config(settings)
     return TokenVendor(
         settings=settings,
         cache=DynamoDBTokenCache(
-            boto3.client("dynamodb"),
+            boto3.client("dynamodb", config=config),
             settings.table_name,
-            KmsEnvelopeCipher(boto3.client("kms"), settings.kms_key_id),
+            KmsEnvelopeCipher(boto3.client("kms", config=config), settings.kms_key_id),
         ),
         credentials=SecretsManagerCredentialStore(
-            SecretsProvider(boto3_client=boto3.client("secretsmanager")),
+            SecretsProvider(boto3_client=boto3.client("secretsmanager", config=config)),
             prefix=settings.secret_prefix,
             max_age=settings.secret_max_age,
         ),
@@ -60,9 +62,10 @@ def build_vendor(settings: Settings, clock: Callable[[], float] = time.time) -> 
 def entitlement_store() -> EntitlementStore:
     settings = get_settings()
     return SsmEntitlementStore(
-        SSMProvider(boto3_client=boto3.client("ssm")),
+        SSMProvider(boto3_client=boto3.client("ssm", config=client_config(settings))),
         settings.entitlements_parameter,
         settings.entitlements_max_age,
+        settings.entitlements_grace_seconds,
     )
 
 

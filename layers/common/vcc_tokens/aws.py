@@ -1,0 +1,143 @@
+"""The AWS side: one client configuration, one request deadline, one translation of faults.
+
+Every AWS client (DynamoDB, KMS, Secrets Manager, SSM) gets explicit timeouts and botocore's
+"standard" retry mode with few attempts, instead of the SDK's defaults (60 s timeouts; DynamoDB
+retries 10 times), so one call ends within
+
+    W = attempts x (connect + read) + backoff = 2 x (1 + 1) + at most 1 = 5 s   (the defaults)
+
+and a request as a whole keeps to a deadline (`deadline_in`): no AWS call starts with less than
+W left, lease waits end by it, and a VCC fetch gets at most what is left after room for storing
+its token (2 W). So no request outlives REQUEST_BUDGET_SECONDS (18 s), inside the function's
+25 s timeout (itself inside API Gateway's 29 s), and every caller gets a JSON answer. The
+numbers are settings (vcc_tokens.config); a test reads template.yaml to check the timeout.
+
+Faults become the service's errors here, once: throttling, 5xx, timeouts and connection errors
+are DependencyUnavailable (503, Retry-After); anything else (access denied, a missing resource)
+is DependencyError (500, for an operator). Messages name the service, the resource and AWS's
+error code, never AWS's message text or a value; each fault is counted by service.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import TYPE_CHECKING
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
+
+from vcc_tokens.errors import DependencyError, DependencyUnavailable
+from vcc_tokens.observability import MetricUnit, logger, metrics
+
+if TYPE_CHECKING:
+    from vcc_tokens.config import Settings
+
+RETRY_AFTER = 2  # what callers are told to wait after a transient AWS fault
+_TRANSIENT_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "LimitExceededException",  # KMS's request-rate throttling
+        "InternalServerError",
+        "InternalFailure",
+        "InternalServiceError",
+        "InternalServiceErrorException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "KMSInternalException",
+        "DependencyTimeoutException",
+    }
+)
+# (monotonic deadline, the longest one AWS call can take) of the request being served
+_deadline: ContextVar[tuple[float, float] | None] = ContextVar("vcc_deadline", default=None)
+
+
+def client_config(settings: Settings) -> Config:
+    return Config(
+        connect_timeout=settings.aws_connect_timeout,
+        read_timeout=settings.aws_read_timeout,
+        # total_max_attempts counts the first attempt (max_attempts would count retries only)
+        retries={"mode": "standard", "total_max_attempts": settings.aws_max_attempts},
+    )
+
+
+@contextmanager
+def deadline_in(settings: Settings) -> Iterator[None]:
+    """Everything inside belongs to one request that must end within the request budget."""
+    token = _deadline.set((time.monotonic() + settings.request_budget, settings.aws_call_seconds))
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def time_left() -> float:
+    """Seconds left of the current request's deadline (infinite outside a request)."""
+    current = _deadline.get()
+    return float("inf") if current is None else current[0] - time.monotonic()
+
+
+def time_left_after_calls(calls: int) -> float:
+    """Seconds left once room is kept for `calls` AWS calls."""
+    current = _deadline.get()
+    return float("inf") if current is None else time_left() - calls * current[1]
+
+
+@contextmanager
+def calling(service: str, resource: str) -> Iterator[None]:
+    """One AWS call, its faults translated into our errors; refused if it might outlive the
+    request's deadline."""
+    if time_left_after_calls(1) < 0:
+        raise _count(
+            DependencyUnavailable(
+                f"no time is left in this request to call {service} for {resource}",
+                RETRY_AFTER,
+                service=service,
+            )
+        )
+    try:
+        yield
+    except (ClientError, BotoCoreError) as exc:
+        raise fault(service, resource, exc) from None
+
+
+def fault(service: str, resource: str, exc: BaseException) -> DependencyError:
+    """The service's error for an AWS fault (counted and logged here, without AWS's text)."""
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", "unknown"))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        transient = code in _TRANSIENT_CODES or status >= 500
+    else:
+        code = type(exc).__name__
+        transient = not isinstance(exc, NoCredentialsError | NoRegionError)
+    error: DependencyError
+    if transient:
+        error = DependencyUnavailable(
+            f"{service} is unavailable for {resource} ({code}); try again shortly",
+            RETRY_AFTER,
+            service=service,
+        )
+    else:
+        error = DependencyError(
+            f"{service} refused the request for {resource} ({code}); an operator must fix it",
+            service=service,
+        )
+    return _count(error)
+
+
+def _count(error: DependencyError) -> DependencyError:
+    metrics.add_metric(name="DependencyFaults", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name=f"DependencyFaults_{error.service.replace(' ', '')}", unit=MetricUnit.Count, value=1
+    )
+    logger.warning("AWS dependency fault", extra={"service": error.service, "error": error.code})
+    return error
