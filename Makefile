@@ -1,18 +1,24 @@
-# The verbs a newcomer needs. Everything installs itself on first use.
+# The verbs a newcomer needs. Everything installs itself on first use, from lock files with
+# hashes (requirements/*.txt, layers/common/requirements.txt; `make lock` regenerates them).
 # Python 3.13 matches the Lambda runtime; any python3 >= 3.13 will do.
 PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null) python3)
+PYTHON_OK := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info >= (3, 13)))' 2>/dev/null)
 VENV := .venv
 BIN := $(VENV)/bin
+PIP := --quiet --disable-pip-version-check --require-hashes --no-deps
 # The SAM CLI lives in its own environment: its pinned dependencies clash with the app's.
 SAM_VENV := .venv-sam
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
-SAM_VERSION := 1.170.0
 # checkov too: it pins many libraries of its own.
 CHECKOV_VENV := .venv-checkov
-CHECKOV_VERSION := 3.3.30
 AWS_REGION_FOR_LINT := eu-west-1
+# One command per lock: the layer's for the Lambda target (python3.13, arm64), the others for
+# any platform. Existing pins are kept unless an .in file asks otherwise.
+COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --custom-compile-command "make lock"
+LAYER_LOCK = $(COMPILE) --python-version 3.13 --python-platform aarch64-manylinux_2_28
+TOOL_LOCK = $(COMPILE) --universal --python-version 3.13
 
-.PHONY: run test lint build bench openapi clean
+.PHONY: run test lint build bench openapi lock lock-check clean python
 
 run: $(VENV)/.installed
 	PYTHONPATH=layers/common $(BIN)/python -m local.run
@@ -25,6 +31,26 @@ bench: $(VENV)/.installed
 
 openapi: $(VENV)/.installed
 	PYTHONPATH=layers/common $(BIN)/python -m local.openapi
+
+lock: $(VENV)/.installed
+	cd layers/common && ../../$(LAYER_LOCK) requirements.in -o requirements.txt
+	cd requirements && for name in dev sam checkov; do \
+		../$(TOOL_LOCK) $$name.in -o $$name.txt || exit 1; done
+
+# Fails if a lock no longer matches its .in file: regenerates each one (from a copy, so the
+# current pins are kept) and compares.
+lock-check: $(VENV)/.installed
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	mkdir -p "$$tmp/layers/common" "$$tmp/requirements" && \
+	cp layers/common/requirements.in layers/common/requirements.txt "$$tmp/layers/common/" && \
+	cp requirements/*.in requirements/*.txt "$$tmp/requirements/" && \
+	(cd "$$tmp/layers/common" && $(CURDIR)/$(LAYER_LOCK) requirements.in -o requirements.txt) && \
+	(cd "$$tmp/requirements" && for name in dev sam checkov; do \
+		$(CURDIR)/$(TOOL_LOCK) $$name.in -o $$name.txt || exit 1; done) && \
+	diff -u layers/common/requirements.txt "$$tmp/layers/common/requirements.txt" && \
+	for name in dev sam checkov; do \
+		diff -u requirements/$$name.txt "$$tmp/requirements/$$name.txt" || exit 1; done && \
+	echo "locks are current"
 
 lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff check .
@@ -41,17 +67,21 @@ build: $(SAM_VENV)/.installed
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
-$(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
+python:
+	@test "$(PYTHON_OK)" = 1 || { echo "Python 3.13 or newer is needed (the Lambda runtime's): install it (pyenv install 3.13, or apt install python3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
+
+$(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt | python
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/pip install $(PIP) -r requirements/dev.txt
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e ./client
 	touch $@
 
-$(SAM_VENV)/.installed:
+$(SAM_VENV)/.installed: requirements/sam.txt | python
 	$(PYTHON) -m venv $(SAM_VENV)
-	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check aws-sam-cli==$(SAM_VERSION)
+	$(SAM_VENV)/bin/pip install $(PIP) -r requirements/sam.txt
 	touch $@
 
-$(CHECKOV_VENV)/.installed:
+$(CHECKOV_VENV)/.installed: requirements/checkov.txt | python
 	$(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check checkov==$(CHECKOV_VERSION)
+	$(CHECKOV_VENV)/bin/pip install $(PIP) -r requirements/checkov.txt
 	touch $@

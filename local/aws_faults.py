@@ -67,7 +67,7 @@ class AwsFaultProxy:
         self.faults: list[Fault] = []
         self.requests: Counter[str] = Counter()  # "service.Operation" -> requests seen
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
 
     @property
@@ -107,6 +107,11 @@ class AwsFaultProxy:
             return answer.status, answer.getheaders(), answer.read()
         finally:
             connection.close()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client that gave up on a delayed answer closed its end: expected here
 
 
 def _handler_for(proxy: AwsFaultProxy) -> type[BaseHTTPRequestHandler]:

@@ -9,8 +9,9 @@ moto server stands in for AWS and the VCC emulator answers after BENCH_UPSTREAM_
     fetching on every call;
 (b) p50/p99 latency of a vend through the handler, served from memory, from DynamoDB, after a
     miss, and of a direct upstream fetch;
-(c) cold start: importing the function module and serving the first cached request in a fresh
-    process, next to a bare `import boto3` in a fresh process, with peak memory (max RSS);
+(c) cold start: importing each function module, and the vend function's first cached answer, in
+    fresh processes alternated with a bare `import boto3` (medians of 9 rounds, as ratios), with
+    peak memory (max RSS) and the built layer's unzipped size;
 (d) AWS faults: with a fault-injecting proxy (local/aws_faults.py) between the function and
     moto, what callers get (status, Retry-After, time) and how many requests reach VCC.
 """
@@ -24,10 +25,12 @@ import os
 import random
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import warnings
 from collections.abc import Callable
+from pathlib import Path
 from subprocess import run  # nosec B404
 from typing import Any
 
@@ -48,7 +51,7 @@ from local.vcc_emulator import DEMO_CLIENTS, VccEmulator
 os.environ.update(
     {
         **function_environment(),
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_LOG_LEVEL": "CRITICAL",  # (d) makes the service log every fault
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
 )
@@ -74,19 +77,22 @@ if sys.argv[1] == "boto3":
     import boto3
     imported = served = time.perf_counter()
 else:
-    from local.aws_faults import WRITES, AwsFaultProxy, Fault
-from local.lambda_runtime import LambdaContext, load_function
-    handler = load_function("vend").lambda_handler
-    imported = time.perf_counter()
-    event = json.load(open("events/get_token_emea_agents_availability.json"))
-    assert handler(event, LambdaContext("cold"))["statusCode"] == 200
-    served = time.perf_counter()
+    from local.lambda_runtime import LambdaContext, load_function
+    handler = load_function(sys.argv[1]).lambda_handler
+    imported = served = time.perf_counter()
+    if sys.argv[1] == "vend":
+        event = json.load(open("events/get_token_emea_agents_availability.json"))
+        assert handler(event, LambdaContext("cold"))["statusCode"] == 200
+        served = time.perf_counter()
 # VmHWM, not ru_maxrss: the latter keeps the parent's high-water mark across fork and exec
 status = open("/proc/self/status").read().splitlines()
 peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+modules = sorted(m for m in sys.modules if m.split(".")[0] in ("aws_xray_sdk", "requests"))
 print(json.dumps({"import_ms": (imported - started) * 1000, "first_ms": (served - started) * 1000,
-                  "max_rss_mb": peak_kb / 1024}))
+                  "max_rss_mb": peak_kb / 1024, "loaded": modules[:3]}))
 """
+COLD_START_KINDS = ("boto3", "vend", "refresher")
+COLD_START_ROUNDS = 9
 
 
 def direct_endpoint(settings: Settings) -> VccTokenEndpoint:
@@ -194,7 +200,7 @@ FAULT_SCENARIOS: list[tuple[str, tuple[Fault, ...], str]] = [
         "due",
     ),
     ("Secrets Manager throttled, nothing read yet", (Fault("secretsmanager", "throttle"),), "cold"),
-    ("SSM throttled, rules read (grace 300 s)", (Fault("ssm", "throttle"),), "cached"),
+    ("SSM throttled, rules read (grace 300 s)", (Fault("ssm", "throttle"),), "held"),
 ]
 
 
@@ -233,7 +239,8 @@ def aws_faults(
                 answer = handler(event, LambdaContext("bench"))
                 slowest = max(slowest, (time.perf_counter() - started) * 1000)
                 statuses.append(answer["statusCode"])
-                retry_after.add((answer.get("headers") or {}).get("Retry-After", "-"))
+                headers = {**answer.get("multiValueHeaders", {}), **answer.get("headers", {})}
+                retry_after.add(str(headers.get("Retry-After", "-")).strip("[]'"))
             proxy.clear()
             summary = ", ".join(f"{statuses.count(s)} x {s}" for s in sorted(set(statuses)))
             rows.append(
@@ -291,17 +298,52 @@ def fresh_process(command: list[str], env: dict[str, str]) -> str:
     return done.stdout
 
 
-def cold_starts(runs: int = 5) -> dict[str, dict[str, float]]:
-    """(c): medians over fresh interpreters."""
+def cold_starts(rounds: int = COLD_START_ROUNDS) -> dict[str, dict[str, Any]]:
+    """(c): medians over fresh interpreters, the kinds alternated in every round."""
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"}
-    results = {}
-    for kind in ("function", "boto3"):
-        command = [sys.executable, "-c", COLD_START_CHILD, kind]  # our own code, fresh
-        samples = [json.loads(fresh_process(command, env)) for _ in range(runs)]
-        results[kind] = {
-            name: statistics.median(sample[name] for sample in samples) for name in samples[0]
+    samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in COLD_START_KINDS}
+    for _ in range(rounds):
+        for kind in COLD_START_KINDS:
+            command = [sys.executable, "-c", COLD_START_CHILD, kind]  # our own code, fresh
+            samples[kind].append(json.loads(fresh_process(command, env)))
+    return {
+        kind: {
+            **{
+                name: statistics.median(sample[name] for sample in runs)
+                for name in ("import_ms", "first_ms", "max_rss_mb")
+            },
+            "loaded": runs[0]["loaded"],
         }
-    return results
+        for kind, runs in samples.items()
+    }
+
+
+def layer_size() -> dict[str, float]:
+    """The layer as `sam build` makes it (from the lock, for arm64), unzipped: MB in all and
+    MB of the AWS SDK (what taking the runtime's own boto3 would save)."""
+    with tempfile.TemporaryDirectory() as out:
+        fresh_process(
+            [
+                "make",
+                "-s",
+                "-C",
+                "layers/common",
+                "build-CommonLayer",
+                f"ARTIFACTS_DIR={out}",
+                f"PYTHON={sys.executable}",
+            ],
+            dict(os.environ),
+        )
+        root = Path(out) / "python"
+        sizes = {
+            entry.name: sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+            for entry in root.iterdir()
+        }
+    sdk = sum(size for name, size in sizes.items() if name.split("-")[0] in SDK_PACKAGES)
+    return {"total_mb": sum(sizes.values()) / 1e6, "sdk_mb": sdk / 1e6}
+
+
+SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath")
 
 
 def main() -> None:
@@ -336,6 +378,7 @@ def main() -> None:
             by_source = latencies(emulator, handler, dynamodb)
         faults = aws_faults(emulator, handler, dynamodb, endpoint)
         starts = cold_starts()
+        layer = layer_size()
     finally:
         emulator.stop()
         stop_server(moto)
@@ -359,15 +402,30 @@ def main() -> None:
             f"| {source} | {len(samples)} | {percentile(samples, 0.5):.2f} | "
             f"{percentile(samples, 0.99):.2f} |"
         )
-    print("\n(c) cold start in a fresh process (median of 5)")
-    print("| process | import, ms | first cached response, ms | peak memory (max RSS), MB |")
-    print("|---|---:|---:|---:|")
-    function, bare = starts["function"], starts["boto3"]
     print(
-        f"| vend function | {function['import_ms']:.0f} | {function['first_ms']:.0f} | "
-        f"{function['max_rss_mb']:.0f} |"
+        f"\n(c) cold start in fresh processes (median of {COLD_START_ROUNDS} rounds, the kinds "
+        "alternated); ratios against a bare `import boto3`"
     )
-    print(f"| bare `import boto3` | {bare['import_ms']:.0f} | - | {bare['max_rss_mb']:.0f} |")
+    print("| process | import, ms | ratio | first cached answer, ms | ratio | peak RSS, MB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    bare = starts["boto3"]["import_ms"]
+    for kind in COLD_START_KINDS:
+        start = starts[kind]
+        first = (
+            f"{start['first_ms']:.0f} | {start['first_ms'] / bare:.2f}"
+            if kind == "vend"
+            else "- | -"
+        )
+        print(
+            f"| {kind} | {start['import_ms']:.0f} | {start['import_ms'] / bare:.2f} | {first} | "
+            f"{start['max_rss_mb']:.0f} |"
+        )
+    loaded = starts["vend"]["loaded"]
+    print(f"X-Ray SDK or requests loaded by the first cached answer: {loaded or 'neither'}")
+    print(
+        f"layer, unzipped: {layer['total_mb']:.1f} MB, of which the AWS SDK (boto3, botocore, "
+        f"s3transfer, jmespath) {layer['sdk_mb']:.1f} MB"
+    )
     print("\n(d) AWS faults between the function and its AWS services (moto behind a proxy)")
     print("| fault | requests | statuses | Retry-After | slowest, ms | VCC requests |")
     print("|---|---:|---|---|---:|---:|")

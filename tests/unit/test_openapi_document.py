@@ -2,12 +2,8 @@
 Lambda: the function imports without it."""
 
 import json
-import os
-import subprocess
-import sys
 
 from local.openapi import DOCUMENT, build, render
-from local.stack import ROOT, function_environment
 
 
 def test_the_committed_document_is_current() -> None:
@@ -27,19 +23,3 @@ def test_every_route_documents_its_answers() -> None:
     for _, _, operation in operations:
         assert {"200", "400", "403", "500", "503"} <= set(operation["responses"])
     assert document["security"] == [{"sigv4": []}]
-
-
-def test_the_function_does_not_import_pydantic_at_run_time() -> None:
-    probe = (
-        "import sys; from local.lambda_runtime import load_function; load_function('vend'); "
-        "print('pydantic' in sys.modules)"
-    )
-    env = {
-        **os.environ,
-        **function_environment(),
-        "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
-    )
-    assert done.stdout.strip() == "False"

@@ -2,15 +2,58 @@
 
 Service name, metrics namespace and log level come from the POWERTOOLS_* environment variables
 that template.yaml sets once in Globals.
+
+Tracing: Lambda's active tracing (`Tracing: Active`) records every invocation without any SDK in
+the function. X-Ray subsegments for the handler, the routes and the AWS and VCC calls need the
+X-Ray SDK, whose import costs about 150 ms of every cold start; so Powertools' Tracer (and with
+it the SDK) is created only when XRAY_SUBSEGMENTS=true. Otherwise its decorators do nothing.
 """
 
 import logging
+import os
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+type _Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+class OptionalTracer:
+    """The Tracer decorators this service uses, active only when subsegments are asked for."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    @cached_property
+    def _tracer(self) -> Any:
+        from aws_lambda_powertools import Tracer  # imports the X-Ray SDK
+
+        return Tracer()
+
+    def capture_lambda_handler(self, *, capture_response: bool) -> _Decorator:
+        if not self.enabled:
+            return _unchanged
+        decorator: _Decorator = self._tracer.capture_lambda_handler(
+            capture_response=capture_response
+        )
+        return decorator
+
+    def capture_method(self, *, capture_response: bool) -> _Decorator:
+        if not self.enabled:
+            return _unchanged
+        decorator: _Decorator = self._tracer.capture_method(capture_response=capture_response)
+        return decorator
+
+
+def _unchanged(function: Callable[..., Any]) -> Callable[..., Any]:
+    return function
+
+
 logger = Logger()
-tracer = Tracer()
+tracer = OptionalTracer(os.environ.get("XRAY_SUBSEGMENTS", "").lower() == "true")
 metrics = Metrics()
 
 # At DEBUG, botocore logs whole response bodies (GetSecretValue included) and urllib3 logs

@@ -1,7 +1,8 @@
 """The OAuth 2.0 client-credentials request to VCC's token endpoint (RFC 6749 §4.4).
 
-One pooled requests.Session per execution environment; certificates verified; redirects never
-followed (a token request carries the client secret); every failure becomes a typed
+One pooled requests.Session per execution environment, made (and requests imported) on the
+first fetch: an environment serving cached tokens never pays for it. Certificates verified;
+redirects never followed (a token request carries the client secret); every failure becomes a typed
 UpstreamError whose message holds the region, scope and status, never a body or a header.
 
 Retries: only connection errors, 429 and 5xx, at most `max_attempts` in all, with exponential
@@ -27,12 +28,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
-import requests
-
 from vcc_tokens.credentials import ClientCredentials
+
+if TYPE_CHECKING:
+    import requests
 from vcc_tokens.errors import (
     UpstreamBadResponse,
     UpstreamError,
@@ -102,7 +104,7 @@ class VccTokenEndpoint(TokenEndpoint):
         self._max_token_bytes = max_token_bytes
         self._budget = budget_seconds
         self._max_attempts = max_attempts
-        self._session = session or requests.Session()
+        self._session = session
         self._clock = clock
         self._sleep = sleep
 
@@ -148,6 +150,10 @@ class VccTokenEndpoint(TokenEndpoint):
             form["client_secret"] = credentials.client_secret
         where = f"the {region} token endpoint"
         timeout = (min(self._connect_timeout, budget), min(self._read_timeout, budget))
+        import requests  # here, not at import time: see the module's docstring
+
+        if self._session is None:
+            self._session = requests.Session()
         try:
             response = self._session.post(
                 self._token_url(region),

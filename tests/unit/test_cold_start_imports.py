@@ -1,0 +1,43 @@
+"""What importing a function loads (cold start): not pydantic (the OpenAPI document is made at
+build time), not the X-Ray SDK (unless subsegments are asked for), not requests (until the first
+fetch from VCC)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from local.stack import ROOT, function_environment
+
+HEAVY = ("pydantic", "aws_xray_sdk", "requests")
+
+
+def loaded_after_import(function: str, **environment: str) -> set[str]:
+    probe = (
+        "import sys, json; from local.lambda_runtime import load_function; "
+        f"load_function({function!r}); "
+        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))))"
+    )
+    env = {
+        **os.environ,
+        **function_environment(),
+        **environment,
+        "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    return set(json.loads(done.stdout))
+
+
+@pytest.mark.parametrize("function", ["vend", "refresher"])
+def test_importing_a_function_loads_none_of_the_heavy_modules(function: str) -> None:
+    assert loaded_after_import(function) == set()
+
+
+def test_subsegments_when_asked_for_load_the_xray_sdk() -> None:
+    assert "aws_xray_sdk" in loaded_after_import("vend", XRAY_SUBSEGMENTS="true")
