@@ -4,27 +4,39 @@ It serves exactly the template's Api routes, checks AWS_IAM authorization (SigV4
 Gateway does before any handler runs, builds the REST proxy event with requestContext.identity
 filled from the verified caller, and calls the same handler code that runs in Lambda, in
 process, one invocation at a time (as one Lambda execution environment would).
+
+HTTP itself is waitress's job (a well-kept WSGI server): framing, chunked bodies, header and
+body limits (API Gateway's 10 KB of headers, 10 MB of body), and timing out clients that stall.
+What waitress refuses itself (a malformed Content-Length, an over-long request line...) is
+answered in API Gateway's JSON shape, like everything else.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import logging
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+import waitress
+import waitress.utilities
 
 from local.lambda_runtime import LambdaContext
 from local.sigv4 import MISSING_TOKEN, AuthError, Caller, verify
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 STAGE = "local"
+MAX_HEADER_BYTES = 10 * 1024  # API Gateway's limit on a request's headers
+MAX_BODY_BYTES = 10 * 1024 * 1024  # and on its payload
+CLIENT_TIMEOUT = 10.0  # seconds a client may stall mid-request before it is dropped
 
 
 @dataclass(frozen=True)
@@ -130,6 +142,7 @@ class ApiFront:
         port: int = 3000,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         invoke_lock: threading.Lock | None = None,
+        client_timeout: float = CLIENT_TIMEOUT,
     ) -> None:
         self.routes = routes
         self.handlers = handlers
@@ -138,20 +151,66 @@ class ApiFront:
         # Handlers run one at a time, as in one Lambda execution environment; the lock may be
         # shared with other in-process invokers (the local scheduler).
         self._invoke_lock = invoke_lock or threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _request_handler(self))
-        self._server.daemon_threads = True
+        self._server: Any = waitress.create_server(
+            self.wsgi,
+            host=host,
+            port=port,
+            threads=4,
+            channel_timeout=client_timeout,
+            cleanup_interval=max(1, round(client_timeout)),  # how often stalls are looked for
+            max_request_header_size=MAX_HEADER_BYTES,
+            max_request_body_size=MAX_BODY_BYTES,
+            expose_tracebacks=False,
+            ident="local-api-front",
+            asyncore_use_poll=True,  # a socket closed by stop() is then a POLLNVAL, not EBADF
+        )
+        self._stopped = threading.Event()
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"http://{self.host}"
+
+    @property
+    def host(self) -> str:
+        """host:port, as callers sign it (the Host header is bound to it)."""
+        return f"{self._server.effective_host}:{self._server.effective_port}"
 
     def serve_forever(self) -> None:
-        self._server.serve_forever()
+        self._server.run()
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        """Close the listener and every connection, then the worker threads (as WebTest's
+        StopableWSGIServer does); harmless when called again."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        logging.getLogger("waitress").setLevel(logging.CRITICAL)  # no asyncore tracebacks
+        while self._server._map:
+            for channel in list(self._server._map.values()):
+                channel.handle_close()
+        self._server.task_dispatcher.shutdown()
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        """One HTTP request, as waitress has parsed it."""
+        headers = {
+            name[5:].replace("_", "-").title(): value
+            for name, value in environ.items()
+            if name.startswith("HTTP_")
+        }
+        for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(name):
+                headers[name.replace("_", "-").title()] = environ[name]
+        body = environ["wsgi.input"].read()
+        status, response_headers, data = self.answer(
+            environ["REQUEST_METHOD"],
+            environ.get("REQUEST_URI") or environ.get("PATH_INFO") or "/",
+            headers,
+            body,
+            environ.get("REMOTE_ADDR", ""),
+        )
+        response_headers["Content-Length"] = str(len(data))
+        start_response(f"{status} {HTTPStatus(status).phrase}", list(response_headers.items()))
+        return [data] if environ["REQUEST_METHOD"] != "HEAD" else []
 
     def answer(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str
@@ -172,6 +231,7 @@ class ApiFront:
                 body=body,
                 callers=self.callers,
                 now=self.clock(),
+                hosts={self.host, self.host.replace("127.0.0.1", "localhost")},
             )
         except AuthError as refused:
             return _gateway_error(403, refused.message, request_id)
@@ -203,34 +263,10 @@ def _gateway_error(status: int, message: str, request_id: str) -> tuple[int, dic
     return status, headers, body
 
 
-def _request_handler(front: ApiFront) -> type[BaseHTTPRequestHandler]:
-    class RequestHandler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out in separate writes
+def _gateway_shaped_error(self: waitress.utilities.Error, ident: str | None = None) -> Any:
+    """waitress's own refusals (bad framing, limits) in API Gateway's JSON shape."""
+    body = json.dumps({"message": f"{self.reason}: {self.body}"}).encode()
+    return f"{self.code} {self.reason}", [("Content-Type", "application/json")], body
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-            pass  # the handler logs each request itself, as it does in Lambda
 
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            headers = dict(self.headers.items())
-            status, response_headers, data = front.answer(
-                self.command, self.path, headers, body, self.client_address[0]
-            )
-            self.send_response(status)
-            for name, value in response_headers.items():
-                self.send_header(name, value)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-
-        def __getattr__(self, name: str) -> Any:
-            # Every method reaches the routing (and API Gateway's 403 for what no route takes),
-            # not http.server's 501 for methods it has no do_<METHOD> for.
-            if name.startswith("do_"):
-                return self._serve
-            raise AttributeError(name)
-
-    return RequestHandler
+waitress.utilities.Error.to_response = _gateway_shaped_error

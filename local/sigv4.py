@@ -4,10 +4,16 @@ The signature is recomputed with botocore's own SigV4 implementation from what t
 the method, the raw path and query, the headers named in SignedHeaders and the body, at the
 caller's X-Amz-Date, with the secret key of the access key id in Credential. Failures carry the
 messages API Gateway answers with (403).
+
+botocore signs the value of an X-Amz-Content-SHA256 header in place of the body's hash, so that
+header, when present, must be the SHA-256 of the body received (else a body swapped after
+signing would pass); UNSIGNED-PAYLOAD is refused, as execute-api does. The signed Host must be
+this API's own address.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import re
@@ -28,6 +34,9 @@ SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check your "
     "AWS Secret Access Key and signing method. Consult the service documentation for details."
 )
+
+UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD is not supported: sign the request's body."
+PAYLOAD_MISMATCH = "The provided 'x-amz-content-sha256' header does not match what was computed."
 
 _AUTHORIZATION = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*"
@@ -85,8 +94,10 @@ def verify(
     body: bytes,
     callers: dict[str, Caller],
     now: datetime,
+    hosts: set[str],
 ) -> Caller:
-    """The verified caller, or AuthError with API Gateway's message."""
+    """The verified caller, or AuthError with API Gateway's message. `hosts`: the Host values
+    this API answers to."""
     lowered = {name.lower(): value for name, value in headers.items()}
     authorization = lowered.get("authorization")
     if not authorization:
@@ -129,6 +140,13 @@ def verify(
     signed_names = match["signed_headers"].split(";")
     if "host" not in signed_names or any(name not in lowered for name in signed_names):
         raise AuthError(SIGNATURE_MISMATCH)
+    if lowered["host"] not in hosts:
+        raise AuthError(SIGNATURE_MISMATCH)  # signed for another API
+    payload_hash = lowered.get("x-amz-content-sha256")
+    if payload_hash == "UNSIGNED-PAYLOAD":
+        raise AuthError(UNSIGNED_PAYLOAD)
+    if payload_hash is not None and payload_hash != hashlib.sha256(body).hexdigest():
+        raise AuthError(PAYLOAD_MISMATCH)
     request = AWSRequest(
         method=method,
         url=f"http://{lowered['host']}{raw_path}",

@@ -18,8 +18,10 @@ def signed_headers(
     body: bytes = b"",
     region: str = "eu-west-1",
     at: datetime | None = None,
+    extra: dict[str, str] | None = None,
 ) -> dict[str, str]:
-    request = AWSRequest(method=method, url=url, data=body)
+    """The headers a caller sends; `extra` headers are signed too (x-amz-content-sha256...)."""
+    request = AWSRequest(method=method, url=url, data=body, headers=extra or {})
     signer = SigV4Auth(Credentials(access_key_id, secret_access_key), "execute-api", region)
     if at is None:
         signer.add_auth(request)  # what a real caller does: now

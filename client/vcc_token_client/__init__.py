@@ -6,7 +6,7 @@ requests.get("https://emea.api.cc.vonage.com/agents-availability",
              auth=tokens.bearer("emea", "agents-availability:read"))
 """
 
-from vcc_token_client.client import Token, TokenClient, VccBearerAuth
+from vcc_token_client.client import ForeignOrigin, Token, TokenClient, VccBearerAuth
 from vcc_token_client.errors import (
     BadRequest,
     Forbidden,
@@ -19,6 +19,7 @@ from vcc_token_client.sigv4 import SigV4RequestsAuth
 __all__ = [
     "BadRequest",
     "Forbidden",
+    "ForeignOrigin",
     "ServiceUnreachable",
     "SigV4RequestsAuth",
     "Token",

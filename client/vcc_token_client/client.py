@@ -4,6 +4,12 @@ Thread-safe: one request in flight per (region, scope); other threads wait for i
 token. `bearer(region, scope)` is a requests auth for calling VCC APIs: it adds the token and, if
 VCC answers 401, asks the service to replace that token (naming it by its SHA-256) and retries
 the call once.
+
+The token goes only to the region's VCC API origin (scheme, host and port of `api_base_url`): a
+request to another origin is refused before anything is sent, a redirect to another origin loses
+the Authorization header, and only a 401 from the VCC API origin itself leads to a refresh. One
+process asks the service to refresh a key at most once per `refresh_interval`, however many
+401s arrive.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
 
 import botocore.session
 import requests
@@ -43,6 +49,21 @@ class Token:
         return f"Bearer {self.access_token}"
 
 
+DEFAULT_API_BASE_URL = "https://{region}.api.cc.vonage.com"
+REFRESH_INTERVAL = 30.0  # the service refreshes a key at most this often too
+
+
+class ForeignOrigin(ValueError):
+    """A bearer token was about to be sent somewhere other than its VCC API origin."""
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, with the scheme's default port made explicit."""
+    parts = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
+
+
 class TokenClient:
     def __init__(
         self,
@@ -53,8 +74,15 @@ class TokenClient:
         botocore_session: botocore.session.Session | None = None,
         signing_region: str | None = None,
         http: requests.Session | None = None,
+        api_base_url: str = DEFAULT_API_BASE_URL,
+        refresh_interval: float = REFRESH_INTERVAL,
     ) -> None:
+        """`api_base_url`: where the tokens are used, `{region}` standing for the region (the
+        legacy https://{region}.api.newvoicemedia.com, or a test double)."""
         self._base_url = base_url.rstrip("/")
+        self._api_base_url = api_base_url
+        self._refresh_interval = refresh_interval
+        self._refreshed_at: dict[tuple[str, str], float] = {}
         self._min_ttl = min_ttl
         self._timeout = timeout
         self._auth = SigV4RequestsAuth(botocore_session, signing_region)
@@ -86,14 +114,20 @@ class TokenClient:
             current = self._tokens.get(key)
             if rejected_sha256 and current is not None and current.sha256 != rejected_sha256:
                 return current  # another thread already replaced it
+            recently = time.monotonic() - self._refreshed_at.get(key, -self._refresh_interval)
+            if current is not None and recently < self._refresh_interval:
+                return current  # refreshed moments ago: a persistent 401 is not ours to fix
             body = {"rejected_token_sha256": rejected_sha256} if rejected_sha256 else None
             token = self._call("POST", region, scope, suffix="/refresh", json=body)
             self._tokens[key] = token
+            self._refreshed_at[key] = time.monotonic()
             return token
 
     def bearer(self, region: str, scope: str) -> VccBearerAuth:
-        """A requests auth for VCC API calls with this (region, scope)'s token."""
-        return VccBearerAuth(self, region, scope)
+        """A requests auth for VCC API calls with this (region, scope)'s token, to the region's
+        VCC API origin only."""
+        api_origin = origin(self._api_base_url.format(region=region))
+        return VccBearerAuth(self, region, scope, api_origin)
 
     # --- the wire --------------------------------------------------------------------------
     def _lock(self, key: tuple[str, str]) -> threading.Lock:
@@ -127,24 +161,44 @@ class TokenClient:
 
 
 class VccBearerAuth(AuthBase):
-    """Adds `Authorization: Bearer <token>`; on a 401 from VCC, replaces the token through the
-    service and retries the request once."""
+    """Adds `Authorization: Bearer <token>` to requests for the VCC API origin (and refuses
+    others); on a 401 from that origin, replaces the token through the service and retries the
+    request once. A redirect to another origin is followed without the token."""
 
-    def __init__(self, client: TokenClient, region: str, scope: str) -> None:
+    def __init__(
+        self, client: TokenClient, region: str, scope: str, api_origin: tuple[str, str, int | None]
+    ) -> None:
         self._client = client
         self._region = region
         self._scope = scope
+        self._origin = api_origin
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if origin(request.url or "") != self._origin:
+            scheme, host, port = self._origin
+            raise ForeignOrigin(
+                f"the {self._region} token is sent only to {scheme}://{host}:{port}, "
+                f"not to {urlsplit(request.url or '').netloc or 'that URL'}"
+            )
         token = self._client.token(self._region, self._scope)
         request.headers["Authorization"] = token.authorization
-        hook = functools.partial(self._retry_once_on_401, token)
+        hook = functools.partial(self._on_response, token)
         request.register_hook("response", hook)  # type: ignore[no-untyped-call]
         return request
 
-    def _retry_once_on_401(
+    def _on_response(
         self, sent: Token, response: requests.Response, **kwargs: Any
     ) -> requests.Response:
+        request = response.request
+        if origin(request.url or "") != self._origin:
+            request.headers.pop("Authorization", None)  # a redirect's answer: not our API
+            return response
+        location = response.headers.get("Location")
+        if response.is_redirect and location:
+            if origin(urljoin(request.url or "", location)) != self._origin:
+                # requests copies this request's headers into the redirected one
+                request.headers.pop("Authorization", None)
+            return response
         if response.status_code != 401:
             return response
         token = self._client.refresh(self._region, self._scope, sent.sha256)

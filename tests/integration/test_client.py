@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import botocore.session
@@ -18,6 +19,7 @@ from requests_oauthlib import OAuth2Session
 from vcc_token_client import (
     BadRequest,
     Forbidden,
+    ForeignOrigin,
     ServiceUnreachable,
     SigV4RequestsAuth,
     TokenClient,
@@ -59,6 +61,8 @@ class CountingSession(requests.Session):
 
 
 def client_for(stack: Stack, caller: dict[str, str] = ORDERS, **options: Any) -> TokenClient:
+    """A client whose tokens go to the stack's VCC emulator (its Agents Availability API)."""
+    options.setdefault("api_base_url", stack.emulator_url + "/{region}")
     return TokenClient(stack.url, botocore_session=aws_session(caller), **options)
 
 
@@ -99,7 +103,7 @@ def test_vcc_401_is_recovered_once_through_the_refresh_endpoint(stack: Stack) ->
 
 def test_a_second_401_is_returned_not_retried_again(stack: Stack, emulator: VccEmulator) -> None:
     # An API (the tests' own emulator) that never issued the stack's tokens: every call is 401
-    client = client_for(stack, REPORTS)
+    client = client_for(stack, REPORTS, api_base_url=emulator.base_url + "/{region}")
     answer = requests.get(
         emulator.base_url + "/apac/agents-availability",
         auth=client.bearer("apac", "stats"),
@@ -239,3 +243,89 @@ def test_cli_exit_codes(stack: Stack, args: tuple[str, ...], with_stack: bool, c
     assert done.returncode == code, done.stderr
     assert done.stdout == ""
     assert done.stderr.startswith(("vcc-token:", "usage:"))
+
+
+class PeerServer:
+    """A VCC API stand-in on loopback that answers every request the same way and records the
+    Authorization headers it received."""
+
+    def __init__(self, status: int, headers: dict[str, str] | None = None) -> None:
+        self.authorizations: list[str | None] = []
+        peer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                peer.authorizations.append(self.headers.get("Authorization"))
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def test_a_redirect_to_another_origin_never_carries_the_token(stack: Stack) -> None:
+    # Given the VCC API origin redirecting to another address that answers 401
+    elsewhere = PeerServer(401)
+    api = PeerServer(302, {"Location": elsewhere.url + "/stolen"})
+    http = CountingSession()
+    client = client_for(stack, REPORTS, api_base_url=api.url, http=http)
+    try:
+        # When a caller follows the redirect three times
+        answers = [
+            requests.get(
+                api.url + "/agents-availability", auth=client.bearer("emea", "stats"), timeout=10
+            )
+            for _ in range(3)
+        ]
+    finally:
+        api.stop()
+        elsewhere.stop()
+    # Then the other address never saw the token, and its 401 caused no refresh
+    assert [answer.status_code for answer in answers] == [401] * 3
+    assert elsewhere.authorizations == [None] * 3
+    assert all(a is not None and a.startswith("Bearer ") for a in api.authorizations)
+    assert http.sent == 1  # one GET of the token, no refresh
+
+
+def test_a_persistent_401_refreshes_once_per_interval(stack: Stack) -> None:
+    # Given a VCC API that answers 401 to every token
+    api = PeerServer(401)
+    http = CountingSession()
+    client = client_for(stack, REPORTS, api_base_url=api.url, http=http)
+    try:
+        answers = [
+            requests.get(
+                api.url + "/agents-availability", auth=client.bearer("emea", "stats"), timeout=10
+            )
+            for _ in range(10)
+        ]
+    finally:
+        api.stop()
+    assert {answer.status_code for answer in answers} == {401}
+    assert http.sent == 2  # the token once, one refresh: not one refresh per 401
+
+
+def test_a_token_is_not_sent_to_another_origin_at_all(stack: Stack) -> None:
+    elsewhere = PeerServer(200)
+    client = client_for(stack, REPORTS)  # tokens for the stack's emulator
+    try:
+        with pytest.raises(ForeignOrigin, match="sent only to"):
+            requests.get(
+                elsewhere.url + "/agents-availability",
+                auth=client.bearer("emea", "stats"),
+                timeout=10,
+            )
+    finally:
+        elsewhere.stop()
+    assert elsewhere.authorizations == []

@@ -1,5 +1,6 @@
 """The local stack's SigV4 check answers as API Gateway's AWS_IAM authorization does."""
 
+import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -7,7 +8,9 @@ import pytest
 from local.sigv4 import (
     INVALID_TOKEN,
     MISSING_TOKEN,
+    PAYLOAD_MISMATCH,
     SIGNATURE_MISMATCH,
+    UNSIGNED_PAYLOAD,
     AuthError,
     Caller,
     verify,
@@ -33,10 +36,22 @@ def headers(
 
 
 def check(
-    sent_headers: dict[str, str], path: str = PATH, now: datetime = NOW, method: str = "GET"
+    sent_headers: dict[str, str],
+    path: str = PATH,
+    now: datetime = NOW,
+    method: str = "GET",
+    body: bytes = b"",
 ) -> Caller:
     sent = {"Host": HOST, **sent_headers}  # as every HTTP client sends it
-    return verify(method=method, raw_path=path, headers=sent, body=b"", callers=CALLERS, now=now)
+    return verify(
+        method=method,
+        raw_path=path,
+        headers=sent,
+        body=body,
+        callers=CALLERS,
+        now=now,
+        hosts={HOST},
+    )
 
 
 def test_a_correct_signature_names_the_caller() -> None:
@@ -94,3 +109,46 @@ def test_a_wrong_secret_key_breaks_the_signature() -> None:
 def test_signatures_older_or_newer_than_five_minutes_are_refused(offset: int, message: str) -> None:
     with pytest.raises(AuthError, match=message):
         check(headers(at=NOW + timedelta(minutes=offset)))
+
+
+REFRESH = "/tokens/emea/stats/refresh"
+
+
+def signed_post(body: bytes, payload_hash: str, host: str = HOST) -> dict[str, str]:
+    return signed_headers(
+        "POST",
+        f"http://{host}{REFRESH}",
+        CALLER.access_key_id,
+        CALLER.secret_access_key,
+        body=body,
+        at=NOW,
+        extra={"X-Amz-Content-SHA256": payload_hash},
+    )
+
+
+def test_a_signed_payload_hash_must_match_the_body_received() -> None:
+    signed_body = b'{"rejected_token_sha256": null}'
+    sent = signed_post(signed_body, hashlib.sha256(signed_body).hexdigest())
+    assert check(sent, path=REFRESH, method="POST", body=signed_body) == CALLER
+    with pytest.raises(AuthError, match="x-amz-content-sha256"):
+        check(sent, path=REFRESH, method="POST", body=b"{}")  # swapped after signing
+    assert "does not match what was computed" in PAYLOAD_MISMATCH
+
+
+def test_an_unsigned_payload_is_refused() -> None:
+    sent = signed_post(b"{}", "UNSIGNED-PAYLOAD")
+    with pytest.raises(AuthError) as refused:
+        check(sent, path=REFRESH, method="POST", body=b"{}")
+    assert refused.value.message == UNSIGNED_PAYLOAD
+
+
+def test_a_signature_for_another_host_is_refused() -> None:
+    sent = signed_headers(
+        "GET",
+        f"http://api.example.com{PATH}",
+        CALLER.access_key_id,
+        CALLER.secret_access_key,
+        at=NOW,
+    )
+    with pytest.raises(AuthError, match="does not match"):
+        check({**sent, "Host": "api.example.com"})
