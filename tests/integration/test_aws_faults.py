@@ -44,6 +44,15 @@ def faults(
     proxy.clear()
 
 
+def first_token_with_memory_always_stale(vend_handler: Any, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A token fetched by this instance, whose in-memory copy is never fresh enough to serve
+    without reading DynamoDB (it is still held, as the fallback)."""
+    monkeypatch.setenv("MEMORY_CACHE_SECONDS", "0")
+    wiring.reset()
+    token: str = invoke(vend_handler, api_event("emea", SCOPE)).body["access_token"]
+    return token
+
+
 def timed(handler: Any, event: dict[str, Any]) -> tuple[Any, float]:
     started = time.monotonic()
     response = invoke(handler, event)
@@ -85,14 +94,12 @@ def test_a_token_held_in_memory_is_served_when_dynamodb_is_down(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given a token this instance fetched, and an in-memory copy past its staleness bound
-    monkeypatch.setenv("MEMORY_CACHE_SECONDS", "0")
-    wiring.reset()
-    first = invoke(vend_handler, api_event("emea", SCOPE))
+    first = first_token_with_memory_always_stale(vend_handler, monkeypatch)
     # When DynamoDB refuses every connection
     faults.inject(Fault("dynamodb", "refuse"))
     response, seconds = timed(vend_handler, api_event("emea", SCOPE))
     # Then the valid token it holds is served at once
-    assert (response.status, response.body["access_token"]) == (200, first.body["access_token"])
+    assert (response.status, response.body["access_token"]) == (200, first)
     assert seconds < 6
     assert emulator.token_requests == 1
 
@@ -128,21 +135,16 @@ def test_a_cached_token_is_served_from_memory_when_kms_cannot_open_items(
     vend_handler: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("MEMORY_CACHE_SECONDS", "0")
-    wiring.reset()
-    first = invoke(vend_handler, api_event("emea", SCOPE))
+    first = first_token_with_memory_always_stale(vend_handler, monkeypatch)
     wiring.reset()  # a fresh instance: holds nothing, must open the item
     faults.inject(Fault("kms", "throttle", frozenset({"Decrypt"})))
     response, seconds = timed(vend_handler, api_event("emea", SCOPE))
     assert_unavailable(response, seconds, "KMS")
     faults.clear()
-    assert (
-        invoke(vend_handler, api_event("emea", SCOPE)).body["access_token"]
-        == (first.body["access_token"])
-    )
+    assert invoke(vend_handler, api_event("emea", SCOPE)).body["access_token"] == first
     faults.inject(Fault("kms", "throttle", frozenset({"Decrypt"})))
     held = invoke(vend_handler, api_event("emea", SCOPE))  # memory is 0 s fresh; it holds one
-    assert (held.status, held.body["access_token"]) == (200, first.body["access_token"])
+    assert (held.status, held.body["access_token"]) == (200, first)
     assert emulator.token_requests == 1
 
 

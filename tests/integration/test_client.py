@@ -274,25 +274,30 @@ class PeerServer:
         self._server.server_close()
 
 
+def call_api(stack: Stack, api: PeerServer, times: int) -> tuple[list[int], CountingSession]:
+    """`times` calls to `api` as its VCC API origin: their statuses, and the client's requests
+    to the token service."""
+    http = CountingSession()
+    auth = client_for(stack, REPORTS, api_base_url=api.url, http=http).bearer("emea", "stats")
+    statuses = [
+        requests.get(api.url + "/agents-availability", auth=auth, timeout=10).status_code
+        for _ in range(times)
+    ]
+    return statuses, http
+
+
 def test_a_redirect_to_another_origin_never_carries_the_token(stack: Stack) -> None:
     # Given the VCC API origin redirecting to another address that answers 401
     elsewhere = PeerServer(401)
     api = PeerServer(302, {"Location": elsewhere.url + "/stolen"})
-    http = CountingSession()
-    client = client_for(stack, REPORTS, api_base_url=api.url, http=http)
     try:
         # When a caller follows the redirect three times
-        answers = [
-            requests.get(
-                api.url + "/agents-availability", auth=client.bearer("emea", "stats"), timeout=10
-            )
-            for _ in range(3)
-        ]
+        statuses, http = call_api(stack, api, 3)
     finally:
         api.stop()
         elsewhere.stop()
     # Then the other address never saw the token, and its 401 caused no refresh
-    assert [answer.status_code for answer in answers] == [401] * 3
+    assert statuses == [401] * 3
     assert elsewhere.authorizations == [None] * 3
     assert all(a is not None and a.startswith("Bearer ") for a in api.authorizations)
     assert http.sent == 1  # one GET of the token, no refresh
@@ -301,18 +306,11 @@ def test_a_redirect_to_another_origin_never_carries_the_token(stack: Stack) -> N
 def test_a_persistent_401_refreshes_once_per_interval(stack: Stack) -> None:
     # Given a VCC API that answers 401 to every token
     api = PeerServer(401)
-    http = CountingSession()
-    client = client_for(stack, REPORTS, api_base_url=api.url, http=http)
     try:
-        answers = [
-            requests.get(
-                api.url + "/agents-availability", auth=client.bearer("emea", "stats"), timeout=10
-            )
-            for _ in range(10)
-        ]
+        statuses, http = call_api(stack, api, 10)
     finally:
         api.stop()
-    assert {answer.status_code for answer in answers} == {401}
+    assert set(statuses) == {401}
     assert http.sent == 2  # the token once, one refresh: not one refresh per 401
 
 

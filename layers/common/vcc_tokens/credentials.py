@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal, cast
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -46,12 +48,19 @@ class CredentialStore(ABC):
 
 
 class SecretsManagerCredentialStore(CredentialStore):
-    def __init__(self, provider: SecretsProvider, prefix: str, max_age: int) -> None:
-        self._provider = provider
+    """`provider` is made on first use: only a fetch from VCC needs the secret, so an execution
+    environment serving cached tokens never creates a Secrets Manager client (cold start)."""
+
+    def __init__(self, provider: Callable[[], SecretsProvider], prefix: str, max_age: int) -> None:
+        self._make_provider = provider
         self._prefix = prefix
         self._max_age = max_age
         self._malformed: set[str] = set()  # secrets whose cached value does not parse
         self._last_good: dict[str, ClientCredentials] = {}
+
+    @cached_property
+    def _provider(self) -> SecretsProvider:
+        return self._make_provider()
 
     def secret_name(self, region: str) -> str:
         return f"{self._prefix}{region}"

@@ -247,8 +247,8 @@ class TokenVendor:
                     entry.scope,
                     satisfied=lambda t: t is not None and not self.due(t, self.clock(), horizon),
                 )
-            except UpstreamError as error:
-                report.failed.append(f"{entry.region} {entry.scope}: {error.kind}")
+            except (UpstreamError, DependencyError) as error:
+                report.failed.append(f"{entry.region} {entry.scope}: {error.code}")
                 logger.warning(
                     "scheduled renewal failed",
                     extra={"region": entry.region, "scope": entry.scope, "error": error.code},

@@ -40,7 +40,7 @@ def build_vendor(settings: Settings, clock: Callable[[], float] = time.time) -> 
             KmsEnvelopeCipher(boto3.client("kms", config=config), settings.kms_key_id),
         ),
         credentials=SecretsManagerCredentialStore(
-            SecretsProvider(boto3_client=boto3.client("secretsmanager", config=config)),
+            lambda: SecretsProvider(boto3_client=boto3.client("secretsmanager", config=config)),
             prefix=settings.secret_prefix,
             max_age=settings.secret_max_age,
         ),
