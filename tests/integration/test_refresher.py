@@ -51,7 +51,9 @@ def test_a_failed_renewal_fails_the_run_so_the_schedule_retries(
 ) -> None:
     cache_token(service, "stats", seconds_left=300, asked_ago=30)
     emulator.fail_next("server_error", count=3)  # every attempt
-    with pytest.raises(Exception, match="1 renewals failed: apac stats: upstream_unavailable") as caught:
+    with pytest.raises(
+        Exception, match="1 renewals failed: apac stats: upstream_unavailable"
+    ) as caught:
         refresher(load_event("scheduled_refresh.json"), LambdaContext("schedule"))
     assert type(caught.value).__name__ == "RenewalsFailed"
     assert service.cached_token("apac", "stats").access_token == "old-stats"  # type: ignore[union-attr]

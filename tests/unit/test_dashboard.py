@@ -1,0 +1,65 @@
+"""The operations dashboard in template.yaml shows metrics the code really emits, and every alarm
+the template defines."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from local.stack import ROOT, load_template
+from vcc_tokens.errors import UpstreamError
+
+SOURCES = [
+    *(ROOT / "layers" / "common" / "vcc_tokens").glob("*.py"),
+    *(ROOT / "functions").glob("*/app.py"),
+]
+AWS_SERVICES = {"DynamoDB", "KMS", "SecretsManager", "SSM"}  # vcc_tokens.aws, spaces removed
+
+
+def dashboard() -> dict[str, Any]:
+    body, _ = load_template()["Resources"]["OperationsDashboard"]["Properties"]["DashboardBody"][
+        "Sub"
+    ]
+    document: dict[str, Any] = json.loads(re.sub(r"\$\{([^}]+)\}", r"\1", body))
+    return document
+
+
+def emitted_names() -> set[str]:
+    code = "\n".join(path.read_text(encoding="utf-8") for path in SOURCES)
+    names = set(re.findall(r'add_metric\(\s*name="(\w+)"', code))
+    names |= set(re.findall(r'"(\w+Hits)"', code))  # the handler's HIT_METRICS
+    kinds = {cls.kind for cls in _subclasses(UpstreamError)}
+    names |= {f"UpstreamErrors_{kind}" for kind in kinds}
+    names |= {f"DependencyFaults_{service}" for service in AWS_SERVICES}
+    return names
+
+
+def _subclasses(cls: type) -> set[type]:
+    found = set(cls.__subclasses__())
+    for sub in list(found):
+        found |= _subclasses(sub)
+    return found
+
+
+def test_every_service_metric_on_the_dashboard_is_emitted_by_the_code() -> None:
+    shown = set()
+    for widget in dashboard()["widgets"]:
+        namespace = None
+        for metric in widget["properties"].get("metrics", []):
+            namespace = metric[0] if metric[0] != "." else namespace
+            if namespace == "VccTokenVending":
+                shown.add(metric[1])
+    assert shown, "the dashboard shows no service metric"
+    assert shown <= emitted_names(), shown - emitted_names()
+    assert {"Requests", "UpstreamFetches", "LeaseWaits", "DependencyFaults_KMS"} <= shown
+
+
+def test_every_alarm_of_the_template_is_on_the_dashboard() -> None:
+    alarms = {
+        name
+        for name, resource in load_template()["Resources"].items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    widget = next(w for w in dashboard()["widgets"] if w["type"] == "alarm")
+    assert {arn.removesuffix(".Arn") for arn in widget["properties"]["alarms"]} == alarms
