@@ -73,7 +73,8 @@ python:
 $(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt | python
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP) -r requirements/dev.txt
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e ./client
+	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+		-e ./client -e ./layers/common
 	touch $@
 
 $(SAM_VENV)/.installed: requirements/sam.txt | python

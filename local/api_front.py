@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import json
-import logging
 import re
 import threading
 import uuid
@@ -28,6 +27,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import waitress
 import waitress.utilities
+from vcc_token_client.proxy import stop as stop_waitress
 
 from local.lambda_runtime import LambdaContext
 from local.sigv4 import MISSING_TOKEN, AuthError, Caller, verify
@@ -179,16 +179,11 @@ class ApiFront:
         self._server.run()
 
     def stop(self) -> None:
-        """Close the listener and every connection, then the worker threads (as WebTest's
-        StopableWSGIServer does); harmless when called again."""
-        if self._stopped.is_set():
-            return
-        self._stopped.set()
-        logging.getLogger("waitress").setLevel(logging.CRITICAL)  # no asyncore tracebacks
-        while self._server._map:
-            for channel in list(self._server._map.values()):
-                channel.handle_close()
-        self._server.task_dispatcher.shutdown()
+        """Close the listener, every connection and the worker threads; harmless when called
+        again."""
+        if not self._stopped.is_set():
+            self._stopped.set()
+            stop_waitress(self._server)
 
     def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """One HTTP request, as waitress has parsed it."""

@@ -1,23 +1,29 @@
-"""`vcc-token`: a token for scheduled jobs and shells.
+"""`vcc-token`: tokens for scheduled jobs and shells, a token-injecting proxy, and admin answers.
 
     vcc-token token emea agents-availability:read            # the token
     vcc-token token emea agents-availability:read --header   # Authorization: Bearer ...
     vcc-token token emea agents-availability:read --json     # the service's whole answer
+    vcc-token proxy --config proxy.json [--port 8700]        # see vcc_token_client/proxy.py
+    vcc-token admin check-rules FILE | explain ARN REGION SCOPE | status --table NAME
 
-The service's URL comes from --url or VCC_TOKEN_SERVICE_URL; AWS credentials from the usual
-chain (environment, profile, role). Exit codes:
-  0 ok   2 bad input (usage, unknown region or scope)   3 forbidden
-  4 upstream unavailable (VCC failing or rate limiting; retry later)
-  5 service unreachable (network, URL, or no AWS credentials)   1 anything else
+The service's URL comes from --url or VCC_TOKEN_SERVICE_URL (the proxy's from its config file);
+AWS credentials from the usual chain (environment, profile, role). Exit codes:
+  0 ok (admin explain: allowed)   2 bad input (usage, unknown region or scope, invalid rules)
+  3 forbidden (admin explain: refused)   4 upstream unavailable (VCC failing or rate limiting)
+  5 service unreachable (network, URL, AWS credentials or an AWS call)   1 anything else
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
+from pathlib import Path
 
+from vcc_token_client import admin
 from vcc_token_client.client import TokenClient
 from vcc_token_client.errors import (
     BadRequest,
@@ -53,11 +59,32 @@ def parser() -> argparse.ArgumentParser:
     shape = token.add_mutually_exclusive_group()
     shape.add_argument("--json", action="store_true", help="print the whole answer as JSON")
     shape.add_argument("--header", action="store_true", help="print an Authorization header line")
+    proxy = commands.add_parser("proxy", help="inject tokens into calls to VCC's APIs")
+    proxy.add_argument("--config", type=Path, required=True, help="routes and URLs (JSON)")
+    proxy.add_argument("--port", type=int, default=8700, help="port on 127.0.0.1 (default 8700)")
+    admin = commands.add_parser("admin", help="answers for the platform team")
+    checks = admin.add_subparsers(dest="check", required=True)
+    check_rules = checks.add_parser("check-rules", help="validate an entitlements document")
+    check_rules.add_argument("file", type=Path)
+    explain = checks.add_parser("explain", help="which rule lets a caller have a scope")
+    explain.add_argument("caller_arn")
+    explain.add_argument("region")
+    explain.add_argument("scope")
+    source = explain.add_mutually_exclusive_group(required=True)
+    source.add_argument("--rules", type=Path, help="an entitlements document")
+    source.add_argument("--parameter", help="the SSM parameter the service reads")
+    status = checks.add_parser("status", help="every cached key, without its token")
+    status.add_argument("--table", required=True, help="the service's DynamoDB table")
+    status.add_argument("--json", action="store_true")
     return cli
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command == "admin":
+        return run_admin(args)
+    if args.command == "proxy":
+        return run_proxy(args)
     if not args.url:
         print("vcc-token: no service URL: pass --url or set VCC_TOKEN_SERVICE_URL", file=sys.stderr)
         return 2
@@ -83,6 +110,59 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Authorization: {token.authorization}")
     else:
         print(token.access_token)
+    return 0
+
+
+def run_admin(args: argparse.Namespace) -> int:
+    try:
+        if args.check == "check-rules":
+            print(admin.check_rules(args.file))
+            return 0
+        if args.check == "explain":
+            text = (
+                admin.rules_from_ssm(args.parameter)
+                if args.parameter
+                else args.rules.read_text(encoding="utf-8")
+            )
+            source = args.parameter or str(args.rules)
+            allowed, why = admin.explain(
+                admin.load_rules(text, source), args.caller_arn, args.region, args.scope
+            )
+            print(why)
+            return 0 if allowed else 3
+        print(admin.format_status(admin.status(args.table), args.json))
+        return 0
+    except (admin.AdminError, OSError) as error:
+        print(f"vcc-token admin: {error}", file=sys.stderr)
+        return error.code if isinstance(error, admin.AdminError) else 2
+
+
+def run_proxy(args: argparse.Namespace) -> int:
+    from vcc_token_client import proxy
+
+    try:
+        config = proxy.ProxyConfig.load(args.config)
+    except proxy.ConfigError as error:
+        print(f"vcc-token proxy: {error}", file=sys.stderr)
+        return 2
+    tokens = TokenClient(
+        config.service_url,
+        min_ttl=args.min_ttl,
+        signing_region=args.signing_region,
+        api_base_url=config.api_base_url,
+    )
+    try:
+        server = proxy.serve(config, tokens, args.port)
+    except OSError as error:
+        print(
+            f"vcc-token proxy: cannot listen on 127.0.0.1:{args.port} ({error.strerror})",
+            file=sys.stderr,
+        )
+        return 5
+    print(f"vcc-token proxy on http://127.0.0.1:{server.effective_port}", flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        server.run()
     return 0
 
 
