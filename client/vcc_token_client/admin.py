@@ -114,8 +114,7 @@ def rules_from_ssm(parameter: str, session: botocore.session.Session | None = No
     try:
         answer = client.get_parameter(Name=parameter)
     except Exception as exc:  # botocore's errors: say which, never the service's text
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-        raise AdminError(f"cannot read the SSM parameter {parameter!r} ({code})", 5) from None
+        raise _aws_error(exc, f"the SSM parameter {parameter!r}") from None
     return str(answer["Parameter"]["Value"])
 
 
@@ -131,9 +130,13 @@ def status(table: str, session: botocore.session.Session | None = None) -> list[
         ):
             rows.extend(_row(item) for item in page["Items"])
     except Exception as exc:  # botocore's errors: say which, never the service's text
-        code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-        raise AdminError(f"cannot read the table {table!r} ({code})", 5) from None
+        raise _aws_error(exc, f"the table {table!r}") from None
     return sorted(rows, key=lambda row: row.get("expires_at") or "")
+
+
+def _aws_error(exc: Exception, what: str) -> AdminError:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+    return AdminError(f"cannot read {what} ({code})", 5)
 
 
 def _row(item: dict[str, Any]) -> dict[str, Any]:

@@ -379,8 +379,14 @@ class TokenVendor:
             if latest is not None and satisfied(latest.token) and latest.token is not None:
                 return latest.token, Source.LEASE_WAIT
             previous = latest.failure if latest else None
+            budget = min(self.settings.upstream_budget, time_left_after_calls(2))  # to store
+            if budget < MIN_FETCH_SECONDS:  # this request's deadline, not VCC: not remembered
+                raise UpstreamUnavailable(
+                    f"no time is left in this request to fetch the {region} token for {scope!r}",
+                    retry_after=1,
+                )
             try:
-                token = self._fetch(region, scope)
+                token = self._fetch(region, scope, budget)
             except UpstreamError as error:
                 failure = self._remember(error, previous)
                 raise
@@ -428,14 +434,8 @@ class TokenVendor:
             logger.info("the region's secret changed since it was cached; retrying with it")
             return self.upstream.fetch(region, scope, current, budget)
 
-    def _fetch(self, region: str, scope: str) -> CachedToken:
-        """A new token from VCC, within what is left of the request's deadline."""
-        budget = min(self.settings.upstream_budget, time_left_after_calls(2))  # room to store
-        if budget < MIN_FETCH_SECONDS:
-            raise UpstreamUnavailable(
-                f"no time is left in this request to fetch the {region} token for {scope!r}",
-                retry_after=1,
-            )
+    def _fetch(self, region: str, scope: str, budget: float) -> CachedToken:
+        """A new token from VCC within `budget` seconds (retries included)."""
         fetched_at = int(self.clock())  # before the request: the token expires no earlier
         started = time.perf_counter()
         try:
