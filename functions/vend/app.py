@@ -10,8 +10,6 @@ function only resolves the route. Domain errors are mapped to HTTP answers once,
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -22,6 +20,7 @@ from vcc_tokens.entitlements import authorize
 from vcc_tokens.errors import UpstreamError, VendError
 from vcc_tokens.oauth2 import OAuthError, oauth_error, parse_token_form, token_answer
 from vcc_tokens.observability import MetricUnit, logger, metrics, tracer
+from vcc_tokens.rest import APIGatewayRestResolver, NotFoundError, Response, content_types
 from vcc_tokens.token_request import (
     TokenRequest,
     check_no_body,

@@ -1,6 +1,6 @@
 """What importing a function loads (cold start): not pydantic (the OpenAPI document is made at
 build time), not the X-Ray SDK (unless subsegments are asked for), not requests (until the first
-fetch from VCC)."""
+fetch from VCC), not asyncio (which Powertools' other resolvers bring: vcc_tokens.rest)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 from local.stack import ROOT, function_environment
 
-HEAVY = ("pydantic", "aws_xray_sdk", "requests")
+HEAVY = ("pydantic", "aws_xray_sdk", "requests", "asyncio")
 
 
 def loaded_after_import(function: str, **environment: str) -> set[str]:
