@@ -87,6 +87,7 @@ class CountingEndpoint(TokenEndpoint):
     expires_in: int = 900
     failure: UpstreamError | None = None
     calls: list[tuple[str, str]] = field(default_factory=list)
+    budgets: list[float | None] = field(default_factory=list)
 
     def fetch(
         self,
@@ -96,6 +97,7 @@ class CountingEndpoint(TokenEndpoint):
         budget: float | None = None,
     ) -> IssuedToken:
         self.calls.append((region, scope))
+        self.budgets.append(budget)
         if self.failure is not None:
             raise self.failure
         return IssuedToken(f"token-{len(self.calls)}", self.expires_in)

@@ -152,3 +152,22 @@ def test_huge_caller_mistakes_are_400s(
     assert mistake in response.body["message"]
     assert len(response.body["message"]) < 300
     assert emulator.token_requests == 0
+
+
+def test_a_caller_holding_a_valid_token_is_not_held_up_by_a_slow_vcc(
+    service: Service, emulator: VccEmulator, vend_handler: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given VCC answering after 4 s (within the 5 s read timeout), and a token due for renewal
+    monkeypatch.setenv("UPSTREAM_READ_TIMEOUT", "5")
+    monkeypatch.setenv("UPSTREAM_BUDGET_SECONDS", "8")
+    wiring.reset()
+    cached = service.put_token("emea", SCOPE, "valid-cached-token", int(time.time()) + 100)
+    emulator.hang_seconds = 4.0
+    emulator.fail_next("timeout")
+    # When the caller that takes the renewal asks, Then it gets its valid token in about the
+    # renew-ahead budget (1.5 s), and the slow renewal is remembered for the others
+    response, seconds = timed(vend_handler, api_event("emea", SCOPE))
+    assert (response.status, response.body["access_token"]) == (200, cached.access_token)
+    assert seconds < 3
+    item = service.cached_item("emea", SCOPE) or {}
+    assert item["failure_code"]["S"] == "upstream_timeout"

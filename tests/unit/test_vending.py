@@ -456,3 +456,14 @@ def test_the_scheduler_leaves_keys_that_back_off(
     )
     report = vendor.renew_due()
     assert (report.backing_off, report.renewed, report.failed, upstream.calls) == (1, 0, [], [])
+
+
+def test_a_caller_renewing_a_valid_token_waits_at_most_the_renew_ahead_budget(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    cache_token(cache, clock, 150)  # inside the margin: this caller renews
+    vendor.vend(STATS)
+    cache.items.clear()
+    vendor.memory.clear()
+    vendor.vend(STATS)  # a miss: nothing valid held, the whole budget
+    assert upstream.budgets == [SETTINGS.renew_ahead_budget, SETTINGS.upstream_budget]

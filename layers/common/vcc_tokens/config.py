@@ -54,6 +54,8 @@ class Settings:
     read_timeout: float = 5.0
     upstream_budget: float = 8.0  # one fetch, retries included
     upstream_max_attempts: int = 3
+    # A caller renewing a token inside its margin holds a valid one: it waits at most this long
+    renew_ahead_budget: float = 1.5
     secret_max_age: int = 300
     default_min_ttl: int = 60
     max_min_ttl: int = 600
@@ -123,6 +125,9 @@ class Settings:
             ),
             upstream_budget=reader.seconds(
                 "UPSTREAM_BUDGET_SECONDS", cls.upstream_budget, low=0.5, high=20
+            ),
+            renew_ahead_budget=reader.seconds(
+                "RENEW_AHEAD_BUDGET_SECONDS", cls.renew_ahead_budget, low=0.5, high=20
             ),
             upstream_max_attempts=reader.integer(
                 "UPSTREAM_MAX_ATTEMPTS", cls.upstream_max_attempts, low=1, high=5

@@ -298,7 +298,10 @@ class TokenVendor:
 
     def _renew_ahead(self, current: CachedToken) -> CachedToken:
         """One instance renews a token inside its margin; the valid token is served meanwhile.
-        Nobody renews while the key backs off: its lease cannot be taken then."""
+        Nobody renews while the key backs off: its lease cannot be taken then. The caller that
+        renews holds a valid token, so its wait is capped at `renew_ahead_budget` (a slow VCC
+        becomes a remembered timeout, not a caller waiting the whole fetch budget); the
+        scheduled refresher, which keeps keys out of the margin, has the full budget."""
         owner = uuid.uuid4().hex
         try:
             if not self._take_lease(current.region, current.scope, owner):
@@ -308,6 +311,7 @@ class TokenVendor:
                 current.scope,
                 owner,
                 lambda t: t is not None and not self.due(t, self.clock()),
+                budget=self.settings.renew_ahead_budget,
             )
         except (UpstreamError, DependencyError) as error:
             metrics.add_metric(name="RenewAheadFailures", unit=MetricUnit.Count, value=1)
@@ -369,17 +373,21 @@ class TokenVendor:
         satisfied: Callable[[CachedToken | None], bool],
         replacing: str | None = None,
         requested_at: float | None = None,
+        budget: float | None = None,
     ) -> tuple[CachedToken, Source]:
         """With the key's lease: the token the previous holder stored if it will do, else a new
-        one from VCC; the lease is given back either way, with the failure to remember if VCC
-        failed or the new token could not be cached (then this instance keeps it in memory)."""
+        one from VCC (within `budget`, by default the whole upstream budget); the lease is given
+        back either way, with the failure to remember if VCC failed or the new token could not
+        be cached (then this instance keeps it in memory)."""
         failure = None
         try:
             latest = self._latest(region, scope)
             if latest is not None and satisfied(latest.token) and latest.token is not None:
                 return latest.token, Source.LEASE_WAIT
             previous = latest.failure if latest else None
-            budget = min(self.settings.upstream_budget, time_left_after_calls(2))  # to store
+            budget = min(  # room kept to store the token
+                budget or self.settings.upstream_budget, time_left_after_calls(2)
+            )
             if budget < MIN_FETCH_SECONDS:  # this request's deadline, not VCC: not remembered
                 raise UpstreamUnavailable(
                     f"no time is left in this request to fetch the {region} token for {scope!r}",
