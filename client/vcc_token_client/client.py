@@ -114,8 +114,9 @@ class TokenClient:
             current = self._tokens.get(key)
             if rejected_sha256 and current is not None and current.sha256 != rejected_sha256:
                 return current  # another thread already replaced it
-            recently = time.monotonic() - self._refreshed_at.get(key, -self._refresh_interval)
-            if current is not None and recently < self._refresh_interval:
+            last = self._refreshed_at.get(key)
+            recently = last is not None and time.monotonic() - last < self._refresh_interval
+            if current is not None and recently:
                 return current  # refreshed moments ago: a persistent 401 is not ours to fix
             body = {"rejected_token_sha256": rejected_sha256} if rejected_sha256 else None
             token = self._call("POST", region, scope, suffix="/refresh", json=body)
