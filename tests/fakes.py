@@ -10,6 +10,7 @@ from vcc_tokens.backoff import Failure
 from vcc_tokens.cache import CachedToken, CacheEntry, TokenCache
 from vcc_tokens.credentials import ClientCredentials, CredentialStore
 from vcc_tokens.errors import UpstreamError
+from vcc_tokens.renewal import Renewer
 from vcc_tokens.upstream import IssuedToken, TokenEndpoint
 
 
@@ -112,3 +113,16 @@ class FakeClock:
 
     def sleep(self, seconds: float) -> None:
         self.now += seconds
+
+
+@dataclass
+class RecordingRenewer(Renewer):
+    """Records what the vending instance handed over; `failure` makes the hand-over fail."""
+
+    requests: list[tuple[str, str, str]] = field(default_factory=list)
+    failure: Exception | None = None
+
+    def request(self, region: str, scope: str, lease_owner: str) -> None:
+        if self.failure is not None:
+            raise self.failure
+        self.requests.append((region, scope, lease_owner))

@@ -1,5 +1,7 @@
 """Scheduled refresher: renews every cached token that is inside its refresh margin, or will be
-before the next run, so that callers almost never wait for VCC. Keys nobody asked for within
+before the next run, so that callers almost never wait for VCC. Also renews one key when the
+vending function hands it over ({"renew": {"region", "scope", "lease_owner"}}, invoked
+asynchronously: vcc_tokens.renewal). Keys nobody asked for within
 REFRESH_IDLE_SECONDS are left to expire. Renewals go through the same lease as the vending
 function, so the two never fetch the same key at once.
 
@@ -15,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vcc_tokens.observability import logger, metrics, tracer
+from vcc_tokens.renewal import RENEW_EVENT
 from vcc_tokens.wiring import token_vendor
 
 
@@ -26,6 +29,11 @@ class RenewalsFailed(Exception):
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if RENEW_EVENT in event:  # one key, handed over by the vending function
+        key = event[RENEW_EVENT]
+        renewed = token_vendor().renew_held(key["region"], key["scope"], key["lease_owner"])
+        logger.info("background renewal finished", extra={"renewed": renewed})
+        return {"renewed": renewed}  # a failure is remembered and counted; no retry wanted
     report = token_vendor().renew_due()
     summary = {
         "renewed": report.renewed,

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from local.lambda_runtime import LambdaContext, load_function
 from local.vcc_emulator import VccEmulator
 from tests.conftest import Service
 from tests.support import api_event, invoke
@@ -20,6 +21,7 @@ from tests.workers import vend_after_barrier, vend_once
 from vcc_tokens import wiring
 from vcc_tokens.cache import CachedToken, CacheEntry, DynamoDBTokenCache
 from vcc_tokens.config import Settings
+from vcc_tokens.renewal import RENEW_EVENT, Renewer
 from vcc_tokens.token_request import TokenRequest
 from vcc_tokens.vending import CacheOutcome, Source, TokenVendor
 
@@ -146,6 +148,45 @@ def test_refresh_ahead_serves_the_old_token_while_another_instance_renews(
     assert renewal["vend"].token.access_token != old.access_token
     assert emulator.token_requests == 1
     assert instance().vend(REQUEST).token == renewal["vend"].token
+
+
+class ThreadRenewer(Renewer):
+    """What Lambda's asynchronous invocation of the refresher does, in a thread: the real
+    refresher handler, with the event the vending function sends."""
+
+    def __init__(self) -> None:
+        self.refresher = load_function("refresher").lambda_handler
+        self.threads: list[threading.Thread] = []
+
+    def request(self, region: str, scope: str, lease_owner: str) -> None:
+        event = {RENEW_EVENT: {"region": region, "scope": scope, "lease_owner": lease_owner}}
+        thread = threading.Thread(target=self.refresher, args=(event, LambdaContext("renew")))
+        thread.start()
+        self.threads.append(thread)
+
+
+def test_a_due_token_is_renewed_by_the_refresher_while_its_caller_gets_it_at_once(
+    service: Service, emulator: VccEmulator, vend_handler: Any
+) -> None:
+    # Given a valid token inside its margin, VCC answering after 0.5 s, and the vending
+    # function handing renewals to the refresher (as RENEWAL_FUNCTION_NAME does in AWS)
+    old = put_token(service, "old-but-valid", seconds_left=150)
+    emulator.latency = 0.5
+    renewer = ThreadRenewer()
+    wiring.token_vendor().renewer = renewer
+    # When a caller asks
+    answer = invoke(vend_handler, api_event("emea", SCOPE))
+    renewing_when_answered = renewer.threads[0].is_alive()
+    # Then it got the valid token without waiting for the renewal, which then stored a new one
+    assert answer.body["access_token"] == old.access_token
+    assert renewing_when_answered
+    renewer.threads[0].join(timeout=10)
+    assert len(renewer.threads) == 1
+    assert emulator.token_requests == 1
+    renewed = service.cached_token("emea", SCOPE)
+    assert renewed is not None
+    assert renewed.access_token != old.access_token
+    assert renewed.seconds_left(time.time()) > 800
 
 
 def test_the_scheduler_keeps_a_15_minute_key_warm_through_a_simulated_hour(

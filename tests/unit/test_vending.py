@@ -6,10 +6,17 @@ import dataclasses
 
 import pytest
 
-from tests.fakes import CountingEndpoint, FakeClock, FixedCredentials, MemoryTokenCache
+from tests.fakes import (
+    CountingEndpoint,
+    FakeClock,
+    FixedCredentials,
+    MemoryTokenCache,
+    RecordingRenewer,
+)
 from vcc_tokens.cache import CachedToken, CacheEntry, token_sha256
 from vcc_tokens.config import Settings
 from vcc_tokens.errors import (
+    DependencyUnavailable,
     InvalidRequest,
     UnknownRegion,
     UnknownScope,
@@ -467,3 +474,53 @@ def test_a_caller_renewing_a_valid_token_waits_at_most_the_renew_ahead_budget(
     vendor.memory.clear()
     vendor.vend(STATS)  # a miss: nothing valid held, the whole budget
     assert upstream.budgets == [SETTINGS.renew_ahead_budget, SETTINGS.upstream_budget]
+
+
+def test_with_a_renewer_a_due_token_is_served_and_renewed_in_the_background(
+    cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given a token inside its margin, and a vending instance with a background renewer
+    cache_token(cache, clock, 150)
+    renewer = RecordingRenewer()
+    vendor = vendor_for(cache, upstream, clock)
+    vendor.renewer = renewer
+    # When two callers ask
+    served = [vendor.vend(STATS).token.access_token for _ in range(2)]
+    # Then both get the valid token at once; one renewal was handed over, under its lease
+    assert served == ["old", "old"]
+    assert upstream.calls == []
+    [(region, scope, owner)] = renewer.requests
+    assert cache.items[(region, scope)].lease_owner == owner
+    # And the refresher renews under that lease, once
+    refresher = vendor_for(cache, upstream, clock)
+    assert refresher.renew_held(region, scope, owner)
+    assert upstream.calls == [("emea", "stats")]
+    assert cache.items[("emea", "stats")].lease_owner is None
+    assert vendor_for(cache, upstream, clock).vend(STATS).token.access_token == "token-1"
+
+
+def test_a_handed_over_renewal_whose_lease_expired_takes_a_new_one_or_leaves_it(
+    cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    cache_token(cache, clock, 150)
+    refresher = vendor_for(cache, upstream, clock)
+    # the event arrives after its lease expired, and someone else holds a new one
+    assert cache.acquire_lease("emea", "stats", "someone-else", clock.now, clock.now + 9)
+    assert not refresher.renew_held("emea", "stats", "the-expired-owner")
+    assert upstream.calls == []
+    clock.now += 10  # nobody holds it now
+    assert refresher.renew_held("emea", "stats", "the-expired-owner")
+    assert upstream.calls == [("emea", "stats")]
+
+
+def test_a_failed_hand_over_releases_the_lease_and_serves_the_token(
+    cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    cache_token(cache, clock, 150)
+    vendor = vendor_for(cache, upstream, clock)
+    vendor.renewer = RecordingRenewer(
+        failure=DependencyUnavailable("Lambda throttled", 2, service="Lambda")
+    )
+    assert vendor.vend(STATS).token.access_token == "old"
+    assert cache.items[("emea", "stats")].lease_owner is None
+    assert upstream.calls == []

@@ -56,6 +56,9 @@ class Settings:
     upstream_max_attempts: int = 3
     # A caller renewing a token inside its margin holds a valid one: it waits at most this long
     renew_ahead_budget: float = 1.5
+    # The refresher function that renews keys in the background (vcc_tokens.renewal); unset:
+    # the request renews inline, within renew_ahead_budget
+    renewal_function_name: str | None = None
     secret_max_age: int = 300
     default_min_ttl: int = 60
     max_min_ttl: int = 600
@@ -126,6 +129,7 @@ class Settings:
             upstream_budget=reader.seconds(
                 "UPSTREAM_BUDGET_SECONDS", cls.upstream_budget, low=0.5, high=20
             ),
+            renewal_function_name=reader.optional_text("RENEWAL_FUNCTION_NAME"),
             renew_ahead_budget=reader.seconds(
                 "RENEW_AHEAD_BUDGET_SECONDS", cls.renew_ahead_budget, low=0.5, high=20
             ),
@@ -238,6 +242,9 @@ class _EnvReader:
         if value is None:
             raise ConfigurationError(f"{name} is not set")
         return value
+
+    def optional_text(self, name: str) -> str | None:
+        return self._raw(name)
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
         value = self.text(name, default)

@@ -52,6 +52,7 @@ from vcc_tokens.errors import (
     VendError,
 )
 from vcc_tokens.observability import MetricUnit, logger, metrics
+from vcc_tokens.renewal import Renewer
 from vcc_tokens.token_request import TokenRequest
 from vcc_tokens.upstream import IssuedToken, TokenEndpoint
 
@@ -117,6 +118,7 @@ class TokenVendor:
     credentials: CredentialStore
     upstream: TokenEndpoint
     memory: MemoryCache
+    renewer: Renewer | None = None  # None: renew inline (vcc_tokens.renewal)
     clock: Callable[[], float] = time.time
     sleep: Callable[[float], None] = time.sleep
     backoff: Backoff = field(init=False)
@@ -298,14 +300,17 @@ class TokenVendor:
 
     def _renew_ahead(self, current: CachedToken) -> CachedToken:
         """One instance renews a token inside its margin; the valid token is served meanwhile.
-        Nobody renews while the key backs off: its lease cannot be taken then. The caller that
-        renews holds a valid token, so its wait is capped at `renew_ahead_budget` (a slow VCC
-        becomes a remembered timeout, not a caller waiting the whole fetch budget); the
-        scheduled refresher, which keeps keys out of the margin, has the full budget."""
+        Nobody renews while the key backs off: its lease cannot be taken then. With a renewer,
+        the refresher renews under this request's lease and the caller does not wait at all;
+        without one, the caller (who holds a valid token) waits at most `renew_ahead_budget`:
+        a slower VCC becomes a remembered timeout, not a caller waiting the whole fetch budget."""
         owner = uuid.uuid4().hex
         try:
             if not self._take_lease(current.region, current.scope, owner):
                 return current  # someone is renewing it, or VCC failed for it recently
+            if self.renewer is not None:
+                self._hand_over(current, owner, self.renewer)
+                return current
             renewed, _ = self._fetch_holding_lease(
                 current.region,
                 current.scope,
@@ -321,6 +326,39 @@ class TokenVendor:
             )
             return current
         return renewed
+
+    def _hand_over(self, current: CachedToken, owner: str, renewer: Renewer) -> None:
+        try:
+            renewer.request(current.region, current.scope, owner)
+        except DependencyError:  # counted where it happened; the lease expires, others retry
+            with suppress(DependencyError):
+                self.cache.release_lease(current.region, current.scope, owner)
+            raise
+        metrics.add_metric(name="RenewalsHandedOver", unit=MetricUnit.Count, value=1)
+
+    # --- a renewal handed over by a vending instance (the refresher) -------------------------
+    def renew_held(self, region: str, scope: str, lease_owner: str) -> bool:
+        """Renew the key under the lease a vending instance took for it; if that lease has
+        expired meanwhile, under a new one, unless someone else holds it. False if VCC or AWS
+        failed (remembered and counted like any failure) or someone else is renewing."""
+
+        def satisfied(token: CachedToken | None) -> bool:
+            return token is not None and not self.due(token, self.clock())
+
+        try:
+            latest = self._latest(region, scope)
+            now = self.clock()
+            if latest is None or latest.lease_owner != lease_owner or latest.lease_until < now:
+                lease_owner = uuid.uuid4().hex
+                if not self._take_lease(region, scope, lease_owner):
+                    return False  # someone else is renewing it, or it backs off
+            self._fetch_holding_lease(region, scope, lease_owner, satisfied)
+        except (UpstreamError, DependencyError) as error:
+            logger.warning(
+                "renewal failed", extra={"region": region, "scope": scope, "error": error.code}
+            )
+            return False
+        return True
 
     def _single_flight(
         self,

@@ -12,12 +12,14 @@ from functools import lru_cache
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+from botocore.config import Config
 
 from vcc_tokens.aws import client_config
 from vcc_tokens.cache import MAX_TOKEN_BYTES, DynamoDBTokenCache
 from vcc_tokens.config import Settings, get_settings
 from vcc_tokens.credentials import SecretsManagerCredentialStore
 from vcc_tokens.entitlements import EntitlementStore, SsmEntitlementStore
+from vcc_tokens.renewal import LambdaRenewer, Renewer
 from vcc_tokens.sealing import KmsEnvelopeCipher
 from vcc_tokens.upstream import VccTokenEndpoint
 from vcc_tokens.vending import MemoryCache, TokenVendor
@@ -54,8 +56,17 @@ def build_vendor(settings: Settings, clock: Callable[[], float] = time.time) -> 
             max_attempts=settings.upstream_max_attempts,
         ),
         memory=MemoryCache(settings.memory_cache_seconds),
+        renewer=renewer(settings, config),
         clock=clock,
     )
+
+
+def renewer(settings: Settings, config: Config) -> Renewer | None:
+    """Background renewal through the refresher function, when the template names it."""
+    name = settings.renewal_function_name
+    if name is None:
+        return None
+    return LambdaRenewer(lambda: boto3.client("lambda", config=config), name)
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,48 @@
+"""Renewal in the background: a caller whose request finds its (valid) token inside the refresh
+margin should not wait for VCC, so the vending function takes the key's lease and asks the
+refresher function, asynchronously, to renew the key under that lease, then serves the valid
+token at once. The refresher's `renew_held` (vcc_tokens.vending) does the fetch.
+
+Without a renewer (RENEWAL_FUNCTION_NAME unset, as in `make run`), the request renews inline,
+within the short RENEW_AHEAD_BUDGET_SECONDS.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from functools import cached_property
+from typing import Any
+
+from vcc_tokens.aws import calling
+
+RENEW_EVENT = "renew"  # the key of the refresher's event that names one key to renew
+
+
+class Renewer(ABC):
+    @abstractmethod
+    def request(self, region: str, scope: str, lease_owner: str) -> None:
+        """Have the key renewed soon, under the lease `lease_owner` holds; do not wait for it.
+        Raises DependencyError (vcc_tokens.aws) if the request cannot be made."""
+
+
+class LambdaRenewer(Renewer):
+    """An asynchronous (Event) invocation of the refresher function."""
+
+    def __init__(self, make_client: Callable[[], Any], function_name: str) -> None:
+        self._make_client = make_client
+        self._function_name = function_name
+
+    @cached_property
+    def _client(self) -> Any:
+        return self._make_client()  # made on the first renewal, not at cold start
+
+    def request(self, region: str, scope: str, lease_owner: str) -> None:
+        payload = {RENEW_EVENT: {"region": region, "scope": scope, "lease_owner": lease_owner}}
+        with calling("Lambda", self._function_name):
+            self._client.invoke(
+                FunctionName=self._function_name,
+                InvocationType="Event",
+                Payload=json.dumps(payload).encode(),
+            )
