@@ -27,7 +27,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import waitress
 import waitress.utilities
-from vcc_token_client.proxy import stop as stop_waitress
+from vcc_token_client.wsgi import request_headers
+from vcc_token_client.wsgi import stop as stop_waitress
 
 from local.lambda_runtime import LambdaContext
 from local.sigv4 import MISSING_TOKEN, AuthError, Caller, verify
@@ -187,14 +188,7 @@ class ApiFront:
 
     def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         """One HTTP request, as waitress has parsed it."""
-        headers = {
-            name[5:].replace("_", "-").title(): value
-            for name, value in environ.items()
-            if name.startswith("HTTP_")
-        }
-        for name in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            if environ.get(name):
-                headers[name.replace("_", "-").title()] = environ[name]
+        headers = request_headers(environ)
         body = environ["wsgi.input"].read()
         status, response_headers, data = self.answer(
             environ["REQUEST_METHOD"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -65,3 +66,10 @@ def invoke(handler: Any, event: dict[str, Any]) -> ApiResponse:
     if result["statusCode"] != 200:
         OBSERVED_RESPONSES.append(result["body"])
     return ApiResponse(result["statusCode"], headers, body)
+
+
+def timed(handler: Any, event: dict[str, Any]) -> tuple[ApiResponse, float]:
+    """`invoke`, and how many seconds the answer took."""
+    started = time.monotonic()
+    response = invoke(handler, event)
+    return response, time.monotonic() - started

@@ -25,7 +25,6 @@ HTTP is served by waitress (framing, limits, timeouts), never parsed by hand.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ import requests
 
 from vcc_token_client.client import DEFAULT_API_BASE_URL, TokenClient
 from vcc_token_client.errors import TokenServiceError, UpstreamUnavailable
+from vcc_token_client.wsgi import request_headers
 
 REGIONS = ("emea", "nam", "apac")
 MAX_BODY = 10 * 1024 * 1024
@@ -129,7 +129,7 @@ class TokenProxy:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length > MAX_BODY:
             return _json(start_response, 413, f"bodies are limited to {MAX_BODY} bytes")
-        body = environ["wsgi.input"].read(length) if length else b""
+        body = environ["wsgi.input"].read()  # all of it, chunked too (waitress bounds it)
         url = self.config.api_base_url.format(region=region).rstrip("/") + path
         if environ.get("QUERY_STRING"):
             url += "?" + environ["QUERY_STRING"]
@@ -160,14 +160,8 @@ class TokenProxy:
 
 
 def _forwarded_headers(environ: dict[str, Any]) -> dict[str, str]:
-    headers = {
-        name[5:].replace("_", "-").title(): value
-        for name, value in environ.items()
-        if name.startswith("HTTP_")
-    }
-    if environ.get("CONTENT_TYPE"):
-        headers["Content-Type"] = environ["CONTENT_TYPE"]
-    return {name: value for name, value in headers.items() if name.lower() not in NOT_FORWARDED}
+    headers = request_headers(environ).items()
+    return {name: value for name, value in headers if name.lower() not in NOT_FORWARDED}
 
 
 def _streamed(answer: requests.Response) -> Iterator[bytes]:
@@ -209,13 +203,3 @@ def serve(config: ProxyConfig, tokens: TokenClient, port: int, threads: int = 8)
         ident="vcc-token-proxy",
         asyncore_use_poll=True,  # a socket closed by stop() is then a POLLNVAL, not EBADF
     )
-
-
-def stop(server: Any) -> None:
-    """Stop a running waitress server from another thread: close the listener and every
-    connection, then its worker threads (as WebTest's StopableWSGIServer does)."""
-    logging.getLogger("waitress").setLevel(logging.CRITICAL)  # no asyncore tracebacks
-    while server._map:
-        for channel in list(server._map.values()):
-            channel.handle_close()
-    server.task_dispatcher.shutdown()

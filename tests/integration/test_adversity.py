@@ -14,18 +14,12 @@ import pytest
 
 from local.vcc_emulator import VccEmulator
 from tests.conftest import CLIENTS, Service
-from tests.support import api_event, invoke, load_event
+from tests.support import api_event, invoke, load_event, timed
 from vcc_tokens import wiring
 
 pytestmark = pytest.mark.integration
 
 SCOPE = "agents-availability:read"
-
-
-def timed(handler: Any, event: dict[str, Any]) -> tuple[Any, float]:
-    started = time.monotonic()
-    response = invoke(handler, event)
-    return response, time.monotonic() - started
 
 
 def refresh_event(body: str | None) -> dict[str, Any]:

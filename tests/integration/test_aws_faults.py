@@ -15,7 +15,7 @@ import pytest
 from local.aws_faults import WRITES, AwsFaultProxy, Fault
 from local.vcc_emulator import VccEmulator
 from tests.conftest import Observed, Service
-from tests.support import api_event, invoke
+from tests.support import api_event, invoke, timed
 from vcc_tokens import wiring
 from vcc_tokens.config import Settings
 
@@ -51,12 +51,6 @@ def first_token_with_memory_always_stale(vend_handler: Any, monkeypatch: pytest.
     wiring.reset()
     token: str = invoke(vend_handler, api_event("emea", SCOPE)).body["access_token"]
     return token
-
-
-def timed(handler: Any, event: dict[str, Any]) -> tuple[Any, float]:
-    started = time.monotonic()
-    response = invoke(handler, event)
-    return response, time.monotonic() - started
 
 
 def assert_unavailable(response: Any, seconds: float, service_name: str) -> None:
@@ -193,20 +187,6 @@ def test_secrets_manager_faults_are_a_503_without_aws_text_unless_the_secret_was
     faults.inject(Fault("secretsmanager", "refuse"))
     assert invoke(vend_handler, api_event("emea", "users:read")).status == 200
     assert any("using the secret last read" in line for line in observed.log_lines)
-
-
-def test_a_missing_secret_is_a_500_naming_it_without_aws_text(
-    faults: AwsFaultProxy, emulator: VccEmulator, vend_handler: Any, service: Service
-) -> None:
-    service.secretsmanager.delete_secret(
-        SecretId=service.secret_prefix + "apac", ForceDeleteWithoutRecovery=True
-    )
-    response = invoke(vend_handler, api_event("apac", SCOPE))
-    assert (response.status, response.body["error"]) == (500, "credentials_unavailable")
-    assert f"'{service.secret_prefix}apac'" in response.body["message"]
-    assert "ResourceNotFoundException" in response.body["message"]
-    assert "can't find" not in response.body["message"].lower()  # AWS's text
-    service.set_secret("apac", "x", "y", None)  # for the fixture's clean-up
 
 
 def test_ssm_faults_keep_the_last_rules_for_the_grace_period_then_503(

@@ -16,6 +16,7 @@ import pytest
 import requests
 from vcc_token_client import TokenClient, proxy
 from vcc_token_client.cli import main as vcc_token
+from vcc_token_client.wsgi import stop
 
 from local.vcc_emulator import VccEmulator
 from tests.conftest import Service
@@ -57,7 +58,7 @@ def token_proxy(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Itera
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
-    proxy.stop(server)
+    stop(server)
     thread.join(timeout=5)
 
 

@@ -299,6 +299,8 @@ def test_missing_secret_is_a_clear_500_naming_it(
     assert (response.status, response.body["error"]) == (500, "credentials_unavailable")
     assert f"'{service.secret_prefix}apac'" in response.body["message"]
     assert "Traceback" not in response.body["message"]
+    assert "ResourceNotFoundException" in response.body["message"]  # AWS's code, not its text
+    assert "can't find" not in response.body["message"].lower()
     assert emulator.token_requests == 0
     service.secretsmanager.delete_secret(
         SecretId=service.secret_prefix + "apac-old", ForceDeleteWithoutRecovery=True

@@ -524,3 +524,22 @@ def test_a_failed_hand_over_releases_the_lease_and_serves_the_token(
     assert vendor.vend(STATS).token.access_token == "old"
     assert cache.items[("emea", "stats")].lease_owner is None
     assert upstream.calls == []
+
+
+def test_while_someone_renews_a_due_token_it_is_served_from_memory_without_rereading(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given a due token whose renewal lease another instance holds
+    cache_token(cache, clock, 150)
+    assert cache.acquire_lease("emea", "stats", "other-instance", clock.now, clock.now + 9)
+    # When callers of this instance ask, Then the first reads DynamoDB and tries the lease once;
+    # the next ones are served from memory until that lease would have ended
+    assert vendor.vend(STATS).source is Source.DYNAMODB
+    clock.now += 1
+    assert vendor.vend(STATS).source is Source.MEMORY
+    assert upstream.calls == []
+    # and once that lease has expired (its holder died), this instance renews
+    clock.now += SETTINGS.lease_seconds
+    renewed = vendor.vend(STATS)
+    assert (renewed.source, renewed.token.access_token) == (Source.DYNAMODB, "token-1")
+    assert upstream.calls == [("emea", "stats")]

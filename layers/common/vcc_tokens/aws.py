@@ -134,6 +134,12 @@ def fault(service: str, resource: str, exc: BaseException) -> DependencyError:
     return _count(error)
 
 
+def parameter_fault(service: str, resource: str, exc: BaseException) -> DependencyError:
+    """`fault` for Powertools' parameter providers, which wrap the SDK's error in a
+    GetParameterError raised while handling it (so the SDK's error is its context)."""
+    return fault(service, resource, exc.__context__ or exc)
+
+
 def _count(error: DependencyError) -> DependencyError:
     metrics.add_metric(name="DependencyFaults", unit=MetricUnit.Count, value=1)
     metrics.add_metric(

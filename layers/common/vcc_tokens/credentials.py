@@ -25,7 +25,7 @@ from typing import Literal, cast
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-from vcc_tokens.aws import calling, fault
+from vcc_tokens.aws import calling, parameter_fault
 from vcc_tokens.errors import CredentialsUnavailable, DependencyUnavailable
 from vcc_tokens.observability import logger
 
@@ -71,8 +71,8 @@ class SecretsManagerCredentialStore(CredentialStore):
         try:
             with calling("Secrets Manager", name):
                 raw = self._provider.get(name, max_age=self._max_age, force_fetch=fresh)
-        except GetParameterError as exc:  # Powertools wraps the SDK's error; it is the context
-            error = fault("Secrets Manager", name, exc.__context__ or exc)
+        except GetParameterError as exc:
+            error = parameter_fault("Secrets Manager", name, exc)
             if isinstance(error, DependencyUnavailable):
                 if name in self._last_good:
                     logger.warning("Secrets Manager unavailable; using the secret last read")

@@ -29,7 +29,7 @@ from fnmatch import fnmatchcase
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-from vcc_tokens.aws import calling, fault
+from vcc_tokens.aws import calling, parameter_fault
 from vcc_tokens.config import REGIONS
 from vcc_tokens.errors import DependencyUnavailable, EntitlementsUnavailable, Forbidden
 from vcc_tokens.observability import MetricUnit, logger, metrics
@@ -163,8 +163,8 @@ class SsmEntitlementStore(EntitlementStore):
         try:
             with calling("SSM", self._parameter):
                 raw = str(self._provider.get(self._parameter, max_age=self._max_age))
-        except GetParameterError as exc:  # Powertools wraps the SDK's error; it is the context
-            error = fault("SSM", self._parameter, exc.__context__ or exc)
+        except GetParameterError as exc:
+            error = parameter_fault("SSM", self._parameter, exc)
             if isinstance(error, DependencyUnavailable):
                 return self._within_grace(error)
             raise self._unavailable(error.message) from None

@@ -123,6 +123,9 @@ class TokenVendor:
     sleep: Callable[[float], None] = time.sleep
     backoff: Backoff = field(init=False)
     _touched: dict[tuple[str, str], float] = field(default_factory=dict)
+    # Until when this instance serves a due token from memory without trying to renew it again:
+    # someone holds the renewal lease, it was handed over, or it just failed (then remembered).
+    _renewal_settled: dict[tuple[str, str], float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.backoff = Backoff(
@@ -160,7 +163,9 @@ class TokenVendor:
         remembered = self.memory.get(region, scope, now)
         token = remembered.token if remembered else None
         if self.usable(token, min_ttl, now) and (
-            not self.due(token, now) or _backing_off(remembered, now)
+            not self.due(token, now)
+            or _blocking(remembered, now) is not None
+            or self._renewal_settled.get((region, scope), 0.0) > now
         ):
             return Vend(token, CacheOutcome.HIT, Source.MEMORY)
 
@@ -177,8 +182,9 @@ class TokenVendor:
         if self.usable(held, min_ttl, now):  # fetched here when the cache could not store it
             return Vend(held, CacheOutcome.HIT, Source.MEMORY)
         fallbacks = ((token, Source.DYNAMODB), (held, Source.MEMORY))
-        if entry is not None and entry.failure is not None and entry.failure.blocks(now):
-            return self._fallback(self._remembered(entry.failure, now), *fallbacks, now=now)
+        failure = _blocking(entry, now)
+        if failure is not None:
+            return self._fallback(self._remembered(failure, now), *fallbacks, now=now)
 
         if token is None:
             outcome = CacheOutcome.MISS
@@ -240,7 +246,7 @@ class TokenVendor:
             if not self.due(token, now, horizon):
                 report.fresh += 1
                 continue
-            if _backing_off(entry, now):
+            if _blocking(entry, now) is not None:
                 report.backing_off += 1
                 continue
             try:
@@ -305,6 +311,8 @@ class TokenVendor:
         without one, the caller (who holds a valid token) waits at most `renew_ahead_budget`:
         a slower VCC becomes a remembered timeout, not a caller waiting the whole fetch budget."""
         owner = uuid.uuid4().hex
+        key = (current.region, current.scope)
+        self._renewal_settled[key] = self.clock() + self.settings.lease_seconds
         try:
             if not self._take_lease(current.region, current.scope, owner):
                 return current  # someone is renewing it, or VCC failed for it recently
@@ -325,6 +333,7 @@ class TokenVendor:
                 extra={"error": error.code, "seconds_left": current.seconds_left(self.clock())},
             )
             return current
+        self._renewal_settled.pop(key, None)
         return renewed
 
     def _hand_over(self, current: CachedToken, owner: str, renewer: Renewer) -> None:
@@ -381,11 +390,13 @@ class TokenVendor:
                     region, scope, owner, satisfied, replacing, requested_at
                 )
             latest = self._latest(region, scope)
-            if latest is not None and satisfied(latest.token) and latest.token is not None:
-                return latest.token, Source.LEASE_WAIT
+            accepted = _accepted(latest, satisfied)
+            if accepted is not None:
+                return accepted, Source.LEASE_WAIT
             now = self.clock()
-            if latest is not None and latest.failure is not None and latest.failure.blocks(now):
-                raise self._remembered(latest.failure, now)
+            failure = _blocking(latest, now)
+            if failure is not None:
+                raise self._remembered(failure, now)
             if not waited:
                 waited = True
                 metrics.add_metric(name="LeaseWaits", unit=MetricUnit.Count, value=1)
@@ -420,8 +431,9 @@ class TokenVendor:
         failure = None
         try:
             latest = self._latest(region, scope)
-            if latest is not None and satisfied(latest.token) and latest.token is not None:
-                return latest.token, Source.LEASE_WAIT
+            accepted = _accepted(latest, satisfied)
+            if accepted is not None:
+                return accepted, Source.LEASE_WAIT
             previous = latest.failure if latest else None
             budget = min(  # room kept to store the token
                 budget or self.settings.upstream_budget, time_left_after_calls(2)
@@ -518,8 +530,19 @@ class TokenVendor:
         return token
 
 
-def _backing_off(entry: CacheEntry | None, now: float) -> bool:
-    return entry is not None and entry.failure is not None and entry.failure.blocks(now)
+def _blocking(entry: CacheEntry | None, now: float) -> Failure | None:
+    """The entry's remembered failure, while it still forbids fetching."""
+    if entry is None or entry.failure is None or not entry.failure.blocks(now):
+        return None
+    return entry.failure
+
+
+def _accepted(
+    entry: CacheEntry | None, satisfied: Callable[[CachedToken | None], bool]
+) -> CachedToken | None:
+    """The entry's token, if `satisfied` takes it."""
+    token = entry.token if entry else None
+    return token if token is not None and satisfied(token) else None
 
 
 @dataclass
