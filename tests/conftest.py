@@ -33,6 +33,7 @@ from local.stack import (
 os.environ.update(function_environment())
 
 from local.vcc_emulator import Client, VccEmulator
+from tests.aws_calls import recording
 from tests.support import GET_TOKEN_EVENT, OBSERVED_RESPONSES, load_event
 from vcc_tokens import wiring
 from vcc_tokens.cache import CachedToken, DynamoDBTokenCache
@@ -64,9 +65,27 @@ ALLOW_TEST_CALLER = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The offline IAM proof runs last: it judges every AWS call the suite made."""
+    items.sort(key=lambda item: item.get_closest_marker("iam_proof") is not None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def aws_calls() -> Iterator[set[Any]]:
+    """Every AWS call the service's code makes in this session (tests.aws_calls)."""
+    with recording() as calls:
+        yield calls
+
+
 @pytest.fixture(scope="session")
-def aws_endpoint() -> Iterator[str]:
-    server, endpoint = start_moto_server()
+def lambda_functions() -> dict[str, Any]:
+    """Handlers the local Lambda Invoke API runs, by function name (local.stack)."""
+    return {}
+
+
+@pytest.fixture(scope="session")
+def aws_endpoint(lambda_functions: dict[str, Any]) -> Iterator[str]:
+    server, endpoint = start_moto_server(functions=lambda_functions)
     with pytest.MonkeyPatch.context() as patch:
         for name, value in {**LOCAL_AWS_ENV, "AWS_ENDPOINT_URL": endpoint}.items():
             patch.setenv(name, value)

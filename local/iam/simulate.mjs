@@ -1,14 +1,16 @@
 // Evaluates IAM requests with @cloud-copilot/iam-simulate: reads a JSON list of simulations
 // (its `Simulation` shape) on stdin, writes one answer per simulation on stdout:
 // {"result": "Allowed" | "ExplicitlyDenied" | "ImplicitlyDenied" | "Error", "ignored": [...],
-//  "errors": ..., "decisive": [statement ids]}. No IAM logic lives here: only the evaluator's.
+//  "errors": ..., "decisive": [[policy name, Sid], ...]}. No IAM logic lives here: only the evaluator's.
 import { runSimulation } from '@cloud-copilot/iam-simulate'
 
 const chunks = []
 for await (const chunk of process.stdin) chunks.push(chunk)
 const simulations = JSON.parse(Buffer.concat(chunks).toString('utf8'))
 
-const sids = (statements) => (statements || []).map((s) => s.statement?.Sid ?? s.explain?.identifier)
+// [policy name, Sid] of each statement; the resource policy is named "resource policy"
+const sids = (statements) =>
+  (statements || []).map((s) => [s.policyId ?? 'resource policy', s.explain?.identifier ?? ''])
 
 const answers = []
 for (const simulation of simulations) {

