@@ -30,6 +30,7 @@ import waitress.utilities
 from vcc_token_client.wsgi import request_headers
 from vcc_token_client.wsgi import stop as stop_waitress
 
+from local.iam.gateway import ResourcePolicy
 from local.lambda_runtime import LambdaContext
 from local.sigv4 import MISSING_TOKEN, AuthError, Caller, verify
 
@@ -144,8 +145,11 @@ class ApiFront:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         invoke_lock: threading.Lock | None = None,
         client_timeout: float = CLIENT_TIMEOUT,
+        resource_policy: ResourcePolicy | None = None,
     ) -> None:
         self.routes = routes
+        # The API's resource policy (local.iam.gateway); None lets every verified caller in.
+        self.resource_policy = resource_policy
         self.handlers = handlers
         self.callers = callers
         self.clock = clock
@@ -224,6 +228,10 @@ class ApiFront:
             )
         except AuthError as refused:
             return _gateway_error(403, refused.message, request_id)
+        policy = self.resource_policy
+        if policy and not policy.admits(caller.access_key_id, route.method, route.resource):
+            message = policy.refusal(caller.principal_arn, method, path)
+            return _gateway_error(403, message, request_id, key="Message")
         event = proxy_event(
             route=route,
             method=method,
@@ -246,9 +254,12 @@ class ApiFront:
         return result["statusCode"], response_headers, data
 
 
-def _gateway_error(status: int, message: str, request_id: str) -> tuple[int, dict[str, str], bytes]:
+def _gateway_error(
+    status: int, message: str, request_id: str, key: str = "message"
+) -> tuple[int, dict[str, str], bytes]:
+    """API Gateway's error body: {"message": ...}, or {"Message": ...} for IAM's refusals."""
     headers = {"Content-Type": "application/json", "x-amzn-RequestId": request_id}
-    body = json.dumps({"message": message}).encode()
+    body = json.dumps({key: message}).encode()
     return status, headers, body
 
 

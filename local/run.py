@@ -10,6 +10,11 @@ Environment:
   REFRESH_RATE_MINUTES  the scheduled refresher's period (default: the template's)
   LOCAL_CALLERS      JSON file of known callers (default local/callers.json)
   LOCAL_ENTITLEMENTS JSON file of entitlement rules (default local/entitlements.json)
+  ALLOWED_ACCOUNT_IDS, ALLOWED_ORGANIZATION_ID
+                     the template's AllowedAccountIds / AllowedOrganizationId: the API's resource
+                     policy, applied to the callers as API Gateway would (default: the accounts
+                     111122223333 and 444455556666, no organization; the stack's own account is
+                     moto's, 123456789012)
   VCC_TOKEN_URL_TEMPLATE + VCC_CLIENT_ID + VCC_CLIENT_SECRET [+ VCC_AUTH_METHOD]
                      use that token endpoint and those credentials instead of the emulator
 """
@@ -29,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from local.api_front import ApiFront, template_routes
+from local.iam.deployment import TemplateError
+from local.iam.evaluation import EvaluatorMissing
+from local.iam.gateway import LocalCaller, resource_policy
 from local.lambda_runtime import LambdaContext, load_function
 from local.sigv4 import load_callers
 from local.stack import (
@@ -46,6 +54,7 @@ SECRET_PREFIX = "vcc/local/"
 DEFAULT_CALLERS = ROOT / "local" / "callers.json"
 DEFAULT_ENTITLEMENTS = ROOT / "local" / "entitlements.json"
 ENTITLEMENTS_PARAMETER = "/vcc-token-vending/local/entitlements"
+DEFAULT_ACCOUNTS = "111122223333,444455556666"  # local/callers.json's, but for the outsider
 
 
 class StartupError(Exception):
@@ -193,6 +202,16 @@ def main() -> int:
         )
 
         routes = template_routes(template)
+        policy = resource_policy(
+            [
+                LocalCaller(c.access_key_id, c.principal_arn, c.organization_id)
+                for c in callers.values()
+            ],
+            {
+                "AllowedAccountIds": os.environ.get("ALLOWED_ACCOUNT_IDS", DEFAULT_ACCOUNTS),
+                "AllowedOrganizationId": os.environ.get("ALLOWED_ORGANIZATION_ID", ""),
+            },
+        )
         handlers = {
             route.function: load_function(route.function).lambda_handler for route in routes
         }
@@ -200,12 +219,19 @@ def main() -> int:
         front = bind(
             "PORT",
             port,
-            lambda: ApiFront(routes, handlers, callers, port=port, invoke_lock=invoke_lock),
+            lambda: ApiFront(
+                routes,
+                handlers,
+                callers,
+                port=port,
+                invoke_lock=invoke_lock,
+                resource_policy=policy,
+            ),
         )
         stops.append(front.stop)
         refresher = load_function("refresher").lambda_handler
         stops.append(Schedule(refresher, rate * 60, invoke_lock).start().stop)
-    except (StartupError, ValueError) as exc:
+    except (StartupError, ValueError, EvaluatorMissing, TemplateError) as exc:
         print(f"make run: cannot start: {exc}", file=sys.stderr)
         for stop in reversed(stops):
             stop()

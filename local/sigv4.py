@@ -57,6 +57,7 @@ class Caller:
     access_key_id: str
     secret_access_key: str = field(repr=False)
     principal_arn: str
+    organization_id: str | None = None  # the caller's AWS Organization, if any
 
     @property
     def account_id(self) -> str:
@@ -64,13 +65,18 @@ class Caller:
 
 
 def load_callers(path: Path) -> dict[str, Caller]:
-    """Known callers: a JSON list of {"access_key_id", "secret_access_key", "principal_arn"}."""
+    """Known callers: a JSON list of {"access_key_id", "secret_access_key", "principal_arn"}
+    (its account is the one the API's resource policy sees), with an optional
+    "organization_id" (o-...) when the caller's account belongs to an AWS Organization."""
     entries = json.loads(path.read_text(encoding="utf-8"))
     callers = {}
     for number, entry in enumerate(entries):
         try:
             caller = Caller(
-                entry["access_key_id"], entry["secret_access_key"], entry["principal_arn"]
+                entry["access_key_id"],
+                entry["secret_access_key"],
+                entry["principal_arn"],
+                entry.get("organization_id"),
             )
         except (KeyError, TypeError):
             raise ValueError(

@@ -72,9 +72,9 @@ def table_key_request(principal: str, deployment: Deployment) -> Request:
     )
 
 
-def api_routes(deployment: Deployment) -> list[tuple[str, str, str]]:
-    """(execute-api ARN of one concrete request, method, integrated function's ARN) for every
-    route of the API, path parameters filled in."""
+def api_routes(deployment: Deployment) -> list[tuple[str, str, str, str]]:
+    """(execute-api ARN of one concrete request, method, resource path, integrated function's
+    ARN) for every route of the API, path parameters filled in."""
     stack = deployment.stack
     routes = []
     for api_id, properties in deployment.of_type("AWS::ApiGateway::RestApi").items():
@@ -84,7 +84,8 @@ def api_routes(deployment: Deployment) -> list[tuple[str, str, str]]:
             for method, operation in methods.items():
                 uri = operation["x-amazon-apigateway-integration"]["uri"]
                 function = uri.split("/functions/", 1)[1].removesuffix("/invocations")
-                routes.append((f"{base}/{method.upper()}{concrete}", method.upper(), function))
+                arn = f"{base}/{method.upper()}{concrete}"
+                routes.append((arn, method.upper(), path, function))
     return routes
 
 
@@ -106,7 +107,7 @@ def on_behalf_of_services(deployment: Deployment) -> list[Request]:
         if queue:
             lambda_async = "Lambda (a failed asynchronous event)"
             requests.append(Request(function_id, "sqs:SendMessage", queue, made_by=lambda_async))
-    for route, _method, function in api_routes(deployment):
+    for route, _method, _path, function in api_routes(deployment):
         requests.append(Request("Caller", "execute-api:Invoke", route, made_by="a caller (SigV4)"))
         context = {"aws:SourceArn": route, "aws:SourceAccount": deployment.stack.account}
         requests.append(

@@ -31,7 +31,7 @@ from tests.stack_support import CALLERS, Stack, running_stack
 
 pytestmark = pytest.mark.integration
 
-ORDERS, REPORTS, ENGINEER = CALLERS  # see local/callers.json and local/entitlements.json
+ORDERS, REPORTS, ENGINEER, _OUTSIDER = CALLERS  # local/callers.json, local/entitlements.json
 
 
 @pytest.fixture(scope="module")

@@ -73,6 +73,21 @@ def test_a_caller_without_an_entitlement_is_forbidden(stack: Stack) -> None:
     assert "'apac'" in answer.json()["message"]
 
 
+def test_a_caller_outside_the_resource_policy_gets_api_gateways_explicit_deny(
+    stack: Stack,
+) -> None:
+    # Given a caller whose account is neither the stack's, listed, nor in the organization
+    outsider = CALLERS[3]
+    assert outsider["principal_arn"].split(":")[4] == "999988887777"
+    # When it signs a valid request
+    answer = stack.get("/tokens/emea/agents-availability:read", outsider)
+    # Then the resource policy (decided by the IAM evaluator from template.yaml) refuses it
+    assert answer.status_code == 403
+    message = answer.json()["Message"]
+    assert message.startswith(f"User: {outsider['principal_arn']} is not authorized")
+    assert message.endswith("/v1/GET/tokens/emea/agents-availability:read with an explicit deny")
+
+
 def test_unsigned_request_is_403_missing_token(stack: Stack) -> None:
     answer = stack.get("/tokens/emea/stats")
     assert (answer.status_code, answer.json()) == (403, {"message": "Missing Authentication Token"})
