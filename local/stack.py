@@ -147,6 +147,7 @@ class LocalDeployment:
         create_table_from_template(aws.client("dynamodb", endpoint_url=aws_endpoint), self.table)
         ssm = aws.client("ssm", endpoint_url=aws_endpoint)
         put_entitlements(ssm, self.entitlements_parameter, self.entitlements)
+        create_alarms(aws.client("cloudwatch", endpoint_url=aws_endpoint))
         secretsmanager = aws.client("secretsmanager", endpoint_url=aws_endpoint)
         for region in REGIONS:
             put_region_secret(
@@ -167,6 +168,19 @@ class LocalDeployment:
 
 
 INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
+
+
+LOCAL_STACK_NAME = "vcc-token-vending-local"
+
+
+def create_alarms(cloudwatch: Any) -> None:
+    """The template's alarms, as CloudFormation would create them for the local stack's name
+    (so `vcc-token admin smoke --stack vcc-token-vending-local` finds them)."""
+    from local.iam.deployment import Stack, expand, load_sam_template
+
+    deployment = expand(load_sam_template(), Stack(name=LOCAL_STACK_NAME))
+    for properties in deployment.of_type("AWS::CloudWatch::Alarm").values():
+        cloudwatch.put_metric_alarm(**properties)
 
 
 def start_moto_server(

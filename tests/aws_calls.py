@@ -24,8 +24,18 @@ ACTORS = {
     str(ROOT / "functions" / "vend" / "app.py"): "VendFunction",
     str(ROOT / "functions" / "refresher" / "app.py"): "RefreshFunction",
     str(ROOT / "client" / "vcc_token_client" / "admin.py"): "Operator",
+    str(ROOT / "client" / "vcc_token_client" / "smoke.py"): "Operator",
 }
-NAMING_PARAMETERS = ("TableName", "KeyId", "SecretId", "VersionStage", "Name", "FunctionName")
+NAMING_PARAMETERS = (
+    "TableName",
+    "KeyId",
+    "SecretId",
+    "VersionStage",
+    "Name",
+    "FunctionName",
+    "AlarmNames",
+    "logGroupName",
+)
 
 RECORDED: set[AwsCall] = set()
 
@@ -44,10 +54,14 @@ def recorded_call(client: BaseClient, operation: str, params: dict[str, Any]) ->
     who = actor()
     if who is None:
         return None
-    names = [(k, str(params[k])) for k in NAMING_PARAMETERS if k in params]
+    names = [(k, _text(params[k])) for k in NAMING_PARAMETERS if k in params]
     names += [(f"EncryptionContext:{k}", v) for k, v in params.get("EncryptionContext", {}).items()]
     service = client.meta.service_model.signing_name
     return AwsCall(who, service, operation, tuple(names))
+
+
+def _text(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 @contextmanager

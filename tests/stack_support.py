@@ -53,6 +53,7 @@ class Stack:
     url: str
     ports: list[int]
     emulator_url: str
+    aws_endpoint: str  # the stack's moto server
 
     def get(
         self, path: str, caller: dict[str, str] | None = None, **kwargs: object
@@ -83,6 +84,7 @@ def running_stack() -> Iterator[Stack]:
         f"http://127.0.0.1:{ports['PORT']}",
         list(ports.values()),
         f"http://127.0.0.1:{ports['VCC_EMULATOR_PORT']}",
+        f"http://127.0.0.1:{ports['MOTO_PORT']}",
     )
     if process.poll() is None:
         process.kill()

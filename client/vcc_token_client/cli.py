@@ -5,6 +5,7 @@
     vcc-token token emea agents-availability:read --json     # the service's whole answer
     vcc-token proxy --config proxy.json [--port 8700]        # see vcc_token_client/proxy.py
     vcc-token admin check-rules FILE | explain ARN REGION SCOPE | status --table NAME
+    vcc-token admin smoke --api URL [--region R --scope S] [--stack NAME]   # after a deploy
 
 The service's URL comes from --url or VCC_TOKEN_SERVICE_URL (the proxy's from its config file);
 AWS credentials from the usual chain (environment, profile, role). Exit codes:
@@ -76,6 +77,17 @@ def parser() -> argparse.ArgumentParser:
     status = checks.add_parser("status", help="every cached key, without its token")
     status.add_argument("--table", required=True, help="the service's DynamoDB table")
     status.add_argument("--json", action="store_true")
+    smoke = checks.add_parser(
+        "smoke", help="after a deploy: a signed GET, a refresh, OAuth 2.0, alarms, refresher"
+    )
+    smoke.add_argument("--api", required=True, help="the stack's ApiUrl output")
+    smoke.add_argument("--region", default="emea", help="VCC region to ask for (default emea)")
+    smoke.add_argument(
+        "--scope",
+        default="agents-availability:read",
+        help="a scope the signing principal is entitled to (default agents-availability:read)",
+    )
+    smoke.add_argument("--stack", help="the stack's name: also check its alarms and refresher")
     return cli
 
 
@@ -130,11 +142,24 @@ def run_admin(args: argparse.Namespace) -> int:
             )
             print(why)
             return 0 if allowed else 3
+        if args.check == "smoke":
+            return run_smoke(args)
         print(admin.format_status(admin.status(args.table), args.json))
         return 0
     except (admin.AdminError, OSError) as error:
         print(f"vcc-token admin: {error}", file=sys.stderr)
         return error.code if isinstance(error, admin.AdminError) else 2
+
+
+def run_smoke(args: argparse.Namespace) -> int:
+    from vcc_token_client import smoke
+
+    checks = smoke.smoke(args.api, args.region, args.scope, args.stack, None, args.signing_region)
+    for check in checks:
+        print(check.line(), flush=True)
+    code = smoke.exit_code(checks)
+    print("smoke check passed" if code == 0 else "smoke check FAILED", flush=True)
+    return code
 
 
 def run_proxy(args: argparse.Namespace) -> int:

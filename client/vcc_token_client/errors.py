@@ -41,7 +41,10 @@ def error_for(status: int, body: Any, retry_after: str | None) -> TokenServiceEr
     """The exception for one of the service's (or API Gateway's) error answers."""
     if isinstance(body, dict):
         code = str(body.get("error") or "gateway")
-        message = str(body.get("message") or body.get("error_description") or body)
+        # API Gateway says {"message": ...}, or {"Message": ...} when IAM refuses the caller
+        message = str(
+            body.get("message") or body.get("Message") or body.get("error_description") or body
+        )
     else:
         code, message = "unexpected_answer", f"the service answered {status}"
     if status == 403:

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from local.iam.deployment import URL_SUFFIX, Deployment
 from local.iam.evaluation import Request
 
-# botocore operation -> IAM action, where the two differ
+# botocore operation -> IAM action, and botocore's signing name -> IAM prefix, where they differ
 ACTION_NAMES = {("lambda", "Invoke"): "lambda:InvokeFunction"}
+IAM_PREFIXES = {"monitoring": "cloudwatch"}
 TABLE_OPERATIONS = re.compile(r"^(Get|Put|Update|Delete|BatchGet|BatchWrite)Item$|^(Scan|Query)$")
 STAGE = "v1"
 ROUTE_VALUES = {"region": "emea", "scope": "agents-availability"}
@@ -47,8 +48,7 @@ def requests_for(calls: set[AwsCall], deployment: Deployment) -> list[Request]:
     """The code's calls and what AWS does on their behalf, as requests, without repeats."""
     requests: dict[Request, None] = {}
     for call in sorted(calls, key=repr):
-        request = _request(call, deployment)
-        requests[request] = None
+        requests.update(dict.fromkeys(_requests(call, deployment)))
         if call.service == "dynamodb":
             requests[table_key_request(call.actor, deployment)] = None
     for request in on_behalf_of_services(deployment):
@@ -78,7 +78,9 @@ def api_routes(deployment: Deployment) -> list[tuple[str, str, str, str]]:
     stack = deployment.stack
     routes = []
     for api_id, properties in deployment.of_type("AWS::ApiGateway::RestApi").items():
-        base = f"arn:aws:execute-api:{stack.region}:{stack.account}:{deployment.ref(api_id)}/{STAGE}"
+        base = (
+            f"arn:aws:execute-api:{stack.region}:{stack.account}:{deployment.ref(api_id)}/{STAGE}"
+        )
         for path, methods in properties["Body"]["paths"].items():
             concrete = re.sub(r"\{(\w+)\}", lambda m: ROUTE_VALUES[m.group(1)], path)
             for method, operation in methods.items():
@@ -116,10 +118,11 @@ def on_behalf_of_services(deployment: Deployment) -> list[Request]:
     return requests
 
 
-def _request(call: AwsCall, deployment: Deployment) -> Request:
+def _requests(call: AwsCall, deployment: Deployment) -> list[Request]:
     names = dict(call.names)
     stack = deployment.stack
-    action = ACTION_NAMES.get((call.service, call.operation), f"{call.service}:{call.operation}")
+    prefix = IAM_PREFIXES.get(call.service, call.service)
+    action = ACTION_NAMES.get((call.service, call.operation), f"{prefix}:{call.operation}")
     context: dict[str, str] = {}
     if call.service == "dynamodb" and TABLE_OPERATIONS.match(call.operation):
         resource = deployment.arn("TokenTable")
@@ -130,14 +133,30 @@ def _request(call: AwsCall, deployment: Deployment) -> Request:
             {f"kms:{k}": v for k, v in names.items() if k.startswith("EncryptionContext:")}
         )
     elif call.service == "secretsmanager":
-        prefix = deployment.parameters["SecretPrefix"]
+        prefix = str(deployment.parameters["SecretPrefix"])
         region = names["SecretId"].rsplit("/", 1)[-1]  # the tests' own prefixes differ
-        resource = f"arn:aws:secretsmanager:{stack.region}:{stack.account}:secret:{prefix}{region}-AbCdEf"
+        resource = (
+            f"arn:aws:secretsmanager:{stack.region}:{stack.account}:secret:{prefix}{region}-AbCdEf"
+        )
     elif call.service == "ssm" and call.operation == "GetParameter":
-        parameter = deployment.parameters["EntitlementsParameterName"]
+        parameter = str(deployment.parameters["EntitlementsParameterName"])
         resource = f"arn:aws:ssm:{stack.region}:{stack.account}:parameter{parameter}"
     elif call.service == "lambda" and call.operation == "Invoke":
         resource = deployment.arn("RefreshFunction")  # the only function invoked by name
+    elif call.service == "monitoring" and call.operation == "DescribeAlarms":
+        return [_alarm(call, action, name, deployment) for name in names["AlarmNames"].split(",")]
+    elif call.service == "logs" and call.operation == "DescribeLogStreams":
+        resource = deployment.arn("RefreshFunctionLogGroup")  # the only group read by name
     else:
         raise UnplacedCall(f"{call.actor} called {call.service} {call.operation} {names}")
-    return Request(call.actor, action, resource, context)
+    return [Request(call.actor, action, resource, context)]
+
+
+def _alarm(call: AwsCall, action: str, asked: str, deployment: Deployment) -> Request:
+    """The deployment's alarm that an alarm name of another stack (the tests') stands for: the
+    one with the same name after the stack's."""
+    for alarm in deployment.of_type("AWS::CloudWatch::Alarm"):
+        own = deployment.ref(alarm).removeprefix(deployment.stack.name)
+        if asked.endswith(own):
+            return Request(call.actor, action, deployment.arn(alarm))
+    raise UnplacedCall(f"{call.actor} asked for the alarm {asked}, which the template lacks")

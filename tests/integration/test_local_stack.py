@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import requests
+from vcc_token_client.cli import main as vcc_token
 
+from local.stack import LOCAL_STACK_NAME
 from local.vcc_emulator import VccEmulator
 from tests.conftest import CLIENTS
 from tests.signing import signed_headers
@@ -86,6 +88,47 @@ def test_a_caller_outside_the_resource_policy_gets_api_gateways_explicit_deny(
     message = answer.json()["Message"]
     assert message.startswith(f"User: {outsider['principal_arn']} is not authorized")
     assert message.endswith("/v1/GET/tokens/emea/agents-availability:read with an explicit deny")
+
+
+def smoke(stack: Stack, caller: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> int:
+    """`vcc-token admin smoke` against the stack, signed as `caller`."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", caller["access_key_id"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", caller["secret_access_key"])
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", stack.aws_endpoint)  # the alarms, on its moto
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    checks = ["--region", "nam", "--scope", "users:read", "--stack", LOCAL_STACK_NAME]
+    return vcc_token(["admin", "smoke", "--api", stack.url, *checks])
+
+
+def test_the_smoke_check_passes_against_make_run(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given an engineer entitled to every read scope, signing with its own keys
+    engineer = CALLERS[2]
+    # When it runs the post-deploy smoke check
+    code = smoke(stack, engineer, monkeypatch)
+    out = capsys.readouterr().out
+    # Then every check passed (the refresher's log group is AWS's: skipped locally, saying so)
+    assert code == 0, out
+    outcomes = [line.split()[0] for line in out.splitlines()[:-1]]
+    assert outcomes == ["ok", "ok", "ok", "ok", "skip"], out
+    assert "upstream-errors" in out
+    assert out.splitlines()[-1] == "smoke check passed"
+    # and the token it handled is nowhere in what it printed
+    current = stack.get("/tokens/nam/users:read", engineer).json()["access_token"]
+    assert current not in out
+
+
+def test_the_smoke_check_fails_clearly_outside_the_resource_policy(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = smoke(stack, CALLERS[3], monkeypatch)
+    out = capsys.readouterr().out
+    assert code == 3, out
+    assert out.splitlines()[0].startswith("FAIL  GET /tokens/nam/users:read: 403")
+    assert "with an explicit deny" in out.splitlines()[0]
+    assert out.splitlines()[-1] == "smoke check FAILED"
 
 
 def test_unsigned_request_is_403_missing_token(stack: Stack) -> None:
