@@ -139,6 +139,8 @@ def refresher_last_run(session: botocore.session.Session, stack: str) -> Check:
             logGroupName=group, orderBy="LastEventTime", descending=True, limit=1
         )
     except Exception as exc:  # botocore's errors: say which, never the service's text
+        if _code(exc) == "ResourceNotFoundException":
+            return Check("refresher", "skip", f"no log group {group} (no run logged)")
         return Check("refresher", "skip", f"cannot read {group} ({_code(exc)})")
     streams = answer.get("logStreams", [])
     last = streams[0].get("lastEventTimestamp") if streams else None
