@@ -57,10 +57,11 @@ os.environ.update(
 )
 
 from vcc_tokens import wiring
-from vcc_tokens.cache import MAX_TOKEN_BYTES, CachedToken
+from vcc_tokens.cache import MAX_TOKEN_BYTES
 from vcc_tokens.config import Settings
 from vcc_tokens.credentials import ClientCredentials
 from vcc_tokens.token_request import TokenRequest
+from vcc_tokens.tokens import CachedToken
 from vcc_tokens.upstream import VccTokenEndpoint
 
 TABLE = "vcc-tokens-bench"

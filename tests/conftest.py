@@ -36,10 +36,11 @@ from local.vcc_emulator import Client, VccEmulator
 from tests.aws_calls import recording
 from tests.support import GET_TOKEN_EVENT, OBSERVED_RESPONSES, load_event
 from vcc_tokens import wiring
-from vcc_tokens.cache import CachedToken, DynamoDBTokenCache
+from vcc_tokens.cache import DynamoDBTokenCache
 from vcc_tokens.config import DOCUMENTED_SCOPES
 from vcc_tokens.observability import logger, metrics
 from vcc_tokens.sealing import KmsEnvelopeCipher
+from vcc_tokens.tokens import CachedToken, Key
 
 # One VCC client per region. emea lacks globalpci (to see invalid_scope); nam authenticates with
 # HTTP Basic and has a secret full of characters that RFC 6749 §2.3.1 form-encodes.
@@ -138,7 +139,7 @@ class Service:
         )
 
     def cached_token(self, region: str, scope: str) -> CachedToken | None:
-        entry = self.cache.get(region, scope, consistent=True)
+        entry = self.cache.get(Key(region, scope), consistent=True)
         return entry.token if entry else None
 
     def put_token(

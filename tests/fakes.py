@@ -7,10 +7,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from vcc_tokens.backoff import Failure
-from vcc_tokens.cache import CachedToken, CacheEntry, TokenCache
+from vcc_tokens.cache import TokenCache
 from vcc_tokens.credentials import ClientCredentials, CredentialStore
 from vcc_tokens.errors import UpstreamError
 from vcc_tokens.renewal import Renewer
+from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
 from vcc_tokens.upstream import IssuedToken, TokenEndpoint
 
 
@@ -18,28 +19,26 @@ class MemoryTokenCache(TokenCache):
     """The DynamoDB cache's conditional semantics, on a dict."""
 
     def __init__(self) -> None:
-        self.items: dict[tuple[str, str], CacheEntry] = {}
+        self.items: dict[Key, CacheEntry] = {}
 
-    def get(self, region: str, scope: str, *, consistent: bool = False) -> CacheEntry | None:
-        return self.items.get((region, scope))
+    def get(self, key: Key, *, consistent: bool = False) -> CacheEntry | None:
+        return self.items.get(key)
 
-    def acquire_lease(self, region: str, scope: str, owner: str, now: float, until: float) -> bool:
-        entry = self.items.get((region, scope)) or CacheEntry(region, scope, None)
+    def acquire_lease(self, lease: Lease, now: float) -> bool:
+        entry = self.items.get(lease.key) or CacheEntry(*lease.key, None)
         if entry.lease_owner is not None and entry.lease_until >= now:
             return False
-        if entry.failure is not None and entry.failure.blocks(now):
+        if entry.blocking(now) is not None:
             return False
-        self.items[(region, scope)] = dataclasses.replace(
-            entry, lease_owner=owner, lease_until=until
+        self.items[lease.key] = dataclasses.replace(
+            entry, lease_owner=lease.owner, lease_until=lease.until
         )
         return True
 
-    def release_lease(
-        self, region: str, scope: str, owner: str, failure: Failure | None = None
-    ) -> None:
-        entry = self.items.get((region, scope))
-        if entry is not None and entry.lease_owner == owner:
-            self.items[(region, scope)] = dataclasses.replace(
+    def release_lease(self, lease: Lease, failure: Failure | None = None) -> None:
+        entry = self.items.get(lease.key)
+        if entry is not None and entry.lease_owner == lease.owner:
+            self.items[lease.key] = dataclasses.replace(
                 entry, lease_owner=None, lease_until=0, failure=failure or entry.failure
             )
 
@@ -50,9 +49,7 @@ class MemoryTokenCache(TokenCache):
         replacing: str | None = None,
         requested_at: float | None = None,
     ) -> bool:
-        entry = self.items.get((token.region, token.scope)) or CacheEntry(
-            token.region, token.scope, None
-        )
+        entry = self.items.get(token.key) or CacheEntry(token.region, token.scope, None)
         current = entry.token
         if current is not None:
             if replacing is None and current.expires_at > token.expires_at:
@@ -64,13 +61,13 @@ class MemoryTokenCache(TokenCache):
             entry = dataclasses.replace(entry, refreshed_at=token.fetched_at)
         if requested_at is not None:
             entry = dataclasses.replace(entry, last_requested_at=requested_at)
-        self.items[(token.region, token.scope)] = entry
+        self.items[token.key] = entry
         return True
 
-    def touch(self, region: str, scope: str, now: float) -> None:
-        entry = self.items.get((region, scope))
+    def touch(self, key: Key, now: float) -> None:
+        entry = self.items.get(key)
         if entry is not None:
-            self.items[(region, scope)] = dataclasses.replace(entry, last_requested_at=now)
+            self.items[key] = dataclasses.replace(entry, last_requested_at=now)
 
     def entries(self) -> Iterator[CacheEntry]:
         yield from list(self.items.values())

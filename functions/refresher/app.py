@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vcc_tokens.observability import logger, metrics, tracer
 from vcc_tokens.renewal import RENEW_EVENT
+from vcc_tokens.tokens import Key
 from vcc_tokens.wiring import token_vendor
 
 
@@ -31,7 +32,7 @@ class RenewalsFailed(Exception):
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if RENEW_EVENT in event:  # one key, handed over by the vending function
         key = event[RENEW_EVENT]
-        renewed = token_vendor().renew_held(key["region"], key["scope"], key["lease_owner"])
+        renewed = token_vendor().renew_held(Key(key["region"], key["scope"]), key["lease_owner"])
         logger.info("background renewal finished", extra={"renewed": renewed})
         return {"renewed": renewed}  # a failure is remembered and counted; no retry wanted
     report = token_vendor().renew_due()

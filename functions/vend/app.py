@@ -13,6 +13,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from vcc_tokens.answers import token_body
 from vcc_tokens.aws import deadline_in
 from vcc_tokens.config import get_settings
 from vcc_tokens.contract import OAUTH_RESPONSES, TOKEN_RESPONSES
@@ -28,7 +29,7 @@ from vcc_tokens.token_request import (
     parse_rejected_token,
     parse_token_request,
 )
-from vcc_tokens.vending import Source, Vend, token_response
+from vcc_tokens.vending import Source, Vend
 from vcc_tokens.wiring import entitlement_store, token_vendor
 
 ROUTES = "GET /tokens/{region}/{scope}, POST /tokens/{region}/{scope}/refresh, POST /oauth2/token"
@@ -97,7 +98,7 @@ def record(vend: Vend) -> None:
 
 def vended(vend: Vend) -> Response[dict[str, Any]]:
     record(vend)
-    return json_response(200, token_response(vend.token, token_vendor().clock()))
+    return json_response(200, dict(token_body(vend.token, token_vendor().clock())))
 
 
 @app.get(
@@ -122,7 +123,7 @@ def get_token(region: str, scope: str) -> Response[dict[str, Any]]:
 def refresh_token(region: str, scope: str) -> Response[dict[str, Any]]:
     request = token_request(region, scope, REFRESH_QUERY)
     rejected = parse_rejected_token(app.current_event.body)
-    return vended(token_vendor().refresh(request.region, request.scope, rejected))
+    return vended(token_vendor().refresh(request.key, rejected))
 
 
 @app.post(

@@ -29,6 +29,7 @@ from local.vcc_emulator import VccEmulator
 from tests.conftest import TEST_CALLER_ROLE, Service
 from tests.support import api_event, invoke, load_event
 from vcc_tokens import wiring
+from vcc_tokens.tokens import Key
 
 pytestmark = [pytest.mark.integration, pytest.mark.iam_proof]
 
@@ -87,7 +88,7 @@ def toured(
     assert invoke(vend_handler, oauth).status == 200
     wiring.reset()  # and a fresh refresher environment
     service.put_token("nam", SCOPE, "nam-due", now + 150)
-    service.cache.touch("nam", SCOPE, time.time())
+    service.cache.touch(Key("nam", SCOPE), time.time())
     summary = refresher(load_event("scheduled_refresh.json"), LambdaContext("scheduled"))
     assert summary["renewed"] == 1
     assert vcc_token(["admin", "status", "--table", service.table_name]) == 0

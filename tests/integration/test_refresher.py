@@ -11,7 +11,7 @@ from local.lambda_runtime import LambdaContext, load_function
 from local.vcc_emulator import VccEmulator
 from tests.conftest import Service
 from tests.support import load_event
-from vcc_tokens.cache import CachedToken
+from vcc_tokens.tokens import CachedToken, Key
 
 pytestmark = pytest.mark.integration
 
@@ -29,7 +29,7 @@ def cache_token(service: Service, scope: str, seconds_left: int, asked_ago: floa
             "apac", scope, f"old-{scope}", "Bearer", now + seconds_left - 900, now + seconds_left
         )
     )
-    cache.touch("apac", scope, time.time() - asked_ago)
+    cache.touch(Key("apac", scope), time.time() - asked_ago)
 
 
 def test_due_keys_are_renewed_and_idle_ones_left(

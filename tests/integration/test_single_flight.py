@@ -19,10 +19,11 @@ from tests.conftest import Service
 from tests.support import api_event, invoke
 from tests.workers import vend_after_barrier, vend_once
 from vcc_tokens import wiring
-from vcc_tokens.cache import CachedToken, CacheEntry, DynamoDBTokenCache
+from vcc_tokens.cache import DynamoDBTokenCache
 from vcc_tokens.config import Settings
 from vcc_tokens.renewal import RENEW_EVENT, Renewer
 from vcc_tokens.token_request import TokenRequest
+from vcc_tokens.tokens import CachedToken, CacheEntry, Key
 from vcc_tokens.vending import CacheOutcome, Source, TokenVendor
 
 pytestmark = pytest.mark.integration
@@ -110,9 +111,9 @@ def test_a_killed_lease_holder_is_taken_over_within_lease_plus_one_second(
     emulator.fail_next("timeout")
     holder = SPAWN.Process(target=vend_once, args=(api_event("emea", SCOPE),))
     holder.start()
-    cache = cache_for(service)
+    cache, key = cache_for(service), Key("emea", SCOPE)
     entry: CacheEntry = wait_for(
-        lambda: (e := cache.get("emea", SCOPE, consistent=True)) and e.lease_owner and e, timeout=60
+        lambda: (e := cache.get(key, consistent=True)) and e.lease_owner and e, timeout=60
     )
     # When the holder dies mid-fetch (its request has reached VCC)
     wait_for(lambda: emulator.token_requests == 1)
@@ -137,7 +138,7 @@ def test_refresh_ahead_serves_the_old_token_while_another_instance_renews(
     renewal: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: renewal.update(vend=renewer.vend(REQUEST)))
     thread.start()
-    wait_for(lambda: cache_for(service).get("emea", SCOPE, consistent=True).lease_owner)  # type: ignore[union-attr]
+    wait_for(lambda: cache_for(service).get(Key("emea", SCOPE), consistent=True).lease_owner)  # type: ignore[union-attr]
     # When another instance asks while the renewal is under way
     served = bystander.vend(REQUEST)
     renewal_still_running = thread.is_alive()
@@ -225,7 +226,7 @@ def test_20_concurrent_refreshes_of_the_same_rejected_token_cause_one_upstream_r
 
     def refresh(vendor: TokenVendor) -> None:
         barrier.wait(timeout=30)
-        results.append(vendor.refresh("emea", SCOPE, old.sha256))
+        results.append(vendor.refresh(Key("emea", SCOPE), old.sha256))
 
     threads = [threading.Thread(target=refresh, args=(vendor,)) for vendor in instances]
     for thread in threads:

@@ -11,7 +11,7 @@ from local.stack import ROOT, load_template
 from vcc_tokens.errors import UpstreamError
 
 SOURCES = [
-    *(ROOT / "layers" / "common" / "vcc_tokens").glob("*.py"),
+    *(ROOT / "layers" / "common" / "vcc_tokens").rglob("*.py"),
     *(ROOT / "functions").glob("*/app.py"),
 ]
 AWS_SERVICES = {"DynamoDB", "KMS", "SecretsManager", "SSM"}  # vcc_tokens.aws, spaces removed

@@ -7,7 +7,7 @@ from pathlib import Path
 from local.stack import ROOT, function_environment
 
 HANDLERS = sorted((ROOT / "functions").glob("*/app.py")) + sorted(
-    (ROOT / "layers" / "common" / "vcc_tokens").glob("*.py")
+    (ROOT / "layers" / "common" / "vcc_tokens").rglob("*.py")
 )
 
 

@@ -13,24 +13,19 @@ from tests.fakes import (
     MemoryTokenCache,
     RecordingRenewer,
 )
-from vcc_tokens.cache import CachedToken, CacheEntry, token_sha256
 from vcc_tokens.config import Settings
 from vcc_tokens.errors import (
     DependencyUnavailable,
-    InvalidRequest,
-    UnknownRegion,
-    UnknownScope,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from vcc_tokens.token_request import TokenRequest, parse_rejected_token, parse_token_request
+from vcc_tokens.token_request import TokenRequest
+from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease, token_sha256
 from vcc_tokens.vending import (
     CacheOutcome,
     MemoryCache,
     Source,
     TokenVendor,
-    rfc3339,
-    token_response,
 )
 
 SETTINGS = Settings(
@@ -163,7 +158,7 @@ def test_while_another_instance_renews_the_valid_token_is_served_without_waiting
     vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
 ) -> None:
     cache_token(cache, clock, 150)
-    assert cache.acquire_lease("emea", "stats", "other-instance", clock.now, clock.now + 9)
+    assert cache.acquire_lease(Lease(STATS.key, "other-instance", clock.now + 9), clock.now)
     started = clock.now
     result = vendor.vend(STATS)
     assert (result.token.access_token, upstream.calls, clock.now) == ("old", [], started)
@@ -182,7 +177,7 @@ def test_a_failed_renewal_fails_nobody_while_the_token_is_valid(
 def test_a_waiter_takes_the_holders_token(
     vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
 ) -> None:
-    assert cache.acquire_lease("emea", "stats", "holder", clock.now, clock.now + 9)
+    assert cache.acquire_lease(Lease(STATS.key, "holder", clock.now + 9), clock.now)
     holder_token = CachedToken(
         "emea", "stats", "holders", "Bearer", int(clock.now), int(clock.now) + 900
     )
@@ -202,7 +197,7 @@ def test_a_dead_holders_lease_is_taken_over_once_it_expires(
     vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
 ) -> None:
     lease = SETTINGS.lease_seconds
-    assert cache.acquire_lease("emea", "stats", "dead", clock.now, clock.now + lease)
+    assert cache.acquire_lease(Lease(STATS.key, "dead", clock.now + lease), clock.now)
     started = clock.now
     result = vendor.vend(STATS)
     assert (result.source, len(upstream.calls)) == (Source.UPSTREAM, 1)
@@ -234,8 +229,8 @@ def test_refresh_with_the_rejected_hash_replaces_it_once(
     vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
 ) -> None:
     old = cache_token(cache, clock, 600)
-    first = vendor.refresh("emea", "stats", old.sha256)
-    second = vendor.refresh("emea", "stats", old.sha256)
+    first = vendor.refresh(STATS.key, old.sha256)
+    second = vendor.refresh(STATS.key, old.sha256)
     assert (first.outcome, first.token.access_token) == (CacheOutcome.REFRESHED, "token-1")
     assert (second.outcome, second.token.access_token) == (CacheOutcome.CURRENT, "token-1")
     assert len(upstream.calls) == 1
@@ -245,7 +240,7 @@ def test_refresh_replaces_even_when_the_new_token_expires_earlier(
     vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
 ) -> None:
     old = cache_token(cache, clock, 7000, lifetime=7200)  # VCC shortened lifetimes since
-    result = vendor.refresh("emea", "stats", old.sha256)
+    result = vendor.refresh(STATS.key, old.sha256)
     assert result.token.access_token == "token-1"
     assert result.token.expires_at < old.expires_at
 
@@ -254,7 +249,7 @@ def test_refresh_with_another_hash_returns_the_current_token(
     vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
 ) -> None:
     cache_token(cache, clock, 600)
-    result = vendor.refresh("emea", "stats", token_sha256("some-older-token"))
+    result = vendor.refresh(STATS.key, token_sha256("some-older-token"))
     assert (result.outcome, result.token.access_token, upstream.calls) == (
         CacheOutcome.CURRENT,
         "old",
@@ -266,11 +261,11 @@ def test_forced_refresh_happens_at_most_once_per_interval(
     vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
 ) -> None:
     cache_token(cache, clock, 600)
-    assert vendor.refresh("emea", "stats", None).outcome is CacheOutcome.REFRESHED
+    assert vendor.refresh(STATS.key, None).outcome is CacheOutcome.REFRESHED
     clock.now += SETTINGS.forced_refresh_interval - 1
-    assert vendor.refresh("emea", "stats", None).outcome is CacheOutcome.CURRENT
+    assert vendor.refresh(STATS.key, None).outcome is CacheOutcome.CURRENT
     clock.now += 1
-    assert vendor.refresh("emea", "stats", None).outcome is CacheOutcome.REFRESHED
+    assert vendor.refresh(STATS.key, None).outcome is CacheOutcome.REFRESHED
     assert len(upstream.calls) == 2
 
 
@@ -291,68 +286,6 @@ def test_scheduler_renews_due_keys_and_leaves_idle_or_fresh_ones(
     report = vendor.renew_due()
     assert (report.renewed, report.fresh, report.idle, report.failed) == (1, 1, 1, [])
     assert upstream.calls == [("nam", "stats")]
-
-
-def test_response_counts_seconds_left_and_formats_rfc3339(clock: FakeClock) -> None:
-    token = CachedToken(
-        "emea", "stats", "old", "Bearer", int(clock.now) - 100, int(clock.now) + 300
-    )
-    body = token_response(token, clock.now + 0.5)
-    assert body == {
-        "access_token": "old",
-        "token_type": "Bearer",
-        "expires_in": 299,
-        "expires_at": rfc3339(int(clock.now) + 300),
-        "region": "emea",
-        "scope": "stats",
-    }
-    assert rfc3339(0) == "1970-01-01T00:00:00Z"
-
-
-def test_raw_and_percent_encoded_scopes_parse_alike() -> None:
-    raw = parse_token_request("emea", "agents-availability:read", None, SETTINGS)
-    encoded = parse_token_request("emea", "agents-availability%3Aread", None, SETTINGS)
-    assert raw == encoded == TokenRequest("emea", "agents-availability:read", 60)
-
-
-@pytest.mark.parametrize(
-    ("region", "scope", "min_ttl", "error", "allowed"),
-    [
-        ("EMEA", "stats", None, UnknownRegion, "allowed: emea, nam, apac"),
-        ("eu", "stats", None, UnknownRegion, "allowed: emea, nam, apac"),
-        ("emea", "stats:read", None, UnknownScope, "allowed: admin:read, admin:write"),
-        ("emea", "stats%2520", None, UnknownScope, "allowed: "),
-        ("emea", "stats", "61.0", InvalidRequest, "from 0 to 600"),
-        ("emea", "stats", "٣", InvalidRequest, "from 0 to 600"),  # a non-ASCII digit
-    ],
-)
-def test_bad_requests_say_what_is_allowed(
-    region: str, scope: str, min_ttl: str | None, error: type[Exception], allowed: str
-) -> None:
-    with pytest.raises(error, match=allowed):
-        parse_token_request(region, scope, min_ttl, SETTINGS)
-
-
-def test_refresh_body_is_empty_or_a_sha256() -> None:
-    digest = token_sha256("x")
-    assert parse_rejected_token(None) is None
-    assert parse_rejected_token("  ") is None
-    assert parse_rejected_token(f'{{"rejected_token_sha256": "{digest.upper()}"}}') == digest
-
-
-@pytest.mark.parametrize(
-    "body",
-    [
-        "{",
-        "[]",
-        '{"rejected_token_sha256": "abc"}',
-        '{"rejected_token_sha256": 5}',
-        '{"token": "x"}',
-    ],
-)
-def test_bad_refresh_bodies_are_refused_with_the_expected_shape(body: str) -> None:
-    with pytest.raises(InvalidRequest, match="rejected_token_sha256"):
-        parse_rejected_token(body)
 
 
 # --- failure memory, bounded refreshes, short lifetimes (issue 9) ----------------------------
@@ -380,13 +313,13 @@ def test_a_waiter_learns_of_the_holders_failure_at_once(
     vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
 ) -> None:
     # Given another instance holding the lease, which fails while this caller waits
-    assert cache.acquire_lease("emea", "stats", "holder", clock.now, clock.now + 9)
+    assert cache.acquire_lease(Lease(STATS.key, "holder", clock.now + 9), clock.now)
     original_sleep = clock.sleep
 
     def holder_fails(seconds: float) -> None:
         original_sleep(seconds)
         failure = vendor.backoff.failure(UpstreamTimeout("slow"), None, clock.now)
-        cache.release_lease("emea", "stats", "holder", failure)
+        cache.release_lease(Lease(STATS.key, "holder", 0), failure)
 
     vendor.sleep = holder_fails
     started = clock.now
@@ -424,11 +357,11 @@ def test_refreshes_fetch_at_most_once_per_interval_whatever_hash_they_quote(
 ) -> None:
     token = cache_token(cache, clock, 600)
     for _ in range(20):
-        token = vendor.refresh("emea", "stats", token.sha256).token
+        token = vendor.refresh(STATS.key, token.sha256).token
         clock.now += 1
     assert len(upstream.calls) == 1
     clock.now += SETTINGS.forced_refresh_interval
-    assert vendor.refresh("emea", "stats", token.sha256).outcome is CacheOutcome.REFRESHED
+    assert vendor.refresh(STATS.key, token.sha256).outcome is CacheOutcome.REFRESHED
     assert len(upstream.calls) == 2
 
 
@@ -493,7 +426,7 @@ def test_with_a_renewer_a_due_token_is_served_and_renewed_in_the_background(
     assert cache.items[(region, scope)].lease_owner == owner
     # And the refresher renews under that lease, once
     refresher = vendor_for(cache, upstream, clock)
-    assert refresher.renew_held(region, scope, owner)
+    assert refresher.renew_held(Key(region, scope), owner)
     assert upstream.calls == [("emea", "stats")]
     assert cache.items[("emea", "stats")].lease_owner is None
     assert vendor_for(cache, upstream, clock).vend(STATS).token.access_token == "token-1"
@@ -505,11 +438,11 @@ def test_a_handed_over_renewal_whose_lease_expired_takes_a_new_one_or_leaves_it(
     cache_token(cache, clock, 150)
     refresher = vendor_for(cache, upstream, clock)
     # the event arrives after its lease expired, and someone else holds a new one
-    assert cache.acquire_lease("emea", "stats", "someone-else", clock.now, clock.now + 9)
-    assert not refresher.renew_held("emea", "stats", "the-expired-owner")
+    assert cache.acquire_lease(Lease(STATS.key, "someone-else", clock.now + 9), clock.now)
+    assert not refresher.renew_held(STATS.key, "the-expired-owner")
     assert upstream.calls == []
     clock.now += 10  # nobody holds it now
-    assert refresher.renew_held("emea", "stats", "the-expired-owner")
+    assert refresher.renew_held(STATS.key, "the-expired-owner")
     assert upstream.calls == [("emea", "stats")]
 
 
@@ -531,7 +464,7 @@ def test_while_someone_renews_a_due_token_it_is_served_from_memory_without_rerea
 ) -> None:
     # Given a due token whose renewal lease another instance holds
     cache_token(cache, clock, 150)
-    assert cache.acquire_lease("emea", "stats", "other-instance", clock.now, clock.now + 9)
+    assert cache.acquire_lease(Lease(STATS.key, "other-instance", clock.now + 9), clock.now)
     # When callers of this instance ask, Then the first reads DynamoDB and tries the lease once;
     # the next ones are served from memory until that lease would have ended
     assert vendor.vend(STATS).source is Source.DYNAMODB

@@ -1,4 +1,6 @@
-"""The token cache: one DynamoDB item per (region, scope).
+"""The token cache: one DynamoDB item per key (vcc_tokens.tokens.Key). It only reads and
+writes, each write under a condition; what to read and write is the engine's
+(vcc_tokens.vending.store is its only caller).
 
 The token is stored sealed (vcc_tokens.sealing: a KMS data key and AES-GCM), bound to the item's
 cache key, token type, fetched_at and expires_at: a ciphertext copied into another item, or an
@@ -15,24 +17,20 @@ the reader (`CachedToken.seconds_left`), never assumed from the item's presence.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from vcc_tokens.aws import calling
 from vcc_tokens.backoff import Failure
 from vcc_tokens.observability import MetricUnit, logger, metrics
 from vcc_tokens.sealing import Sealed, TokenCipher
+from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import UpdateItemInputTypeDef
 
-# What a refresh says it replaces when no token is cached (no token's SHA-256 looks like it).
-NOTHING_CACHED = "nothing-cached"
 # A lease-only item (its holder died before storing a token) is removed by TTL a day later.
 ORPHAN_LEASE_TTL = 86_400
 # The largest token the cache takes: a DynamoDB item holds at most 400 KB, and the item's other
@@ -41,75 +39,21 @@ MAX_TOKEN_BYTES = 384 * 1024
 FAILURE_FIELDS = "retry_at, failures, failure_code, failure_message"
 
 
-@dataclass(frozen=True)
-class CachedToken:
-    region: str
-    scope: str
-    access_token: str = field(repr=False)
-    token_type: str
-    fetched_at: int  # epoch seconds, taken just before the token request was sent
-    expires_at: int  # fetched_at + expires_in
-
-    @property
-    def key(self) -> str:
-        return cache_key(self.region, self.scope)
-
-    @property
-    def lifetime(self) -> int:
-        return self.expires_at - self.fetched_at
-
-    @property
-    def sha256(self) -> str:
-        return token_sha256(self.access_token)
-
-    def seconds_left(self, now: float) -> int:
-        return max(0, int(self.expires_at - now))
-
-    @property
-    def binding(self) -> bytes:
-        """What the sealed token is bound to: its item and the item's expiry metadata."""
-        fields = [self.key, self.token_type, self.fetched_at, self.expires_at]
-        return json.dumps(fields, separators=(",", ":")).encode("utf-8")
-
-
-@dataclass(frozen=True)
-class CacheEntry:
-    region: str
-    scope: str
-    token: CachedToken | None
-    lease_owner: str | None = None
-    lease_until: float = 0.0
-    last_requested_at: float = 0.0
-    refreshed_at: float = 0.0  # when a refresh (after a 401) last replaced the token
-    failure: Failure | None = None  # the last upstream failure, until a token is stored
-
-
-def cache_key(region: str, scope: str) -> str:
-    return f"{region}#{scope}"
-
-
-def token_sha256(access_token: str) -> str:
-    """What callers quote to say which token VCC rejected (the token itself never travels back)."""
-    return hashlib.sha256(access_token.encode("utf-8")).hexdigest()
-
-
 class TokenCache(ABC):
     """Each method raises DependencyError (vcc_tokens.aws) if the store cannot be reached."""
 
     @abstractmethod
-    def get(self, region: str, scope: str, *, consistent: bool = False) -> CacheEntry | None:
+    def get(self, key: Key, *, consistent: bool = False) -> CacheEntry | None:
         """The key's item, its token expired or not, or None."""
 
     @abstractmethod
-    def acquire_lease(self, region: str, scope: str, owner: str, now: float, until: float) -> bool:
+    def acquire_lease(self, lease: Lease, now: float) -> bool:
         """Take the key's lease if nobody holds an unexpired one and no remembered failure
         forbids fetching before a later time."""
 
     @abstractmethod
-    def release_lease(
-        self, region: str, scope: str, owner: str, failure: Failure | None = None
-    ) -> None:
-        """Give the lease back, if `owner` still holds it, recording `failure` if the fetch
+    def release_lease(self, lease: Lease, failure: Failure | None = None) -> None:
+        """Give the lease back, if its owner still holds it, recording `failure` if the fetch
         failed."""
 
     @abstractmethod
@@ -127,7 +71,7 @@ class TokenCache(ABC):
         records)."""
 
     @abstractmethod
-    def touch(self, region: str, scope: str, now: float) -> None:
+    def touch(self, key: Key, now: float) -> None:
         """Record that a caller asked for the key (for the refresher's idle rule)."""
 
     @abstractmethod
@@ -141,40 +85,34 @@ class DynamoDBTokenCache(TokenCache):
         self._table = table_name
         self._cipher = cipher
 
-    def _key(self, region: str, scope: str) -> dict[str, Any]:
-        return {"cache_key": {"S": cache_key(region, scope)}}
-
-    def get(self, region: str, scope: str, *, consistent: bool = False) -> CacheEntry | None:
+    def get(self, key: Key, *, consistent: bool = False) -> CacheEntry | None:
         with calling("DynamoDB", self._table):
             answer = self._client.get_item(
-                TableName=self._table, Key=self._key(region, scope), ConsistentRead=consistent
+                TableName=self._table, Key=_item_key(key), ConsistentRead=consistent
             )
         item = answer.get("Item")
-        return self._entry(item) if item else None
+        return _entry(item, self._cipher) if item else None
 
-    def acquire_lease(self, region: str, scope: str, owner: str, now: float, until: float) -> bool:
+    def acquire_lease(self, lease: Lease, now: float) -> bool:
         return self._update(
-            region,
-            scope,
+            lease.key,
             "SET lease_owner = :owner, lease_until = :until, #region = :region, "
             "#scope = :scope, #ttl = if_not_exists(#ttl, :orphan_ttl)",
             condition="(attribute_not_exists(lease_until) OR lease_until < :now) "
             "AND (attribute_not_exists(retry_at) OR retry_at <= :now)",
             values={
-                ":owner": {"S": owner},
-                ":until": {"N": _number(until)},
+                ":owner": {"S": lease.owner},
+                ":until": {"N": _number(lease.until)},
                 ":now": {"N": _number(now)},
-                ":region": {"S": region},
-                ":scope": {"S": scope},
+                ":region": {"S": lease.key.region},
+                ":scope": {"S": lease.key.scope},
                 ":orphan_ttl": {"N": str(int(now) + ORPHAN_LEASE_TTL)},
             },
         )
 
-    def release_lease(
-        self, region: str, scope: str, owner: str, failure: Failure | None = None
-    ) -> None:
+    def release_lease(self, lease: Lease, failure: Failure | None = None) -> None:
         # Refused if our lease expired and someone else took it over: it is theirs now.
-        values: dict[str, Any] = {":owner": {"S": owner}}
+        values: dict[str, Any] = {":owner": {"S": lease.owner}}
         expression = "REMOVE lease_owner, lease_until"
         if failure is not None:
             expression = (
@@ -187,7 +125,7 @@ class DynamoDBTokenCache(TokenCache):
                 ":code": {"S": failure.code},
                 ":message": {"S": failure.message},
             }
-        self._update(region, scope, expression, condition="lease_owner = :owner", values=values)
+        self._update(lease.key, expression, condition="lease_owner = :owner", values=values)
 
     def store(
         self,
@@ -222,25 +160,22 @@ class DynamoDBTokenCache(TokenCache):
             condition = "attribute_not_exists(token_sha256) OR token_sha256 = :replacing"
             values[":replacing"] = {"S": replacing}
             expression = expression.replace(" REMOVE", ", refreshed_at = :fetched_at REMOVE")
-        return self._update(token.region, token.scope, expression, condition, values)
+        return self._update(token.key, expression, condition, values)
 
-    def touch(self, region: str, scope: str, now: float) -> None:
+    def touch(self, key: Key, now: float) -> None:
         # Refused when nothing is cached for the key: nothing to keep warm.
         self._update(
-            region,
-            scope,
+            key,
             "SET last_requested_at = :now",
             condition="attribute_exists(cache_key)",
             values={":now": {"N": _number(now)}},
         )
 
-    def _update(
-        self, region: str, scope: str, expression: str, condition: str, values: dict[str, Any]
-    ) -> bool:
+    def _update(self, key: Key, expression: str, condition: str, values: dict[str, Any]) -> bool:
         """One conditional write to the key's item; False if its condition refused it."""
         request: UpdateItemInputTypeDef = {
             "TableName": self._table,
-            "Key": self._key(region, scope),
+            "Key": _item_key(key),
             "UpdateExpression": expression,
             "ConditionExpression": condition,
             "ExpressionAttributeValues": values,
@@ -263,43 +198,49 @@ class DynamoDBTokenCache(TokenCache):
         with calling("DynamoDB", self._table):
             items = [item for page in pages for item in page["Items"]]
         for item in items:
-            yield self._entry(item)
+            yield _entry(item, self._cipher)
 
-    def _entry(self, item: dict[str, Any]) -> CacheEntry:
-        region, scope = item["region"]["S"], item["scope"]["S"]
-        return CacheEntry(
-            region=region,
-            scope=scope,
-            token=self._token(item, region, scope),
-            lease_owner=item.get("lease_owner", {}).get("S"),
-            lease_until=float(item.get("lease_until", {}).get("N", 0)),
-            last_requested_at=float(item.get("last_requested_at", {}).get("N", 0)),
-            refreshed_at=float(item.get("refreshed_at", {}).get("N", 0)),
-            failure=_failure(item),
-        )
 
-    def _token(self, item: dict[str, Any], region: str, scope: str) -> CachedToken | None:
-        """The item's token if it opens for this item's key and metadata; else None."""
-        if "access_token_ciphertext" not in item or "data_key" not in item:
-            return None  # nothing stored (or a format this version does not read)
-        sealed_for = CachedToken(
-            region=region,
-            scope=scope,
-            access_token="",
-            token_type=item["token_type"]["S"],
-            fetched_at=int(item["fetched_at"]["N"]),
-            expires_at=int(item["expires_at"]["N"]),
+def _entry(item: dict[str, Any], cipher: TokenCipher) -> CacheEntry:
+    region, scope = item["region"]["S"], item["scope"]["S"]
+    return CacheEntry(
+        region=region,
+        scope=scope,
+        token=_token(item, cipher),
+        lease_owner=item.get("lease_owner", {}).get("S"),
+        lease_until=float(item.get("lease_until", {}).get("N", 0)),
+        last_requested_at=float(item.get("last_requested_at", {}).get("N", 0)),
+        refreshed_at=float(item.get("refreshed_at", {}).get("N", 0)),
+        failure=_failure(item),
+    )
+
+
+def _token(item: dict[str, Any], cipher: TokenCipher) -> CachedToken | None:
+    """The item's token if it opens for this item's key and metadata; else None."""
+    if "access_token_ciphertext" not in item or "data_key" not in item:
+        return None  # nothing stored (or a format this version does not read)
+    sealed_for = CachedToken(
+        region=item["region"]["S"],
+        scope=item["scope"]["S"],
+        access_token="",
+        token_type=item["token_type"]["S"],
+        fetched_at=int(item["fetched_at"]["N"]),
+        expires_at=int(item["expires_at"]["N"]),
+    )
+    sealed = Sealed(item["data_key"]["B"], item["access_token_ciphertext"]["B"])
+    access_token = cipher.open(sealed, sealed_for.binding)
+    if access_token is None:
+        metrics.add_metric(name="CacheDecryptFailures", unit=MetricUnit.Count, value=1)
+        logger.warning(
+            "a cached token does not open for its item; fetching anew",
+            extra={"cache_key": sealed_for.key.cache_key},
         )
-        sealed = Sealed(item["data_key"]["B"], item["access_token_ciphertext"]["B"])
-        access_token = self._cipher.open(sealed, sealed_for.binding)
-        if access_token is None:
-            metrics.add_metric(name="CacheDecryptFailures", unit=MetricUnit.Count, value=1)
-            logger.warning(
-                "a cached token does not open for its item; fetching anew",
-                extra={"cache_key": sealed_for.key},
-            )
-            return None
-        return dataclasses.replace(sealed_for, access_token=access_token)
+        return None
+    return dataclasses.replace(sealed_for, access_token=access_token)
+
+
+def _item_key(key: Key) -> dict[str, Any]:
+    return {"cache_key": {"S": key.cache_key}}
 
 
 def _failure(item: dict[str, Any]) -> Failure | None:

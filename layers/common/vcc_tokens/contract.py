@@ -9,12 +9,15 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 
 
+Region = Literal["emea", "nam", "apac"]
+
+
 class TokenAnswer(TypedDict):
     access_token: str
     token_type: Literal["Bearer"]
     expires_in: int  # seconds left
     expires_at: str  # RFC 3339, UTC
-    region: Literal["emea", "nam", "apac"]
+    region: Region
     scope: str
 
 

@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 from vcc_tokens.config import REGIONS, Settings
 from vcc_tokens.errors import InvalidRequest, UnknownRegion, UnknownScope
+from vcc_tokens.tokens import Key
 
 _MAX_ECHO = 64  # how much of a caller's bad value an error message repeats
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -26,6 +27,10 @@ class TokenRequest:
     region: str
     scope: str
     min_ttl: int
+
+    @property
+    def key(self) -> Key:
+        return Key(self.region, self.scope)
 
 
 def parse_token_request(

@@ -139,15 +139,7 @@ class VccTokenEndpoint(TokenEndpoint):
     def _attempt(
         self, region: str, scope: str, credentials: ClientCredentials, budget: float
     ) -> IssuedToken:
-        form = {"grant_type": "client_credentials", "scope": scope}
-        headers = {"Accept": "application/json"}
-        if credentials.auth_method == "client_secret_basic":
-            headers["Authorization"] = basic_authorization(
-                credentials.client_id, credentials.client_secret
-            )
-        else:
-            form["client_id"] = credentials.client_id
-            form["client_secret"] = credentials.client_secret
+        form, headers = _token_request(scope, credentials)
         where = f"the {region} token endpoint"
         timeout = (min(self._connect_timeout, budget), min(self._read_timeout, budget))
         import requests  # here, not at import time: see the module's docstring
@@ -275,3 +267,20 @@ def _positive_int(value: object) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         value = int(value)
     return value if isinstance(value, int) and value > 0 else None
+
+
+def _token_request(
+    scope: str, credentials: ClientCredentials
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The client-credentials form and headers, the client authenticated as its secret says
+    (RFC 6749 §2.3.1: in the body by default, or HTTP Basic)."""
+    form = {"grant_type": "client_credentials", "scope": scope}
+    headers = {"Accept": "application/json"}
+    if credentials.auth_method == "client_secret_basic":
+        headers["Authorization"] = basic_authorization(
+            credentials.client_id, credentials.client_secret
+        )
+    else:
+        form["client_id"] = credentials.client_id
+        form["client_secret"] = credentials.client_secret
+    return form, headers

@@ -1,0 +1,97 @@
+"""The domain's values: which token (`Key`), a token as cached (`CachedToken`), what the cache
+holds for a key (`CacheEntry`), and the right to fetch it (`Lease`). No I/O here: the cache
+(vcc_tokens.cache) stores these, the engine (vcc_tokens.vending) decides with them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from vcc_tokens.backoff import Failure
+
+# What a refresh says it replaces when no token is cached (no token's SHA-256 looks like it).
+NOTHING_CACHED = "nothing-cached"
+
+
+class Key(NamedTuple):
+    """Which token: one per region and scope (a credential name joins when a region holds
+    several credentials)."""
+
+    region: str
+    scope: str
+
+    @property
+    def cache_key(self) -> str:
+        """The cache item's key."""
+        return f"{self.region}#{self.scope}"
+
+    def describe(self) -> str:
+        return f"the {self.region} token for {self.scope!r}"
+
+
+@dataclass(frozen=True)
+class CachedToken:
+    region: str
+    scope: str
+    access_token: str = field(repr=False)
+    token_type: str
+    fetched_at: int  # epoch seconds, taken just before the token request was sent
+    expires_at: int  # fetched_at + expires_in
+
+    @property
+    def key(self) -> Key:
+        return Key(self.region, self.scope)
+
+    @property
+    def lifetime(self) -> int:
+        return self.expires_at - self.fetched_at
+
+    @property
+    def sha256(self) -> str:
+        return token_sha256(self.access_token)
+
+    def seconds_left(self, now: float) -> int:
+        return max(0, int(self.expires_at - now))
+
+    @property
+    def binding(self) -> bytes:
+        """What the sealed token is bound to: its item and the item's expiry metadata."""
+        fields = [self.key.cache_key, self.token_type, self.fetched_at, self.expires_at]
+        return json.dumps(fields, separators=(",", ":")).encode("utf-8")
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    region: str
+    scope: str
+    token: CachedToken | None
+    lease_owner: str | None = None
+    lease_until: float = 0.0
+    last_requested_at: float = 0.0
+    refreshed_at: float = 0.0  # when a refresh (after a 401) last replaced the token
+    failure: Failure | None = None  # the last upstream failure, until a token is stored
+
+    @property
+    def key(self) -> Key:
+        return Key(self.region, self.scope)
+
+    def blocking(self, now: float) -> Failure | None:
+        """The remembered failure, while it still forbids fetching the key."""
+        return self.failure if self.failure is not None and self.failure.blocks(now) else None
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The right to fetch a key's token: one owner at a time, until `until` (epoch seconds)."""
+
+    key: Key
+    owner: str
+    until: float
+
+
+def token_sha256(access_token: str) -> str:
+    """What callers quote to say which token VCC rejected (the token itself never travels back)."""
+    return hashlib.sha256(access_token.encode("utf-8")).hexdigest()

@@ -1,0 +1,136 @@
+"""Renewal: replacing a token before it expires, in three ways, all under the key's lease.
+
+- ahead: a request finds its valid token inside the margin (the advisory window). It is served
+  at once; with a renewer (vcc_tokens.renewal), the refresher renews it under this request's
+  lease and the caller does not wait at all; without one, the caller waits at most
+  `renew_ahead_budget`, and a slower VCC becomes a remembered timeout. A failed renewal fails
+  nobody while the token is valid. Nobody renews while the key backs off (its lease cannot be
+  taken then).
+- handed over: the refresher renews one key under the lease a vending instance took for it.
+- scheduled: the refresher renews every key that is, or will be before its next run, inside
+  the margin, unless nobody asked for it lately or VCC is backing off for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vcc_tokens.config import Settings
+from vcc_tokens.errors import DependencyError, UpstreamError
+from vcc_tokens.observability import MetricUnit, logger, metrics
+from vcc_tokens.renewal import Renewer
+from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
+from vcc_tokens.vending.freshness import RenewalMargin
+from vcc_tokens.vending.single_flight import SingleFlight
+
+
+@dataclass
+class RenewalReport:
+    renewed: int = 0
+    fresh: int = 0  # not due before the next run
+    idle: int = 0  # nobody asked for it within idle_seconds (or nothing cached)
+    backing_off: int = 0  # VCC failed for it recently; its failure memory says when to retry
+    failed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Renewals:
+    flight: SingleFlight
+    margin: RenewalMargin
+    settings: Settings
+    clock: Callable[[], float]
+    renewer: Renewer | None = None  # None: renew inline (vcc_tokens.renewal)
+    # Until when this instance serves a due token from memory without trying to renew it again:
+    # someone holds the renewal lease, it was handed over, or it just failed (then remembered).
+    _settled: dict[Key, float] = field(default_factory=dict)
+
+    def settled(self, key: Key, now: float) -> bool:
+        return self._settled.get(key, 0.0) > now
+
+    def not_due(self, horizon: float = 0.0) -> Callable[[CachedToken | None], bool]:
+        """What a renewal accepts: a token outside the margin (by `horizon` from now)."""
+        return lambda t: t is not None and not self.margin.due(t, self.clock(), horizon)
+
+    def ahead(self, current: CachedToken) -> CachedToken:
+        """Renew a token found inside its margin; `current` meanwhile (see the module doc)."""
+        key = current.key
+        self._settled[key] = self.clock() + self.settings.lease_seconds
+        try:
+            lease = self.flight.take(key)
+            if lease is None:
+                return current  # someone is renewing it, or VCC failed for it recently
+            if self.renewer is not None:
+                self._hand_over(lease, self.renewer)
+                return current
+            renewed, _ = self.flight.fetch_holding(
+                lease, self.not_due(), budget=self.settings.renew_ahead_budget
+            )
+        except (UpstreamError, DependencyError) as error:
+            metrics.add_metric(name="RenewAheadFailures", unit=MetricUnit.Count, value=1)
+            logger.warning(
+                "refresh-ahead failed; serving the current token",
+                extra={"error": error.code, "seconds_left": current.seconds_left(self.clock())},
+            )
+            return current
+        self._settled.pop(key, None)
+        return renewed
+
+    def _hand_over(self, lease: Lease, renewer: Renewer) -> None:
+        try:
+            renewer.request(lease.key.region, lease.key.scope, lease.owner)
+        except DependencyError:  # counted where it happened; the lease expires, others retry
+            self.flight.store.release(lease)
+            raise
+        metrics.add_metric(name="RenewalsHandedOver", unit=MetricUnit.Count, value=1)
+
+    def handed_over(self, key: Key, lease_owner: str) -> bool:
+        """Renew the key under the lease a vending instance took for it; if that lease has
+        expired meanwhile, under a new one, unless someone else holds it. False if VCC or AWS
+        failed (remembered and counted like any failure) or someone else is renewing."""
+        try:
+            latest = self.flight.store.latest(key)
+            now = self.clock()
+            if latest is None or latest.lease_owner != lease_owner or latest.lease_until < now:
+                lease = self.flight.take(key)
+                if lease is None:
+                    return False  # someone else is renewing it, or it backs off
+            else:
+                lease = Lease(key, lease_owner, latest.lease_until)
+            self.flight.fetch_holding(lease, self.not_due())
+        except (UpstreamError, DependencyError) as error:
+            logger.warning(
+                "renewal failed",
+                extra={"region": key.region, "scope": key.scope, "error": error.code},
+            )
+            return False
+        return True
+
+    def scheduled(self) -> RenewalReport:
+        """Renew every key inside its margin or that will be before the next scheduled run,
+        unless nobody asked for it within `idle_seconds` or VCC is backing off for it."""
+        now = self.clock()
+        report = RenewalReport()
+        for entry in self.flight.store.entries():
+            if entry.token is None or entry.last_requested_at < now - self.settings.idle_seconds:
+                report.idle += 1
+            elif not self.margin.due(entry.token, now, self.settings.refresh_rate_seconds):
+                report.fresh += 1
+            elif entry.blocking(now) is not None:
+                report.backing_off += 1
+            else:
+                self._renew_scheduled(entry, report)
+        return report
+
+    def _renew_scheduled(self, entry: CacheEntry, report: RenewalReport) -> None:
+        try:
+            self.flight.obtain(entry.key, self.not_due(self.settings.refresh_rate_seconds))
+        except (UpstreamError, DependencyError) as error:
+            report.failed.append(f"{entry.region} {entry.scope}: {error.code}")
+            logger.warning(
+                "scheduled renewal failed",
+                extra={"region": entry.region, "scope": entry.scope, "error": error.code},
+            )
+        else:
+            report.renewed += 1
+            metrics.add_metric(name="SchedulerRenewals", unit=MetricUnit.Count, value=1)

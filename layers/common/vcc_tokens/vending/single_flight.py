@@ -1,0 +1,171 @@
+"""Who may fetch: one instance at a time per key, across every execution environment.
+
+Only the holder of the key's lease (a conditional write in DynamoDB: vcc_tokens.tokens.Lease)
+fetches; the others poll a consistent read and take the holder's token, or take the lease over
+once it expires (its holder died). After VCC fails for a key, the failure is remembered in the
+key's item (vcc_tokens.backoff) and nobody can take the lease before it passes: waiters learn of
+it at once. A token fetched but not stored is kept in this instance's memory behind the same
+failure memory, so a cache fault never turns into VCC traffic.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from vcc_tokens.aws import time_left_after_calls
+from vcc_tokens.backoff import Backoff, Failure
+from vcc_tokens.config import Settings
+from vcc_tokens.errors import DependencyError, UpstreamError, UpstreamUnavailable, VendError
+from vcc_tokens.observability import MetricUnit, logger, metrics
+from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
+from vcc_tokens.vending.fallback import remembered
+from vcc_tokens.vending.minting import Minter
+from vcc_tokens.vending.outcome import Source
+from vcc_tokens.vending.store import TokenStore
+
+MIN_FETCH_SECONDS = 1.0  # a fetch is not started with less of the request's deadline left
+
+Satisfied = Callable[[CachedToken | None], bool]
+
+
+def _new_owner() -> str:
+    return uuid.uuid4().hex
+
+
+def _poll_jitter() -> float:
+    return random.uniform(0.05, 0.2)  # noqa: S311  # nosec B311
+
+
+@dataclass
+class SingleFlight:
+    store: TokenStore
+    minter: Minter
+    settings: Settings
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+    new_owner: Callable[[], str] = _new_owner
+    jitter: Callable[[], float] = _poll_jitter
+    backoff: Backoff = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.backoff = Backoff(
+            base=self.settings.backoff_base_seconds,
+            cap=self.settings.backoff_cap_seconds,
+            rejected_cap=self.settings.rejected_backoff_cap_seconds,
+        )
+
+    def lease(self, key: Key, owner: str | None = None) -> Lease:
+        """A lease on `key` from now, for `owner` (a new one by default)."""
+        return Lease(key, owner or self.new_owner(), self.clock() + self.settings.lease_seconds)
+
+    def take(self, key: Key, owner: str | None = None) -> Lease | None:
+        """The key's lease, if nobody holds it and no remembered failure forbids fetching."""
+        lease = self.lease(key, owner)
+        return lease if self.store.take(lease) else None
+
+    def obtain(
+        self,
+        key: Key,
+        satisfied: Satisfied,
+        *,
+        replacing: str | None = None,
+        requested_at: float | None = None,
+    ) -> tuple[CachedToken, Source]:
+        """A token that `satisfied` accepts, fetched by exactly one instance at a time: the
+        others wait for it, or take the lease over once it expires. If the key backs off after
+        a failure, the remembered error at once."""
+        owner = self.new_owner()
+        deadline = self.clock() + self.settings.wait_seconds
+        waited = False
+        while True:
+            lease = self.take(key, owner)
+            if lease is not None:
+                return self.fetch_holding(
+                    lease, satisfied, replacing=replacing, requested_at=requested_at
+                )
+            latest, accepted = self._latest_accepted(key, satisfied)
+            if accepted is not None:
+                return accepted, Source.LEASE_WAIT
+            now = self.clock()
+            failure = latest.blocking(now) if latest else None
+            if failure is not None:
+                raise remembered(failure, now)
+            if not waited:
+                waited = True
+                metrics.add_metric(name="LeaseWaits", unit=MetricUnit.Count, value=1)
+            if now > deadline or time_left_after_calls(2) < MIN_FETCH_SECONDS:
+                raise UpstreamUnavailable(
+                    f"{key.describe()} is being fetched by another instance and did not "
+                    "arrive in time",
+                    retry_after=1,
+                )
+            self.sleep(self.jitter())
+
+    def fetch_holding(
+        self,
+        lease: Lease,
+        satisfied: Satisfied,
+        *,
+        replacing: str | None = None,
+        requested_at: float | None = None,
+        budget: float | None = None,
+    ) -> tuple[CachedToken, Source]:
+        """With the key's lease: the token the previous holder stored if it will do, else a new
+        one from VCC (within `budget`, by default the whole upstream budget); the lease is given
+        back either way, with the failure to remember if VCC failed or the new token could not
+        be cached (then this instance keeps it in memory)."""
+        failure = None
+        try:
+            latest, accepted = self._latest_accepted(lease.key, satisfied)
+            if accepted is not None:
+                return accepted, Source.LEASE_WAIT
+            previous = latest.failure if latest else None
+            budget = self._budget(lease.key, budget)
+            try:
+                token = self.minter.mint(lease.key, budget)
+            except UpstreamError as error:
+                failure = self.remember(error, previous)
+                raise
+            try:
+                saved = self.store.save(token, replacing=replacing, requested_at=requested_at)
+            except DependencyError as fault:
+                failure = self.remember(fault, previous)
+                self.store.keep_unstored(token, failure)
+                metrics.add_metric(name="UncachedTokens", unit=MetricUnit.Count, value=1)
+                return token, Source.UPSTREAM
+            return saved, Source.UPSTREAM
+        finally:
+            self.store.release(lease, failure)
+
+    def _budget(self, key: Key, budget: float | None) -> float:
+        """The time a fetch may take: `budget` (the whole upstream budget by default), less
+        the room kept to store the token within this request's deadline."""
+        budget = min(budget or self.settings.upstream_budget, time_left_after_calls(2))
+        if budget < MIN_FETCH_SECONDS:  # this request's deadline, not VCC: not remembered
+            raise UpstreamUnavailable(
+                f"no time is left in this request to fetch {key.describe()}", retry_after=1
+            )
+        return budget
+
+    def remember(self, error: VendError, previous: Failure | None) -> Failure:
+        failure = self.backoff.failure(error, previous, self.clock())
+        logger.warning(
+            "nobody fetches this key again before its backoff passes",
+            extra={
+                "error": error.code,
+                "failures_in_a_row": failure.count,
+                "retry_in": round(failure.retry_at - self.clock(), 1),
+            },
+        )
+        return failure
+
+    def _latest_accepted(
+        self, key: Key, satisfied: Satisfied
+    ) -> tuple[CacheEntry | None, CachedToken | None]:
+        """The key's latest entry, and its token if `satisfied` takes it."""
+        latest = self.store.latest(key)
+        token = latest.token if latest else None
+        return latest, token if token is not None and satisfied(token) else None

@@ -1,0 +1,117 @@
+"""The only way to the cache: DynamoDB (behind vcc_tokens.cache.TokenCache) and this execution
+environment's copy of what it read there.
+
+The copy is trusted for `memory_cache_seconds`; a valid token it holds is also the last resort
+when DynamoDB cannot be read, and it keeps a token fetched but not stored (with the failure that
+keeps other instances from fetching again). Cache faults never reach VCC: releasing a lease and
+recording that a key is still asked for are best effort (the lease expires, the next touch will
+do), and are counted where they happen (vcc_tokens.aws).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import suppress
+from dataclasses import dataclass, field
+
+from vcc_tokens.backoff import Failure
+from vcc_tokens.cache import TokenCache
+from vcc_tokens.errors import DependencyError
+from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
+
+TOUCH_INTERVAL = 60  # how often an instance records that a key is still being asked for
+
+
+class MemoryCache:
+    """This execution environment's copies of cache entries, each trusted for `max_age` s."""
+
+    def __init__(self, max_age: float) -> None:
+        self._max_age = max_age
+        self._entries: dict[Key, tuple[float, CacheEntry]] = {}
+
+    def get(self, key: Key, now: float) -> CacheEntry | None:
+        remembered = self._entries.get(key)
+        if remembered is None or now - remembered[0] >= self._max_age:
+            return None
+        return remembered[1]
+
+    def held(self, key: Key, now: float) -> CachedToken | None:
+        """The token this environment holds for the key, whatever its age, if still valid."""
+        remembered = self._entries.get(key)
+        token = remembered[1].token if remembered else None
+        return token if token is not None and token.seconds_left(now) > 0 else None
+
+    def put(self, entry: CacheEntry, now: float) -> None:
+        self._entries[entry.key] = (now, entry)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+@dataclass
+class TokenStore:
+    cache: TokenCache
+    memory: MemoryCache
+    clock: Callable[[], float]
+    _touched: dict[Key, float] = field(default_factory=dict)
+
+    def remembered(self, key: Key, now: float) -> CacheEntry | None:
+        """The entry read within the memory's max age, without asking DynamoDB."""
+        return self.memory.get(key, now)
+
+    def held(self, key: Key, now: float) -> CachedToken | None:
+        """A valid token this environment holds for the key, however old its copy."""
+        return self.memory.held(key, now)
+
+    def read(self, key: Key, now: float) -> CacheEntry | None:
+        """The key's entry from DynamoDB (eventually consistent); the caller still wants it."""
+        entry = self.cache.get(key)
+        if entry is not None:
+            self.memory.put(entry, now)
+            self._touch(key, now)
+        return entry
+
+    def latest(self, key: Key) -> CacheEntry | None:
+        """The key's entry, read consistently."""
+        entry = self.cache.get(key, consistent=True)
+        if entry is not None:
+            self.memory.put(entry, self.clock())
+        return entry
+
+    def take(self, lease: Lease) -> bool:
+        return self.cache.acquire_lease(lease, self.clock())
+
+    def release(self, lease: Lease, failure: Failure | None = None) -> None:
+        with suppress(DependencyError):  # counted where it happened; the lease expires
+            self.cache.release_lease(lease, failure)
+
+    def save(
+        self,
+        token: CachedToken,
+        *,
+        replacing: str | None = None,
+        requested_at: float | None = None,
+    ) -> CachedToken:
+        """Cache the new token; the cached one instead if it expires later (or a refresh
+        replaced the rejected one already)."""
+        if not self.cache.store(token, replacing=replacing, requested_at=requested_at):
+            latest = self.cache.get(token.key, consistent=True)
+            if latest and latest.token and latest.token.seconds_left(self.clock()) > 0:
+                token = latest.token
+        self.memory.put(CacheEntry(token.region, token.scope, token), self.clock())
+        return token
+
+    def keep_unstored(self, token: CachedToken, failure: Failure) -> None:
+        """A token DynamoDB would not take: kept here, behind the failure that keeps the key's
+        other instances from fetching it again."""
+        self.memory.put(CacheEntry(token.region, token.scope, token, failure=failure), self.clock())
+
+    def entries(self) -> Iterator[CacheEntry]:
+        return self.cache.entries()
+
+    def _touch(self, key: Key, now: float) -> None:
+        """Record, at most once a minute per instance, that callers still want the key."""
+        if now - self._touched.get(key, 0.0) >= TOUCH_INTERVAL:
+            self._touched[key] = now
+            with suppress(DependencyError):  # counted where it happened; the next touch will do
+                self.cache.touch(key, now)

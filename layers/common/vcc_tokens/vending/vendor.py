@@ -1,0 +1,153 @@
+"""The vendor: a validated request (vcc_tokens.token_request) in, a token out, read top to bottom.
+
+The aim is one upstream request per key per token lifetime, whatever the number of callers and
+Lambda instances, with callers almost never waiting for VCC. One GET visits the rooms in order:
+this environment's memory and DynamoDB (store), when a token will do (freshness), renewal ahead
+of expiry (renewals), who may fetch (single_flight, minting), and what to serve when anything
+fails (fallback). A refresh after a 401 fetches at most once per key per
+`forced_refresh_interval`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from vcc_tokens.cache import TokenCache
+from vcc_tokens.config import Settings
+from vcc_tokens.credentials import CredentialStore
+from vcc_tokens.errors import DependencyError
+from vcc_tokens.renewal import Renewer
+from vcc_tokens.token_request import TokenRequest
+from vcc_tokens.tokens import NOTHING_CACHED, CachedToken, Key
+from vcc_tokens.upstream import TokenEndpoint
+from vcc_tokens.vending.fallback import best_valid, remembered
+from vcc_tokens.vending.freshness import RenewalMargin, usable
+from vcc_tokens.vending.minting import Minter
+from vcc_tokens.vending.outcome import CacheOutcome, Source, Vend, shortfall
+from vcc_tokens.vending.renewals import RenewalReport, Renewals
+from vcc_tokens.vending.single_flight import SingleFlight
+from vcc_tokens.vending.store import MemoryCache, TokenStore
+
+
+class TokenVendor:
+    def __init__(
+        self,
+        settings: Settings,
+        cache: TokenCache,
+        credentials: CredentialStore,
+        upstream: TokenEndpoint,
+        memory: MemoryCache,
+        renewer: Renewer | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.cache = cache
+        self.memory = memory
+        self.clock = clock
+        self.store = TokenStore(cache, memory, clock)
+        self.flight = SingleFlight(
+            self.store, Minter(credentials, upstream, clock), settings, clock, sleep
+        )
+        margin = RenewalMargin(settings.refresh_margin_seconds, settings.refresh_margin_fraction)
+        self.renewals = Renewals(self.flight, margin, settings, clock, renewer)
+
+    # --- GET /tokens/{region}/{scope} ---------------------------------------------------------
+    def vend(self, request: TokenRequest) -> Vend:
+        key, min_ttl, now = request.key, request.min_ttl, self.clock()
+        recent = self._recent_enough(key, min_ttl, now)
+        if recent is not None:
+            return Vend(recent, CacheOutcome.HIT, Source.MEMORY)
+        held = self.store.held(key, now)  # any age: a candidate if all else fails
+        try:
+            entry = self.store.read(key, now)
+        except DependencyError as fault:
+            return best_valid(fault, [(held, Source.MEMORY)], now)
+        cached = entry.token if entry else None
+        if usable(cached, min_ttl, now):
+            if self.renewals.margin.due(cached, now):
+                cached = self.renewals.ahead(cached)
+            return Vend(cached, CacheOutcome.HIT, Source.DYNAMODB)
+        if usable(held, min_ttl, now):  # fetched here when the cache could not store it
+            return Vend(held, CacheOutcome.HIT, Source.MEMORY)
+        candidates = [(cached, Source.DYNAMODB), (held, Source.MEMORY)]
+        failure = entry.blocking(now) if entry else None
+        if failure is not None:
+            return best_valid(remembered(failure, now), candidates, now)
+        try:
+            wanted = lambda t: usable(t, min_ttl, self.clock())  # noqa: E731
+            token, source = self.flight.obtain(key, wanted, requested_at=now)
+        except DependencyError as fault:
+            return best_valid(fault, candidates, now)
+        return Vend(token, shortfall(cached, now), source)
+
+    def _recent_enough(self, key: Key, min_ttl: int, now: float) -> CachedToken | None:
+        """The memory's recent copy, if usable and not due (or its renewal is settled)."""
+        entry = self.store.remembered(key, now)
+        token = entry.token if entry else None
+        if entry is None or not usable(token, min_ttl, now):
+            return None
+        if (
+            self.renewals.margin.due(token, now)
+            and entry.blocking(now) is None
+            and not self.renewals.settled(key, now)
+        ):
+            return None
+        return token
+
+    # --- POST /tokens/{region}/{scope}/refresh --------------------------------------------------
+    def refresh(self, key: Key, rejected_sha256: str | None) -> Vend:
+        """Replace the cached token after VCC rejected it, once, however many callers ask.
+
+        With `rejected_sha256`, only if the cached token is still that one (else the cached
+        token is returned); without it (a forced refresh), only if the cached token is older
+        than `forced_refresh_interval`. Either way at most one refresh fetches per key per
+        interval: within it, the token the last refresh fetched is returned."""
+        now = self.clock()
+        entry = self.cache.get(key, consistent=True)
+        current = entry.token if entry else None
+        interval = self.settings.forced_refresh_interval
+
+        def satisfied(token: CachedToken | None) -> bool:
+            if not usable(token, 0, self.clock()):
+                return False
+            if rejected_sha256 is None:
+                return token.fetched_at > now - interval
+            return token.sha256 != rejected_sha256
+
+        refreshed_lately = entry is not None and entry.refreshed_at > now - interval
+        if usable(current, 0, now) and (satisfied(current) or refreshed_lately):
+            return Vend(current, CacheOutcome.CURRENT, Source.DYNAMODB)
+        replacing = rejected_sha256 or (current.sha256 if current else NOTHING_CACHED)
+        token, source = self.flight.obtain(key, satisfied, replacing=replacing)
+        outcome = CacheOutcome.REFRESHED if source is Source.UPSTREAM else CacheOutcome.CURRENT
+        return Vend(token, outcome, source)
+
+    # --- the refresher ----------------------------------------------------------------------
+    def renew_due(self) -> RenewalReport:
+        return self.renewals.scheduled()
+
+    def renew_held(self, key: Key, lease_owner: str) -> bool:
+        return self.renewals.handed_over(key, lease_owner)
+
+    # --- collaborators a test or the wiring may swap ---------------------------------------
+    @property
+    def renewer(self) -> Renewer | None:
+        return self.renewals.renewer
+
+    @renewer.setter
+    def renewer(self, renewer: Renewer | None) -> None:
+        self.renewals.renewer = renewer
+
+    @property
+    def sleep(self) -> Callable[[float], None]:
+        return self.flight.sleep
+
+    @sleep.setter
+    def sleep(self, sleep: Callable[[float], None]) -> None:
+        self.flight.sleep = sleep
+
+    @property
+    def backoff(self) -> object:
+        return self.flight.backoff

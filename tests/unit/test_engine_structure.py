@@ -1,0 +1,67 @@
+"""The engine's shape: one rule per module, no module reaching back to an earlier one on a
+request's way through, small classes and functions, and a README that names what exists."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGE = ROOT / "layers" / "common" / "vcc_tokens"
+# The order one GET goes through the engine: each module may use only modules after it.
+ENGINE_ORDER = [
+    "vendor",
+    "renewals",
+    "single_flight",
+    "minting",
+    "fallback",
+    "store",
+    "freshness",
+    "outcome",
+]
+MAX_CLASS_LINES, MAX_FUNCTION_LINES = 150, 40
+SETTINGS_TABLE = {("config.py", "Settings"), ("config.py", "from_env")}  # the table of settings
+
+
+def engine_imports(module: str) -> set[str]:
+    tree = ast.parse((PACKAGE / "vending" / f"{module}.py").read_text(encoding="utf-8"))
+    found = set()
+    for node in ast.walk(tree):
+        module_name = node.module if isinstance(node, ast.ImportFrom) else None
+        if module_name and module_name.startswith("vcc_tokens.vending."):
+            found.add(module_name.rsplit(".", 1)[1])
+    return found
+
+
+def test_the_engine_package_has_exactly_the_documented_modules() -> None:
+    modules = {path.stem for path in (PACKAGE / "vending").glob("*.py")} - {"__init__"}
+    assert modules == set(ENGINE_ORDER)
+
+
+@pytest.mark.parametrize("module", ENGINE_ORDER)
+def test_each_module_uses_only_the_modules_after_it(module: str) -> None:
+    later = set(ENGINE_ORDER[ENGINE_ORDER.index(module) + 1 :])
+    assert engine_imports(module) <= later, engine_imports(module) - later
+
+
+def test_no_class_over_150_lines_and_no_function_over_40_in_the_layer() -> None:
+    too_long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                limit = MAX_CLASS_LINES if isinstance(node, ast.ClassDef) else MAX_FUNCTION_LINES
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > limit and (path.name, node.name) not in SETTINGS_TABLE:
+                    too_long.append(f"{path.relative_to(PACKAGE)} {node.name}: {lines} lines")
+    assert not too_long, too_long
+
+
+def test_every_module_the_readme_names_exists() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    named = set(re.findall(r"vcc_tokens/[\w/]+\.py", readme))
+    assert named, "the README names no module"
+    missing = sorted(name for name in named if not (PACKAGE.parent / name).exists())
+    assert not missing, missing

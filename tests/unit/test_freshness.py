@@ -1,0 +1,55 @@
+"""When a token will do (vcc_tokens.vending.freshness): plain functions, no fakes."""
+
+from __future__ import annotations
+
+import pytest
+
+from vcc_tokens.tokens import CachedToken
+from vcc_tokens.vending.freshness import RenewalMargin, usable
+
+NOW = 1_800_000_000
+MARGIN = RenewalMargin(seconds=180, fraction=0.2)  # the defaults: 3 minutes or 20 %
+
+
+def token(left: int, lifetime: int = 900) -> CachedToken:
+    return CachedToken("emea", "stats", "t", "Bearer", NOW + left - lifetime, NOW + left)
+
+
+@pytest.mark.parametrize(
+    ("lifetime", "margin"),
+    [(900, 180), (3600, 720), (300, 150), (60, 30), (2, 1)],  # 20 %, else 3 min, capped at 1/2
+)
+def test_the_margin_is_the_larger_of_seconds_and_fraction_capped_at_half_a_lifetime(
+    lifetime: int, margin: float
+) -> None:
+    assert MARGIN.of(token(lifetime, lifetime)) == margin
+
+
+def test_due_inside_the_margin_now_or_by_the_horizon() -> None:
+    assert not MARGIN.due(token(181), NOW)
+    assert MARGIN.due(token(180), NOW)
+    assert MARGIN.due(token(400), NOW, horizon=300)  # inside it before the next run
+    assert not MARGIN.due(token(481), NOW, horizon=300)
+
+
+@pytest.mark.parametrize(
+    ("left", "min_ttl", "lifetime", "expected"),
+    [
+        (600, 60, 900, True),
+        (600, 600, 900, True),
+        (400, 401, 900, False),  # short of min_ttl: the mandatory window
+        (600, 900, 900, True),  # min_ttl capped at half the lifetime
+        (449, 900, 900, False),
+        (1, 0, 900, True),
+        (0, 0, 900, False),  # expired is never usable
+        (-60, 0, 900, False),
+    ],
+)
+def test_usable_means_valid_with_min_ttl_left_capped_at_half_a_lifetime(
+    left: int, min_ttl: int, lifetime: int, expected: bool
+) -> None:
+    assert usable(token(left, lifetime), min_ttl, NOW) is expected
+
+
+def test_no_token_is_never_usable() -> None:
+    assert not usable(None, 0, NOW)
