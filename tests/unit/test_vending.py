@@ -329,16 +329,29 @@ def test_a_waiter_learns_of_the_holders_failure_at_once(
     assert upstream.calls == []
 
 
-def test_while_backing_off_a_valid_token_below_min_ttl_is_served(
-    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+@pytest.mark.parametrize("failure", ["vcc-down", "vcc-slow", "aws-faltering"])
+def test_one_fallback_rule_a_valid_token_short_of_min_ttl_is_served_whatever_failed(
+    vendor: TokenVendor,
+    cache: MemoryTokenCache,
+    upstream: CountingEndpoint,
+    clock: FakeClock,
+    failure: str,
 ) -> None:
+    # Given a valid token with 30 s left, a caller who asks for 60, and the fetch failing
     cache_token(cache, clock, 30)
-    upstream.failure = UpstreamUnavailable("500", 5)
-    with pytest.raises(UpstreamUnavailable):  # nothing valid with 60 s left: fetch fails
-        vendor.vend(STATS)
-    served = vendor.vend(STATS)
-    assert (served.outcome, served.token.access_token) == (CacheOutcome.FALLBACK, "old")
-    assert len(upstream.calls) == 1
+    if failure == "aws-faltering":
+        fault = DependencyUnavailable("DynamoDB is unavailable", 2, service="DynamoDB")
+        cache.acquire_lease = lambda *args: (_ for _ in ()).throw(fault)  # type: ignore[method-assign]
+    else:
+        upstream.failure = (
+            UpstreamUnavailable("500", 5) if failure == "vcc-down" else UpstreamTimeout("slow")
+        )
+    # When the first caller asks, then another while the key backs off
+    first, second = vendor.vend(STATS), vendor.vend(STATS)
+    # Then both get the valid token as a fallback; VCC was asked once (never, without a lease)
+    for served in (first, second):
+        assert (served.outcome, served.token.access_token) == (CacheOutcome.FALLBACK, "old")
+    assert len(upstream.calls) == (0 if failure == "aws-faltering" else 1)
 
 
 def test_a_due_token_is_renewed_once_per_backoff_while_vcc_fails(

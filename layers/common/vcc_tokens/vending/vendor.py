@@ -16,7 +16,7 @@ from collections.abc import Callable
 from vcc_tokens.cache import TokenCache
 from vcc_tokens.config import Settings
 from vcc_tokens.credentials import CredentialStore
-from vcc_tokens.errors import DependencyError
+from vcc_tokens.errors import VendError
 from vcc_tokens.renewal import Renewer
 from vcc_tokens.token_request import TokenRequest
 from vcc_tokens.tokens import NOTHING_CACHED, CachedToken, Key
@@ -60,26 +60,23 @@ class TokenVendor:
         if recent is not None:
             return Vend(recent, CacheOutcome.HIT, Source.MEMORY)
         held = self.store.held(key, now)  # any age: a candidate if all else fails
+        cached: CachedToken | None = None
         try:
             entry = self.store.read(key, now)
-        except DependencyError as fault:
-            return best_valid(fault, [(held, Source.MEMORY)], now)
-        cached = entry.token if entry else None
-        if usable(cached, min_ttl, now):
-            if self.renewals.margin.due(cached, now):
-                cached = self.renewals.ahead(cached)
-            return Vend(cached, CacheOutcome.HIT, Source.DYNAMODB)
-        if usable(held, min_ttl, now):  # fetched here when the cache could not store it
-            return Vend(held, CacheOutcome.HIT, Source.MEMORY)
-        candidates = [(cached, Source.DYNAMODB), (held, Source.MEMORY)]
-        failure = entry.blocking(now) if entry else None
-        if failure is not None:
-            return best_valid(remembered(failure, now), candidates, now)
-        try:
+            cached = entry.token if entry else None
+            if usable(cached, min_ttl, now):
+                if self.renewals.margin.due(cached, now):
+                    cached = self.renewals.ahead(cached)
+                return Vend(cached, CacheOutcome.HIT, Source.DYNAMODB)
+            if usable(held, min_ttl, now):  # fetched here when the cache could not store it
+                return Vend(held, CacheOutcome.HIT, Source.MEMORY)
+            failure = entry.blocking(now) if entry else None
+            if failure is not None:
+                raise remembered(failure, now)
             wanted = lambda t: usable(t, min_ttl, self.clock())  # noqa: E731
             token, source = self.flight.obtain(key, wanted, requested_at=now)
-        except DependencyError as fault:
-            return best_valid(fault, candidates, now)
+        except VendError as error:  # one rule, whatever failed: the best valid token, or this
+            return best_valid(error, [(cached, Source.DYNAMODB), (held, Source.MEMORY)], now)
         return Vend(token, shortfall(cached, now), source)
 
     def _recent_enough(self, key: Key, min_ttl: int, now: float) -> CachedToken | None:
