@@ -146,7 +146,8 @@ def test_vcc_down_is_upstream_unavailable_with_retry_after(stack: Stack) -> None
     )
     with pytest.raises(UpstreamUnavailable) as caught:
         client_for(stack, REPORTS).token("emea", "interaction-content:read")
-    assert (caught.value.status, caught.value.retry_after) == (503, 5)
+    assert caught.value.status == 503
+    assert caught.value.retry_after in (1, 2)  # the failure memory's first backoff: 1 to 2 s
 
 
 def test_an_unreachable_service_is_service_unreachable() -> None:

@@ -42,9 +42,13 @@ class Failure:
     def blocks(self, now: float) -> bool:
         return now < self.retry_at
 
+    def wait(self, now: float) -> int:
+        """The Retry-After this failure enforces: whole seconds until it passes, at least 1."""
+        return max(1, math.ceil(self.retry_at - now))
+
     def error(self, now: float) -> VendError:
         """The answer for a caller who has no valid token while the key backs off."""
-        wait = max(1, math.ceil(self.retry_at - now))
+        wait = self.wait(now)
         return remembered_error(
             self.code, f"{self.message}; VCC is not asked again for this token for {wait} s", wait
         )

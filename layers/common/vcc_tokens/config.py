@@ -50,6 +50,10 @@ class Settings:
     allowed_scopes: frozenset[str] = frozenset(DOCUMENTED_SCOPES)
     # Used when the token endpoint omits expires_in, which RFC 6749 only RECOMMENDS.
     fallback_expires_in: int = 900
+    # An expires_in outside these bounds is a bad answer (502), not a token: a lifetime of 1 s
+    # would mean a fetch per request, one of 10**12 s a date nobody can compute.
+    min_token_lifetime: int = 60
+    max_token_lifetime: int = 365 * 86_400
     connect_timeout: float = 3.05
     read_timeout: float = 5.0
     upstream_budget: float = 8.0  # one fetch, retries included
@@ -120,6 +124,12 @@ class Settings:
             fallback_expires_in=reader.integer(
                 "FALLBACK_EXPIRES_IN", cls.fallback_expires_in, low=60, high=86_400
             ),
+            min_token_lifetime=reader.integer(
+                "MIN_TOKEN_LIFETIME_SECONDS", cls.min_token_lifetime, low=1, high=3600
+            ),
+            max_token_lifetime=reader.integer(
+                "MAX_TOKEN_LIFETIME_SECONDS", cls.max_token_lifetime, low=3600, high=365 * 86_400
+            ),
             connect_timeout=reader.seconds(
                 "UPSTREAM_CONNECT_TIMEOUT", cls.connect_timeout, low=0.1, high=10
             ),
@@ -188,6 +198,10 @@ class Settings:
         _check_token_url_template(settings.token_url_template)
         if settings.default_min_ttl > settings.max_min_ttl:
             raise ConfigurationError("DEFAULT_MIN_TTL must not exceed MAX_MIN_TTL")
+        if settings.fallback_expires_in < settings.min_token_lifetime:
+            raise ConfigurationError(
+                "FALLBACK_EXPIRES_IN must be at least MIN_TOKEN_LIFETIME_SECONDS"
+            )
         least_budget = 2 * settings.aws_call_seconds + 1  # room to fetch, then to store
         if settings.request_budget < least_budget:
             raise ConfigurationError(

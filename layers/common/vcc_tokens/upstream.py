@@ -15,6 +15,15 @@ invalid_scope...): retrying cannot help.
 
 Size: the answer is read up to MAX_ANSWER_BYTES, and a token longer than `max_token_bytes` (what
 the cache can hold) is a bad response: it could be neither stored nor shared.
+
+What VCC sends is checked before anything is cached: `access_token` in RFC 6750 b64token syntax
+(no spaces, CR, LF or non-ASCII: it goes into Authorization headers), `expires_in` an integer (a
+JSON number or ASCII digits) within `lifetimes`. Anything else is UpstreamBadResponse (502,
+remembered with backoff like any failure).
+
+Time: one deadline covers the whole answer, connection, headers and body: every socket read
+waits at most what is left of it, so an endpoint that drips its body ends as UpstreamTimeout at
+the deadline, not after a read timeout per byte.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ import base64
 import json
 import math
 import random
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -54,6 +64,8 @@ BACKOFF_CAP = 2.0
 MIN_ATTEMPT_SECONDS = 0.5  # no retry unless at least this much budget is left for it
 MAX_RETRY_AFTER_WAIT = 1.0  # the longest Retry-After a fetch waits out before retrying
 MAX_ANSWER_BYTES = 1024 * 1024  # a token answer past this is not read
+B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 §2.1
+MAX_LIFETIME_DIGITS = 12  # more digits than any allowed expires_in: refused before int() reads them
 
 
 @dataclass(frozen=True)
@@ -91,6 +103,7 @@ class VccTokenEndpoint(TokenEndpoint):
         read_timeout: float,
         fallback_expires_in: int,
         max_token_bytes: int,
+        lifetimes: tuple[int, int] = (60, 365 * 86_400),
         budget_seconds: float = 8.0,
         max_attempts: int = 3,
         session: requests.Session | None = None,
@@ -102,6 +115,7 @@ class VccTokenEndpoint(TokenEndpoint):
         self._read_timeout = read_timeout
         self._fallback_expires_in = fallback_expires_in
         self._max_token_bytes = max_token_bytes
+        self._lifetimes = lifetimes  # the shortest and longest expires_in taken
         self._budget = budget_seconds
         self._max_attempts = max_attempts
         self._session = session
@@ -119,7 +133,7 @@ class VccTokenEndpoint(TokenEndpoint):
         attempt = 1
         while True:
             try:
-                return self._attempt(region, scope, credentials, deadline - self._clock())
+                return self._attempt(region, scope, credentials, deadline)
             except UpstreamUnavailable as error:  # 429, 5xx, connection errors: retryable
                 ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
                 delay = random.uniform(0, ceiling)  # jitter  # noqa: S311  # nosec B311
@@ -137,13 +151,29 @@ class VccTokenEndpoint(TokenEndpoint):
                 attempt += 1
 
     def _attempt(
-        self, region: str, scope: str, credentials: ClientCredentials, budget: float
+        self, region: str, scope: str, credentials: ClientCredentials, deadline: float
     ) -> IssuedToken:
+        where = f"the {region} token endpoint"
+        status, response_headers, body = self._exchange(region, scope, credentials, deadline)
+        if body is None:
+            raise UpstreamBadResponse(
+                f"{where} answered ({status}) with more than {MAX_ANSWER_BYTES} bytes; not read"
+            )
+        if status == 200:
+            return self._parse_token(_json_object(body), where)
+        raise error_for_response(status, response_headers, body, region, scope)
+
+    def _exchange(
+        self, region: str, scope: str, credentials: ClientCredentials, deadline: float
+    ) -> tuple[int, Mapping[str, str], bytes | None]:
+        """One POST and its whole answer by `deadline`: (status, headers, body or None if
+        too long); transport failures as UpstreamErrors."""
+        import requests  # here, not at import time: see the module's docstring
+        from urllib3.exceptions import HTTPError, ReadTimeoutError
+
         form, headers = _token_request(scope, credentials)
         where = f"the {region} token endpoint"
-        timeout = (min(self._connect_timeout, budget), min(self._read_timeout, budget))
-        import requests  # here, not at import time: see the module's docstring
-
+        budget = max(0.01, deadline - self._clock())
         if self._session is None:
             self._session = requests.Session()
         try:
@@ -151,37 +181,35 @@ class VccTokenEndpoint(TokenEndpoint):
                 self._token_url(region),
                 data=form,  # requests form-urlencodes it and sets the Content-Type
                 headers=headers,
-                timeout=timeout,
+                timeout=(min(self._connect_timeout, budget), min(self._read_timeout, budget)),
                 allow_redirects=False,
                 verify=True,
                 stream=True,  # read below, up to MAX_ANSWER_BYTES
             )
-            body = _read_limited(response, MAX_ANSWER_BYTES)
+            body = _read_limited(response, MAX_ANSWER_BYTES, deadline, self._clock)
         except requests.ConnectTimeout:
             raise UpstreamUnavailable(
                 f"{where} did not accept a connection in time", DEFAULT_RETRY_AFTER
             ) from None
-        except requests.Timeout:
+        except (requests.Timeout, _DeadlinePassed, TimeoutError, ReadTimeoutError):
             raise UpstreamTimeout(f"{where} did not answer in time") from None
-        except requests.RequestException as exc:
+        except (requests.RequestException, HTTPError, OSError) as exc:
             raise UpstreamUnavailable(
                 f"{where} is unreachable ({type(exc).__name__})", DEFAULT_RETRY_AFTER
             ) from None
-        if body is None:
-            raise UpstreamBadResponse(
-                f"{where} answered ({response.status_code}) with more than "
-                f"{MAX_ANSWER_BYTES} bytes; not read"
-            )
-        if response.status_code == 200:
-            return self._parse_token(_json_object(body), where)
-        raise error_for_response(response.status_code, response.headers, body, region, scope)
+        return response.status_code, response.headers, body
 
     def _parse_token(self, body: dict[str, Any] | None, where: str) -> IssuedToken:
         if body is None:
             raise UpstreamBadResponse(f"{where} answered 200 without a JSON object")
         access_token = body.get("access_token")
-        if not isinstance(access_token, str) or not access_token.strip():
+        if not isinstance(access_token, str) or not access_token:
             raise UpstreamBadResponse(f"{where} answered 200 without an access_token")
+        if not B64TOKEN.fullmatch(access_token):
+            raise UpstreamBadResponse(
+                f"{where} issued an access_token outside RFC 6750's b64token syntax (letters, "
+                "digits, -._~+/ and trailing =)"
+            )
         size = len(access_token.encode("utf-8"))
         if size > self._max_token_bytes:
             raise UpstreamBadResponse(
@@ -191,10 +219,12 @@ class VccTokenEndpoint(TokenEndpoint):
         token_type = body.get("token_type")
         if not isinstance(token_type, str) or token_type.lower() != "bearer":
             raise UpstreamBadResponse(f"{where} issued a token_type other than Bearer")
-        expires_in = _positive_int(body.get("expires_in", self._fallback_expires_in))
-        if expires_in is None:
+        expires_in = _whole_number(body.get("expires_in", self._fallback_expires_in))
+        shortest, longest = self._lifetimes
+        if expires_in is None or not shortest <= expires_in <= longest:
             raise UpstreamBadResponse(
-                f"{where} issued an expires_in that is not a positive integer"
+                f"{where} issued an expires_in that is not an integer from {shortest} to "
+                f"{longest} s"
             )
         return IssuedToken(access_token=access_token, expires_in=expires_in)
 
@@ -242,15 +272,30 @@ def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) ->
     return max(1, min(seconds, MAX_RETRY_AFTER))
 
 
-def _read_limited(response: requests.Response, limit: int) -> bytes | None:
-    """The answer's body, or None (and the connection closed) if it is longer than `limit`."""
+class _DeadlinePassed(Exception):
+    """The answer did not arrive whole before the fetch's deadline."""
+
+
+def _read_limited(
+    response: requests.Response, limit: int, deadline: float, clock: Callable[[], float]
+) -> bytes | None:
+    """The answer's body, or None (and the connection closed) if it is longer than `limit`.
+    Each socket read waits at most until `deadline`; past it, _DeadlinePassed."""
     with response:
         body = bytearray()
-        for chunk in response.iter_content(chunk_size=64 * 1024):
+        while True:
+            left = deadline - clock()
+            if left <= 0:
+                raise _DeadlinePassed
+            sock = getattr(response.raw.connection, "sock", None)
+            if sock is not None:
+                sock.settimeout(min(left, sock.gettimeout() or left))
+            chunk = response.raw.read1(64 * 1024, decode_content=True)
+            if not chunk:
+                return bytes(body)
             body += chunk
             if len(body) > limit:
                 return None
-        return bytes(body)
 
 
 def _json_object(body: bytes) -> dict[str, Any] | None:
@@ -261,12 +306,15 @@ def _json_object(body: bytes) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-def _positive_int(value: object) -> int | None:
+def _whole_number(value: object) -> int | None:
+    """An integer given as a JSON number or as ASCII digits; None for anything else."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    return value if isinstance(value, int) and value > 0 else None
+    if isinstance(value, str):
+        digits = value.strip()
+        ascii_digits = digits.isascii() and digits.isdigit()
+        value = int(digits) if ascii_digits and len(digits) <= MAX_LIFETIME_DIGITS else None
+    return value if isinstance(value, int) else None
 
 
 def _token_request(

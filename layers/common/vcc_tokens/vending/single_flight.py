@@ -128,6 +128,7 @@ class SingleFlight:
                 token = self.minter.mint(lease.key, budget)
             except UpstreamError as error:
                 failure = self.remember(error, previous)
+                error.retry_after = failure.wait(self.clock())  # what the memory will enforce
                 raise
             try:
                 saved = self.store.save(token, replacing=replacing, requested_at=requested_at)

@@ -1,0 +1,75 @@
+"""A token endpoint of the tests' own, on loopback, for answers VCC should never give: any body
+(odd lifetimes, odd tokens), sent at once or dripped a byte at a time after the headers. It
+counts the requests it received (the grants VCC would have issued) and the body bytes it got out
+before the client hung up."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class OddUpstream:
+    def __init__(self) -> None:
+        self.body = b"{}"
+        self.drip_seconds = 0.0  # between body bytes; 0: the body at once
+        self.requests = 0
+        self.bytes_sent = 0
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def token_url_template(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}/{{region}}/Auth/connect/token"
+
+    def answer(self, **fields: Any) -> None:
+        """Answer 200 with these JSON fields from now on."""
+        self.body = json.dumps(fields).encode()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.body, self.drip_seconds, self.requests, self.bytes_sent = b"{}", 0.0, 0, 0
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _count(self, requests: int = 0, sent: int = 0) -> None:
+        with self._lock:
+            self.requests += requests
+            self.bytes_sent += sent
+
+
+def _handler_for(upstream: OddUpstream) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            pass
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            upstream._count(requests=1)
+            body, drip = upstream.body, upstream.drip_seconds
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            try:
+                if not drip:
+                    self.wfile.write(body)
+                    upstream._count(sent=len(body))
+                    return
+                for byte in body:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    upstream._count(sent=1)
+                    time.sleep(drip)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up: what it was sent is counted
+
+    return Handler
