@@ -96,9 +96,9 @@ def record(vend: Vend) -> None:
         metrics.add_metric(name=HIT_METRICS[vend.source], unit=MetricUnit.Count, value=1)
 
 
-def vended(vend: Vend) -> Response[dict[str, Any]]:
+def vended(vend: Vend, min_ttl: int = 0) -> Response[dict[str, Any]]:
     record(vend)
-    return json_response(200, dict(token_body(vend.token, token_vendor().clock())))
+    return json_response(200, dict(token_body(vend.token, token_vendor().clock(), min_ttl)))
 
 
 @app.get(
@@ -110,7 +110,8 @@ def vended(vend: Vend) -> Response[dict[str, Any]]:
 @tracer.capture_method(capture_response=False)
 def get_token(region: str, scope: str) -> Response[dict[str, Any]]:
     check_no_body(app.current_event.body, "GET")
-    return vended(token_vendor().vend(token_request(region, scope, GET_QUERY)))
+    request = token_request(region, scope, GET_QUERY)
+    return vended(token_vendor().vend(request), request.min_ttl)
 
 
 @app.post(

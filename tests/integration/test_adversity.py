@@ -165,3 +165,22 @@ def test_a_caller_holding_a_valid_token_is_not_held_up_by_a_slow_vcc(
     assert seconds < 3
     item = service.cached_item("emea", SCOPE) or {}
     assert item["failure_code"]["S"] == "upstream_timeout"
+
+
+def test_a_token_short_of_min_ttl_says_so(
+    service: Service, emulator: VccEmulator, vend_handler: Any
+) -> None:
+    # Given a cached 900 s token with 500 s left: min_ttl=600 is capped at half its lifetime
+    service.put_token("emea", SCOPE, "capped-but-valid", int(time.time()) + 500)
+    capped = invoke(vend_handler, api_event("emea", SCOPE, {"min_ttl": "600"}))
+    assert (capped.status, capped.body["min_ttl_met"]) == (200, False)
+    assert emulator.token_requests == 0
+    # and a request whose min_ttl the token meets carries no flag
+    met = invoke(vend_handler, api_event("emea", SCOPE, {"min_ttl": "400"}))
+    assert "min_ttl_met" not in met.body
+    # Given VCC down and a token with 30 s left, a caller asking for 60 gets it, flagged
+    service.put_token("nam", SCOPE, "short-but-valid", int(time.time()) + 30)
+    emulator.fail_next("server_error", count=100)
+    fallback = invoke(vend_handler, api_event("nam", SCOPE))
+    assert (fallback.status, fallback.body["access_token"]) == (200, "short-but-valid")
+    assert fallback.body["min_ttl_met"] is False

@@ -79,3 +79,10 @@ def test_refresh_body_is_empty_or_a_sha256() -> None:
 def test_bad_refresh_bodies_are_refused_with_the_expected_shape(body: str) -> None:
     with pytest.raises(InvalidRequest, match="rejected_token_sha256"):
         parse_rejected_token(body)
+
+
+@pytest.mark.parametrize(("min_ttl", "flag"), [(0, None), (299, None), (300, False), (600, False)])
+def test_a_body_says_when_min_ttl_is_not_met(min_ttl: int, flag: bool | None) -> None:
+    token = CachedToken("emea", "stats", "t", "Bearer", int(NOW) - 600, int(NOW) + 299)
+    body = token_body(token, NOW, min_ttl)
+    assert body.get("min_ttl_met") is flag

@@ -10,9 +10,10 @@ from vcc_tokens.contract import Region, TokenAnswer
 from vcc_tokens.tokens import CachedToken
 
 
-def token_body(token: CachedToken, now: float) -> TokenAnswer:
-    """The JSON body of GET /tokens/{region}/{scope} and of a refresh."""
-    return TokenAnswer(
+def token_body(token: CachedToken, now: float, min_ttl: int = 0) -> TokenAnswer:
+    """The JSON body of GET /tokens/{region}/{scope} and of a refresh. A token with less than
+    the `min_ttl` asked for (served as a fallback, or capped at half its lifetime) says so."""
+    body = TokenAnswer(
         access_token=token.access_token,
         token_type="Bearer",
         expires_in=token.seconds_left(now),
@@ -20,6 +21,9 @@ def token_body(token: CachedToken, now: float) -> TokenAnswer:
         region=cast("Region", token.region),  # a request's region: validated on the way in
         scope=token.scope,
     )
+    if body["expires_in"] < min_ttl:
+        body["min_ttl_met"] = False
+    return body
 
 
 def rfc3339(epoch_seconds: int) -> str:

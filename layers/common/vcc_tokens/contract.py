@@ -3,7 +3,7 @@ them at build time only; at run time they are plain TypedDicts and cost nothing)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -19,6 +19,8 @@ class TokenAnswer(TypedDict):
     expires_at: str  # RFC 3339, UTC
     region: Region
     scope: str
+    # false when the token has less than the min_ttl asked for (absent otherwise)
+    min_ttl_met: NotRequired[bool]
 
 
 class ErrorAnswer(TypedDict):
