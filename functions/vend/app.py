@@ -146,7 +146,7 @@ def oauth2_token() -> Response[dict[str, Any]]:
     try:
         vend = vendor.vend(authorized(request))
     except VendError as error:
-        logger.append_keys(service_error=error.code)
+        logger.append_keys(service_error=error.code, service_error_detail=error.message)
         raise oauth_error(error) from None
     record(vend)
     answer = token_answer(request, vend.token.access_token, vend.token.seconds_left(vendor.clock()))
@@ -168,7 +168,9 @@ def vend_error(error: VendError) -> Response[dict[str, Any]]:
         logger.append_keys(upstream_error=error.kind)
     log = logger.error if error.status >= 500 else logger.info
     log("request refused", extra={"error": error.code, "reason": error.message})
-    return json_response(error.status, {"error": error.code, "message": error.message}, headers)
+    return json_response(
+        error.status, {"error": error.code, "message": error.public_message}, headers
+    )
 
 
 @app.not_found

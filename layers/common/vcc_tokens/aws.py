@@ -102,6 +102,7 @@ def calling(service: str, resource: str) -> Iterator[None]:
                 f"no time is left in this request to call {service} for {resource}",
                 RETRY_AFTER,
                 service=service,
+                aws_code="RequestDeadline",
             )
         )
     try:
@@ -125,11 +126,13 @@ def fault(service: str, resource: str, exc: BaseException) -> DependencyError:
             f"{service} is unavailable for {resource} ({code}); try again shortly",
             RETRY_AFTER,
             service=service,
+            aws_code=code,
         )
     else:
         error = DependencyError(
             f"{service} refused the request for {resource} ({code}); an operator must fix it",
             service=service,
+            aws_code=code,
         )
     return _count(error)
 

@@ -73,4 +73,5 @@ class Backoff:
                 self.base * 2 ** min(count - 1, MAX_DOUBLINGS),
             )
             delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311  # nosec B311
-        return Failure(error.code, error.message, now + delay, count)
+        # What callers will be told while it is remembered: the public message
+        return Failure(error.code, error.public_message, now + delay, count)

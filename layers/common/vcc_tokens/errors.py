@@ -1,7 +1,9 @@
 """Typed errors of the token service, each with the HTTP answer it maps to.
 
-Messages are written for the caller and the log alike, so they never include a token, a client
-secret or an Authorization header: only regions, scopes, secret names and status codes.
+Messages never include a token, a client secret or an Authorization header. `message` is for
+the log (it may name a secret, a parameter, a table or a key ARN); `public_message` is what a
+caller is told, and names only the service, the error code, regions and scopes: callers may sit
+in other accounts of the organization.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ class VendError(Exception):
         super().__init__(message)
         self.message = message
         self.retry_after = retry_after  # seconds, sent as Retry-After when set
+
+    @property
+    def public_message(self) -> str:
+        """What a caller is told (the log has `message`)."""
+        return self.message
 
 
 # The caller's mistakes (4xx)
@@ -46,6 +53,10 @@ class CredentialsUnavailable(VendError):
 
     code = "credentials_unavailable"
     status = 500
+    public_message = (
+        "the service's VCC client credentials for this region are unavailable; an operator "
+        "must fix the region's secret (the service log says which and why)"
+    )
 
 
 class EntitlementsUnavailable(VendError):
@@ -53,6 +64,10 @@ class EntitlementsUnavailable(VendError):
 
     code = "entitlements_unavailable"
     status = 500
+    public_message = (
+        "the entitlement rules are unavailable: every token is refused until an operator "
+        "fixes them (the service log says why)"
+    )
 
 
 # The AWS services the function depends on (vcc_tokens.aws)
@@ -62,9 +77,28 @@ class DependencyError(VendError):
     code = "dependency_error"
     status = 500
 
-    def __init__(self, message: str, retry_after: int | None = None, *, service: str) -> None:
+    def __init__(
+        self,
+        message: str,
+        retry_after: int | None = None,
+        *,
+        service: str,
+        aws_code: str | None = None,
+    ) -> None:
         super().__init__(message, retry_after)
         self.service = service  # DynamoDB, KMS, Secrets Manager, SSM
+        self.aws_code = aws_code  # AWS's error code; None for a remembered (already public) one
+
+    @property
+    def public_message(self) -> str:
+        if self.aws_code is None:
+            return self.message
+        if self.retry_after:
+            return f"{self.service} is unavailable ({self.aws_code}); try again shortly"
+        return (
+            f"{self.service} refused a request ({self.aws_code}); an operator must fix it "
+            "(the service log has the details)"
+        )
 
 
 class DependencyUnavailable(DependencyError):

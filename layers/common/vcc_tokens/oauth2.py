@@ -84,12 +84,14 @@ def parse_token_form(
 def oauth_error(error: VendError) -> OAuthError:
     """The RFC 6749 form of one of the service's errors."""
     if isinstance(error, UnknownScope | Forbidden | UpstreamRefusedScope):
-        return OAuthError("invalid_scope", error.message)
+        return OAuthError("invalid_scope", error.public_message)
     if isinstance(error, InvalidRequest):
-        return OAuthError("invalid_request", error.message)
+        return OAuthError("invalid_request", error.public_message)
     if isinstance(error, UpstreamUnavailable | UpstreamTimeout | DependencyUnavailable):
-        return OAuthError("temporarily_unavailable", error.message, 503, error.retry_after or 1)
-    return OAuthError("server_error", error.message, 500)
+        return OAuthError(
+            "temporarily_unavailable", error.public_message, 503, error.retry_after or 1
+        )
+    return OAuthError("server_error", error.public_message, 500)
 
 
 def token_answer(request: TokenRequest, access_token: str, seconds_left: int) -> dict[str, object]:
