@@ -16,21 +16,33 @@ The first path segment is the region; the rest is matched against the config fil
 It listens on loopback only, forwards only to the configured VCC API origin (the URL is always
 built from `api_base_url`, and the token is bound to that origin), strips any Authorization the
 caller sent and hop-by-hop headers, passes status and headers through, streams answers back, and
-bounds concurrency, body size and timeouts. Tokens are cached and renewed ahead by the client
-(TokenClient); after a 401 from VCC the token is replaced once through the service's refresh by
-hash and the request retried once, which is why a request body is buffered (up to MAX_BODY).
+bounds concurrency, body size and timeouts.
+
+A web page the developer opens must not be able to use it: requests are answered only when their
+Host is the proxy's own address (127.0.0.1, localhost or [::1] with its port: DNS rebinding
+fails) and they carry no cross-site Origin or Sec-Fetch-Site (a browser's cross-site request
+fails), with 403. Paths with dot segments or encoded slashes are refused (400) before a route
+is matched, and the path is forwarded as the caller sent it (still percent-encoded), so a path
+cannot climb out of its route into another scope. Any failure is a JSON 502 naming only the
+error's type; a refusal by the token service keeps its own 4xx.
+
+Tokens are cached and renewed ahead by the client (TokenClient); after a 401 from VCC the token
+is replaced once through the service's refresh by hash and the request retried once, which is
+why a request body is buffered (up to MAX_BODY).
 HTTP is served by waitress (framing, limits, timeouts), never parsed by hand.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import requests
 
@@ -54,6 +66,8 @@ HOP_BY_HOP = frozenset(
 )
 NOT_FORWARDED = HOP_BY_HOP | {"host", "authorization", "content-length"}
 TIMEOUT = (5.0, 30.0)  # connect, read: each call to VCC's API
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)  # an encoded / or \
 
 
 class ConfigError(ValueError):
@@ -110,19 +124,40 @@ class ProxyConfig:
 
 
 class TokenProxy:
-    def __init__(self, config: ProxyConfig, tokens: TokenClient) -> None:
+    def __init__(self, config: ProxyConfig, tokens: TokenClient, port: int = 0) -> None:
         self.config = config
         self.tokens = tokens
         self.http = requests.Session()
+        self.port = port  # the port it listens on (set once bound): its Host and Origin
+
+    def refusal(self, environ: dict[str, Any]) -> tuple[int, str] | None:
+        """Why a request may not use the proxy's tokens, if it may not."""
+        hosts = {f"{name}:{self.port}" for name in LOOPBACK_NAMES}
+        if environ.get("HTTP_HOST", "").lower() not in hosts:
+            return 403, f"the Host must be this proxy's own address: {', '.join(sorted(hosts))}"
+        origin = environ.get("HTTP_ORIGIN")
+        if origin is not None and origin.lower() not in {f"http://{host}" for host in hosts}:
+            return 403, "cross-origin requests (an Origin other than this proxy's) are refused"
+        if environ.get("HTTP_SEC_FETCH_SITE", "same-origin") not in ("same-origin", "none"):
+            return 403, "cross-site requests (Sec-Fetch-Site) are refused"
+        raw_path = urlsplit(environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")).path
+        segments = unquote(raw_path).split("/")
+        if ENCODED_SEPARATOR.search(raw_path) or "." in segments or ".." in segments:
+            return 400, "paths with dot segments or encoded slashes are refused"
+        return None
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
-        region, _, rest = environ.get("PATH_INFO", "").lstrip("/").partition("/")
-        path = "/" + rest
+        refused = self.refusal(environ)
+        if refused is not None:
+            return _json(start_response, *refused)
+        raw_path = urlsplit(environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")).path
+        region, _, rest = raw_path.lstrip("/").partition("/")
+        path = "/" + rest  # still percent-encoded, as the caller sent it
         if region not in REGIONS:
             return _json(start_response, 404, f"the path must start with a region: {REGIONS}")
-        scope = self.config.scope_for(path)
+        scope = self.config.scope_for(unquote(path))
         if scope is None:
             known = ", ".join(route.path for route in self.config.routes)
             return _json(start_response, 404, f"no route for {path[:100]}; routes: {known}")
@@ -146,10 +181,11 @@ class TokenProxy:
             )
         except UpstreamUnavailable as error:
             return _json(start_response, 503, str(error), error.retry_after)
-        except TokenServiceError as error:
-            return _json(start_response, 502, f"no token from the token service: {error}")
-        except requests.RequestException as exc:
-            return _json(start_response, 502, f"the VCC API did not answer ({type(exc).__name__})")
+        except TokenServiceError as error:  # the service's own refusal keeps its 4xx
+            status = error.status if error.status and 400 <= error.status < 500 else 502
+            return _json(start_response, status, f"no token from the token service: {error}")
+        except Exception as exc:  # the VCC API call; its text may hold the token: type only
+            return _json(start_response, 502, f"the VCC API call failed ({type(exc).__name__})")
         headers = [
             (name, value)
             for name, value in answer.raw.headers.items()
@@ -192,8 +228,9 @@ def serve(config: ProxyConfig, tokens: TokenClient, port: int, threads: int = 8)
             "vcc-token proxy needs waitress: pip install 'vcc-token-client[proxy]'", file=sys.stderr
         )
         raise
-    return waitress.create_server(
-        TokenProxy(config, tokens),
+    app = TokenProxy(config, tokens)
+    server = waitress.create_server(
+        app,
         host="127.0.0.1",
         port=port,
         threads=threads,  # at most this many requests at once; the rest wait in line
@@ -203,3 +240,5 @@ def serve(config: ProxyConfig, tokens: TokenClient, port: int, threads: int = 8)
         ident="vcc-token-proxy",
         asyncore_use_poll=True,  # a socket closed by stop() is then a POLLNVAL, not EBADF
     )
+    app.port = server.effective_port
+    return server

@@ -122,6 +122,87 @@ def test_a_double_slash_path_stays_on_the_vcc_origin(stack: Stack, token_proxy: 
     assert status in (401, 404)  # the emulator's answer for an unknown path, not a connection
 
 
+@pytest.mark.parametrize(
+    ("options", "why"),
+    [
+        (["-H", "Host: evil.example"], "Host"),  # DNS rebinding: a page's name, our address
+        (["-H", "Origin: https://evil.example", "-X", "POST", "-d", "{}"], "cross-origin"),
+        (["-H", "Origin: null"], "cross-origin"),
+        (["-H", "Sec-Fetch-Site: cross-site"], "cross-site"),
+    ],
+    ids=["foreign-host", "cross-site-post", "null-origin", "sec-fetch-site"],
+)
+def test_a_browser_next_to_the_proxy_cannot_use_its_tokens(
+    stack: Stack, token_proxy: str, options: list[str], why: str
+) -> None:
+    # Given a web page making the developer's browser call the proxy
+    before = emulator_stats(stack)["api_requests"]
+    # When the request is browser-shaped
+    status, body = curl(token_proxy + "/emea/agents-availability", *options)
+    # Then it is refused before any token is used, and VCC's API never sees it
+    assert status == 403
+    assert why in json.loads(body)["message"]
+    assert emulator_stats(stack)["api_requests"] == before
+
+
+def test_the_proxys_own_origin_and_localhost_are_served(stack: Stack, token_proxy: str) -> None:
+    port = token_proxy.rsplit(":", 1)[1]
+    own = ["-H", f"Origin: http://127.0.0.1:{port}", "-H", "Sec-Fetch-Site: same-origin"]
+    assert curl(token_proxy + "/emea/agents-availability", *own)[0] == 200
+    assert (
+        curl(token_proxy + "/emea/agents-availability", "-H", f"Host: localhost:{port}")[0] == 200
+    )
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/emea/agents-availability/..%2f..%2fnam/users",
+        "/emea/agents-availability/%2e%2e/%2e%2e/nam/users",
+        "/emea/agents-availability/../../nam/users",
+        "/emea/agents-availability/./x",
+        "/emea/agents-availability%5cusers",
+    ],
+)
+def test_a_path_cannot_climb_out_of_its_route(stack: Stack, token_proxy: str, path: str) -> None:
+    before = emulator_stats(stack)["api_requests"]
+    status, body = curl(token_proxy + path, "--path-as-is")
+    assert (status, "dot segments" in json.loads(body)["message"]) == (400, True)
+    assert emulator_stats(stack)["api_requests"] == before
+
+
+def test_a_refusal_by_the_token_service_keeps_its_4xx(stack: Stack, tmp_path: Path) -> None:
+    # Given a proxy route to a scope its principal is not entitled to (users:write)
+    config_file = tmp_path / "proxy.json"
+    config_file.write_text(
+        json.dumps(
+            {
+                "service_url": stack.url,
+                "api_base_url": stack.emulator_url + "/{region}",
+                "routes": [{"path": "/users", "scope": "users:write"}],
+            }
+        )
+    )
+    import botocore.session
+
+    session = botocore.session.Session()
+    session.set_credentials(ORDERS["access_key_id"], ORDERS["secret_access_key"])
+    session.set_config_variable("region", "eu-west-1")
+    config = proxy.ProxyConfig.load(config_file)
+    tokens = TokenClient(stack.url, botocore_session=session, api_base_url=config.api_base_url)
+    server = proxy.serve(config, tokens, free_port())
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        status, body = curl(f"http://127.0.0.1:{server.effective_port}/emea/users")
+    finally:
+        stop(server)
+        thread.join(timeout=5)
+    # Then the caller sees the service's 403, not a 502
+    assert status == 403
+    assert "forbidden" in json.loads(body)["message"]
+
+
 def test_check_rules_uses_the_services_own_validation(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
