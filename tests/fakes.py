@@ -11,7 +11,7 @@ from vcc_tokens.cache import TokenCache
 from vcc_tokens.credentials import ClientCredentials, CredentialStore
 from vcc_tokens.errors import UpstreamError
 from vcc_tokens.renewal import Renewer
-from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
+from vcc_tokens.tokens import NOTHING_CACHED, CachedToken, CacheEntry, Key, Lease
 from vcc_tokens.upstream import IssuedToken, TokenEndpoint
 
 
@@ -51,12 +51,14 @@ class MemoryTokenCache(TokenCache):
     ) -> bool:
         entry = self.items.get(token.key) or CacheEntry(token.region, token.scope, None)
         current = entry.token
-        if current is not None:
-            if replacing is None and current.expires_at > token.expires_at:
+        if replacing is not None:
+            if entry.holding() not in (replacing, NOTHING_CACHED):
                 return False
-            if replacing is not None and current.sha256 != replacing:
-                return False
-        entry = dataclasses.replace(entry, token=token, failure=None)
+        elif current is not None and current.expires_at > token.expires_at:
+            return False
+        entry = dataclasses.replace(
+            entry, token=token, failure=None, stored_sha256=token.sha256, unreadable=False
+        )
         if replacing is not None:
             entry = dataclasses.replace(entry, refreshed_at=token.fetched_at)
         if requested_at is not None:

@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from vcc_tokens.entitlements import Entitlements, Rule
 
 STATUS_ATTRIBUTES = (
-    "#region, #scope, fetched_at, expires_at, last_requested_at, lease_owner, lease_until, "
-    "retry_at, failures, failure_code"
+    "#region, #scope, token_type, token_sha256, fetched_at, expires_at, last_requested_at, "
+    "lease_owner, lease_until, retry_at, failures, failure_code"
 )
 
 
@@ -140,17 +140,30 @@ def _aws_error(exc: Exception, what: str) -> AdminError:
 
 
 def _row(item: dict[str, Any]) -> dict[str, Any]:
+    """One key's metadata for people. An item is untrusted: what does not parse shows as
+    missing, and a token whose metadata does not parse as "unreadable" (the service never
+    serves it and replaces it on the key's next request)."""
+
     def number(name: str) -> float | None:
-        return float(item[name]["N"]) if name in item else None
+        try:
+            return float(item[name]["N"])
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def when(name: str) -> str | None:
         value = number(name)
-        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+        try:
+            return (
+                datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+            )
+        except (ValueError, OverflowError, OSError):  # a date no calendar has
+            return None
 
     now = datetime.now(UTC).timestamp()
     lease_until, retry_at = number("lease_until"), number("retry_at")
     return {
-        "key": item["cache_key"]["S"],
+        "key": str(item.get("cache_key", {}).get("S", "?")),
+        "token": _token_state(item, when("fetched_at"), when("expires_at")),
         "fetched_at": when("fetched_at"),
         "expires_at": when("expires_at"),
         "last_requested_at": when("last_requested_at"),
@@ -164,12 +177,19 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _token_state(item: dict[str, Any], fetched_at: str | None, expires_at: str | None) -> str:
+    if "token_sha256" not in item and "expires_at" not in item:
+        return "none"
+    readable = isinstance(item.get("token_type", {}).get("S"), str) and fetched_at and expires_at
+    return "sealed" if readable else "unreadable"
+
+
 def format_status(rows: list[dict[str, Any]], as_json: bool) -> str:
     if as_json:
         return json.dumps(rows, indent=2)
     if not rows:
         return "no cached keys"
-    columns = ("key", "fetched_at", "expires_at", "last_requested_at", "lease", "backoff")
+    columns = ("key", "token", "fetched_at", "expires_at", "last_requested_at", "lease", "backoff")
     widths = {c: max(len(c), *(len(str(row[c] or "-")) for row in rows)) for c in columns}
     lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
     lines += ["  ".join(str(row[c] or "-").ljust(widths[c]) for c in columns) for row in rows]

@@ -40,6 +40,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "renewed": report.renewed,
         "fresh": report.fresh,
         "idle": report.idle,
+        "unreadable": report.unreadable,
         "failed": report.failed,
     }
     logger.info("scheduled renewal finished", extra=summary)

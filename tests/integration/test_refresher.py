@@ -39,7 +39,7 @@ def test_due_keys_are_renewed_and_idle_ones_left(
     cache_token(service, "users:read", seconds_left=850, asked_ago=30)  # not due
     cache_token(service, "admin:read", seconds_left=300, asked_ago=7200)  # idle
     summary = refresher(load_event("scheduled_refresh.json"), LambdaContext("schedule"))
-    assert summary == {"renewed": 1, "fresh": 1, "idle": 1, "failed": []}
+    assert summary == {"renewed": 1, "fresh": 1, "idle": 1, "unreadable": 0, "failed": []}
     assert emulator.token_requests == 1
     token = service.cached_token("apac", "stats")
     assert token is not None

@@ -202,26 +202,55 @@ class DynamoDBTokenCache(TokenCache):
 
 
 def _entry(item: dict[str, Any], cipher: TokenCipher) -> CacheEntry:
-    region, scope = item["region"]["S"], item["scope"]["S"]
+    """The item as the engine sees it. An item is untrusted input: whatever in it does not
+    parse is treated as absent (a token that does not parse or open is unreadable: never
+    served, replaced by the next fetch), never an error."""
+    region, _, scope = item["cache_key"]["S"].partition("#")
+    try:
+        token = _token(item, cipher)
+    except (KeyError, TypeError, ValueError, OverflowError):
+        token = None
+        _unreadable(Key(region, scope), "a cached item does not parse; fetching anew")
     return CacheEntry(
         region=region,
         scope=scope,
-        token=_token(item, cipher),
-        lease_owner=item.get("lease_owner", {}).get("S"),
-        lease_until=float(item.get("lease_until", {}).get("N", 0)),
-        last_requested_at=float(item.get("last_requested_at", {}).get("N", 0)),
-        refreshed_at=float(item.get("refreshed_at", {}).get("N", 0)),
+        token=token,
+        lease_owner=_text(item, "lease_owner"),
+        lease_until=_float(item, "lease_until"),
+        last_requested_at=_float(item, "last_requested_at"),
+        refreshed_at=_float(item, "refreshed_at"),
         failure=_failure(item),
+        stored_sha256=_text(item, "token_sha256"),
+        unreadable=token is None and "access_token_ciphertext" in item,
     )
+
+
+def _unreadable(key: Key, message: str) -> None:
+    metrics.add_metric(name="CacheDecryptFailures", unit=MetricUnit.Count, value=1)
+    logger.warning(message, extra={"cache_key": key.cache_key})
+
+
+def _text(item: dict[str, Any], name: str) -> str | None:
+    value = item.get(name, {}).get("S")
+    return value if isinstance(value, str) else None
+
+
+def _float(item: dict[str, Any], name: str, default: float = 0.0) -> float:
+    try:
+        value = float(item[name]["N"])
+    except (KeyError, TypeError, ValueError):
+        return default
+    return value if value == value and abs(value) != float("inf") else default  # not NaN, inf
 
 
 def _token(item: dict[str, Any], cipher: TokenCipher) -> CachedToken | None:
     """The item's token if it opens for this item's key and metadata; else None."""
     if "access_token_ciphertext" not in item or "data_key" not in item:
         return None  # nothing stored (or a format this version does not read)
+    region, _, scope = item["cache_key"]["S"].partition("#")
     sealed_for = CachedToken(
-        region=item["region"]["S"],
-        scope=item["scope"]["S"],
+        region=region,
+        scope=scope,
         access_token="",
         token_type=item["token_type"]["S"],
         fetched_at=int(item["fetched_at"]["N"]),
@@ -230,11 +259,7 @@ def _token(item: dict[str, Any], cipher: TokenCipher) -> CachedToken | None:
     sealed = Sealed(item["data_key"]["B"], item["access_token_ciphertext"]["B"])
     access_token = cipher.open(sealed, sealed_for.binding)
     if access_token is None:
-        metrics.add_metric(name="CacheDecryptFailures", unit=MetricUnit.Count, value=1)
-        logger.warning(
-            "a cached token does not open for its item; fetching anew",
-            extra={"cache_key": sealed_for.key.cache_key},
-        )
+        _unreadable(sealed_for.key, "a cached token does not open for its item; fetching anew")
         return None
     return dataclasses.replace(sealed_for, access_token=access_token)
 
@@ -244,13 +269,14 @@ def _item_key(key: Key) -> dict[str, Any]:
 
 
 def _failure(item: dict[str, Any]) -> Failure | None:
-    if "retry_at" not in item:
-        return None
+    retry_at = _float(item, "retry_at", default=-1.0)
+    if retry_at < 0:
+        return None  # none remembered (or one that does not parse: nothing to obey)
     return Failure(
-        code=item.get("failure_code", {}).get("S", "upstream_error"),
-        message=item.get("failure_message", {}).get("S", "the token endpoint failed"),
-        retry_at=float(item["retry_at"]["N"]),
-        count=int(item.get("failures", {}).get("N", 1)),
+        code=_text(item, "failure_code") or "upstream_error",
+        message=_text(item, "failure_message") or "the token endpoint failed",
+        retry_at=retry_at,
+        count=max(1, int(_float(item, "failures", 1.0))),
     )
 
 

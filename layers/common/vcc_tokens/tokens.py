@@ -73,10 +73,21 @@ class CacheEntry:
     last_requested_at: float = 0.0
     refreshed_at: float = 0.0  # when a refresh (after a 401) last replaced the token
     failure: Failure | None = None  # the last upstream failure, until a token is stored
+    # The item's token_sha256, whether its token opened or not (None: none recorded)
+    stored_sha256: str | None = None
+    # A token is stored but does not parse or open: never served; the next fetch replaces it,
+    # whatever the item's attributes say
+    unreadable: bool = False
 
     @property
     def key(self) -> Key:
         return Key(self.region, self.scope)
+
+    def holding(self) -> str:
+        """What a fetch that replaces this item's token names as replaced (TokenCache.store)."""
+        if self.stored_sha256 is not None:
+            return self.stored_sha256
+        return self.token.sha256 if self.token is not None else NOTHING_CACHED
 
     def blocking(self, now: float) -> Failure | None:
         """The remembered failure, while it still forbids fetching the key."""

@@ -31,6 +31,7 @@ class RenewalReport:
     fresh: int = 0  # not due before the next run
     idle: int = 0  # nobody asked for it within idle_seconds (or nothing cached)
     backing_off: int = 0  # VCC failed for it recently; its failure memory says when to retry
+    unreadable: int = 0  # its token does not parse or open: skipped (its next request heals it)
     failed: list[str] = field(default_factory=list)
 
 
@@ -112,7 +113,9 @@ class Renewals:
         now = self.clock()
         report = RenewalReport()
         for entry in self.flight.store.entries():
-            if entry.token is None or entry.last_requested_at < now - self.settings.idle_seconds:
+            if entry.unreadable:
+                report.unreadable += 1
+            elif entry.token is None or entry.last_requested_at < now - self.settings.idle_seconds:
                 report.idle += 1
             elif not self.margin.due(entry.token, now, self.settings.refresh_rate_seconds):
                 report.fresh += 1

@@ -74,7 +74,8 @@ class TokenVendor:
             if failure is not None:
                 raise remembered(failure, now)
             wanted = lambda t: usable(t, min_ttl, self.clock())  # noqa: E731
-            token, source = self.flight.obtain(key, wanted, requested_at=now)
+            heal = entry.holding() if entry and entry.unreadable else None  # replaced as it is
+            token, source = self.flight.obtain(key, wanted, requested_at=now, replacing=heal)
         except VendError as error:  # one rule, whatever failed: the best valid token, or this
             return best_valid(error, [(cached, Source.DYNAMODB), (held, Source.MEMORY)], now)
         return Vend(token, shortfall(cached, now), source)
@@ -102,7 +103,7 @@ class TokenVendor:
         than `forced_refresh_interval`. Either way at most one refresh fetches per key per
         interval: within it, the token the last refresh fetched is returned."""
         now = self.clock()
-        entry = self.cache.get(key, consistent=True)
+        entry = self.store.latest(key)
         current = entry.token if entry else None
         interval = self.settings.forced_refresh_interval
 
@@ -116,7 +117,9 @@ class TokenVendor:
         refreshed_lately = entry is not None and entry.refreshed_at > now - interval
         if usable(current, 0, now) and (satisfied(current) or refreshed_lately):
             return Vend(current, CacheOutcome.CURRENT, Source.DYNAMODB)
-        replacing = rejected_sha256 or (current.sha256 if current else NOTHING_CACHED)
+        # What the item holds is replaced, whatever hash was quoted: so a refresh of an expired,
+        # unreadable or absent token is stored, and bounds the next ones like any other
+        replacing = entry.holding() if entry else NOTHING_CACHED
         token, source = self.flight.obtain(key, satisfied, replacing=replacing)
         outcome = CacheOutcome.REFRESHED if source is Source.UPSTREAM else CacheOutcome.CURRENT
         return Vend(token, outcome, source)
