@@ -35,6 +35,15 @@ class MemoryTokenCache(TokenCache):
         )
         return True
 
+    def claim_lease(self, handed: Lease, claimed: Lease, now: float) -> bool:
+        entry = self.items.get(handed.key)
+        if entry is None or entry.lease_owner != handed.owner or entry.lease_until < now:
+            return False
+        self.items[handed.key] = dataclasses.replace(
+            entry, lease_owner=claimed.owner, lease_until=claimed.until
+        )
+        return True
+
     def release_lease(self, lease: Lease, failure: Failure | None = None) -> None:
         entry = self.items.get(lease.key)
         if entry is not None and entry.lease_owner == lease.owner:

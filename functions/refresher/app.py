@@ -16,9 +16,9 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from vcc_tokens.observability import logger, metrics, tracer
-from vcc_tokens.renewal import RENEW_EVENT
-from vcc_tokens.tokens import Key
+from vcc_tokens.errors import InvalidRequest
+from vcc_tokens.observability import MetricUnit, logger, metrics, tracer
+from vcc_tokens.renewal import RENEW_EVENT, parse_renewal
 from vcc_tokens.wiring import token_vendor
 
 
@@ -31,8 +31,13 @@ class RenewalsFailed(Exception):
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if RENEW_EVENT in event:  # one key, handed over by the vending function
-        key = event[RENEW_EVENT]
-        renewed = token_vendor().renew_held(Key(key["region"], key["scope"]), key["lease_owner"])
+        try:
+            key, lease_owner = parse_renewal(event[RENEW_EVENT], token_vendor().settings)
+        except InvalidRequest as refused:
+            logger.warning("renewal event refused", extra={"reason": refused.message})
+            metrics.add_metric(name="RenewalEventsRefused", unit=MetricUnit.Count, value=1)
+            return {"renewed": False, "refused": refused.code}  # not retried: it cannot pass
+        renewed = token_vendor().renew_held(key, lease_owner)
         logger.info("background renewal finished", extra={"renewed": renewed})
         return {"renewed": renewed}  # a failure is remembered and counted; no retry wanted
     report = token_vendor().renew_due()

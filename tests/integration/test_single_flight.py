@@ -239,3 +239,70 @@ def test_20_concurrent_refreshes_of_the_same_rejected_token_cause_one_upstream_r
     assert len(tokens) == 1
     assert tokens != {old.access_token}
     assert sorted(result.outcome for result in results).count(CacheOutcome.REFRESHED) == 1
+
+
+class CapturingRenewer(Renewer):
+    """Keeps the event the vending function hands over, for the test to deliver."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+
+    def request(self, region: str, scope: str, lease_owner: str) -> None:
+        self.events.append(
+            {RENEW_EVENT: {"region": region, "scope": scope, "lease_owner": lease_owner}}
+        )
+
+
+def test_a_renewal_event_delivered_twice_at_once_costs_one_grant(
+    service: Service, emulator: VccEmulator, vend_handler: Any
+) -> None:
+    # Given a due token handed over for renewal, and VCC answering after 0.3 s
+    put_token(service, "old-but-valid", seconds_left=150)
+    renewer = CapturingRenewer()
+    wiring.token_vendor().renewer = renewer
+    assert invoke(vend_handler, api_event("emea", SCOPE)).status == 200
+    (event,) = renewer.events
+    emulator.latency = 0.3
+    # When Lambda delivers the event twice, at the same time, to two refresher instances
+    refreshers = [instance(), instance()]
+    barrier = threading.Barrier(2)
+    results: list[bool] = []
+
+    def deliver(vendor: TokenVendor) -> None:
+        barrier.wait(timeout=30)
+        key = event[RENEW_EVENT]
+        results.append(vendor.renew_held(Key(key["region"], key["scope"]), key["lease_owner"]))
+
+    threads = [threading.Thread(target=deliver, args=(vendor,)) for vendor in refreshers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    # Then one claimed the lease and renewed; the other did nothing
+    assert sorted(results) == [False, True]
+    assert emulator.token_requests == 1
+    renewed = service.cached_token("emea", SCOPE)
+    assert renewed is not None
+    assert renewed.access_token != "old-but-valid"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"region": "mars", "scope": SCOPE, "lease_owner": "0" * 32},
+        {"region": "emea", "scope": "statz", "lease_owner": "0" * 32},
+        {"region": "emea", "scope": SCOPE, "lease_owner": "not-an-owner"},
+        {"region": "emea", "scope": SCOPE},
+        "emea",
+    ],
+    ids=["unknown-region", "unknown-scope", "bad-owner", "no-owner", "not-an-object"],
+)
+def test_a_malformed_renewal_event_is_refused_without_a_grant(
+    service: Service, emulator: VccEmulator, payload: Any
+) -> None:
+    put_token(service, "old-but-valid", seconds_left=150)
+    refresher = load_function("refresher").lambda_handler
+    answer = refresher({RENEW_EVENT: payload}, LambdaContext("renew"))
+    assert answer == {"renewed": False, "refused": answer["refused"]}
+    assert answer["refused"] in ("unknown_region", "unknown_scope", "invalid_request")
+    assert emulator.token_requests == 0

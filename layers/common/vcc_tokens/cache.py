@@ -52,6 +52,11 @@ class TokenCache(ABC):
         forbids fetching before a later time."""
 
     @abstractmethod
+    def claim_lease(self, handed: Lease, claimed: Lease, now: float) -> bool:
+        """Take over `handed` (still held by its owner, unexpired) as `claimed`: one claimant
+        wins, so a renewal delivered twice fetches once."""
+
+    @abstractmethod
     def release_lease(self, lease: Lease, failure: Failure | None = None) -> None:
         """Give the lease back, if its owner still holds it, recording `failure` if the fetch
         failed."""
@@ -107,6 +112,19 @@ class DynamoDBTokenCache(TokenCache):
                 ":region": {"S": lease.key.region},
                 ":scope": {"S": lease.key.scope},
                 ":orphan_ttl": {"N": str(int(now) + ORPHAN_LEASE_TTL)},
+            },
+        )
+
+    def claim_lease(self, handed: Lease, claimed: Lease, now: float) -> bool:
+        return self._update(
+            handed.key,
+            "SET lease_owner = :claimant, lease_until = :until",
+            condition="lease_owner = :owner AND lease_until >= :now",
+            values={
+                ":claimant": {"S": claimed.owner},
+                ":until": {"N": _number(claimed.until)},
+                ":owner": {"S": handed.owner},
+                ":now": {"N": _number(now)},
             },
         )
 

@@ -10,14 +10,34 @@ within the short RENEW_AHEAD_BUDGET_SECONDS.
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
 from vcc_tokens.aws import calling
+from vcc_tokens.config import Settings
+from vcc_tokens.errors import InvalidRequest
+from vcc_tokens.token_request import parse_token_request
+from vcc_tokens.tokens import Key
 
 RENEW_EVENT = "renew"  # the key of the refresher's event that names one key to renew
+LEASE_OWNER = re.compile(r"[0-9a-f]{32}")  # what a vending instance names its leases
+
+
+def parse_renewal(payload: object, settings: Settings) -> tuple[Key, str]:
+    """The key and lease owner a renewal event names, validated like a caller's request (an
+    asynchronous event is input too: replayed, forged or malformed ones are refused)."""
+    if not isinstance(payload, dict):
+        raise InvalidRequest('a renewal event is {"renew": {"region", "scope", "lease_owner"}}')
+    region, scope, owner = (payload.get(name) for name in ("region", "scope", "lease_owner"))
+    if not all(isinstance(value, str) for value in (region, scope, owner)):
+        raise InvalidRequest("a renewal event needs region, scope and lease_owner as strings")
+    request = parse_token_request(str(region), str(scope), None, settings)
+    if not LEASE_OWNER.fullmatch(str(owner)):
+        raise InvalidRequest("a renewal event's lease_owner is 32 lower-case hex digits")
+    return request.key, str(owner)
 
 
 class Renewer(ABC):

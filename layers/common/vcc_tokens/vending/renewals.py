@@ -94,10 +94,12 @@ class Renewals:
             now = self.clock()
             if latest is None or latest.lease_owner != lease_owner or latest.lease_until < now:
                 lease = self.flight.take(key)
-                if lease is None:
-                    return False  # someone else is renewing it, or it backs off
-            else:
-                lease = Lease(key, lease_owner, latest.lease_until)
+            else:  # claimed first: of two deliveries of one event, one fetches
+                lease = self.flight.lease(key)
+                handed = Lease(key, lease_owner, latest.lease_until)
+                lease = lease if self.flight.store.claim(handed, lease) else None
+            if lease is None:
+                return False  # someone else is renewing it, or it backs off
             self.flight.fetch_holding(lease, self.not_due())
         except (UpstreamError, DependencyError) as error:
             logger.warning(

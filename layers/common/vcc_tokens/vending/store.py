@@ -81,6 +81,9 @@ class TokenStore:
     def take(self, lease: Lease) -> bool:
         return self.cache.acquire_lease(lease, self.clock())
 
+    def claim(self, handed: Lease, claimed: Lease) -> bool:
+        return self.cache.claim_lease(handed, claimed, self.clock())
+
     def release(self, lease: Lease, failure: Failure | None = None) -> None:
         with suppress(DependencyError):  # counted where it happened; the lease expires
             self.cache.release_lease(lease, failure)
