@@ -66,6 +66,7 @@ def test_the_key_is_fetched_again_once_its_backoff_has_passed(
     service: Service, emulator: VccEmulator, vend_handler: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BACKOFF_BASE_SECONDS", "0.5")  # first backoff: 0.25 to 0.5 s
+    monkeypatch.setenv("CLOCK_SKEW_SECONDS", "0")  # one process, one clock: no tolerance
     wiring.reset()
     emulator.fail_next("server_error", count=3)  # one fetch: three tries
     failed = invoke(vend_handler, api_event("emea", SCOPE))

@@ -100,12 +100,14 @@ def test_50_processes_on_a_cold_key_cause_one_upstream_request(
     assert min(body["expires_in"] for _, body in answers) > 800
 
 
-def test_a_killed_lease_holder_is_taken_over_within_lease_plus_one_second(
+def test_a_killed_lease_holder_is_taken_over_within_lease_plus_skew_plus_one_second(
     service: Service, emulator: VccEmulator, vend_handler: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a lease of 3 + 1 = 4 s (the fetch budget and a second), and a holder whose VCC
     # request hangs
     monkeypatch.setenv("UPSTREAM_READ_TIMEOUT", "3")
+    # a small clock-skew tolerance: the takeover then fits the request with these slow AWS reads
+    monkeypatch.setenv("CLOCK_SKEW_SECONDS", "1")
     wiring.reset()
     emulator.hang_seconds = 10
     emulator.fail_next("timeout")
@@ -119,11 +121,12 @@ def test_a_killed_lease_holder_is_taken_over_within_lease_plus_one_second(
     wait_for(lambda: emulator.token_requests == 1)
     holder.kill()
     holder.join(timeout=10)
-    # Then the next caller waits out the lease, takes it over and fetches
+    # Then the next caller waits out the lease (and the clock-skew tolerance), takes it over
+    # and fetches
     response = invoke(vend_handler, api_event("emea", SCOPE))
     finished = time.time()
     assert response.status == 200
-    assert finished <= entry.lease_until + 1.0
+    assert finished <= entry.lease_until + wiring.token_vendor().skew + 1.0
     assert emulator.token_requests == 2  # the dead holder's, and the takeover's
     assert response.body["access_token"] in emulator.issued
 
@@ -306,3 +309,26 @@ def test_a_malformed_renewal_event_is_refused_without_a_grant(
     assert answer == {"renewed": False, "refused": answer["refused"]}
     assert answer["refused"] in ("unknown_region", "unknown_scope", "invalid_request")
     assert emulator.token_requests == 0
+
+
+def test_an_instance_whose_clock_runs_ahead_waits_for_a_fresh_lease(
+    service: Service, emulator: VccEmulator
+) -> None:
+    # Given an instance fetching a cold key slowly under its lease (VCC answers after 0.6 s)
+    emulator.latency = 0.6
+    holder = instance()
+    fetched: dict[str, Any] = {}
+    thread = threading.Thread(target=lambda: fetched.update(vend=holder.vend(REQUEST)))
+    thread.start()
+    key = Key("emea", SCOPE)
+    wait_for(lambda: (e := cache_for(service).get(key, consistent=True)) and e.lease_owner)
+    # When an instance whose clock is ahead by the lease's length (within the tolerance) asks
+    ahead = holder.settings.lease_seconds + 0.5  # its clock says the lease has expired
+    assert ahead - holder.settings.lease_seconds < holder.settings.clock_skew_seconds
+    fast = instance(lambda: time.time() + ahead)
+    served = fast.vend(REQUEST)
+    thread.join(timeout=30)
+    # Then it took the holder's token rather than the lease: one grant
+    assert served.source is Source.LEASE_WAIT
+    assert served.token == fetched["vend"].token
+    assert emulator.token_requests == 1

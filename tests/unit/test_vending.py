@@ -28,8 +28,13 @@ from vcc_tokens.vending import (
     TokenVendor,
 )
 
+# One fake clock for every instance here, so no skew between them (tests of skew set it)
 SETTINGS = Settings(
-    table_name="t", secret_prefix="p/", kms_key_id="alias/k", entitlements_parameter="/e"
+    table_name="t",
+    secret_prefix="p/",
+    kms_key_id="alias/k",
+    entitlements_parameter="/e",
+    clock_skew_seconds=0,
 )
 STATS = TokenRequest("emea", "stats", 60)
 
@@ -489,3 +494,84 @@ def test_while_someone_renews_a_due_token_it_is_served_from_memory_without_rerea
     renewed = vendor.vend(STATS)
     assert (renewed.source, renewed.token.access_token) == (Source.DYNAMODB, "token-1")
     assert upstream.calls == [("emea", "stats")]
+
+
+# --- clock skew between instances (issue 18) ---------------------------------------------
+
+
+class SkewedClock:
+    """Another instance's clock: the shared fake clock, `ahead` seconds fast."""
+
+    def __init__(self, clock: FakeClock, ahead: float) -> None:
+        self.clock, self.ahead = clock, ahead
+
+    def __call__(self) -> float:
+        return self.clock.now + self.ahead
+
+    def sleep(self, seconds: float) -> None:
+        self.clock.sleep(seconds)
+
+
+def skewed_vendor(
+    cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock, ahead: float
+) -> TokenVendor:
+    configured = dataclasses.replace(SETTINGS, clock_skew_seconds=5)
+    fast = SkewedClock(clock, ahead)
+    return TokenVendor(
+        configured,
+        cache,
+        FixedCredentials(),
+        upstream,
+        MemoryCache(configured.memory_cache_seconds),
+        clock=fast,
+        sleep=fast.sleep,
+    )
+
+
+def test_a_fresh_lease_is_not_taken_over_by_an_instance_whose_clock_runs_ahead(
+    cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given a lease taken just now by an instance with the true time
+    lease = Lease(STATS.key, "holder", clock.now + SETTINGS.lease_seconds)
+    assert cache.acquire_lease(lease, clock.now)
+    # When an instance whose clock is ahead by the lease's length (within the 5 s tolerance)
+    # sees it, while the holder is still fetching
+    fast = skewed_vendor(cache, upstream, clock, ahead=SETTINGS.lease_seconds + 4)
+
+    def holder_stores(seconds: float) -> None:
+        clock.now += seconds
+        if clock.now - lease.until + SETTINGS.lease_seconds >= 1:  # the holder took 1 s
+            cache_token(cache, clock, 900, lifetime=900)
+
+    fast.sleep = holder_stores
+    served = fast.vend(STATS)
+    # Then it waited for the holder's token instead of fetching: no second grant
+    assert served.source is Source.LEASE_WAIT
+    assert upstream.calls == []
+
+
+def test_a_token_is_served_only_with_more_than_the_tolerance_left(
+    cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given a cached token with 4 s left and VCC down, and a caller asking for any time left
+    cache_token(cache, clock, 4)
+    upstream.failure = UpstreamUnavailable("500", 5)
+    vendor = skewed_vendor(cache, upstream, clock, ahead=0)
+    # Then the token is not served: another clock may already count it expired
+    with pytest.raises(UpstreamUnavailable):
+        vendor.vend(TokenRequest("emea", "stats", 0))
+
+
+def test_a_remembered_retry_after_is_honoured_by_an_instance_whose_clock_runs_ahead(
+    cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given VCC rate limiting with Retry-After: 7, remembered by an instance with the true time
+    upstream.failure = UpstreamUnavailable("429", 7, upstream_retry_after=7)
+    with pytest.raises(UpstreamUnavailable):
+        skewed_vendor(cache, upstream, clock, ahead=0).vend(STATS)
+    # When, 3 s later, an instance whose clock is 4.5 s ahead asks (past retry_at by its clock)
+    clock.now += 3
+    with pytest.raises(UpstreamUnavailable):
+        skewed_vendor(cache, upstream, clock, ahead=4.5).vend(STATS)
+    # Then it honoured the remembered Retry-After: VCC was asked once
+    assert len(upstream.calls) == 1

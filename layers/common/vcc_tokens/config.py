@@ -54,6 +54,9 @@ class Settings:
     # would mean a fetch per request, one of 10**12 s a date nobody can compute.
     min_token_lifetime: int = 60
     max_token_lifetime: int = 365 * 86_400
+    # How far instances' clocks may disagree: a lease is taken over, a remembered failure
+    # ends and a token stops being served this much later than a single clock would say.
+    clock_skew_seconds: float = 5.0
     connect_timeout: float = 3.05
     read_timeout: float = 5.0
     upstream_budget: float = 8.0  # one fetch, retries included
@@ -103,9 +106,9 @@ class Settings:
     @property
     def wait_seconds(self) -> float:
         """How long a caller waits for another instance's fetch, including taking over a dead
-        holder's lease and fetching itself: 2 x 8 + 1 = 17 s by default; the request's deadline
-        (vcc_tokens.aws) may end the wait sooner."""
-        return self.lease_seconds + self.upstream_budget
+        holder's lease (after the clock-skew tolerance) and fetching itself: 9 + 5 + 8 = 22 s
+        by default; the request's deadline (vcc_tokens.aws) ends the wait sooner."""
+        return self.lease_seconds + self.clock_skew_seconds + self.upstream_budget
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -129,6 +132,9 @@ class Settings:
             ),
             max_token_lifetime=reader.integer(
                 "MAX_TOKEN_LIFETIME_SECONDS", cls.max_token_lifetime, low=3600, high=365 * 86_400
+            ),
+            clock_skew_seconds=reader.seconds(
+                "CLOCK_SKEW_SECONDS", cls.clock_skew_seconds, low=0, high=30
             ),
             connect_timeout=reader.seconds(
                 "UPSTREAM_CONNECT_TIMEOUT", cls.connect_timeout, low=0.1, high=10

@@ -18,10 +18,14 @@ from vcc_tokens.vending.outcome import CacheOutcome, Source, Vend
 
 
 def best_valid(
-    error: VendError, candidates: Iterable[tuple[CachedToken | None, Source]], now: float
+    error: VendError,
+    candidates: Iterable[tuple[CachedToken | None, Source]],
+    now: float,
+    skew: float = 0.0,
 ) -> Vend:
-    """The valid candidate with the most time left; else `error` is raised."""
-    valid = [(t, source) for t, source in candidates if t is not None and t.seconds_left(now)]
+    """The candidate with the most time left, if it has more than `skew` left; else `error`
+    is raised."""
+    valid = [(t, s) for t, s in candidates if t is not None and t.seconds_left(now) > skew]
     if not valid:
         raise error
     token, source = max(valid, key=lambda candidate: candidate[0].expires_at)

@@ -37,10 +37,13 @@ class RenewalMargin:
         return token.expires_at - self.of(token) <= now + horizon
 
 
-def usable(token: CachedToken | None, min_ttl: int, now: float) -> TypeGuard[CachedToken]:
-    """Valid, with min_ttl left, or half its lifetime if min_ttl asks for more: VCC issues
+def usable(
+    token: CachedToken | None, min_ttl: int, now: float, skew: float = 0.0
+) -> TypeGuard[CachedToken]:
+    """Valid for more than `skew` seconds (another clock may be that far ahead: VCC's or an
+    instance's), with min_ttl left, or half its lifetime if min_ttl asks for more: VCC issues
     nothing longer, so asking more must not mean a fetch per request."""
     if token is None:
         return False
     left = token.seconds_left(now)
-    return left > 0 and left >= min(min_ttl, SHORT_LIFETIME_CAP * token.lifetime)
+    return left > max(skew, 0) and left >= min(min_ttl, SHORT_LIFETIME_CAP * token.lifetime)

@@ -90,7 +90,7 @@ class SingleFlight:
             if accepted is not None:
                 return accepted, Source.LEASE_WAIT
             now = self.clock()
-            failure = latest.blocking(now) if latest else None
+            failure = latest.blocking(now - self.settings.clock_skew_seconds) if latest else None
             if failure is not None:
                 raise remembered(failure, now)
             if not waited:

@@ -53,6 +53,7 @@ class TokenStore:
     cache: TokenCache
     memory: MemoryCache
     clock: Callable[[], float]
+    skew: float = 0.0  # a lease is taken over (or a failure ends) only this much after expiry
     _touched: dict[Key, float] = field(default_factory=dict)
 
     def remembered(self, key: Key, now: float) -> CacheEntry | None:
@@ -79,7 +80,9 @@ class TokenStore:
         return entry
 
     def take(self, lease: Lease) -> bool:
-        return self.cache.acquire_lease(lease, self.clock())
+        """The lease, if the one before it expired, and the key's remembered failure passed,
+        by every clock that may be `skew` behind this one."""
+        return self.cache.acquire_lease(lease, self.clock() - self.skew)
 
     def claim(self, handed: Lease, claimed: Lease) -> bool:
         return self.cache.claim_lease(handed, claimed, self.clock())

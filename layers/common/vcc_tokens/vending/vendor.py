@@ -46,7 +46,8 @@ class TokenVendor:
         self.cache = cache
         self.memory = memory
         self.clock = clock
-        self.store = TokenStore(cache, memory, clock)
+        self.skew = settings.clock_skew_seconds
+        self.store = TokenStore(cache, memory, clock, self.skew)
         self.flight = SingleFlight(
             self.store, Minter(credentials, upstream, clock), settings, clock, sleep
         )
@@ -64,31 +65,32 @@ class TokenVendor:
         try:
             entry = self.store.read(key, now)
             cached = entry.token if entry else None
-            if usable(cached, min_ttl, now):
+            if usable(cached, min_ttl, now, self.skew):
                 if self.renewals.margin.due(cached, now):
                     cached = self.renewals.ahead(cached)
                 return Vend(cached, CacheOutcome.HIT, Source.DYNAMODB)
-            if usable(held, min_ttl, now):  # fetched here when the cache could not store it
+            if usable(held, min_ttl, now, self.skew):  # fetched here, not stored
                 return Vend(held, CacheOutcome.HIT, Source.MEMORY)
-            failure = entry.blocking(now) if entry else None
+            failure = entry.blocking(now - self.skew) if entry else None
             if failure is not None:
                 raise remembered(failure, now)
-            wanted = lambda t: usable(t, min_ttl, self.clock())  # noqa: E731
+            wanted = lambda t: usable(t, min_ttl, self.clock(), self.skew)  # noqa: E731
             heal = entry.holding() if entry and entry.unreadable else None  # replaced as it is
             token, source = self.flight.obtain(key, wanted, requested_at=now, replacing=heal)
         except VendError as error:  # one rule, whatever failed: the best valid token, or this
-            return best_valid(error, [(cached, Source.DYNAMODB), (held, Source.MEMORY)], now)
+            candidates = [(cached, Source.DYNAMODB), (held, Source.MEMORY)]
+            return best_valid(error, candidates, now, self.skew)
         return Vend(token, shortfall(cached, now), source)
 
     def _recent_enough(self, key: Key, min_ttl: int, now: float) -> CachedToken | None:
         """The memory's recent copy, if usable and not due (or its renewal is settled)."""
         entry = self.store.remembered(key, now)
         token = entry.token if entry else None
-        if entry is None or not usable(token, min_ttl, now):
+        if entry is None or not usable(token, min_ttl, now, self.skew):
             return None
         if (
             self.renewals.margin.due(token, now)
-            and entry.blocking(now) is None
+            and entry.blocking(now - self.skew) is None
             and not self.renewals.settled(key, now)
         ):
             return None
@@ -108,14 +110,14 @@ class TokenVendor:
         interval = self.settings.forced_refresh_interval
 
         def satisfied(token: CachedToken | None) -> bool:
-            if not usable(token, 0, self.clock()):
+            if not usable(token, 0, self.clock(), self.skew):
                 return False
             if rejected_sha256 is None:
                 return token.fetched_at > now - interval
             return token.sha256 != rejected_sha256
 
         refreshed_lately = entry is not None and entry.refreshed_at > now - interval
-        if usable(current, 0, now) and (satisfied(current) or refreshed_lately):
+        if usable(current, 0, now, self.skew) and (satisfied(current) or refreshed_lately):
             return Vend(current, CacheOutcome.CURRENT, Source.DYNAMODB)
         # What the item holds is replaced, whatever hash was quoted: so a refresh of an expired,
         # unreadable or absent token is stored, and bounds the next ones like any other
