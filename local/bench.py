@@ -38,6 +38,7 @@ import boto3
 
 from local.aws_faults import WRITES, AwsFaultProxy, Fault
 from local.lambda_runtime import LambdaContext, load_function
+from local.odd_upstream import OddUpstream
 from local.stack import (
     ROOT,
     LocalDeployment,
@@ -60,9 +61,12 @@ from vcc_tokens import wiring
 from vcc_tokens.cache import MAX_TOKEN_BYTES
 from vcc_tokens.config import Settings
 from vcc_tokens.credentials import ClientCredentials
+from vcc_tokens.errors import VendError
+from vcc_tokens.renewal import Renewer
 from vcc_tokens.token_request import TokenRequest
-from vcc_tokens.tokens import CachedToken
+from vcc_tokens.tokens import CachedToken, Key
 from vcc_tokens.upstream import VccTokenEndpoint
+from vcc_tokens.vending import TokenVendor
 
 TABLE = "vcc-tokens-bench"
 PREFIX = "vcc/bench/"
@@ -347,6 +351,95 @@ def layer_size() -> dict[str, float]:
 SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath")
 
 
+class CapturingRenewer(Renewer):
+    """Keeps the renewal event a vending instance hands over, for the bench to deliver."""
+
+    def __init__(self) -> None:
+        self.leases: list[tuple[str, str, str]] = []
+
+    def request(self, region: str, scope: str, lease_owner: str) -> None:
+        self.leases.append((region, scope, lease_owner))
+
+
+def status_of(vendor: TokenVendor, request: TokenRequest) -> str:
+    """The HTTP status the request would be answered with."""
+    try:
+        vendor.vend(request)
+    except VendError as error:
+        return str(error.status)
+    return "200"
+
+
+def untrusted_inputs(emulator: VccEmulator) -> list[tuple[object, ...]]:
+    """(e): VCC answers and events the service must bound: grants against the bound."""
+    odd = OddUpstream()
+    rows: list[tuple[object, ...]] = []
+    try:
+        env = {**os.environ, "VCC_TOKEN_URL_TEMPLATE": odd.token_url_template}
+        settings = Settings.from_env(env)
+        cases = [
+            ("body dripped a byte per 50 ms after the headers", "users:read", 0.05, 900),
+            ("expires_in: 1", "stats", 0.0, 1),
+        ]
+        for what, scope, drip, lifetime in cases:
+            odd.reset()
+            odd.answer(access_token="eyJ" + "a" * 2000, token_type="Bearer", expires_in=lifetime)
+            odd.drip_seconds = drip
+            request = TokenRequest("emea", scope, 60)
+            started = time.monotonic()
+            statuses = [
+                status_of(vendor, request)
+                for vendor in (wiring.build_vendor(settings) for _ in range(3))
+                for _ in range(2)
+            ]
+            took = f"{time.monotonic() - started:.1f} s"
+            rows.append((what, len(statuses), counted(statuses), odd.requests, "1", took))
+    finally:
+        odd.stop()
+    rows.append(duplicate_renewal_event(emulator))
+    return rows
+
+
+def duplicate_renewal_event(emulator: VccEmulator) -> tuple[object, ...]:
+    """One renewal event delivered twice at once to two refresher instances."""
+    settings = Settings.from_env(os.environ)
+    vending = wiring.build_vendor(settings)
+    renewer = CapturingRenewer()
+    vending.renewer = renewer
+    now = int(time.time())
+    scope = "interaction-content:read"
+    vending.cache.store(CachedToken("emea", scope, "due-token", "Bearer", now - 760, now + 140))
+    emulator.reset()
+    started = time.monotonic()
+    vending.vend(TokenRequest("emea", scope, 60))
+    ((region, _, owner),) = renewer.leases
+    refreshers = [wiring.build_vendor(settings) for _ in range(2)]
+    barrier = threading.Barrier(2)
+    renewed: list[bool] = []
+
+    def deliver(refresher: TokenVendor) -> None:
+        barrier.wait(timeout=30)
+        renewed.append(refresher.renew_held(Key(region, scope), owner))
+
+    threads = [threading.Thread(target=deliver, args=(refresher,)) for refresher in refreshers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    took = f"{time.monotonic() - started:.1f} s"
+    outcomes = counted(["renewed" if done else "skipped" for done in renewed])
+    event = "the same renewal event delivered twice at once"
+    return (event, 2, outcomes, emulator.token_requests, "1", took)
+
+
+def counted(answers: list[str]) -> str:
+    """`503 x5, 504` for a list of answers."""
+    return ", ".join(
+        f"{answer} x{answers.count(answer)}" if answers.count(answer) > 1 else answer
+        for answer in sorted(set(answers))
+    )
+
+
 def main() -> None:
     # Disabled metrics still fill up and publish every 100 values (a Powertools quirk), after
     # which the handler's own flush finds nothing and warns: noise for a benchmark.
@@ -378,6 +471,7 @@ def main() -> None:
         with contextlib.redirect_stdout(io.StringIO()):  # the handler's EMF metric lines
             by_source = latencies(emulator, handler, dynamodb)
         faults = aws_faults(emulator, handler, dynamodb, endpoint)
+        untrusted = untrusted_inputs(emulator)
         starts = cold_starts()
         layer = layer_size()
     finally:
@@ -431,6 +525,13 @@ def main() -> None:
     print("| fault | requests | statuses | Retry-After | slowest, ms | VCC requests |")
     print("|---|---:|---|---|---:|---:|")
     for row in faults:
+        print("| " + " | ".join(str(cell) for cell in row) + " |")
+    print(
+        "\n(e) untrusted inputs: what VCC grants against the bound (3 instances, 2 requests each)"
+    )
+    print("| input | requests | answers | VCC grants | bound | took |")
+    print("|---|---:|---|---:|---|---:|")
+    for row in untrusted:
         print("| " + " | ".join(str(cell) for cell in row) + " |")
 
 

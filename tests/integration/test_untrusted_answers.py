@@ -1,6 +1,6 @@
 """What VCC sends is untrusted input: odd-but-valid answers are served, bad ones are remembered
 502s that cost one grant per backoff, and a body dripped a byte at a time ends at the fetch's
-deadline. Against a token endpoint of the tests' own on loopback (tests.odd_upstream), with its
+deadline. Against a misbehaving token endpoint on loopback (local.odd_upstream), with its
 requests counted as VCC's grants."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from local.odd_upstream import OddUpstream
 from tests.conftest import Service
-from tests.odd_upstream import OddUpstream
 from tests.support import api_event, invoke
 from vcc_tokens import wiring
 

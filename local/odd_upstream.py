@@ -1,7 +1,7 @@
-"""A token endpoint of the tests' own, on loopback, for answers VCC should never give: any body
-(odd lifetimes, odd tokens), sent at once or dripped a byte at a time after the headers. It
-counts the requests it received (the grants VCC would have issued) and the body bytes it got out
-before the client hung up."""
+"""A token endpoint that misbehaves on purpose, on loopback, for the tests and `make bench`:
+answers VCC should never give (odd lifetimes, odd tokens), sent at once or dripped a byte at a
+time after the headers. It counts the requests it received (the grants VCC would have issued)
+and the body bytes it got out before the client hung up."""
 
 from __future__ import annotations
 
