@@ -575,3 +575,23 @@ def test_a_remembered_retry_after_is_honoured_by_an_instance_whose_clock_runs_ah
         skewed_vendor(cache, upstream, clock, ahead=4.5).vend(STATS)
     # Then it honoured the remembered Retry-After: VCC was asked once
     assert len(upstream.calls) == 1
+
+
+def test_a_take_whose_sdk_retry_was_refused_by_its_own_lease_still_fetches(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint
+) -> None:
+    # Given DynamoDB applying a lease write whose answer was lost, so the SDK's retry of it is
+    # refused by the very lease it took
+    take = cache.acquire_lease
+
+    def applied_then_refused(lease: Lease, now: float) -> bool:
+        take(lease, now)
+        return False
+
+    cache.acquire_lease = applied_then_refused  # type: ignore[method-assign]
+    # When a caller asks for a cold key
+    result = vendor.vend(STATS)
+    # Then it fetches under the lease it holds, at once, instead of waiting for itself
+    assert (result.outcome, result.source) == (CacheOutcome.MISS, Source.UPSTREAM)
+    assert upstream.calls == [("emea", "stats")]
+    assert cache.items[STATS.key].lease_owner is None  # and gives it back

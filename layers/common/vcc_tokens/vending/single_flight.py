@@ -10,6 +10,7 @@ failure memory, so a cache fault never turns into VCC traffic.
 
 from __future__ import annotations
 
+import itertools
 import random
 import uuid
 from collections.abc import Callable
@@ -79,30 +80,35 @@ class SingleFlight:
         a failure, the remembered error at once."""
         owner = self.new_owner()
         deadline = self.clock() + self.settings.wait_seconds
-        waited = False
-        while True:
+        for attempt in itertools.count():
             lease = self.take(key, owner)
+            if lease is None:
+                latest, accepted = self._latest_accepted(key, satisfied)
+                if accepted is not None:
+                    return accepted, Source.LEASE_WAIT
+                lease = _ours(latest, owner)
             if lease is not None:
                 return self.fetch_holding(
                     lease, satisfied, replacing=replacing, requested_at=requested_at
                 )
-            latest, accepted = self._latest_accepted(key, satisfied)
-            if accepted is not None:
-                return accepted, Source.LEASE_WAIT
-            now = self.clock()
-            failure = latest.blocking(now - self.settings.clock_skew_seconds) if latest else None
-            if failure is not None:
-                raise remembered(failure, now)
-            if not waited:
-                waited = True
-                metrics.add_metric(name="LeaseWaits", unit=MetricUnit.Count, value=1)
-            if now > deadline or time_left_after_calls(2) < MIN_FETCH_SECONDS:
-                raise UpstreamUnavailable(
-                    f"{key.describe()} is being fetched by another instance and did not "
-                    "arrive in time",
-                    retry_after=1,
-                )
-            self.sleep(self.jitter())
+            self._wait(key, latest, first=attempt == 0, deadline=deadline)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _wait(self, key: Key, latest: CacheEntry | None, *, first: bool, deadline: float) -> None:
+        """Wait a little for the lease's holder; the remembered failure at once if the key
+        backs off, or UpstreamUnavailable once the wait is over."""
+        now = self.clock()
+        failure = latest.blocking(now - self.settings.clock_skew_seconds) if latest else None
+        if failure is not None:
+            raise remembered(failure, now)
+        if first:
+            metrics.add_metric(name="LeaseWaits", unit=MetricUnit.Count, value=1)
+        if now > deadline or time_left_after_calls(2) < MIN_FETCH_SECONDS:
+            raise UpstreamUnavailable(
+                f"{key.describe()} is being fetched by another instance and did not arrive in time",
+                retry_after=1,
+            )
+        self.sleep(self.jitter())
 
     def fetch_holding(
         self,
@@ -170,3 +176,11 @@ class SingleFlight:
         latest = self.store.latest(key)
         token = latest.token if latest else None
         return latest, token if token is not None and satisfied(token) else None
+
+
+def _ours(latest: CacheEntry | None, owner: str) -> Lease | None:
+    """The lease, if `owner` holds it after all: the SDK retried a take that had gone through
+    (a read timeout), and our own lease refused the retry."""
+    if latest is None or latest.lease_owner != owner:
+        return None
+    return Lease(latest.key, owner, latest.lease_until)
