@@ -36,8 +36,14 @@ def _new_owner() -> str:
     return uuid.uuid4().hex
 
 
-def _poll_jitter() -> float:
-    return random.uniform(0.05, 0.2)  # noqa: S311  # nosec B311
+POLL_FIRST, POLL_CAP = 0.2, 1.0  # seconds between a waiter's reads: doubling, jittered
+
+
+def _poll_pause(attempt: int) -> float:
+    """How long a waiter pauses before its next read: up to 0.2 s, doubling with each read up
+    to 1 s, fully jittered, so fifty waiters do not keep DynamoDB busy while one fetches."""
+    ceiling = min(POLL_CAP, POLL_FIRST * 2 ** min(attempt, 10))
+    return random.uniform(0.05, ceiling)  # noqa: S311  # nosec B311
 
 
 @dataclass
@@ -48,7 +54,7 @@ class SingleFlight:
     clock: Callable[[], float]
     sleep: Callable[[float], None]
     new_owner: Callable[[], str] = _new_owner
-    jitter: Callable[[], float] = _poll_jitter
+    pause: Callable[[int], float] = _poll_pause
     backoff: Backoff = field(init=False)
 
     def __post_init__(self) -> None:
@@ -91,24 +97,24 @@ class SingleFlight:
                 return self.fetch_holding(
                     lease, satisfied, replacing=replacing, requested_at=requested_at
                 )
-            self._wait(key, latest, first=attempt == 0, deadline=deadline)
+            self._wait(key, latest, attempt, deadline)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _wait(self, key: Key, latest: CacheEntry | None, *, first: bool, deadline: float) -> None:
+    def _wait(self, key: Key, latest: CacheEntry | None, attempt: int, deadline: float) -> None:
         """Wait a little for the lease's holder; the remembered failure at once if the key
         backs off, or UpstreamUnavailable once the wait is over."""
         now = self.clock()
         failure = latest.blocking(now - self.settings.clock_skew_seconds) if latest else None
         if failure is not None:
             raise remembered(failure, now)
-        if first:
+        if attempt == 0:
             metrics.add_metric(name="LeaseWaits", unit=MetricUnit.Count, value=1)
         if now > deadline or time_left_after_calls(2) < MIN_FETCH_SECONDS:
             raise UpstreamUnavailable(
                 f"{key.describe()} is being fetched by another instance and did not arrive in time",
                 retry_after=1,
             )
-        self.sleep(self.jitter())
+        self.sleep(self.pause(attempt))
 
     def fetch_holding(
         self,
