@@ -37,9 +37,12 @@ SPAWN = multiprocessing.get_context("spawn")  # fresh interpreters, like cold La
 @pytest.fixture(autouse=True)
 def _patient_aws_reads(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
     """moto serves one request at a time (see local.stack), so 50 processes polling it queue
-    for longer than the 1 s read timeout that real DynamoDB never comes near."""
-    monkeypatch.setenv("AWS_READ_TIMEOUT", "3")
-    monkeypatch.setenv("REQUEST_BUDGET_SECONDS", "28")  # 2 AWS calls of 9 s, and the fetch
+    for longer than the 1 s read timeout that real DynamoDB never comes near, the more so on a
+    busy machine: reads may take 5 s, and are not retried (a retry only adds to the queue), so
+    one AWS call takes at most 6 s and a request of 28 s keeps 16 s to wait for the holder."""
+    monkeypatch.setenv("AWS_READ_TIMEOUT", "5")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("REQUEST_BUDGET_SECONDS", "28")
     wiring.reset()
 
 
