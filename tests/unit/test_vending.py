@@ -199,6 +199,32 @@ def test_a_waiter_takes_the_holders_token(
     assert upstream.calls == []
 
 
+def test_a_waiter_only_reads_while_the_lease_runs(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given a lease held for 9 s by an instance whose fetch takes 3 s
+    assert cache.acquire_lease(Lease(STATS.key, "holder", clock.now + 9), clock.now)
+    started, takes = clock.now, []
+    take = cache.acquire_lease
+
+    def counted(lease: Lease, now: float) -> bool:
+        takes.append(now)
+        return take(lease, now)
+
+    def holder_finishes_after_3_s(seconds: float) -> None:
+        clock.sleep(seconds)
+        if clock.now - started >= 3:
+            cache_token(cache, clock, 900)
+
+    cache.acquire_lease = counted  # type: ignore[method-assign]
+    vendor.sleep = holder_finishes_after_3_s
+    # When a caller waits for it
+    assert vendor.vend(STATS).source is Source.LEASE_WAIT
+    # Then it tried the lease once, then only read: a refused conditional write costs a write
+    assert len(takes) == 1
+    assert upstream.calls == []
+
+
 def test_a_dead_holders_lease_is_taken_over_once_it_expires(
     vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
 ) -> None:

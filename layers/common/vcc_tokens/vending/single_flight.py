@@ -86,8 +86,12 @@ class SingleFlight:
         a failure, the remembered error at once."""
         owner = self.new_owner()
         deadline = self.clock() + self.settings.wait_seconds
+        latest: CacheEntry | None = None
         for attempt in itertools.count():
-            lease = self.take(key, owner)
+            # A waiter only reads while the holder's lease runs: a refused conditional write
+            # would cost DynamoDB a write for nothing
+            free = _lease_free(latest, self.clock() - self.settings.clock_skew_seconds)
+            lease = self.take(key, owner) if free else None
             if lease is None:
                 latest, accepted = self._latest_accepted(key, satisfied)
                 if accepted is not None:
@@ -190,3 +194,8 @@ def _ours(latest: CacheEntry | None, owner: str) -> Lease | None:
     if latest is None or latest.lease_owner != owner:
         return None
     return Lease(latest.key, owner, latest.lease_until)
+
+
+def _lease_free(latest: CacheEntry | None, now: float) -> bool:
+    """Whether a take of the lease may succeed, as far as the last read tells (none yet: try)."""
+    return latest is None or latest.lease_owner is None or latest.lease_until < now
