@@ -25,7 +25,6 @@ from vcc_tokens.renewal import RENEW_EVENT, Renewer
 from vcc_tokens.token_request import TokenRequest
 from vcc_tokens.tokens import CachedToken, CacheEntry, Key
 from vcc_tokens.vending import CacheOutcome, Source, TokenVendor
-from vcc_tokens.vending.single_flight import POLL_CAP
 
 pytestmark = pytest.mark.integration
 
@@ -104,7 +103,7 @@ def test_50_processes_on_a_cold_key_cause_one_upstream_request(
     assert min(body["expires_in"] for _, body in answers) > 800
 
 
-def test_a_killed_lease_holder_is_taken_over_within_lease_plus_skew_plus_one_second(
+def test_a_killed_lease_holder_is_taken_over_once_its_lease_and_the_tolerance_run_out(
     service: Service, emulator: VccEmulator, vend_handler: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a lease of 3 + 1 = 4 s (the fetch budget and a second), and a holder whose VCC
@@ -128,11 +127,12 @@ def test_a_killed_lease_holder_is_taken_over_within_lease_plus_skew_plus_one_sec
     # Then the next caller waits out the lease (and the clock-skew tolerance), takes it over
     # and fetches
     response = invoke(vend_handler, api_event("emea", SCOPE))
-    finished = time.time()
-    assert response.status == 200
-    # (within the lease, the tolerance, one waiter's longest pause between reads, and a second)
-    assert finished <= entry.lease_until + wiring.token_vendor().skew + POLL_CAP + 1.0
+    assert response.status == 200  # inside the request's deadline
     assert emulator.token_requests == 2  # the dead holder's, and the takeover's
+    # and the takeover came only once the lease (and the skew tolerance) had run out
+    taken_over = service.cached_token("emea", SCOPE)
+    assert taken_over is not None
+    assert taken_over.fetched_at >= int(entry.lease_until + wiring.token_vendor().skew)
     assert response.body["access_token"] in emulator.issued
 
 
