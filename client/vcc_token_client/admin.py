@@ -109,8 +109,20 @@ def _describe(rule: Rule) -> str:
     )
 
 
+def _client(service: str, session: botocore.session.Session | None) -> Any:
+    """A client, or an AdminError (exit 5) saying what is missing (no region, typically)."""
+    try:
+        return (session or botocore.session.get_session()).create_client(service)
+    except Exception as exc:  # NoRegionError and the like: say which, never a traceback
+        raise AdminError(
+            f"cannot make an AWS {service} client ({type(exc).__name__}): set AWS_REGION "
+            "(or AWS_DEFAULT_REGION) to the stack's region",
+            5,
+        ) from None
+
+
 def rules_from_ssm(parameter: str, session: botocore.session.Session | None = None) -> str:
-    client: Any = (session or botocore.session.get_session()).create_client("ssm")
+    client = _client("ssm", session)
     try:
         answer = client.get_parameter(Name=parameter)
     except Exception as exc:  # botocore's errors: say which, never the service's text
@@ -120,7 +132,7 @@ def rules_from_ssm(parameter: str, session: botocore.session.Session | None = No
 
 def status(table: str, session: botocore.session.Session | None = None) -> list[dict[str, Any]]:
     """Every cached key's metadata, soonest expiry first."""
-    client: Any = (session or botocore.session.get_session()).create_client("dynamodb")
+    client = _client("dynamodb", session)
     rows: list[dict[str, Any]] = []
     try:
         for page in client.get_paginator("scan").paginate(

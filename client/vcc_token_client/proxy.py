@@ -156,7 +156,8 @@ class TokenProxy:
         region, _, rest = raw_path.lstrip("/").partition("/")
         path = "/" + rest  # still percent-encoded, as the caller sent it
         if region not in REGIONS:
-            return _json(start_response, 404, f"the path must start with a region: {REGIONS}")
+            regions = ", ".join(REGIONS)
+            return _json(start_response, 404, f"the path must start with a region: {regions}")
         scope = self.config.scope_for(unquote(path))
         if scope is None:
             known = ", ".join(route.path for route in self.config.routes)

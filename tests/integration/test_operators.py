@@ -258,3 +258,31 @@ def test_status_lists_keys_leases_and_backoff_without_tokens(
     assert token not in output
     assert vcc_token(["admin", "status", "--table", service.table_name]) == 0
     assert "emea#stats" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["admin", "status", "--table", "vcc-tokens"],
+        [
+            "admin",
+            "explain",
+            "arn:aws:iam::111122223333:role/x",
+            "emea",
+            "stats",
+            "--parameter",
+            "/p",
+        ],
+    ],
+    ids=["status", "explain-parameter"],
+)
+def test_admin_without_a_region_says_so_and_exits_5(
+    argv: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")  # no profile region either
+    assert vcc_token(argv) == 5
+    err = capsys.readouterr().err
+    assert "AWS_REGION" in err
+    assert "Traceback" not in err
