@@ -121,7 +121,7 @@ class Renewals:
                 report.idle += 1
             elif not self.margin.due(entry.token, now, self.settings.refresh_rate_seconds):
                 report.fresh += 1
-            elif entry.blocking(now - self.settings.clock_skew_seconds) is not None:
+            elif self.flight.store.blocking(entry, now) is not None:
                 report.backing_off += 1
             else:
                 self._renew_scheduled(entry, report)

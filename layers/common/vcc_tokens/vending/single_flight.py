@@ -90,7 +90,7 @@ class SingleFlight:
         for attempt in itertools.count():
             # A waiter only reads while the holder's lease runs: a refused conditional write
             # would cost DynamoDB a write for nothing
-            free = _lease_free(latest, self.clock() - self.settings.clock_skew_seconds)
+            free = self.store.lease_free(latest, self.clock())
             lease = self.take(key, owner) if free else None
             if lease is None:
                 latest, accepted = self._latest_accepted(key, satisfied)
@@ -108,7 +108,7 @@ class SingleFlight:
         """Wait a little for the lease's holder; the remembered failure at once if the key
         backs off, or UpstreamUnavailable once the wait is over."""
         now = self.clock()
-        failure = latest.blocking(now - self.settings.clock_skew_seconds) if latest else None
+        failure = self.store.blocking(latest, now)
         if failure is not None:
             raise remembered(failure, now)
         if attempt == 0:
@@ -195,7 +195,3 @@ def _ours(latest: CacheEntry | None, owner: str) -> Lease | None:
         return None
     return Lease(latest.key, owner, latest.lease_until)
 
-
-def _lease_free(latest: CacheEntry | None, now: float) -> bool:
-    """Whether a take of the lease may succeed, as far as the last read tells (none yet: try)."""
-    return latest is None or latest.lease_owner is None or latest.lease_until < now

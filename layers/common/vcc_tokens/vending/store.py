@@ -87,6 +87,16 @@ class TokenStore:
     def claim(self, handed: Lease, claimed: Lease) -> bool:
         return self.cache.claim_lease(handed, claimed, self.clock())
 
+    def blocking(self, entry: CacheEntry | None, now: float) -> Failure | None:
+        """The entry's remembered failure while it forbids fetching, by every clock that may
+        be `skew` behind this one."""
+        return entry.blocking(now - self.skew) if entry is not None else None
+
+    def lease_free(self, entry: CacheEntry | None, now: float) -> bool:
+        """Whether a take of the key's lease may succeed, as far as `entry` (the last read)
+        tells; with no read yet, try."""
+        return entry is None or entry.lease_owner is None or entry.lease_until < now - self.skew
+
     def release(self, lease: Lease, failure: Failure | None = None) -> None:
         with suppress(DependencyError):  # counted where it happened; the lease expires
             self.cache.release_lease(lease, failure)

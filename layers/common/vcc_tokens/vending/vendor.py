@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from vcc_tokens.backoff import Backoff
 from vcc_tokens.cache import TokenCache
 from vcc_tokens.config import Settings
 from vcc_tokens.credentials import CredentialStore
@@ -71,7 +72,7 @@ class TokenVendor:
                 return Vend(cached, CacheOutcome.HIT, Source.DYNAMODB)
             if usable(held, min_ttl, now, self.skew):  # fetched here, not stored
                 return Vend(held, CacheOutcome.HIT, Source.MEMORY)
-            failure = entry.blocking(now - self.skew) if entry else None
+            failure = self.store.blocking(entry, now)
             if failure is not None:
                 raise remembered(failure, now)
             wanted = lambda t: usable(t, min_ttl, self.clock(), self.skew)  # noqa: E731
@@ -90,7 +91,7 @@ class TokenVendor:
             return None
         if (
             self.renewals.margin.due(token, now)
-            and entry.blocking(now - self.skew) is None
+            and self.store.blocking(entry, now) is None
             and not self.renewals.settled(key, now)
         ):
             return None
@@ -151,5 +152,5 @@ class TokenVendor:
         self.flight.sleep = sleep
 
     @property
-    def backoff(self) -> object:
+    def backoff(self) -> Backoff:
         return self.flight.backoff
