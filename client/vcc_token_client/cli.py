@@ -26,15 +26,7 @@ from pathlib import Path
 
 from vcc_token_client import admin
 from vcc_token_client.client import TokenClient
-from vcc_token_client.errors import (
-    BadRequest,
-    Forbidden,
-    ServiceUnreachable,
-    TokenServiceError,
-    UpstreamUnavailable,
-)
-
-EXIT_CODES = {BadRequest: 2, Forbidden: 3, UpstreamUnavailable: 4, ServiceUnreachable: 5}
+from vcc_token_client.errors import TokenServiceError, exit_code
 
 
 def parser() -> argparse.ArgumentParser:
@@ -105,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         token = client.token(args.region, args.scope)
     except TokenServiceError as error:
         print(f"vcc-token: {error}", file=sys.stderr)
-        return next((code for kind, code in EXIT_CODES.items() if isinstance(error, kind)), 1)
+        return exit_code(error)
     if args.json:
         print(
             json.dumps(
@@ -157,7 +149,7 @@ def run_smoke(args: argparse.Namespace) -> int:
     checks = smoke.smoke(args.api, args.region, args.scope, args.stack, None, args.signing_region)
     for check in checks:
         print(check.line(), flush=True)
-    code = smoke.exit_code(checks)
+    code = smoke.overall_exit_code(checks)
     print("smoke check passed" if code == 0 else "smoke check FAILED", flush=True)
     return code
 

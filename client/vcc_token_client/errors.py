@@ -55,3 +55,10 @@ def error_for(status: int, body: Any, retry_after: str | None) -> TokenServiceEr
     if 400 <= status < 500:
         return BadRequest(status, code, message)
     return TokenServiceError(status, code, message)
+
+
+def exit_code(error: TokenServiceError) -> int:
+    """The CLI's exit code for a failure: 2 bad request, 3 forbidden, 4 VCC unavailable,
+    5 service unreachable, 1 anything else."""
+    codes = {BadRequest: 2, Forbidden: 3, UpstreamUnavailable: 4, ServiceUnreachable: 5}
+    return next((code for kind, code in codes.items() if isinstance(error, kind)), 1)

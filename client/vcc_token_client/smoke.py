@@ -24,17 +24,14 @@ import requests
 
 from vcc_token_client.client import TokenClient
 from vcc_token_client.errors import (
-    BadRequest,
-    Forbidden,
     ServiceUnreachable,
     TokenServiceError,
-    UpstreamUnavailable,
     error_for,
+    exit_code,
 )
 from vcc_token_client.sigv4 import SigV4RequestsAuth
 
 ALARMS = ("upstream-errors", "dependency-faults", "api-5xx-rate", "refresh-dead-letters")
-EXIT_CODES = {BadRequest: 2, Forbidden: 3, UpstreamUnavailable: 4, ServiceUnreachable: 5}
 
 
 @dataclass(frozen=True)
@@ -67,13 +64,12 @@ def smoke(
     return checks
 
 
-def exit_code(checks: list[Check]) -> int:
+def overall_exit_code(checks: list[Check]) -> int:
     return next((check.exit_code for check in checks if check.outcome == "FAIL"), 0)
 
 
 def _failed(name: str, error: TokenServiceError) -> Check:
-    code = next((c for kind, c in EXIT_CODES.items() if isinstance(error, kind)), 1)
-    return Check(name, "FAIL", str(error), code)
+    return Check(name, "FAIL", str(error), exit_code(error))
 
 
 def _api_checks(

@@ -89,16 +89,13 @@ class DependencyError(VendError):
         self.service = service  # DynamoDB, KMS, Secrets Manager, SSM
         self.aws_code = aws_code  # AWS's error code; None for a remembered (already public) one
 
+    public_wording = "refused a request ({}); an operator must fix it (the service log has it)"
+
     @property
     def public_message(self) -> str:
-        if self.aws_code is None:
+        if self.aws_code is None:  # remembered: its message is already the public one
             return self.message
-        if self.retry_after:
-            return f"{self.service} is unavailable ({self.aws_code}); try again shortly"
-        return (
-            f"{self.service} refused a request ({self.aws_code}); an operator must fix it "
-            "(the service log has the details)"
-        )
+        return f"{self.service} {self.public_wording.format(self.aws_code)}"
 
 
 class DependencyUnavailable(DependencyError):
@@ -106,6 +103,7 @@ class DependencyUnavailable(DependencyError):
 
     code = "dependency_unavailable"
     status = 503
+    public_wording = "is unavailable ({}); try again shortly"
 
 
 # The token endpoint's answers

@@ -194,4 +194,3 @@ def _ours(latest: CacheEntry | None, owner: str) -> Lease | None:
     if latest is None or latest.lease_owner != owner:
         return None
     return Lease(latest.key, owner, latest.lease_until)
-
