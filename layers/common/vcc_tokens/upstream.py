@@ -21,9 +21,11 @@ What VCC sends is checked before anything is cached: `access_token` in RFC 6750 
 JSON number or ASCII digits) within `lifetimes`. Anything else is UpstreamBadResponse (502,
 remembered with backoff like any failure).
 
-Time: one deadline covers the whole answer, connection, headers and body: every socket read
-waits at most what is left of it, so an endpoint that drips its body ends as UpstreamTimeout at
-the deadline, not after a read timeout per byte.
+Time: the body is read against the fetch's deadline: every socket read waits at most what is
+left of it, so an endpoint that drips its body ends as UpstreamTimeout at the deadline, not after
+a read timeout per byte. The connection, status line and headers are bounded per socket read
+only (connect and read timeouts capped at what is left): http.client reads them inside
+requests' call, before this code holds the socket.
 """
 
 from __future__ import annotations
