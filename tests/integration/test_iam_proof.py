@@ -24,6 +24,7 @@ from vcc_token_client.cli import main as vcc_token
 from local.iam.calls import AwsCall, requests_for
 from local.iam.deployment import Stack, expand, load_sam_template
 from local.iam.evaluation import Decision, Principal, Request, evaluate, principals, unused_grants
+from local.iam.gateway import INVOKE_ANYTHING
 from local.lambda_runtime import LambdaContext, load_function
 from local.vcc_emulator import VccEmulator
 from tests.conftest import TEST_CALLER_ROLE, Service
@@ -198,14 +199,8 @@ def test_any_legal_stack_name_deploys_with_working_grants(
 
 def caller(name: str, account: str, organization: str | None) -> Principal:
     """A caller whose own IAM policy allows execute-api:Invoke on the API."""
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "Invoke", "Effect": "Allow", "Action": "execute-api:Invoke", "Resource": "*"}
-        ],
-    }
     arn = f"arn:aws:iam::{account}:role/{name}"
-    return Principal(name, arn, account, {"own": policy}, organization)
+    return Principal(name, arn, account, {"own": INVOKE_ANYTHING}, organization)
 
 
 CALLERS = {
