@@ -192,8 +192,10 @@ def start_moto_server(
     item, and moto's backend would not if two requests interleaved (the lease tests rely on it).
 
     Lambda's Invoke API is answered for the handlers in `functions` (by function name, looked
-    up at each call, so entries may be added later): an asynchronous (Event) invocation runs the
-    handler in a thread and answers 202 at once, as Lambda does; moto would need Docker.
+    up at each call, so entries may be added later), as Lambda does; moto would need Docker: an
+    asynchronous (Event) invocation runs the handler in a thread and answers 202 at once, a
+    synchronous one (RequestResponse) answers 200 with the handler's result, or with
+    X-Amz-Function-Error and the error if it raised.
     """
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call otherwise
     app = DomainDispatcherApplication(create_backend_app)
@@ -224,16 +226,26 @@ def _invoke(
     from local.lambda_runtime import LambdaContext
 
     handler = handlers.get(name)
-    if handler is None or environ.get("HTTP_X_AMZ_INVOCATION_TYPE") != "Event":
-        body = json.dumps({"Type": "User", "Message": f"Function not found or not async: {name}"})
-        start_response("404 Not Found", [("Content-Type", "application/json")])
+    invocation = environ.get("HTTP_X_AMZ_INVOCATION_TYPE") or "RequestResponse"
+    json_type = [("Content-Type", "application/json")]
+    if handler is None or invocation not in ("Event", "RequestResponse"):
+        body = json.dumps({"Type": "User", "Message": f"Function not found: {name}"})
+        start_response("404 Not Found", [*json_type, ("X-Amzn-ErrorType", "ResourceNotFound")])
         return [body.encode()]
     length = int(environ.get("CONTENT_LENGTH") or 0)
     event = json.loads(environ["wsgi.input"].read(length) or b"{}")
-    context = LambdaContext(f"async-{uuid.uuid4()}")
-    threading.Thread(target=handler, args=(event, context), daemon=True).start()
-    start_response("202 Accepted", [("Content-Type", "application/json")])
-    return [b""]
+    context = LambdaContext(f"{invocation.lower()}-{uuid.uuid4()}")
+    if invocation == "Event":
+        threading.Thread(target=handler, args=(event, context), daemon=True).start()
+        start_response("202 Accepted", json_type)
+        return [b""]
+    try:
+        result = handler(event, context)
+    except Exception as error:  # what Lambda answers when the handler raises
+        start_response("200 OK", [*json_type, ("X-Amz-Function-Error", "Unhandled")])
+        return [json.dumps({"errorType": type(error).__name__}).encode()]
+    start_response("200 OK", json_type)
+    return [json.dumps(result).encode()]
 
 
 def stop_server(server: BaseWSGIServer) -> None:

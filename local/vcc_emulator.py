@@ -70,6 +70,21 @@ class Client:
     client_id: str
     client_secret: str = field(repr=False)
     scopes: frozenset[str]
+    # A re-issue (VccEmulator.reissue): the new secret works from `secret_from` (VCC
+    # propagating it), the previous one until `previous_until`
+    secret_from: float = 0.0
+    previous_secret: str | None = field(default=None, repr=False)
+    previous_until: float = 0.0
+
+    def accepts(self, secret: str, now: float) -> bool:
+        if now >= self.secret_from and secrets.compare_digest(self.client_secret, secret):
+            return True
+        previous = self.previous_secret
+        return (
+            previous is not None
+            and now < self.previous_until
+            and (secrets.compare_digest(previous, secret))
+        )
 
 
 @dataclass(frozen=True)
@@ -150,6 +165,20 @@ class VccEmulator:
         with self._lock:
             self._failures.extend([failure] * count)
 
+    def reissue(
+        self, client_id: str, new_secret: str, *, previous_for: float, propagation: float = 0.0
+    ) -> Client:
+        """VCC's admin portal re-issues the client's secret: the new one works after
+        `propagation` seconds, the old one stops working after `previous_for` seconds."""
+        old = self.clients[client_id]
+        now = time.time()
+        reissued = Client(
+            client_id, new_secret, old.scopes, now + propagation, old.client_secret,
+            now + previous_for,
+        )  # fmt: skip
+        self.clients[client_id] = reissued
+        return reissued
+
     def revoke(self, token_sha256: str | None = None) -> int:
         """Revoke one issued token (by its SHA-256) or all of them; how many were revoked."""
         with self._lock:
@@ -220,7 +249,7 @@ class VccEmulator:
             return _oauth_error(400, "invalid_request", "Use only one client authentication method")
         client_id, client_secret = basic or (form.get("client_id"), form.get("client_secret"))
         client = self.clients.get(client_id or "")
-        if client is None or not secrets.compare_digest(client.client_secret, client_secret or ""):
+        if client is None or not client.accepts(client_secret or "", time.time()):
             status, error_body, error_headers = 400, {"error": "invalid_client"}, {}
             if (
                 basic is not None

@@ -40,7 +40,7 @@ from vcc_tokens.cache import DynamoDBTokenCache
 from vcc_tokens.config import DOCUMENTED_SCOPES
 from vcc_tokens.observability import logger, metrics
 from vcc_tokens.sealing import KmsEnvelopeCipher
-from vcc_tokens.tokens import CachedToken, Key
+from vcc_tokens.tokens import DEFAULT_CREDENTIAL, CachedToken, Key
 
 # One VCC client per region. emea lacks globalpci (to see invalid_scope); nam authenticates with
 # HTTP Basic and has a secret full of characters that RFC 6749 §2.3.1 form-encodes.
@@ -57,6 +57,8 @@ CLIENTS = {
     ),
 }
 AUTHORIZATION_HEADER = load_event(GET_TOKEN_EVENT)["headers"]["Authorization"]
+# Further secrets a test makes up (named credentials, re-issued secrets): guarded like CLIENTS'
+GUARDED_SECRETS: dict[str, str] = {}
 # The events' caller is the assumed role orders-service/orders-service; by default it may have
 # every token (a rule for its role, which also exercises assumed-role matching).
 TEST_CALLER_ROLE = "arn:aws:iam::210987654321:role/orders-service"
@@ -143,13 +145,19 @@ class Service:
         return entry.token if entry else None
 
     def put_token(
-        self, region: str, scope: str, access_token: str, expires_at: int, lifetime: int = 900
+        self,
+        region: str,
+        scope: str,
+        access_token: str,
+        expires_at: int,
+        lifetime: int = 900,
+        credential: str = DEFAULT_CREDENTIAL,
     ) -> CachedToken:
         """Cache a token as the service would (encrypted), replacing whatever the key held."""
-        key = {"cache_key": {"S": f"{region}#{scope}"}}
+        key = {"cache_key": {"S": Key(region, scope, credential).cache_key}}
         self.dynamodb.delete_item(TableName=self.table_name, Key=key)
         token = CachedToken(
-            region, scope, access_token, "Bearer", expires_at - lifetime, expires_at
+            region, scope, access_token, "Bearer", expires_at - lifetime, expires_at, credential
         )
         assert self.cache.store(token)
         return token
@@ -269,6 +277,7 @@ def observed(
     forbidden = {"an Authorization header": AUTHORIZATION_HEADER}
     for region, (client, _) in CLIENTS.items():
         forbidden[f"the {region} client secret"] = client.client_secret
+    forbidden.update(GUARDED_SECRETS)
     if "emulator_server" in request.fixturenames:
         emulator_server = request.getfixturevalue("emulator_server")
         for number, token in enumerate(emulator_server.issued):

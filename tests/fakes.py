@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from vcc_tokens.backoff import Failure
 from vcc_tokens.cache import TokenCache
-from vcc_tokens.credentials import ClientCredentials, CredentialStore
+from vcc_tokens.credentials import ClientCredentials, CredentialStore, Stage
 from vcc_tokens.errors import UpstreamError
 from vcc_tokens.renewal import Renewer
 from vcc_tokens.tokens import NOTHING_CACHED, CachedToken, CacheEntry, Key, Lease
@@ -25,7 +25,7 @@ class MemoryTokenCache(TokenCache):
         return self.items.get(key)
 
     def acquire_lease(self, lease: Lease, now: float) -> bool:
-        entry = self.items.get(lease.key) or CacheEntry(*lease.key, None)
+        entry = self.items.get(lease.key) or CacheEntry.empty(lease.key)
         if entry.lease_owner is not None and entry.lease_until >= now:
             return False
         if entry.blocking(now) is not None:
@@ -58,7 +58,7 @@ class MemoryTokenCache(TokenCache):
         replacing: str | None = None,
         requested_at: float | None = None,
     ) -> bool:
-        entry = self.items.get(token.key) or CacheEntry(token.region, token.scope, None)
+        entry = self.items.get(token.key) or CacheEntry.empty(token.key)
         current = entry.token
         if replacing is not None:
             if entry.holding() not in (replacing, NOTHING_CACHED):
@@ -85,8 +85,18 @@ class MemoryTokenCache(TokenCache):
 
 
 class FixedCredentials(CredentialStore):
-    def get(self, region: str, *, fresh: bool = False) -> ClientCredentials:
-        return ClientCredentials(f"{region}-id", "secret")
+    """One current secret per credential, nothing pending or previous."""
+
+    def read(
+        self, region: str, credential: str, stage: Stage = "AWSCURRENT", *, fresh: bool = False
+    ) -> ClientCredentials | None:
+        return ClientCredentials(f"{region}-id", "secret") if stage == "AWSCURRENT" else None
+
+    def promote(self, region: str, credential: str, pending: str, current: str) -> None:
+        raise NotImplementedError("nothing is pending here")
+
+    def secret_name(self, region: str, credential: str) -> str:
+        return f"fixed/{region}/{credential}"
 
 
 @dataclass

@@ -3,7 +3,11 @@
     vcc-token admin check-rules FILE                     is this entitlements document valid?
     vcc-token admin explain CALLER_ARN REGION SCOPE      which rule lets this caller have it?
         [--rules FILE | --parameter NAME]                (a file, or the SSM parameter)
-    vcc-token admin status --table NAME                  every cached key, without its token
+    vcc-token admin status --table NAME                  every cached key, without its token,
+                                                         and each credential's health
+    vcc-token admin rotate ...                           see vcc_token_client/rotate.py
+    vcc-token admin purge --table NAME --region R        remove cached tokens (an incident)
+        [--credential N] [--scope S] [--yes]
 
 The rules are checked and matched by the service's own code (vcc_tokens.entitlements), so the
 answer is the service's. `status` reads only metadata from the table (a projection that leaves
@@ -28,6 +32,10 @@ STATUS_ATTRIBUTES = (
     "#region, #scope, token_type, token_sha256, fetched_at, expires_at, last_requested_at, "
     "lease_owner, lease_until, retry_at, failures, failure_code"
 )
+HEALTH_ATTRIBUTES = (
+    "last_grant_at, last_rejection_at, last_rejection_code, last_rotation_at, last_rotation"
+)
+HEALTH_PREFIX = "health#"  # vcc_tokens.health: one item per credential
 
 
 class AdminError(Exception):
@@ -131,24 +139,79 @@ def rules_from_ssm(parameter: str, session: botocore.session.Session | None = No
 
 
 def status(table: str, session: botocore.session.Session | None = None) -> list[dict[str, Any]]:
-    """Every cached key's metadata, soonest expiry first."""
+    """Every cached key's metadata, soonest expiry first, then each credential's health."""
+    items = _scan(table, "cache_key, " + STATUS_ATTRIBUTES + ", " + HEALTH_ATTRIBUTES, session)
+    tokens = [_row(item) for item in items if not _is_health(item)]
+    health = [_health_row(item) for item in items if _is_health(item)]
+    return sorted(tokens, key=lambda row: row.get("expires_at") or "") + sorted(
+        health, key=lambda row: str(row["credential"])
+    )
+
+
+def _scan(
+    table: str, projection: str, session: botocore.session.Session | None
+) -> list[dict[str, Any]]:
     client = _client("dynamodb", session)
-    rows: list[dict[str, Any]] = []
     try:
-        for page in client.get_paginator("scan").paginate(
-            TableName=table,
-            ProjectionExpression="cache_key, " + STATUS_ATTRIBUTES,
-            ExpressionAttributeNames={"#region": "region", "#scope": "scope"},
-        ):
-            rows.extend(_row(item) for item in page["Items"])
+        return [
+            item
+            for page in client.get_paginator("scan").paginate(
+                TableName=table,
+                ProjectionExpression=projection,
+                ExpressionAttributeNames={"#region": "region", "#scope": "scope"}
+                if "#region" in projection
+                else {},
+            )
+            for item in page["Items"]
+        ]
     except Exception as exc:  # botocore's errors: say which, never the service's text
         raise _aws_error(exc, f"the table {table!r}") from None
-    return sorted(rows, key=lambda row: row.get("expires_at") or "")
 
 
-def _aws_error(exc: Exception, what: str) -> AdminError:
+def _aws_error(exc: Exception, what: str, verb: str = "read") -> AdminError:
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-    return AdminError(f"cannot read {what} ({code})", 5)
+    return AdminError(f"cannot {verb} {what} ({code})", 5)
+
+
+def _number(item: dict[str, Any], name: str) -> float | None:
+    try:
+        return float(item[name]["N"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _when(item: dict[str, Any], name: str) -> str | None:
+    value = _number(item, name)
+    try:
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+    except (ValueError, OverflowError, OSError):  # a date no calendar has
+        return None
+
+
+def _is_health(item: dict[str, Any]) -> bool:
+    return str(item.get("cache_key", {}).get("S", "")).startswith(HEALTH_PREFIX)
+
+
+def _credential_of(cache_key: str) -> str:
+    """The credential's name in a cache key (region#scope[#credential]); never an id."""
+    parts = cache_key.split("#")
+    return parts[2] if len(parts) > 2 else "default"
+
+
+def _health_row(item: dict[str, Any]) -> dict[str, Any]:
+    region, _, credential = str(item["cache_key"]["S"]).removeprefix(HEALTH_PREFIX).partition("#")
+    rejected = _when(item, "last_rejection_at")
+    code = item.get("last_rejection_code", {}).get("S", "rejected")
+    return {
+        "credential": f"{region}/{credential}",
+        "last_grant_at": _when(item, "last_grant_at"),
+        "last_rejection": f"{code} at {rejected}" if rejected else None,
+        "last_rotation": (
+            f"{_when(item, 'last_rotation_at')}: {item['last_rotation']['S']}"
+            if "last_rotation" in item
+            else None
+        ),
+    }
 
 
 def _row(item: dict[str, Any]) -> dict[str, Any]:
@@ -157,24 +220,17 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
     serves it and replaces it on the key's next request)."""
 
     def number(name: str) -> float | None:
-        try:
-            return float(item[name]["N"])
-        except (KeyError, TypeError, ValueError):
-            return None
+        return _number(item, name)
 
     def when(name: str) -> str | None:
-        value = number(name)
-        try:
-            return (
-                datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
-            )
-        except (ValueError, OverflowError, OSError):  # a date no calendar has
-            return None
+        return _when(item, name)
 
     now = datetime.now(UTC).timestamp()
     lease_until, retry_at = number("lease_until"), number("retry_at")
+    cache_key = str(item.get("cache_key", {}).get("S", "?"))
     return {
-        "key": str(item.get("cache_key", {}).get("S", "?")),
+        "key": cache_key,
+        "credential": _credential_of(cache_key),
         "token": _token_state(item, when("fetched_at"), when("expires_at")),
         "fetched_at": when("fetched_at"),
         "expires_at": when("expires_at"),
@@ -196,16 +252,27 @@ def _token_state(item: dict[str, Any], fetched_at: str | None, expires_at: str |
     return "sealed" if readable else "unreadable"
 
 
+KEY_COLUMNS = (
+    "key", "credential", "token", "fetched_at", "expires_at", "last_requested_at", "lease",
+    "backoff",
+)  # fmt: skip
+HEALTH_COLUMNS = ("credential", "last_grant_at", "last_rejection", "last_rotation")
+
+
 def format_status(rows: list[dict[str, Any]], as_json: bool) -> str:
     if as_json:
         return json.dumps(rows, indent=2)
-    if not rows:
-        return "no cached keys"
-    columns = ("key", "token", "fetched_at", "expires_at", "last_requested_at", "lease", "backoff")
+    keys = [row for row in rows if "key" in row]
+    health = [row for row in rows if "key" not in row]
+    text = _table(keys, KEY_COLUMNS) if keys else "no cached keys"
+    return text + ("\n\n" + _table(health, HEALTH_COLUMNS) if health else "")
+
+
+def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
     widths = {c: max(len(c), *(len(str(row[c] or "-")) for row in rows)) for c in columns}
     lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
     lines += ["  ".join(str(row[c] or "-").ljust(widths[c]) for c in columns) for row in rows]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def _read(path: Path) -> str:
@@ -213,3 +280,31 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
         raise AdminError(f"cannot read {path} ({exc.strerror})", 2) from None
+
+
+def purge_candidates(
+    table: str,
+    region: str,
+    credential: str | None,
+    scope: str | None,
+    session: botocore.session.Session | None = None,
+) -> list[str]:
+    """The cache keys a purge with these filters removes."""
+    keys = [str(item["cache_key"]["S"]) for item in _scan(table, "cache_key", session)]
+    return sorted(
+        key
+        for key in keys
+        if not key.startswith(HEALTH_PREFIX)
+        and key.split("#")[0] == region
+        and (scope is None or key.split("#")[1:2] == [scope])
+        and (credential is None or _credential_of(key) == credential)
+    )
+
+
+def purge(table: str, keys: list[str], session: botocore.session.Session | None = None) -> None:
+    client = _client("dynamodb", session)
+    for key in keys:
+        try:
+            client.delete_item(TableName=table, Key={"cache_key": {"S": key}})
+        except Exception as exc:  # botocore's errors: say which, never the service's text
+            raise _aws_error(exc, f"the table {table!r} (removing {key})", "write") from None

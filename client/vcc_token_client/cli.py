@@ -6,6 +6,8 @@
     vcc-token proxy --config proxy.json [--port 8700]        # see vcc_token_client/proxy.py
     vcc-token admin check-rules FILE | explain ARN REGION SCOPE | status --table NAME
     vcc-token admin smoke --api URL [--region R --scope S] [--stack NAME]   # after a deploy
+    vcc-token admin rotate --region R [--credential N] --function F < secret   # rotation
+    vcc-token admin purge --table T --region R [--credential N] [--scope S] [--yes]
 
 The service's URL comes from --url or VCC_TOKEN_SERVICE_URL (the proxy's from its config file);
 AWS credentials from the usual chain (environment, profile, role). Exit codes:
@@ -69,6 +71,26 @@ def parser() -> argparse.ArgumentParser:
     status = checks.add_parser("status", help="every cached key, without its token")
     status.add_argument("--table", required=True, help="the service's DynamoDB table")
     status.add_argument("--json", action="store_true")
+    rotate = checks.add_parser(
+        "rotate",
+        help="store a re-issued VCC secret (read from stdin) as pending; the refresher proves "
+        "it with VCC, then makes it current",
+    )
+    rotate.add_argument("--region", required=True, choices=("emea", "nam", "apac"))
+    rotate.add_argument("--credential", default="default", help="its name (default: default)")
+    rotate.add_argument("--function", required=True, help="the stack's RefreshFunctionName output")
+    rotate.add_argument(
+        "--secret-prefix",
+        default="vcc/token-vending/",
+        help="the stack's SecretPrefix (default vcc/token-vending/)",
+    )
+    rotate.add_argument("--scope", help="the scope to prove it with (default: its first)")
+    purge = checks.add_parser("purge", help="remove cached tokens, for an incident")
+    purge.add_argument("--table", required=True, help="the service's DynamoDB table")
+    purge.add_argument("--region", required=True, choices=("emea", "nam", "apac"))
+    purge.add_argument("--credential", help="only this credential's tokens")
+    purge.add_argument("--scope", help="only this scope's token")
+    purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     smoke = checks.add_parser(
         "smoke", help="after a deploy: a signed GET, a refresh, OAuth 2.0, alarms, refresher"
     )
@@ -136,11 +158,53 @@ def run_admin(args: argparse.Namespace) -> int:
             return 0 if allowed else 3
         if args.check == "smoke":
             return run_smoke(args)
+        if args.check == "rotate":
+            return run_rotate(args)
+        if args.check == "purge":
+            return run_purge(args)
         print(admin.format_status(admin.status(args.table), args.json))
         return 0
     except (admin.AdminError, OSError) as error:
         print(f"vcc-token admin: {error}", file=sys.stderr)
         return error.code if isinstance(error, admin.AdminError) else 2
+
+
+def run_rotate(args: argparse.Namespace) -> int:
+    """The secret comes from stdin only: never argv (visible to every process) or the
+    environment (inherited by children)."""
+    if sys.stdin.isatty():
+        print("paste the re-issued client secret, then Ctrl-D:", file=sys.stderr)
+    from vcc_token_client import rotate
+
+    secret = rotate.secret_name(args.secret_prefix, args.region, args.credential)
+    event = {"region": args.region, "credential": args.credential}
+    if args.scope:
+        event["scope"] = args.scope
+    rotated, why = rotate.rotate(secret, sys.stdin.read(), args.function, event)
+    print(f"{args.region}/{args.credential}: {'rotated' if rotated else 'NOT rotated'}: {why}")
+    return 0 if rotated else 3
+
+
+def run_purge(args: argparse.Namespace) -> int:
+    keys = admin.purge_candidates(args.table, args.region, args.credential, args.scope)
+    if not keys:
+        print("no cached tokens match; nothing removed")
+        return 0
+    listing = "\n".join(f"  {key}" for key in keys)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise admin.AdminError(f"would remove:\n{listing}\nconfirm with --yes", 2)
+        answer = input(f"remove these cached tokens?\n{listing}\n[y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("nothing removed")
+            return 0
+    admin.purge(args.table, keys)
+    print(f"removed:\n{listing}")
+    print(
+        "instances may still serve them from memory for up to MEMORY_CACHE_SECONDS (30 s by "
+        "default); after that every request reads the table and fetches anew"
+    )
+    return 0
 
 
 def run_smoke(args: argparse.Namespace) -> int:

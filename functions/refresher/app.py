@@ -1,7 +1,9 @@
 """Scheduled refresher: renews every cached token that is inside its refresh margin, or will be
 before the next run, so that callers almost never wait for VCC. Also renews one key when the
 vending function hands it over ({"renew": {"region", "scope", "lease_owner"}}, invoked
-asynchronously: vcc_tokens.renewal). Keys nobody asked for within
+asynchronously: vcc_tokens.renewal), and proves and promotes a credential's pending secret when
+`vcc-token admin rotate` asks ({"rotate": {"region", "credential"[, "scope"]}}, invoked
+synchronously: vcc_tokens.rotation). Keys nobody asked for within
 REFRESH_IDLE_SECONDS are left to expire. Renewals go through the same lease as the vending
 function, so the two never fetch the same key at once.
 
@@ -16,10 +18,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from vcc_tokens.errors import InvalidRequest
+from vcc_tokens.errors import InvalidRequest, VendError
 from vcc_tokens.observability import MetricUnit, logger, metrics, tracer
 from vcc_tokens.renewal import RENEW_EVENT, parse_renewal
-from vcc_tokens.wiring import token_vendor
+from vcc_tokens.rotation import ROTATE_EVENT, parse_rotation
+from vcc_tokens.wiring import refresher_vendor, rotation
 
 
 class RenewalsFailed(Exception):
@@ -30,17 +33,19 @@ class RenewalsFailed(Exception):
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if ROTATE_EVENT in event:  # an operator's rotation: the answer goes back to them
+        return rotate(event[ROTATE_EVENT])
     if RENEW_EVENT in event:  # one key, handed over by the vending function
         try:
-            key, lease_owner = parse_renewal(event[RENEW_EVENT], token_vendor().settings)
+            key, lease_owner = parse_renewal(event[RENEW_EVENT], refresher_vendor().settings)
         except InvalidRequest as refused:
             logger.warning("renewal event refused", extra={"reason": refused.message})
             metrics.add_metric(name="RenewalEventsRefused", unit=MetricUnit.Count, value=1)
             return {"renewed": False, "refused": refused.code}  # not retried: it cannot pass
-        renewed = token_vendor().renew_held(key, lease_owner)
+        renewed = refresher_vendor().renew_held(key, lease_owner)
         logger.info("background renewal finished", extra={"renewed": renewed})
         return {"renewed": renewed}  # a failure is remembered and counted; no retry wanted
-    report = token_vendor().renew_due()
+    report = refresher_vendor().renew_due()
     summary = {
         "renewed": report.renewed,
         "fresh": report.fresh,
@@ -52,3 +57,15 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if report.failed:
         raise RenewalsFailed(f"{len(report.failed)} renewals failed: {', '.join(report.failed)}")
     return summary
+
+
+def rotate(payload: object) -> dict[str, Any]:
+    metrics.add_metric(name="RotationRequests", unit=MetricUnit.Count, value=1)
+    try:
+        request = parse_rotation(payload, refresher_vendor().settings)
+        result = rotation().promote_pending(request)
+    except VendError as refused:  # a bad event, or AWS or the secret failing: say which
+        logger.warning("rotation refused", extra={"error": refused.code})
+        return {"rotated": False, "reason": f"{refused.code}: {refused.message}"}
+    logger.info("rotation finished", extra={"rotated": result.rotated})
+    return result.answer()

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from local.iam.deployment import URL_SUFFIX, Deployment
 from local.iam.evaluation import Request
+from vcc_tokens.config import REGIONS
 
 # botocore operation -> IAM action, and botocore's signing name -> IAM prefix, where they differ
 ACTION_NAMES = {("lambda", "Invoke"): "lambda:InvokeFunction"}
@@ -134,9 +135,9 @@ def _requests(call: AwsCall, deployment: Deployment) -> list[Request]:
         )
     elif call.service == "secretsmanager":
         prefix = str(deployment.parameters["SecretPrefix"])
-        region = names["SecretId"].rsplit("/", 1)[-1]  # the tests' own prefixes differ
+        named = _credential_secret(names["SecretId"])  # the tests' own prefixes differ
         resource = (
-            f"arn:aws:secretsmanager:{stack.region}:{stack.account}:secret:{prefix}{region}-AbCdEf"
+            f"arn:aws:secretsmanager:{stack.region}:{stack.account}:secret:{prefix}{named}-AbCdEf"
         )
     elif call.service == "ssm" and call.operation == "GetParameter":
         parameter = str(deployment.parameters["EntitlementsParameterName"])
@@ -150,6 +151,15 @@ def _requests(call: AwsCall, deployment: Deployment) -> list[Request]:
     else:
         raise UnplacedCall(f"{call.actor} called {call.service} {call.operation} {names}")
     return [Request(call.actor, action, resource, context)]
+
+
+def _credential_secret(secret_id: str) -> str:
+    """`<region>` or `<region>/<credential>`: a secret's name after its prefix."""
+    parts = secret_id.split("/")
+    starts = [index for index, part in enumerate(parts) if part in REGIONS]
+    if not starts:
+        raise UnplacedCall(f"the secret {secret_id} names no VCC region")
+    return "/".join(parts[starts[0] :])
 
 
 def _alarm(call: AwsCall, action: str, asked: str, deployment: Deployment) -> Request:

@@ -105,6 +105,7 @@ def principals(
     attach = {
         "Caller": [deployment.outputs["CallerPolicyArn"]],
         "Operator": deployment.outputs["OperatorPolicyArns"].split(","),
+        "Rotator": [deployment.outputs["RotationPolicyArn"]],
     }
     for name, arns in attach.items():
         policies = {arn.rsplit("/", 1)[-1]: deployment.managed_policy(arn) or {} for arn in arns}

@@ -51,4 +51,6 @@ def test_rejected_credentials_that_did_not_change_are_a_502_without_retry(
     emitted = [
         json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
     ]
-    assert any("CredentialsRejected" in metric for metric in emitted)
+    # counted per credential: the health alarm's series
+    assert any(metric.get("CredentialRejections") == [1.0] for metric in emitted)
+    assert [m["Credential"] for m in emitted if "CredentialRejections" in m] == ["emea/default"]

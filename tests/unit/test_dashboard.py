@@ -29,6 +29,7 @@ def emitted_names() -> set[str]:
     code = "\n".join(path.read_text(encoding="utf-8") for path in SOURCES)
     names = set(re.findall(r'add_metric\(\s*name="(\w+)"', code))
     names |= set(re.findall(r'"(\w+Hits)"', code))  # the handler's HIT_METRICS
+    names |= set(re.findall(r'count_for_credential\(\s*"(\w+)"', code))  # per credential
     kinds = {cls.kind for cls in _subclasses(UpstreamError)}
     names |= {f"UpstreamErrors_{kind}" for kind in kinds}
     names |= {f"DependencyFaults_{service}" for service in AWS_SERVICES}
@@ -47,12 +48,16 @@ def test_every_service_metric_on_the_dashboard_is_emitted_by_the_code() -> None:
     for widget in dashboard()["widgets"]:
         namespace = None
         for metric in widget["properties"].get("metrics", []):
+            if isinstance(metric[0], dict):  # a SEARCH over the per-credential series
+                shown |= set(re.findall(r'MetricName="(\w+)"', metric[0]["expression"]))
+                continue
             namespace = metric[0] if metric[0] != "." else namespace
             if namespace == "VccTokenVending":
                 shown.add(metric[1])
     assert shown, "the dashboard shows no service metric"
     assert shown <= emitted_names(), shown - emitted_names()
     assert {"Requests", "UpstreamFetches", "LeaseWaits", "DependencyFaults_KMS"} <= shown
+    assert {"CredentialRejections", "PreviousSecretUsed", "RotationsRefused"} <= shown
 
 
 def test_every_alarm_of_the_template_is_on_the_dashboard() -> None:

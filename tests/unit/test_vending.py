@@ -80,7 +80,7 @@ def cache_token(
 ) -> CachedToken:
     expires_at = int(clock.now) + left
     token = CachedToken("emea", "stats", "old", "Bearer", expires_at - lifetime, expires_at)
-    cache.items[("emea", "stats")] = CacheEntry("emea", "stats", token)
+    cache.items[Key("emea", "stats")] = CacheEntry("emea", "stats", token)
     return token
 
 
@@ -92,11 +92,11 @@ def test_a_miss_fetches_and_stores_with_expiry_from_expires_in(
     assert (result.outcome, result.source) == (CacheOutcome.MISS, Source.UPSTREAM)
     assert upstream.calls == [("emea", "stats")]
     now = int(clock.now)
-    assert cache.items[("emea", "stats")].token == CachedToken(
+    assert cache.items[Key("emea", "stats")].token == CachedToken(
         "emea", "stats", "token-1", "Bearer", now, now + 3600
     )
-    assert cache.items[("emea", "stats")].last_requested_at == clock.now
-    assert cache.items[("emea", "stats")].lease_owner is None  # released
+    assert cache.items[Key("emea", "stats")].last_requested_at == clock.now
+    assert cache.items[Key("emea", "stats")].lease_owner is None  # released
 
 
 @pytest.mark.parametrize(
@@ -134,12 +134,12 @@ def test_memory_serves_within_its_staleness_bound_then_dynamodb_again(
     cache_token(cache, clock, 600)
     assert vendor.vend(STATS).source is Source.DYNAMODB
     # Another instance replaces the token in the table
-    entry = cache.items[("emea", "stats")]
+    entry = cache.items[Key("emea", "stats")]
     assert entry.token is not None
     newer = dataclasses.replace(
         entry.token, access_token="newer", expires_at=entry.token.expires_at + 60
     )
-    cache.items[("emea", "stats")] = dataclasses.replace(entry, token=newer)
+    cache.items[Key("emea", "stats")] = dataclasses.replace(entry, token=newer)
     clock.now += 29
     stale = vendor.vend(STATS)
     assert (stale.source, stale.token.access_token) == (Source.MEMORY, "old")
@@ -177,7 +177,7 @@ def test_a_failed_renewal_fails_nobody_while_the_token_is_valid(
     upstream.failure = UpstreamTimeout("slow")
     result = vendor.vend(STATS)
     assert (result.outcome, result.token.access_token) == (CacheOutcome.HIT, "old")
-    assert cache.items[("emea", "stats")].lease_owner is None
+    assert cache.items[Key("emea", "stats")].lease_owner is None
 
 
 def test_a_waiter_takes_the_holders_token(
@@ -255,7 +255,7 @@ def test_a_token_is_never_replaced_by_one_that_expires_earlier(
     earlier = dataclasses.replace(later, access_token="earlier", expires_at=later.expires_at - 1)
     assert cache.store(later)
     assert not cache.store(earlier)
-    assert cache.items[("emea", "stats")].token == later
+    assert cache.items[Key("emea", "stats")].token == later
 
 
 def test_refresh_with_the_rejected_hash_replaces_it_once(
@@ -309,7 +309,7 @@ def test_scheduler_renews_due_keys_and_leaves_idle_or_fresh_ones(
 
     def put(scope: str, left: int, asked_ago: float) -> None:
         token = CachedToken("nam", scope, f"old-{scope}", "Bearer", now + left - 900, now + left)
-        cache.items[("nam", scope)] = CacheEntry(
+        cache.items[Key("nam", scope)] = CacheEntry(
             "nam", scope, token, last_requested_at=clock.now - asked_ago
         )
 
@@ -335,11 +335,11 @@ def test_a_failure_is_remembered_and_answered_without_asking_vcc_until_it_passes
         vendor.vend(STATS)
     assert remembered.value.retry_after == 4
     assert len(upstream.calls) == 1
-    assert cache.items[("emea", "stats")].lease_owner is None
+    assert cache.items[Key("emea", "stats")].lease_owner is None
     clock.now += 4
     upstream.failure = None
     assert vendor.vend(STATS).source is Source.UPSTREAM
-    assert cache.items[("emea", "stats")].failure is None
+    assert cache.items[Key("emea", "stats")].failure is None
 
 
 def test_a_waiter_learns_of_the_holders_failure_at_once(
@@ -435,9 +435,9 @@ def test_the_scheduler_leaves_keys_that_back_off(
     vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
 ) -> None:
     cache_token(cache, clock, 100)
-    entry = cache.items[("emea", "stats")]
+    entry = cache.items[Key("emea", "stats")]
     failure = vendor.backoff.failure(UpstreamUnavailable("500", 5), None, clock.now)
-    cache.items[("emea", "stats")] = dataclasses.replace(
+    cache.items[Key("emea", "stats")] = dataclasses.replace(
         entry, failure=failure, last_requested_at=clock.now
     )
     report = vendor.renew_due()
@@ -469,12 +469,12 @@ def test_with_a_renewer_a_due_token_is_served_and_renewed_in_the_background(
     assert served == ["old", "old"]
     assert upstream.calls == []
     [(region, scope, owner)] = renewer.requests
-    assert cache.items[(region, scope)].lease_owner == owner
+    assert cache.items[Key(region, scope)].lease_owner == owner
     # And the refresher renews under that lease, once
     refresher = vendor_for(cache, upstream, clock)
     assert refresher.renew_held(Key(region, scope), owner)
     assert upstream.calls == [("emea", "stats")]
-    assert cache.items[("emea", "stats")].lease_owner is None
+    assert cache.items[Key("emea", "stats")].lease_owner is None
     assert vendor_for(cache, upstream, clock).vend(STATS).token.access_token == "token-1"
 
 
@@ -501,7 +501,7 @@ def test_a_failed_hand_over_releases_the_lease_and_serves_the_token(
         failure=DependencyUnavailable("Lambda throttled", 2, service="Lambda")
     )
     assert vendor.vend(STATS).token.access_token == "old"
-    assert cache.items[("emea", "stats")].lease_owner is None
+    assert cache.items[Key("emea", "stats")].lease_owner is None
     assert upstream.calls == []
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from vcc_tokens.aws import calling
 from vcc_tokens.backoff import Failure
+from vcc_tokens.health import HEALTH_PREFIX
 from vcc_tokens.observability import MetricUnit, logger, metrics
 from vcc_tokens.sealing import Sealed, TokenCipher
 from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
@@ -216,22 +217,24 @@ class DynamoDBTokenCache(TokenCache):
         with calling("DynamoDB", self._table):
             items = [item for page in pages for item in page["Items"]]
         for item in items:
-            yield _entry(item, self._cipher)
+            if not item["cache_key"]["S"].startswith(HEALTH_PREFIX):  # not a token's item
+                yield _entry(item, self._cipher)
 
 
 def _entry(item: dict[str, Any], cipher: TokenCipher) -> CacheEntry:
     """The item as the engine sees it. An item is untrusted input: whatever in it does not
     parse is treated as absent (a token that does not parse or open is unreadable: never
     served, replaced by the next fetch), never an error."""
-    region, _, scope = item["cache_key"]["S"].partition("#")
+    key = Key.from_cache_key(item["cache_key"]["S"])
     try:
         token = _token(item, cipher)
     except (KeyError, TypeError, ValueError, OverflowError):
         token = None
-        _unreadable(Key(region, scope), "a cached item does not parse; fetching anew")
+        _unreadable(key, "a cached item does not parse; fetching anew")
     return CacheEntry(
-        region=region,
-        scope=scope,
+        region=key.region,
+        scope=key.scope,
+        credential=key.credential,
         token=token,
         lease_owner=_text(item, "lease_owner"),
         lease_until=_float(item, "lease_until"),
@@ -265,10 +268,11 @@ def _token(item: dict[str, Any], cipher: TokenCipher) -> CachedToken | None:
     """The item's token if it opens for this item's key and metadata; else None."""
     if "access_token_ciphertext" not in item or "data_key" not in item:
         return None  # nothing stored (or a format this version does not read)
-    region, _, scope = item["cache_key"]["S"].partition("#")
+    key = Key.from_cache_key(item["cache_key"]["S"])
     sealed_for = CachedToken(
-        region=region,
-        scope=scope,
+        region=key.region,
+        scope=key.scope,
+        credential=key.credential,
         access_token="",
         token_type=item["token_type"]["S"],
         fetched_at=int(item["fetched_at"]["N"]),

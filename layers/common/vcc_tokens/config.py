@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
+from vcc_tokens.routes import NO_ROUTES, CredentialRoutes, RouteError, parse_routes
+
 REGIONS: tuple[str, ...] = ("emea", "nam", "apac")
 
 DEFAULT_TOKEN_URL_TEMPLATE = "https://{region}.cc.vonage.com/Auth/connect/token"
@@ -48,6 +50,8 @@ class Settings:
     entitlements_max_age: int = 60
     token_url_template: str = DEFAULT_TOKEN_URL_TEMPLATE
     allowed_scopes: frozenset[str] = frozenset(DOCUMENTED_SCOPES)
+    # Which credential serves which scope of a region (vcc_tokens.routes); none: one per region
+    credential_routes: CredentialRoutes = NO_ROUTES
     # Used when the token endpoint omits expires_in, which RFC 6749 only RECOMMENDS.
     fallback_expires_in: int = 900
     # An expires_in outside these bounds is a bad answer (502), not a token: a lifetime of 1 s
@@ -67,6 +71,9 @@ class Settings:
     # the request renews inline, within renew_ahead_budget
     renewal_function_name: str | None = None
     secret_max_age: int = 300
+    # After a rotation, how long a credential whose new secret VCC rejects (invalid_client)
+    # falls back to its previous secret (AWSPREVIOUS) while VCC propagates the re-issue
+    rotation_grace_seconds: int = 3600
     default_min_ttl: int = 60
     max_min_ttl: int = 600
     # Refresh-ahead: renew once less than max(seconds, fraction x lifetime) is left.
@@ -123,7 +130,8 @@ class Settings:
             ),
             default_vcc_region=reader.choice("DEFAULT_VCC_REGION", cls.default_vcc_region, REGIONS),
             token_url_template=reader.text("VCC_TOKEN_URL_TEMPLATE", cls.token_url_template),
-            allowed_scopes=reader.scopes("ALLOWED_SCOPES", cls.allowed_scopes),
+            allowed_scopes=(allowed := reader.scopes("ALLOWED_SCOPES", cls.allowed_scopes)),
+            credential_routes=reader.routes("VCC_CREDENTIALS", allowed),
             fallback_expires_in=reader.integer(
                 "FALLBACK_EXPIRES_IN", cls.fallback_expires_in, low=60, high=86_400
             ),
@@ -153,6 +161,9 @@ class Settings:
                 "UPSTREAM_MAX_ATTEMPTS", cls.upstream_max_attempts, low=1, high=5
             ),
             secret_max_age=reader.integer("SECRET_MAX_AGE", cls.secret_max_age, low=0, high=3600),
+            rotation_grace_seconds=reader.integer(
+                "ROTATION_GRACE_SECONDS", cls.rotation_grace_seconds, low=0, high=7 * 86_400
+            ),
             default_min_ttl=reader.integer(
                 "DEFAULT_MIN_TTL", cls.default_min_ttl, low=0, high=3600
             ),
@@ -291,6 +302,12 @@ class _EnvReader:
         if not low <= value <= high:
             raise ConfigurationError(f"{name} must be from {low} to {high}, got {value}")
         return float(value)
+
+    def routes(self, name: str, allowed: frozenset[str]) -> CredentialRoutes:
+        try:
+            return parse_routes(self._raw(name), REGIONS, allowed)
+        except RouteError as error:
+            raise ConfigurationError(f"{name} {error}") from None
 
     def scopes(self, name: str, default: frozenset[str]) -> frozenset[str]:
         raw = self._raw(name)

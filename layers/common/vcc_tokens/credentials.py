@@ -1,36 +1,47 @@
-"""VCC client credentials, one Secrets Manager secret per region.
+"""VCC client credentials: one Secrets Manager secret per credential (vcc_tokens.routes).
 
-The secret `<prefix><region>` holds JSON:
-    {"client_id": "...", "client_secret": "...", "auth_method": "client_secret_post"}
+A region's `default` credential is the secret `<prefix><region>`, a named one
+`<prefix><region>/NAME`. Each holds JSON:
+    {"client_id": "...", "client_secret": "...", "auth_method": "client_secret_post",
+     "scopes": ["users:read", ...]}
 `auth_method` is optional: `client_secret_post` (the default, credentials in the form body) or
-`client_secret_basic` (HTTP Basic). Values are cached by Powertools for `max_age` seconds, so a
-rotated secret is picked up within that time without a redeploy; a value that does not parse is
-read again past the cache on the next request, so an operator's fix works at once.
+`client_secret_basic` (HTTP Basic). `scopes` lists what the credential's VCC user holds: required
+for a named credential, optional for a default one; a key whose scope the credential's secret
+does not list is refused, naming both, before VCC is asked.
 
-When Secrets Manager is throttling or unreachable, the value last read is used (the secret has
+Values are cached for `max_age` seconds per version stage, so a secret changed in Secrets Manager
+is picked up within that time without a redeploy; a value that does not parse is read again past
+the cache on the next request, so an operator's fix works at once. Rotation (vcc_tokens.rotation)
+reads the `AWSPENDING` and `AWSPREVIOUS` versions too, and moves `AWSCURRENT`.
+
+When Secrets Manager is throttling or unreachable, the current value last read is used (it has
 not changed because Secrets Manager cannot be reached); with none, the answer is 503
 `dependency_unavailable`. A missing secret or a denied read is 500 `credentials_unavailable`,
-naming the secret and AWS's error code, never its message or a value.
+naming the credential, the secret and AWS's error code, never its message or a value.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
-from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-
-from vcc_tokens.aws import calling, parameter_fault
-from vcc_tokens.errors import CredentialsUnavailable, DependencyUnavailable
+from vcc_tokens.aws import calling
+from vcc_tokens.errors import CredentialsUnavailable, DependencyError, DependencyUnavailable
 from vcc_tokens.observability import logger
+from vcc_tokens.tokens import DEFAULT_CREDENTIAL, Key
 
 AuthMethod = Literal["client_secret_post", "client_secret_basic"]
 AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_post", "client_secret_basic")
+Stage = Literal["AWSCURRENT", "AWSPENDING", "AWSPREVIOUS"]
+CURRENT: Stage = "AWSCURRENT"
+PENDING: Stage = "AWSPENDING"
+PREVIOUS: Stage = "AWSPREVIOUS"
 
 
 @dataclass(frozen=True)
@@ -38,55 +49,157 @@ class ClientCredentials:
     client_id: str
     client_secret: str = field(repr=False)  # never in a repr, a log line or a trace
     auth_method: AuthMethod = "client_secret_post"
+    scopes: frozenset[str] | None = None  # the scopes the secret lists; None: not listed
+    version: str = ""  # Secrets Manager's VersionId (not secret)
+    created_at: float = 0.0  # when that version was stored (epoch seconds)
 
 
 class CredentialStore(ABC):
     @abstractmethod
-    def get(self, region: str, *, fresh: bool = False) -> ClientCredentials:
-        """The credentials for `region`, or CredentialsUnavailable naming what is wrong.
-        `fresh` reads past any cache (after VCC rejected the cached ones)."""
+    def read(
+        self, region: str, credential: str, stage: Stage = CURRENT, *, fresh: bool = False
+    ) -> ClientCredentials | None:
+        """The credential's version with `stage`; None if no version has it (AWSPENDING,
+        AWSPREVIOUS). A missing current version is CredentialsUnavailable naming the secret.
+        `fresh` reads past any cache (after VCC rejected the cached value)."""
+
+    @abstractmethod
+    def promote(self, region: str, credential: str, pending: str, current: str) -> None:
+        """Make version `pending` the current one (the old current becomes AWSPREVIOUS)."""
+
+    @abstractmethod
+    def secret_name(self, region: str, credential: str) -> str: ...
+
+    def current(self, region: str, credential: str, *, fresh: bool = False) -> ClientCredentials:
+        credentials = self.read(region, credential, CURRENT, fresh=fresh)
+        if credentials is None:  # read raises first; this keeps the type honest
+            raise CredentialsUnavailable(f"credential {credential!r} of {region} has no secret")
+        return credentials
+
+    def for_key(self, key: Key, *, fresh: bool = False) -> ClientCredentials:
+        """The current credentials for the key, refused if the secret does not list its scope."""
+        credentials = self.current(key.region, key.credential, fresh=fresh)
+        self.check_serves(key, credentials)
+        return credentials
+
+    def check_serves(self, key: Key, credentials: ClientCredentials) -> None:
+        name = self.secret_name(key.region, key.credential)
+        where = f"credential {key.credential!r} of {key.region} (secret {name!r})"
+        if credentials.scopes is None and key.credential != DEFAULT_CREDENTIAL:
+            raise CredentialsUnavailable(f"{where} lists no scopes; a named credential must")
+        if credentials.scopes is not None and key.scope not in credentials.scopes:
+            raise CredentialsUnavailable(
+                f"scope {key.scope!r} is routed to {where}, whose secret does not list it"
+            )
 
 
 class SecretsManagerCredentialStore(CredentialStore):
-    """`provider` is made on first use: only a fetch from VCC needs the secret, so an execution
+    """`make_client` is called on first use: only a fetch from VCC needs a secret, so an execution
     environment serving cached tokens never creates a Secrets Manager client (cold start)."""
 
-    def __init__(self, provider: Callable[[], SecretsProvider], prefix: str, max_age: int) -> None:
-        self._make_provider = provider
+    def __init__(
+        self,
+        make_client: Callable[[], Any],
+        prefix: str,
+        max_age: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._make_client = make_client
         self._prefix = prefix
         self._max_age = max_age
-        self._malformed: set[str] = set()  # secrets whose cached value does not parse
+        self._clock = clock
+        self._cached: dict[tuple[str, Stage], tuple[float, ClientCredentials]] = {}
+        self._malformed: set[str] = set()  # secrets whose last value did not parse
         self._last_good: dict[str, ClientCredentials] = {}
 
     @cached_property
-    def _provider(self) -> SecretsProvider:
-        return self._make_provider()
+    def _client(self) -> Any:
+        return self._make_client()
 
-    def secret_name(self, region: str) -> str:
-        return f"{self._prefix}{region}"
+    def secret_name(self, region: str, credential: str) -> str:
+        if credential == DEFAULT_CREDENTIAL:
+            return f"{self._prefix}{region}"
+        return f"{self._prefix}{region}/{credential}"
 
-    def get(self, region: str, *, fresh: bool = False) -> ClientCredentials:
-        name = self.secret_name(region)
-        fresh = fresh or name in self._malformed
+    def read(
+        self, region: str, credential: str, stage: Stage = CURRENT, *, fresh: bool = False
+    ) -> ClientCredentials | None:
+        name = self.secret_name(region, credential)
+        cached = self._cached.get((name, stage))
+        fresh = fresh or stage == PENDING or name in self._malformed
+        if cached is not None and not fresh and self._clock() - cached[0] < self._max_age:
+            return cached[1]
         try:
-            with calling("Secrets Manager", name):
-                raw = self._provider.get(name, max_age=self._max_age, force_fetch=fresh)
-        except GetParameterError as exc:
-            error = parameter_fault("Secrets Manager", name, exc)
-            if isinstance(error, DependencyUnavailable):
-                if name in self._last_good:
-                    logger.warning("Secrets Manager unavailable; using the secret last read")
-                    return self._last_good[name]
-                raise error from None
-            raise CredentialsUnavailable(f"cannot read secret {name!r}: {error.message}") from None
+            answer = self._get(name, stage)
+        except DependencyError as error:
+            return self._unreadable(name, stage, credential, error)
+        if answer is None:
+            if stage == CURRENT:
+                raise CredentialsUnavailable(
+                    f"credential {credential!r} of {region} reads secret {name!r}, which does "
+                    "not exist (ResourceNotFoundException)"
+                )
+            return None
+        credentials = self._parsed(name, answer)
+        self._cached[(name, stage)] = (self._clock(), credentials)
+        if stage == CURRENT:
+            self._last_good[name] = credentials
+        return credentials
+
+    def promote(self, region: str, credential: str, pending: str, current: str) -> None:
+        name = self.secret_name(region, credential)
+        with calling("Secrets Manager", name):
+            self._client.update_secret_version_stage(
+                SecretId=name,
+                VersionStage=CURRENT,
+                MoveToVersionId=pending,
+                RemoveFromVersionId=current,
+            )
+            self._client.update_secret_version_stage(
+                SecretId=name, VersionStage=PENDING, RemoveFromVersionId=pending
+            )
+        for stage in (CURRENT, PREVIOUS):
+            self._cached.pop((name, stage), None)
+
+    def _get(self, name: str, stage: Stage) -> dict[str, Any] | None:
+        with calling("Secrets Manager", name):
+            try:
+                answer: dict[str, Any] = self._client.get_secret_value(
+                    SecretId=name, VersionStage=stage
+                )
+            except self._client.exceptions.ResourceNotFoundException:
+                return None
+        return answer
+
+    def _unreadable(
+        self, name: str, stage: Stage, credential: str, error: DependencyError
+    ) -> ClientCredentials | None:
+        if isinstance(error, DependencyUnavailable):
+            if stage == CURRENT and name in self._last_good:
+                logger.warning("Secrets Manager unavailable; using the secret last read")
+                return self._last_good[name]
+            raise error
+        raise CredentialsUnavailable(
+            f"cannot read secret {name!r} of credential {credential!r}: {error.message}"
+        ) from None
+
+    def _parsed(self, name: str, answer: dict[str, Any]) -> ClientCredentials:
+        raw = answer.get("SecretString", answer.get("SecretBinary"))
         try:
             credentials = parse_credentials(name, raw)
         except CredentialsUnavailable:
             self._malformed.add(name)
             raise
         self._malformed.discard(name)
-        self._last_good[name] = credentials
-        return credentials
+        created = answer.get("CreatedDate")  # a datetime from boto3
+        return ClientCredentials(
+            credentials.client_id,
+            credentials.client_secret,
+            credentials.auth_method,
+            credentials.scopes,
+            version=str(answer.get("VersionId", "")),
+            created_at=created.timestamp() if isinstance(created, datetime) else 0.0,
+        )
 
 
 def parse_credentials(secret_name: str, raw: object) -> ClientCredentials:
@@ -110,8 +223,14 @@ def parse_credentials(secret_name: str, raw: object) -> ClientCredentials:
     auth_method = document.get("auth_method") or "client_secret_post"
     if auth_method not in AUTH_METHODS:
         raise fail(f"has an unsupported auth_method; allowed: {', '.join(AUTH_METHODS)}")
+    scopes = document.get("scopes")
+    if scopes is not None and (
+        not isinstance(scopes, list) or not all(isinstance(scope, str) for scope in scopes)
+    ):
+        raise fail('has "scopes" that is not a list of strings')
     return ClientCredentials(
         client_id=document["client_id"],
         client_secret=document["client_secret"],
         auth_method=cast(AuthMethod, auth_method),
+        scopes=frozenset(scopes) if scopes is not None else None,
     )

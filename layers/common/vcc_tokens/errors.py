@@ -40,6 +40,12 @@ class UnknownScope(InvalidRequest):
     code = "unknown_scope"
 
 
+class ScopeNotServed(UnknownScope):
+    """An allowed scope that no credential of the region is routed to (vcc_tokens.routes)."""
+
+    code = "scope_not_served"
+
+
 class Forbidden(VendError):
     """No entitlement rule lets this caller have this (region, scope)."""
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
 type _Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
@@ -56,9 +56,17 @@ logger = Logger()
 tracer = OptionalTracer(os.environ.get("XRAY_SUBSEGMENTS", "").lower() == "true")
 metrics = Metrics()
 
+
+def count_for_credential(name: str, region: str, credential: str) -> None:
+    """One count of `name` with the credential as a dimension (a series, and an alarm row, per
+    credential), flushed at once."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:
+        metric.add_dimension(name="Credential", value=f"{region}/{credential}")
+
+
 # At DEBUG, botocore logs whole response bodies (GetSecretValue included) and urllib3 logs
 # requests; keep them quiet whatever level the Lambda runtime gives the root logger.
 for _library in ("botocore", "boto3", "urllib3"):
     logging.getLogger(_library).setLevel(logging.WARNING)
 
-__all__ = ["MetricUnit", "logger", "metrics", "tracer"]
+__all__ = ["MetricUnit", "count_for_credential", "logger", "metrics", "tracer"]

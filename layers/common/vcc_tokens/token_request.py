@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote
 
 from vcc_tokens.config import REGIONS, Settings
-from vcc_tokens.errors import InvalidRequest, UnknownRegion, UnknownScope
-from vcc_tokens.tokens import Key
+from vcc_tokens.errors import InvalidRequest, ScopeNotServed, UnknownRegion, UnknownScope
+from vcc_tokens.tokens import DEFAULT_CREDENTIAL, Key
 
 _MAX_ECHO = 64  # how much of a caller's bad value an error message repeats
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -27,10 +27,11 @@ class TokenRequest:
     region: str
     scope: str
     min_ttl: int
+    credential: str = DEFAULT_CREDENTIAL  # the one the scope is routed to (vcc_tokens.routes)
 
     @property
     def key(self) -> Key:
-        return Key(self.region, self.scope)
+        return Key(self.region, self.scope, self.credential)
 
 
 def parse_token_request(
@@ -44,7 +45,11 @@ def parse_token_request(
     if scope not in settings.allowed_scopes:
         allowed = ", ".join(sorted(settings.allowed_scopes))
         raise UnknownScope(f"unknown scope {_echo(scope)}; allowed: {allowed}")
-    return TokenRequest(region, scope, _parse_min_ttl(min_ttl, settings))
+    credential = settings.credential_routes.credential_for(region, scope)
+    if credential is None:
+        served = ", ".join(sorted(settings.credential_routes.served(region) or ()))
+        raise ScopeNotServed(f"region {region} does not serve scope {scope!r}; it serves: {served}")
+    return TokenRequest(region, scope, _parse_min_ttl(min_ttl, settings), credential)
 
 
 def check_query(query: dict[str, list[str]] | None, allowed: frozenset[str]) -> None:

@@ -14,22 +14,36 @@ from vcc_tokens.backoff import Failure
 
 # What a refresh says it replaces when no token is cached (no token's SHA-256 looks like it).
 NOTHING_CACHED = "nothing-cached"
+# The credential of a region without routes: the secret <prefix><region>, serving every scope.
+DEFAULT_CREDENTIAL = "default"
 
 
 class Key(NamedTuple):
-    """Which token: one per region and scope (a credential name joins when a region holds
-    several credentials)."""
+    """Which token: one per region, scope and the credential that scope is routed to
+    (vcc_tokens.routes), so tokens of different credentials never share an item."""
 
     region: str
     scope: str
+    credential: str = DEFAULT_CREDENTIAL
 
     @property
     def cache_key(self) -> str:
-        """The cache item's key."""
-        return f"{self.region}#{self.scope}"
+        """The cache item's key (a default credential's keys are those of before credentials
+        had names, so its cached tokens stay readable)."""
+        if self.credential == DEFAULT_CREDENTIAL:
+            return f"{self.region}#{self.scope}"
+        return f"{self.region}#{self.scope}#{self.credential}"
+
+    @classmethod
+    def from_cache_key(cls, cache_key: str) -> Key:
+        region, _, rest = cache_key.partition("#")
+        scope, _, credential = rest.partition("#")
+        return cls(region, scope, credential or DEFAULT_CREDENTIAL)
 
     def describe(self) -> str:
-        return f"the {self.region} token for {self.scope!r}"
+        if self.credential == DEFAULT_CREDENTIAL:
+            return f"the {self.region} token for {self.scope!r}"
+        return f"the {self.region} token for {self.scope!r} (credential {self.credential!r})"
 
 
 @dataclass(frozen=True)
@@ -40,10 +54,11 @@ class CachedToken:
     token_type: str
     fetched_at: int  # epoch seconds, taken just before the token request was sent
     expires_at: int  # fetched_at + expires_in
+    credential: str = DEFAULT_CREDENTIAL
 
     @property
     def key(self) -> Key:
-        return Key(self.region, self.scope)
+        return Key(self.region, self.scope, self.credential)
 
     @property
     def lifetime(self) -> int:
@@ -78,10 +93,20 @@ class CacheEntry:
     # A token is stored but does not parse or open: never served; the next fetch replaces it,
     # whatever the item's attributes say
     unreadable: bool = False
+    credential: str = DEFAULT_CREDENTIAL
 
     @property
     def key(self) -> Key:
-        return Key(self.region, self.scope)
+        return Key(self.region, self.scope, self.credential)
+
+    @classmethod
+    def empty(cls, key: Key) -> CacheEntry:
+        """A key's item before any token or lease."""
+        return cls(key.region, key.scope, None, credential=key.credential)
+
+    @classmethod
+    def holding_token(cls, token: CachedToken, failure: Failure | None = None) -> CacheEntry:
+        return cls(token.region, token.scope, token, failure=failure, credential=token.credential)
 
     def holding(self) -> str:
         """What a fetch that replaces this item's token names as replaced (TokenCache.store)."""

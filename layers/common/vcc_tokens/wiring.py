@@ -11,7 +11,7 @@ from collections.abc import Callable
 from functools import lru_cache
 
 import boto3
-from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+from aws_lambda_powertools.utilities.parameters import SSMProvider
 from botocore.config import Config
 
 from vcc_tokens.aws import client_config
@@ -19,7 +19,9 @@ from vcc_tokens.cache import MAX_TOKEN_BYTES, DynamoDBTokenCache
 from vcc_tokens.config import Settings, get_settings
 from vcc_tokens.credentials import SecretsManagerCredentialStore
 from vcc_tokens.entitlements import EntitlementStore, SsmEntitlementStore
+from vcc_tokens.health import DynamoDBHealthLog
 from vcc_tokens.renewal import LambdaRenewer, Renewer
+from vcc_tokens.rotation import Rotation
 from vcc_tokens.sealing import KmsEnvelopeCipher
 from vcc_tokens.upstream import VccTokenEndpoint
 from vcc_tokens.vending import MemoryCache, TokenVendor
@@ -31,34 +33,63 @@ def token_vendor() -> TokenVendor:
     return build_vendor(get_settings())
 
 
-def build_vendor(settings: Settings, clock: Callable[[], float] = time.time) -> TokenVendor:
-    """A vendor with its own clients and in-memory cache: what one Lambda instance holds."""
+@lru_cache(maxsize=1)
+def refresher_vendor() -> TokenVendor:
+    """The refresher's vendor: the same engine, recording each credential's health."""
+    return build_vendor(get_settings(), records_health=True)
+
+
+@lru_cache(maxsize=1)
+def rotation() -> Rotation:
+    settings = get_settings()
+    vendor = refresher_vendor()
+    return Rotation(
+        vendor.credentials, token_endpoint(settings), settings, vendor.health, vendor.clock
+    )
+
+
+def build_vendor(
+    settings: Settings, clock: Callable[[], float] = time.time, *, records_health: bool = False
+) -> TokenVendor:
+    """A vendor with its own clients and in-memory cache: what one Lambda instance holds.
+    `records_health`: the refresher's, which records each credential's outcomes."""
     config = client_config(settings)
+    dynamodb = boto3.client("dynamodb", config=config)
     return TokenVendor(
         settings=settings,
         cache=DynamoDBTokenCache(
-            boto3.client("dynamodb", config=config),
+            dynamodb,
             settings.table_name,
             KmsEnvelopeCipher(boto3.client("kms", config=config), settings.kms_key_id),
         ),
-        credentials=SecretsManagerCredentialStore(
-            lambda: SecretsProvider(boto3_client=boto3.client("secretsmanager", config=config)),
-            prefix=settings.secret_prefix,
-            max_age=settings.secret_max_age,
-        ),
-        upstream=VccTokenEndpoint(
-            settings.token_url,
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.read_timeout,
-            fallback_expires_in=settings.fallback_expires_in,
-            max_token_bytes=MAX_TOKEN_BYTES,
-            lifetimes=(settings.min_token_lifetime, settings.max_token_lifetime),
-            budget_seconds=settings.upstream_budget,
-            max_attempts=settings.upstream_max_attempts,
-        ),
+        credentials=credential_store(settings),
+        upstream=token_endpoint(settings),
         memory=MemoryCache(settings.memory_cache_seconds),
         renewer=renewer(settings, config),
         clock=clock,
+        health=DynamoDBHealthLog(dynamodb, settings.table_name) if records_health else None,
+    )
+
+
+def token_endpoint(settings: Settings) -> VccTokenEndpoint:
+    return VccTokenEndpoint(
+        settings.token_url,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        fallback_expires_in=settings.fallback_expires_in,
+        max_token_bytes=MAX_TOKEN_BYTES,
+        lifetimes=(settings.min_token_lifetime, settings.max_token_lifetime),
+        budget_seconds=settings.upstream_budget,
+        max_attempts=settings.upstream_max_attempts,
+    )
+
+
+def credential_store(settings: Settings) -> SecretsManagerCredentialStore:
+    config = client_config(settings)
+    return SecretsManagerCredentialStore(
+        lambda: boto3.client("secretsmanager", config=config),
+        prefix=settings.secret_prefix,
+        max_age=settings.secret_max_age,
     )
 
 
@@ -84,5 +115,7 @@ def entitlement_store() -> EntitlementStore:
 def reset() -> None:
     """Forget settings, clients and in-memory tokens, e.g. after a test changed the environment."""
     token_vendor.cache_clear()
+    refresher_vendor.cache_clear()
+    rotation.cache_clear()
     entitlement_store.cache_clear()
     get_settings.cache_clear()

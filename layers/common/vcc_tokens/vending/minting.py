@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 
-from vcc_tokens.credentials import CredentialStore
-from vcc_tokens.errors import UpstreamError, UpstreamRejectedCredentials
-from vcc_tokens.observability import MetricUnit, logger, metrics
+from vcc_tokens.credentials import PREVIOUS, ClientCredentials, CredentialStore
+from vcc_tokens.errors import (
+    CredentialsUnavailable,
+    DependencyError,
+    UpstreamError,
+    UpstreamRefusedScope,
+    UpstreamRejectedCredentials,
+)
+from vcc_tokens.health import HealthLog
+from vcc_tokens.observability import MetricUnit, count_for_credential, logger, metrics
 from vcc_tokens.tokens import CachedToken, Key
 from vcc_tokens.upstream import IssuedToken, TokenEndpoint
 
@@ -18,6 +26,8 @@ class Minter:
     credentials: CredentialStore
     upstream: TokenEndpoint
     clock: Callable[[], float]
+    rotation_grace: float = 3600.0  # how long after a rotation the previous secret may serve
+    health: HealthLog | None = None  # the refresher records each credential's outcomes
 
     def mint(self, key: Key, budget: float) -> CachedToken:
         """A new token from VCC within `budget` seconds (retries included); counted and timed."""
@@ -28,6 +38,8 @@ class Minter:
         except UpstreamError as error:
             metrics.add_metric(name="UpstreamErrors", unit=MetricUnit.Count, value=1)
             metrics.add_metric(name=f"UpstreamErrors_{error.kind}", unit=MetricUnit.Count, value=1)
+            if isinstance(error, UpstreamRejectedCredentials | UpstreamRefusedScope):
+                self._rejected(key, error)
             raise
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
@@ -35,6 +47,8 @@ class Minter:
                 name="UpstreamLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms
             )
         metrics.add_metric(name="UpstreamFetches", unit=MetricUnit.Count, value=1)
+        if self.health is not None:
+            self.health.granted(key.region, key.credential, self.clock())
         return CachedToken(
             region=key.region,
             scope=key.scope,
@@ -42,18 +56,49 @@ class Minter:
             token_type="Bearer",
             fetched_at=fetched_at,
             expires_at=fetched_at + issued.expires_in,
+            credential=key.credential,
         )
 
     def _fetch_rotation_aware(self, key: Key, budget: float) -> IssuedToken:
-        """Fetch; if VCC rejects the credentials, re-read the secret past the cache and retry
-        once, only if it changed (the secret was rotated since it was cached)."""
-        credentials = self.credentials.get(key.region)
+        """Fetch with the credential's current secret. If VCC rejects it (invalid_client): the
+        secret re-read past the cache, if it changed since (rotated meanwhile); else, within
+        the rotation grace, the previous secret (VCC may still be propagating a re-issue)."""
+        credentials = self.credentials.for_key(key)
         try:
             return self.upstream.fetch(key.region, key.scope, credentials, budget)
-        except UpstreamRejectedCredentials:
-            current = self.credentials.get(key.region, fresh=True)
-            if current == credentials:
-                metrics.add_metric(name="CredentialsRejected", unit=MetricUnit.Count, value=1)
+        except UpstreamRejectedCredentials as rejected:
+            current = self.credentials.for_key(key, fresh=True)
+            if current != credentials:
+                logger.info("the credential's secret changed since it was cached; retrying")
+                return self.upstream.fetch(key.region, key.scope, current, budget)
+            previous = self._previous(key, current)
+            if previous is None:
                 raise
-            logger.info("the region's secret changed since it was cached; retrying with it")
-            return self.upstream.fetch(key.region, key.scope, current, budget)
+            try:
+                issued = self.upstream.fetch(key.region, key.scope, previous, budget)
+            except UpstreamRejectedCredentials:
+                raise rejected from None
+            count_for_credential("PreviousSecretUsed", key.region, key.credential)
+            logger.warning(
+                "VCC rejected the current secret; served with the previous one (rotation grace)",
+                extra={"credential": key.credential, "region": key.region},
+            )
+            return issued
+
+    def _rejected(self, key: Key, rejection: UpstreamError) -> None:
+        """VCC refused the credential itself: counted per credential (the health alarm)."""
+        code = "invalid_scope" if isinstance(rejection, UpstreamRefusedScope) else "invalid_client"
+        count_for_credential("CredentialRejections", key.region, key.credential)
+        if self.health is not None:
+            self.health.rejected(key.region, key.credential, code, self.clock())
+
+    def _previous(self, key: Key, current: ClientCredentials) -> ClientCredentials | None:
+        """The previous secret, while the current one is younger than the grace period."""
+        if current.created_at < self.clock() - self.rotation_grace:
+            return None
+        with suppress(DependencyError, CredentialsUnavailable):  # none usable: the rejection
+            previous = self.credentials.read(key.region, key.credential, PREVIOUS)
+            if previous is not None and previous.client_secret != current.client_secret:
+                self.credentials.check_serves(key, previous)
+                return previous
+        return None

@@ -114,13 +114,13 @@ class TokenStore:
             latest = self.cache.get(token.key, consistent=True)
             if latest and latest.token and latest.token.seconds_left(self.clock()) > 0:
                 token = latest.token
-        self.memory.put(CacheEntry(token.region, token.scope, token), self.clock())
+        self.memory.put(CacheEntry.holding_token(token), self.clock())
         return token
 
     def keep_unstored(self, token: CachedToken, failure: Failure) -> None:
         """A token DynamoDB would not take: kept here, behind the failure that keeps the key's
         other instances from fetching it again."""
-        self.memory.put(CacheEntry(token.region, token.scope, token, failure=failure), self.clock())
+        self.memory.put(CacheEntry.holding_token(token, failure), self.clock())
 
     def entries(self) -> Iterator[CacheEntry]:
         return self.cache.entries()

@@ -18,6 +18,7 @@ from vcc_tokens.cache import TokenCache
 from vcc_tokens.config import Settings
 from vcc_tokens.credentials import CredentialStore
 from vcc_tokens.errors import VendError
+from vcc_tokens.health import HealthLog
 from vcc_tokens.renewal import Renewer
 from vcc_tokens.token_request import TokenRequest
 from vcc_tokens.tokens import NOTHING_CACHED, CachedToken, Key
@@ -42,16 +43,18 @@ class TokenVendor:
         renewer: Renewer | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        health: HealthLog | None = None,
     ) -> None:
         self.settings = settings
+        self.credentials = credentials
+        self.health = health
         self.cache = cache
         self.memory = memory
         self.clock = clock
         self.skew = settings.clock_skew_seconds
         self.store = TokenStore(cache, memory, clock, self.skew)
-        self.flight = SingleFlight(
-            self.store, Minter(credentials, upstream, clock), settings, clock, sleep
-        )
+        minter = Minter(credentials, upstream, clock, settings.rotation_grace_seconds, health)
+        self.flight = SingleFlight(self.store, minter, settings, clock, sleep)
         margin = RenewalMargin(settings.refresh_margin_seconds, settings.refresh_margin_fraction)
         self.renewals = Renewals(self.flight, margin, settings, clock, renewer)
 

@@ -1,0 +1,101 @@
+"""`vcc-token admin rotate`: a re-issued VCC secret in, without downtime.
+
+    vcc-token admin rotate --region R [--credential NAME] --function REFRESHER [--scope S] < secret
+
+VCC shows a re-issued secret once, in its admin portal. This stores it (read from stdin, never
+from argv or the environment, which other processes can read) as the credential's AWSPENDING
+version, then invokes the refresher, which proves it with one token request and only then makes
+it AWSCURRENT (vcc_tokens.rotation). Given only the secret, the current document's client_id,
+auth_method and scopes are kept. The output names the credential, never its id or secret.
+Needs the stack's RotationPolicy (secretsmanager Get/PutSecretValue, lambda:InvokeFunction).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import botocore.session
+
+from vcc_token_client.admin import AdminError, _aws_error, _client
+
+
+def secret_name(prefix: str, region: str, credential: str) -> str:
+    """The secret of a credential (vcc_tokens.credentials: the same naming)."""
+    return f"{prefix}{region}" if credential == "default" else f"{prefix}{region}/{credential}"
+
+
+def pending_secret(text: str, current: Callable[[], str]) -> str:
+    """What to store as AWSPENDING: the JSON document given, or the current document with only
+    its client_secret replaced by the one given. Errors never repeat what was given."""
+    given = text.strip()
+    if not given:
+        raise AdminError("no secret on stdin: pipe the re-issued client secret (or JSON)", 2)
+    if given.startswith("{"):
+        try:
+            document = json.loads(given)
+        except ValueError:
+            raise AdminError("stdin starts with '{' but is not JSON", 2) from None
+    else:
+        if any(character.isspace() for character in given):
+            raise AdminError("stdin holds more than one word: give only the client secret", 2)
+        try:
+            document = json.loads(current())
+        except ValueError:
+            raise AdminError("the current secret is not JSON; give the whole document", 2) from None
+        document["client_secret"] = given
+    if not isinstance(document, dict) or not all(
+        isinstance(document.get(key), str) and document[key]
+        for key in ("client_id", "client_secret")
+    ):
+        raise AdminError("the pending secret needs client_id and client_secret strings", 2)
+    return json.dumps(document)
+
+
+def rotate(
+    secret: str,
+    text: str,
+    function: str,
+    event: dict[str, str],
+    session: botocore.session.Session | None = None,
+) -> tuple[bool, str]:
+    """Store `text` (see pending_secret) as the secret's AWSPENDING version, then have the
+    refresher prove and promote it; (rotated, why)."""
+    secrets = _client("secretsmanager", session)
+
+    def current() -> str:
+        try:
+            return str(secrets.get_secret_value(SecretId=secret)["SecretString"])
+        except Exception as exc:  # botocore's errors: say which, never the service's text
+            raise _aws_error(exc, f"the secret {secret!r}") from None
+
+    document = pending_secret(text, current)
+    try:
+        secrets.put_secret_value(
+            SecretId=secret,
+            SecretString=document,
+            VersionStages=["AWSPENDING"],
+            ClientRequestToken=str(uuid.uuid4()),
+        )
+    except Exception as exc:  # botocore's errors: say which, never the service's text
+        raise _aws_error(exc, f"the secret {secret!r}", "write") from None
+    answer = _invoke(function, {"rotate": event}, session)
+    return bool(answer.get("rotated")), str(answer.get("reason", "no reason given"))
+
+
+def _invoke(
+    function: str, event: dict[str, Any], session: botocore.session.Session | None
+) -> dict[str, Any]:
+    client = _client("lambda", session)
+    try:
+        answer = client.invoke(
+            FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(event)
+        )
+    except Exception as exc:  # botocore's errors: say which, never the service's text
+        raise _aws_error(exc, f"the function {function!r}", "invoke") from None
+    payload = json.loads(answer["Payload"].read() or b"{}")
+    if answer.get("FunctionError") or not isinstance(payload, dict):
+        raise AdminError(f"the function {function!r} failed: {str(payload)[:200]}", 5)
+    return payload
