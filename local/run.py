@@ -40,6 +40,7 @@ from local.iam.gateway import LocalCaller, resource_policy
 from local.lambda_runtime import LambdaContext, load_function
 from local.sigv4 import load_callers
 from local.stack import (
+    LOCAL_STACK_NAME,
     ROOT,
     LocalDeployment,
     function_environment,
@@ -67,6 +68,9 @@ class Upstream:
     client_id: str
     client_secret: str
     auth_method: str | None
+
+
+LOCAL_REFRESHER = f"{LOCAL_STACK_NAME}-refresher"
 
 
 def port_setting(name: str, default: int) -> int:
@@ -161,7 +165,10 @@ def main() -> int:
         rate = refresh_rate_minutes(template)
 
         moto_port = port_setting("MOTO_PORT", 5000)
-        moto, aws_endpoint = bind("MOTO_PORT", moto_port, lambda: start_moto_server(moto_port))
+        functions: dict[str, Callable[..., Any]] = {}  # what moto's Lambda Invoke API runs
+        moto, aws_endpoint = bind(
+            "MOTO_PORT", moto_port, lambda: start_moto_server(moto_port, functions)
+        )
         stops.append(lambda: stop_server(moto))
         if upstream is None:
             emulator_port = port_setting("VCC_EMULATOR_PORT", 8081)
@@ -230,6 +237,7 @@ def main() -> int:
         )
         stops.append(front.stop)
         refresher = load_function("refresher").lambda_handler
+        functions[LOCAL_REFRESHER] = refresher  # for `vcc-token admin rotate --function`
         stops.append(Schedule(refresher, rate * 60, invoke_lock).start().stop)
     except (StartupError, ValueError, EvaluatorMissing, TemplateError) as exc:
         print(f"make run: cannot start: {exc}", file=sys.stderr)
@@ -247,7 +255,7 @@ def main() -> int:
         f"VCC token vending ready at {front.url} "
         f"(routes: {', '.join(f'{r.method} {r.resource}' for r in routes)}; "
         f"AWS: moto at {aws_endpoint}; upstream: {upstream_name}; "
-        f"refresher every {rate} min; "
+        f"refresher {LOCAL_REFRESHER} every {rate} min; "
         f"callers: {callers_path}; entitlements: {entitlements_path}). Ctrl-C stops.",
         flush=True,
     )

@@ -10,7 +10,10 @@ entry point, so that it also stands on its own when run alone.
 from __future__ import annotations
 
 import copy
+import io
 import json
+import secrets
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -27,7 +30,7 @@ from local.iam.evaluation import Decision, Principal, Request, evaluate, princip
 from local.iam.gateway import INVOKE_ANYTHING
 from local.lambda_runtime import LambdaContext, load_function
 from local.vcc_emulator import VccEmulator
-from tests.conftest import TEST_CALLER_ROLE, Service
+from tests.conftest import CLIENTS, GUARDED_SECRETS, TEST_CALLER_ROLE, Service
 from tests.support import api_event, invoke, load_event
 from vcc_tokens import wiring
 from vcc_tokens.tokens import Key
@@ -36,6 +39,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.iam_proof]
 
 SCOPE = "agents-availability:read"
 REFRESHER_NAME = "vcc-token-vending-refresher"
+REISSUED = "reissued-" + secrets.token_urlsafe(24)
+GUARDED_SECRETS["the tour's re-issued secret"] = REISSUED
 ORG = "o-a1b2c3d4e5"
 OWN, LISTED, MEMBER, OUTSIDER = "123456789012", "111122223333", "444455556666", "777788889999"
 ACCOUNTS_ONLY = {"AllowedAccountIds": LISTED}
@@ -58,8 +63,9 @@ def toured(
     monkeypatch: pytest.MonkeyPatch,
 ) -> set[AwsCall]:
     """Every entry point once: a GET whose token is due (the refresher renews it, invoked
-    through Lambda's Invoke API), a refresh, an OAuth 2.0 request, a scheduled run, and the
-    operator's status and explain. Returns every call recorded in the session so far."""
+    through Lambda's Invoke API), a refresh, an OAuth 2.0 request, a scheduled run, the
+    operator's status, explain and purge, and a rotation (the rotator stores the pending secret,
+    the refresher proves and promotes it). Returns every call recorded in the session so far."""
     refresher = load_function("refresher").lambda_handler
     lambda_functions[REFRESHER_NAME] = refresher
     monkeypatch.setenv("RENEWAL_FUNCTION_NAME", REFRESHER_NAME)
@@ -95,6 +101,14 @@ def toured(
     assert vcc_token(["admin", "status", "--table", service.table_name]) == 0
     explain = ["admin", "explain", TEST_CALLER_ROLE, "emea", SCOPE]
     assert vcc_token([*explain, "--parameter", service.entitlements_parameter]) == 0
+    assert (
+        vcc_token(["admin", "purge", "--table", service.table_name, "--region", "nam", "--yes"])
+        == 0
+    )
+    emulator.reissue(CLIENTS["emea"][0].client_id, REISSUED, previous_for=0)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(REISSUED))  # the secret alone: Get, then Put
+    rotate = ["admin", "rotate", "--region", "emea", "--function", REFRESHER_NAME, "--scope", SCOPE]
+    assert vcc_token([*rotate, "--secret-prefix", service.secret_prefix]) == 0
     session = botocore.session.get_session()  # smoke --stack's reads (its API calls are a caller's)
     smoke.alarm_states(session, "vcc-token-vending")
     smoke.refresher_last_run(session, "vcc-token-vending")
@@ -119,7 +133,7 @@ def report(refused: list[Decision]) -> str:
 def test_every_call_is_allowed_and_every_grant_used(toured: set[AwsCall]) -> None:
     # Given every call the session's code made, the tour's included
     actors = {call.actor for call in toured}
-    assert actors == {"VendFunction", "RefreshFunction", "Operator"}
+    assert actors == {"VendFunction", "RefreshFunction", "Operator", "Rotator"}
     # When AWS would evaluate them, with what it does on the principals' behalf
     refused, unused = prove(toured)
     # Then nothing is refused and nothing granted goes unused
