@@ -17,7 +17,10 @@ prints a token.
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,15 +50,19 @@ class AdminError(Exception):
 
 
 def _entitlements_module() -> Any:
+    return _service_module("entitlements")
+
+
+def _service_module(name: str) -> Any:
+    """One of the service's own modules (vcc_tokens.<name>), so the answer is the service's."""
     try:
-        from vcc_tokens import entitlements
+        return importlib.import_module(f"vcc_tokens.{name}")
     except ImportError:
         raise AdminError(
             "vcc-token admin uses the service's own code: install it beside the client "
             "(pip install ./layers/common) or run from the repository's .venv",
             1,
         ) from None
-    return entitlements
 
 
 def load_rules(text: str, source: str) -> Entitlements:
@@ -70,6 +77,49 @@ def load_rules(text: str, source: str) -> Entitlements:
 def check_rules(path: Path) -> str:
     rules = load_rules(_read(path), str(path))
     return f"{path}: valid, {len(rules.rules)} rules"
+
+
+CALLER_ARN = re.compile(r"^arn:aws[a-z-]*:(iam::\d{12}:(role|user)/|sts::\d{12}:assumed-role/)\S+$")
+
+
+def check_request(caller_arn: str, region: str, scope: str) -> None:
+    """explain's inputs, checked as the service checks a request (exit 2 if wrong)."""
+    config = _service_module("config")
+    if region not in config.REGIONS:
+        raise AdminError(f"unknown region {region!r}; allowed: {', '.join(config.REGIONS)}", 2)
+    allowed = _allowed_scopes(config)
+    if scope not in allowed:
+        raise AdminError(f"unknown scope {scope!r}; allowed: {', '.join(sorted(allowed))}", 2)
+    if not CALLER_ARN.match(caller_arn):
+        raise AdminError(
+            f"{caller_arn!r} is not a caller's ARN: arn:aws:iam::ACCOUNT:role/NAME, "
+            "arn:aws:iam::ACCOUNT:user/NAME or arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION",
+            2,
+        )
+
+
+def _allowed_scopes(config: Any) -> frozenset[str]:
+    raw = os.environ.get("ALLOWED_SCOPES", "")
+    listed = frozenset(part.strip() for part in raw.split(",") if part.strip())
+    return listed or frozenset(config.DOCUMENTED_SCOPES)
+
+
+def credential_behind(region: str, scope: str, routes_text: str | None) -> tuple[bool, str]:
+    """(served, which credential serves the scope in the region, or why none does), from the
+    routes (the stack's CredentialRoutes; none: each region's default credential)."""
+    routes_module, config = _service_module("routes"), _service_module("config")
+    try:
+        routes = routes_module.parse_routes(routes_text, config.REGIONS, _allowed_scopes(config))
+    except routes_module.RouteError as problem:
+        raise AdminError(f"the credential routes {problem}", 2) from None
+    credential = routes.credential_for(region, scope)
+    if credential is None:
+        served = ", ".join(sorted(routes.served(region) or ()))
+        return (
+            False,
+            f"refused: region {region} does not serve scope {scope!r}; it serves: {served}",
+        )
+    return True, f"served with credential {credential!r}"
 
 
 @dataclass(frozen=True)

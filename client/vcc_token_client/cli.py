@@ -68,6 +68,12 @@ def parser() -> argparse.ArgumentParser:
     source = explain.add_mutually_exclusive_group(required=True)
     source.add_argument("--rules", type=Path, help="an entitlements document")
     source.add_argument("--parameter", help="the SSM parameter the service reads")
+    explain.add_argument(
+        "--routes",
+        type=Path,
+        help="the stack's CredentialRoutes JSON, to name the credential behind the key "
+        "(default: $VCC_CREDENTIALS; none: each region's default credential)",
+    )
     status = checks.add_parser("status", help="every cached key, without its token")
     status.add_argument("--table", required=True, help="the service's DynamoDB table")
     status.add_argument("--json", action="store_true")
@@ -145,17 +151,7 @@ def run_admin(args: argparse.Namespace) -> int:
             print(admin.check_rules(args.file))
             return 0
         if args.check == "explain":
-            text = (
-                admin.rules_from_ssm(args.parameter)
-                if args.parameter
-                else args.rules.read_text(encoding="utf-8")
-            )
-            source = args.parameter or str(args.rules)
-            allowed, why = admin.explain(
-                admin.load_rules(text, source), args.caller_arn, args.region, args.scope
-            )
-            print(why)
-            return 0 if allowed else 3
+            return run_explain(args)
         if args.check == "smoke":
             return run_smoke(args)
         if args.check == "rotate":
@@ -167,6 +163,25 @@ def run_admin(args: argparse.Namespace) -> int:
     except (admin.AdminError, OSError) as error:
         print(f"vcc-token admin: {error}", file=sys.stderr)
         return error.code if isinstance(error, admin.AdminError) else 2
+
+
+def run_explain(args: argparse.Namespace) -> int:
+    admin.check_request(args.caller_arn, args.region, args.scope)
+    routes = args.routes.read_text(encoding="utf-8") if args.routes else None
+    served, credential = admin.credential_behind(
+        args.region, args.scope, routes or os.environ.get("VCC_CREDENTIALS")
+    )
+    text = (
+        admin.rules_from_ssm(args.parameter)
+        if args.parameter
+        else args.rules.read_text(encoding="utf-8")
+    )
+    source = args.parameter or str(args.rules)
+    allowed, why = admin.explain(
+        admin.load_rules(text, source), args.caller_arn, args.region, args.scope
+    )
+    print(f"{why}; {credential}" if served else f"{why}\n{credential}")
+    return 0 if allowed and served else 3
 
 
 def run_rotate(args: argparse.Namespace) -> int:

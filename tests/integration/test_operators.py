@@ -286,3 +286,35 @@ def test_admin_without_a_region_says_so_and_exits_5(
     err = capsys.readouterr().err
     assert "AWS_REGION" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "why"),
+    [
+        (["arn:aws:iam::111122223333:role/x", "mars", "users:read"], "unknown region 'mars'"),
+        (["arn:aws:iam::111122223333:role/x", "emea", "statz"], "unknown scope 'statz'"),
+        (["not-an-arn", "emea", "users:read"], "'not-an-arn' is not a caller's ARN"),
+    ],
+)
+def test_explain_refuses_bad_input_with_exit_2(
+    argv: list[str], why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert vcc_token(["admin", "explain", *argv, "--rules", str(RULES)]) == 2
+    assert why in capsys.readouterr().err
+
+
+def test_explain_names_the_credential_behind_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    routes = tmp_path / "routes.json"
+    routes.write_text('{"emea": {"supervisor": ["users:read"], "admin": ["users:write"]}}')
+    caller = "arn:aws:sts::111122223333:assumed-role/orders-service/session-1"
+    argv = ["admin", "explain", caller, "emea", "users:read", "--rules", str(RULES)]
+    assert vcc_token([*argv, "--routes", str(routes)]) == 0
+    assert "allowed by rule 0" in (out := capsys.readouterr().out)
+    assert "served with credential 'supervisor'" in out
+    assert vcc_token([*argv]) == 0
+    assert "served with credential 'default'" in capsys.readouterr().out
+    argv[4] = "agents-availability:read"
+    assert vcc_token([*argv, "--routes", str(routes)]) == 3
+    assert "emea does not serve scope 'agents-availability:read'" in capsys.readouterr().out
