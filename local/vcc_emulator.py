@@ -1,4 +1,4 @@
-"""An emulator of VCC's OAuth 2.0 token endpoint, faithful to shared/vcc/FACTS.md.
+"""An emulator of VCC's OAuth 2.0 token endpoint, faithful to docs/vcc-authentication.md.
 
 - `POST /Auth/connect/token` (also lower case, and under a `/{region}` prefix so one emulator
   serves every region: `http://127.0.0.1:PORT/{region}/Auth/connect/token`).

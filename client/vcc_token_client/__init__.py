@@ -6,6 +6,8 @@ requests.get("https://emea.api.cc.vonage.com/agents-availability",
              auth=tokens.bearer("emea", "agents-availability:read"))
 """
 
+__version__ = "1.0.0"  # the release's one version (CHANGELOG.md; tests/unit/test_release.py)
+
 from vcc_token_client.client import ForeignOrigin, Token, TokenClient, VccBearerAuth
 from vcc_token_client.errors import (
     BadRequest,

@@ -17,6 +17,7 @@ prints a token.
 
 from __future__ import annotations
 
+import fnmatch
 import importlib
 import json
 import os
@@ -75,8 +76,23 @@ def load_rules(text: str, source: str) -> Entitlements:
 
 
 def check_rules(path: Path) -> str:
+    """Valid for the service, and without the mistakes it would silently live with: a scope
+    pattern that names no scope VCC has (a typo: the rule never matches), or no rule at all
+    (every caller refused). The service itself accepts both, so a typo locks nobody out."""
     rules = load_rules(_read(path), str(path))
-    return f"{path}: valid, {len(rules.rules)} rules"
+    if not rules.rules:
+        raise AdminError(f"{path}: no rules: the service would refuse every caller", 2)
+    allowed = _allowed_scopes(_service_module("config"))
+    for number, rule in enumerate(rules.rules):
+        for pattern in rule.scopes:
+            if not any(fnmatch.fnmatchcase(scope, pattern) for scope in allowed):
+                raise AdminError(
+                    f"{path}: rule {number}: the scope {pattern!r} matches no scope; "
+                    f"allowed: {', '.join(sorted(allowed))}",
+                    2,
+                )
+    count = len(rules.rules)
+    return f"{path}: valid, {count} rule{'' if count == 1 else 's'}"
 
 
 CALLER_ARN = re.compile(r"^arn:aws[a-z-]*:(iam::\d{12}:(role|user)/|sts::\d{12}:assumed-role/)\S+$")

@@ -10,7 +10,10 @@
     vcc-token admin purge --table T --region R [--credential N] [--scope S] [--yes]
 
 The service's URL comes from --url or VCC_TOKEN_SERVICE_URL (the proxy's from its config file);
-AWS credentials from the usual chain (environment, profile, role). Exit codes:
+AWS credentials from the usual chain (environment, profile, role). `vcc-token VERB --help` shows
+each verb's options and examples.
+
+Exit codes:
   0 ok (admin explain: allowed)   2 bad input (usage, unknown region or scope, invalid rules)
   3 forbidden (admin explain: refused)   4 upstream unavailable (VCC failing or rate limiting)
   5 service unreachable (network, URL, AWS credentials or an AWS call)   1 anything else
@@ -26,18 +29,24 @@ import signal
 import sys
 from pathlib import Path
 
-from vcc_token_client import admin
+from typing import Any
+
+from vcc_token_client import __version__, admin
 from vcc_token_client.client import TokenClient
 from vcc_token_client.errors import TokenServiceError, exit_code
+
+
+REGIONS = ("emea", "nam", "apac")
 
 
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(
         prog="vcc-token",
         description="Get a VCC bearer token from the token-vending service.",
-        epilog=__doc__.split("Exit codes:")[1].strip() if __doc__ else None,
+        epilog="exit codes:\n" + __doc__.split("Exit codes:\n")[1].rstrip() if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    cli.add_argument("--version", action="version", version=version_line())
     cli.add_argument(
         "--url",
         default=os.environ.get("VCC_TOKEN_SERVICE_URL"),
@@ -47,21 +56,89 @@ def parser() -> argparse.ArgumentParser:
         "--min-ttl", type=int, default=60, help="seconds the token must still be valid"
     )
     cli.add_argument("--signing-region", help="AWS region to sign for (default: from the URL)")
-    commands = cli.add_subparsers(dest="command", required=True)
-    token = commands.add_parser("token", help="print a token")
+    commands = cli.add_subparsers(dest="command", required=True, metavar="{token,proxy,admin}")
+    _token_verb(commands)
+    _proxy_verb(commands)
+    admin_verb = verb(commands, "admin", "answers for the platform team", [])
+    checks = admin_verb.add_subparsers(dest="check", required=True)
+    _rules_verbs(checks)
+    _operations_verbs(checks)
+    return cli
+
+
+def verb(commands: Any, name: str, summary: str, examples: list[str], **extra: str) -> Any:
+    """A subcommand whose --help ends with examples."""
+    epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples) if examples else None
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=extra.get("description", summary),
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def _token_verb(commands: Any) -> None:
+    token = verb(
+        commands,
+        "token",
+        "print a token",
+        [
+            "vcc-token --url https://abc.execute-api.eu-west-1.amazonaws.com/v1 "
+            "token emea agents-availability:read",
+            'curl -H "$(vcc-token token emea users:read --header)" '
+            "https://emea.api.cc.vonage.com/users",
+        ],
+        description="Print a VCC bearer token for a region and scope, signed with your AWS "
+        "credentials (environment, profile or role).",
+    )
     token.add_argument("region", help="emea, nam or apac")
     token.add_argument("scope", help="for example agents-availability:read")
     shape = token.add_mutually_exclusive_group()
     shape.add_argument("--json", action="store_true", help="print the whole answer as JSON")
     shape.add_argument("--header", action="store_true", help="print an Authorization header line")
-    proxy = commands.add_parser("proxy", help="inject tokens into calls to VCC's APIs")
+
+
+def _proxy_verb(commands: Any) -> None:
+    proxy = verb(
+        commands,
+        "proxy",
+        "inject tokens into calls to VCC's APIs",
+        [
+            "vcc-token proxy --config proxy.json --port 8700",
+            "curl http://127.0.0.1:8700/emea/agents-availability?skillNames=French",
+        ],
+        description="A proxy on 127.0.0.1 that forwards /REGION/PATH to VCC's API with the "
+        "route's token added. It signs its token requests with your AWS credentials "
+        "(environment, profile or role: they need execute-api:Invoke and an entitlement rule). "
+        'The config file is JSON: {"service_url": "<the stack\'s ApiUrl>", "routes": '
+        '[{"path": "/agents-availability", "scope": "agents-availability:read"}], '
+        '"api_base_url": "https://{region}.api.cc.vonage.com" (optional)}; it is checked '
+        "when the proxy starts.",
+    )
     proxy.add_argument("--config", type=Path, required=True, help="routes and URLs (JSON)")
     proxy.add_argument("--port", type=int, default=8700, help="port on 127.0.0.1 (default 8700)")
-    admin = commands.add_parser("admin", help="answers for the platform team")
-    checks = admin.add_subparsers(dest="check", required=True)
-    check_rules = checks.add_parser("check-rules", help="validate an entitlements document")
+
+
+def _rules_verbs(checks: Any) -> None:
+    check_rules = verb(
+        checks,
+        "check-rules",
+        "validate an entitlements document",
+        ["vcc-token admin check-rules entitlements.json"],
+    )
     check_rules.add_argument("file", type=Path)
-    explain = checks.add_parser("explain", help="which rule lets a caller have a scope")
+    explain = verb(
+        checks,
+        "explain",
+        "which rule lets a caller have a scope, and which credential serves it",
+        [
+            "vcc-token admin explain arn:aws:iam::111122223333:role/orders-service emea "
+            "users:read --rules entitlements.json",
+            "vcc-token admin explain arn:aws:iam::111122223333:role/orders-service emea "
+            "users:read --parameter /vcc-token-vending/entitlements --routes routes.json",
+        ],
+    )
     explain.add_argument("caller_arn")
     explain.add_argument("region")
     explain.add_argument("scope")
@@ -74,15 +151,28 @@ def parser() -> argparse.ArgumentParser:
         help="the stack's CredentialRoutes JSON, to name the credential behind the key "
         "(default: $VCC_CREDENTIALS; none: each region's default credential)",
     )
-    status = checks.add_parser("status", help="every cached key, without its token")
+
+
+def _operations_verbs(checks: Any) -> None:
+    status = verb(
+        checks,
+        "status",
+        "every cached key (without its token) and each credential's health",
+        ["vcc-token admin status --table <TokenTableName output>", "... --json | jq ."],
+    )
     status.add_argument("--table", required=True, help="the service's DynamoDB table")
     status.add_argument("--json", action="store_true")
-    rotate = checks.add_parser(
+    rotate = verb(
+        checks,
         "rotate",
-        help="store a re-issued VCC secret (read from stdin) as pending; the refresher proves "
-        "it with VCC, then makes it current",
+        "store a re-issued VCC secret (from stdin) as pending; the refresher proves it "
+        "with VCC, then makes it current",
+        [
+            "vcc-token admin rotate --region emea --credential admin "
+            "--function <RefreshFunctionName output>   # then paste the secret, Ctrl-D",
+        ],
     )
-    rotate.add_argument("--region", required=True, choices=("emea", "nam", "apac"))
+    rotate.add_argument("--region", required=True, choices=REGIONS)
     rotate.add_argument("--credential", default="default", help="its name (default: default)")
     rotate.add_argument("--function", required=True, help="the stack's RefreshFunctionName output")
     rotate.add_argument(
@@ -91,14 +181,25 @@ def parser() -> argparse.ArgumentParser:
         help="the stack's SecretPrefix (default vcc/token-vending/)",
     )
     rotate.add_argument("--scope", help="the scope to prove it with (default: its first)")
-    purge = checks.add_parser("purge", help="remove cached tokens, for an incident")
+    purge = verb(
+        checks,
+        "purge",
+        "remove cached tokens, for an incident",
+        ["vcc-token admin purge --table <TokenTableName output> --region emea --credential admin"],
+    )
     purge.add_argument("--table", required=True, help="the service's DynamoDB table")
-    purge.add_argument("--region", required=True, choices=("emea", "nam", "apac"))
+    purge.add_argument("--region", required=True, choices=REGIONS)
     purge.add_argument("--credential", help="only this credential's tokens")
     purge.add_argument("--scope", help="only this scope's token")
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
-    smoke = checks.add_parser(
-        "smoke", help="after a deploy: a signed GET, a refresh, OAuth 2.0, alarms, refresher"
+    smoke = verb(
+        checks,
+        "smoke",
+        "after a deploy: a signed GET, a refresh, OAuth 2.0, alarms, refresher",
+        [
+            "vcc-token admin smoke --api <ApiUrl output> --region emea "
+            "--scope agents-availability:read --stack vcc-token-vending"
+        ],
     )
     smoke.add_argument("--api", required=True, help="the stack's ApiUrl output")
     smoke.add_argument("--region", default="emea", help="VCC region to ask for (default emea)")
@@ -108,10 +209,27 @@ def parser() -> argparse.ArgumentParser:
         help="a scope the signing principal is entitled to (default agents-availability:read)",
     )
     smoke.add_argument("--stack", help="the stack's name: also check its alarms and refresher")
-    return cli
+
+
+def version_line() -> str:
+    """The client's version, and the service code's beside it when installed."""
+    try:
+        from vcc_tokens import __version__ as service
+    except ImportError:
+        return f"vcc-token {__version__}"
+    return f"vcc-token {__version__} (service code {service})"
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except BrokenPipeError:  # `... | head` closed the pipe: nothing more to say
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def run(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "admin":
         return run_admin(args)
@@ -160,6 +278,8 @@ def run_admin(args: argparse.Namespace) -> int:
             return run_purge(args)
         print(admin.format_status(admin.status(args.table), args.json))
         return 0
+    except BrokenPipeError:
+        raise
     except (admin.AdminError, OSError) as error:
         print(f"vcc-token admin: {error}", file=sys.stderr)
         return error.code if isinstance(error, admin.AdminError) else 2

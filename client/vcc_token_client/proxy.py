@@ -70,6 +70,22 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)  # an encoded / or \
 
 
+# VCC's documented scopes (the service's vcc_tokens.config.DOCUMENTED_SCOPES; a test keeps the
+# two equal): a route's scope is checked when the proxy starts, not at its first request.
+VCC_SCOPES = (
+    "agents-availability:read",
+    "users:read",
+    "users:write",
+    "interaction-content:read",
+    "interaction-content:delete",
+    "interactions:write",
+    "stats",
+    "globalpci",
+    "admin:read",
+    "admin:write",
+)
+
+
 class ConfigError(ValueError):
     """The proxy's config file is unusable; the message says where."""
 
@@ -94,6 +110,12 @@ class ProxyConfig:
             raise ConfigError(f"{path}: cannot read it as JSON ({type(exc).__name__})") from None
         if not isinstance(document, dict) or not isinstance(document.get("service_url"), str):
             raise ConfigError(f'{path}: expected {{"service_url": "...", "routes": [...]}}')
+        service_url = urlsplit(document["service_url"])
+        if service_url.scheme not in ("https", "http") or not service_url.hostname:
+            raise ConfigError(
+                f"{path}: service_url must be the service's URL (https://..., the stack's "
+                f"ApiUrl), got {document['service_url'][:80]!r}"
+            )
         routes = document.get("routes")
         if not isinstance(routes, list) or not routes:
             raise ConfigError(f"{path}: routes must be a non-empty list")
@@ -107,6 +129,11 @@ class ProxyConfig:
                 or not route["scope"]
             ):
                 raise ConfigError(f'{path}: route {number} needs "path" (from /) and "scope"')
+            if route["scope"] not in VCC_SCOPES:
+                raise ConfigError(
+                    f"{path}: route {number} has the unknown scope {route['scope'][:64]!r}; "
+                    f"VCC's scopes: {', '.join(VCC_SCOPES)}"
+                )
             parsed.append(Route(route["path"].rstrip("/") or "/", route["scope"]))
         api_base_url = document.get("api_base_url", DEFAULT_API_BASE_URL)
         if not isinstance(api_base_url, str) or "{region}" not in api_base_url:

@@ -1,4 +1,4 @@
-"""The emulator speaks VCC's token protocol as FACTS.md describes it."""
+"""The emulator speaks VCC's token protocol as docs/vcc-authentication.md describes it."""
 
 import base64
 import hashlib
