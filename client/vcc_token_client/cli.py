@@ -28,13 +28,11 @@ import os
 import signal
 import sys
 from pathlib import Path
-
 from typing import Any
 
 from vcc_token_client import __version__, admin
 from vcc_token_client.client import TokenClient
 from vcc_token_client.errors import TokenServiceError, exit_code
-
 
 REGIONS = ("emea", "nam", "apac")
 
