@@ -15,7 +15,8 @@
 Run alone for development:
     python -m local.vcc_emulator --port 8081 --expires-in 900 --latency 0.15
 Control endpoints (JSON): GET /_emulator/stats, POST /_emulator/fail {"failure": ..., "count": N},
-POST /_emulator/revoke {"token_sha256": hex} (or {} to revoke every token).
+POST /_emulator/reset (counters and pending failures), POST /_emulator/revoke
+{"token_sha256": hex} (or {} to revoke every token). It prints its routes and clients at start.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import hashlib
 import json
 import secrets
 import signal
+import sys
 import threading
 import time
 from collections import Counter, deque
@@ -122,7 +124,7 @@ class VccEmulator:
         self.issued: dict[str, IssuedToken] = {}
         self._failures: deque[str] = deque()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server = _QuietServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -328,6 +330,15 @@ def _split_region(path: str) -> tuple[str | None, str]:
     return None, path
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that closes its connection (a proxy dropping a 401 it will retry) is normal
+    traffic, not an error worth a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def _handler_for(emulator: VccEmulator) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -374,6 +385,10 @@ def _handler_for(emulator: VccEmulator) -> type[BaseHTTPRequestHandler]:
                     return
                 self._send(200, emulator.stats())
                 return
+            if self.path == "/_emulator/reset":
+                emulator.reset()
+                self._send(200, emulator.stats())
+                return
             if self.path == "/_emulator/revoke":
                 try:
                     digest = json.loads(body or b"{}").get("token_sha256")
@@ -396,6 +411,27 @@ DEMO_SCOPES = frozenset(
     {"agents-availability:read", "users:read", "interaction-content:read", "stats", "admin:read"}
 )
 DEMO_CLIENTS = [Client("demo-client", "demo-secret-not-for-production", DEMO_SCOPES)]
+
+
+def describe(emulator: VccEmulator) -> str:
+    """What a developer running the emulator alone needs: its routes and its clients (demo
+    secrets, for local use only)."""
+    base = emulator.base_url
+    lines = [
+        f"VCC emulator on {base}",
+        f"  token endpoint  POST {emulator.token_url_template}  (region: emea, nam or apac)",
+        f"  VCC API         GET  {base}/{{region}}{API_PATH}  (Authorization: Bearer <token>)",
+        f"  control         GET {base}/_emulator/stats; POST /_emulator/fail "
+        '{"failure": NAME, "count": N}, /_emulator/reset, /_emulator/revoke {}',
+        f"  failures        {', '.join(FAILURES)}",
+        "  clients (local demo credentials):",
+    ]
+    for client in emulator.clients.values():
+        lines.append(
+            f"    client_id={client.client_id} client_secret={client.client_secret} "
+            f"scopes={','.join(sorted(client.scopes))}"
+        )
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -421,7 +457,7 @@ def main() -> None:
         latency=args.latency,
     )
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=emulator.stop).start())
-    print(f"VCC emulator: token URL template {emulator.token_url_template}", flush=True)
+    print(describe(emulator), flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         emulator.serve_forever()
 

@@ -14,6 +14,7 @@ process asks the service to refresh a key at most once per `refresh_interval`, h
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import threading
@@ -203,6 +204,7 @@ class VccBearerAuth(AuthBase):
         if response.status_code != 401:
             return response
         token = self._client.refresh(self._region, self._scope, sent.sha256)
+        _drain(response)
         response.close()
         retry = response.request.copy()
         retry.hooks = {"response": []}  # once only
@@ -211,3 +213,10 @@ class VccBearerAuth(AuthBase):
         retried.history.append(response)
         retried.request = retry
         return retried
+
+
+def _drain(response: requests.Response, limit: int = 64 * 1024) -> None:
+    """Read what is left of a (small) 401 answer, so its connection goes back to the pool
+    instead of being reset under the server's feet."""
+    with contextlib.suppress(Exception):  # a connection that fails here is simply not reused
+        response.raw.read(limit, decode_content=False)

@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from local.vcc_emulator import VccEmulator
+from local.vcc_emulator import DEMO_CLIENTS, VccEmulator, describe
 from tests.conftest import CLIENTS
 from vcc_tokens.upstream import basic_authorization
 
@@ -167,3 +167,41 @@ def test_a_revoked_token_is_refused_by_the_api(emulator: VccEmulator) -> None:
         requests.get(api, headers={"Authorization": f"Bearer {kept}"}, timeout=5).status_code == 200
     )
     assert emulator.stats()["api_requests"] == 2
+
+
+def test_injected_failures_and_counters_can_be_reset(emulator: VccEmulator) -> None:
+    url = emulator.base_url
+    requests.post(url + "/_emulator/fail", json={"failure": "server_error", "count": 3}, timeout=5)
+    assert (
+        requests.get(url + "/_emulator/stats", timeout=5).json()["pending_failures"]
+        == ["server_error"] * 3
+    )
+    stats = requests.post(url + "/_emulator/reset", timeout=5).json()
+    assert (stats["pending_failures"], stats["token_requests"]) == ([], 0)
+
+
+def test_run_alone_it_prints_its_routes_and_demo_clients() -> None:
+    with VccEmulator(DEMO_CLIENTS) as alone:
+        text = describe(alone)
+    assert f"POST {alone.base_url}/{{region}}/Auth/connect/token" in text
+    assert f"GET  {alone.base_url}/{{region}}/agents-availability" in text
+    assert "/_emulator/reset" in text
+    demo = DEMO_CLIENTS[0]
+    assert f"client_id={demo.client_id} client_secret={demo.client_secret}" in text
+
+
+def test_a_client_dropping_its_connection_is_not_a_traceback(
+    emulator: VccEmulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = emulator._server  # what socketserver calls when a request's handler raised
+    for dropped in (ConnectionResetError(104, "reset"), BrokenPipeError(32, "pipe")):
+        try:
+            raise dropped
+        except OSError:
+            server.handle_error(None, ("127.0.0.1", 1))
+    assert "Traceback" not in capsys.readouterr().err
+    try:
+        raise ValueError("a real bug")
+    except ValueError:
+        server.handle_error(None, ("127.0.0.1", 1))
+    assert "ValueError: a real bug" in capsys.readouterr().err
