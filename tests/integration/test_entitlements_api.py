@@ -1,5 +1,5 @@
 """Entitlements through the handler: refused callers get 403 before any cache or VCC access,
-every decision is logged, and a broken rule document refuses everything."""
+every decision is on the request's log line, and a broken rule document refuses everything."""
 
 from __future__ import annotations
 
@@ -18,8 +18,9 @@ ROLE = "arn:aws:iam::210987654321:role/orders-service"  # the events' assumed ro
 
 
 def decisions(observed: Observed) -> list[dict[str, Any]]:
+    """Each request's one line says who asked for what, and whether a rule allowed it."""
     records = [json.loads(line) for line in observed.log_lines]
-    return [r for r in records if r.get("message") == "entitlement decision"]
+    return [r for r in records if r.get("message") == "request completed"]
 
 
 def test_a_caller_without_a_rule_is_refused_before_cache_or_upstream(
@@ -35,7 +36,9 @@ def test_a_caller_without_a_rule_is_refused_before_cache_or_upstream(
     assert service.cached_item("nam", "globalpci") is None  # not even a lease was written
     allowed = invoke(vend_handler, api_event("emea", "stats"))
     assert allowed.status == 200
-    logged = [(d["caller_arn"], d["region"], d["scope"], d["allowed"]) for d in decisions(observed)]
+    logged = [
+        (d["caller_arn"], d["region"], d["scope"], d["entitled"]) for d in decisions(observed)
+    ]
     caller = "arn:aws:sts::210987654321:assumed-role/orders-service/orders-service"
     assert logged == [(caller, "nam", "globalpci", False), (caller, "emea", "stats", True)]
 

@@ -16,6 +16,7 @@ from local.vcc_emulator import VccEmulator
 from tests.conftest import CLIENTS, Observed, Service
 from tests.support import api_event as event
 from tests.support import invoke, load_event
+from vcc_tokens import wiring
 
 pytestmark = pytest.mark.integration
 
@@ -429,3 +430,23 @@ def test_a_bad_refresh_body_is_400_and_fetches_nothing(
     assert (response.status, response.body["error"]) == (400, "invalid_request")
     assert "rejected_token_sha256" in response.body["message"]
     assert emulator.token_requests == 0
+
+
+def test_a_served_token_costs_one_info_line_whatever_its_source(
+    service: Service, emulator: VccEmulator, vend_handler: Any, observed: Observed
+) -> None:
+    served = []
+    for _ in range(3):  # from VCC, then from memory twice
+        before = len(observed.log_lines)
+        assert invoke(vend_handler, event("emea", SCOPE)).status == 200
+        served.append([json.loads(line) for line in observed.log_lines[before:]])
+    wiring.token_vendor().memory.clear()
+    before = len(observed.log_lines)
+    assert invoke(vend_handler, event("emea", SCOPE)).status == 200  # from DynamoDB
+    served.append([json.loads(line) for line in observed.log_lines[before:]])
+    for records in served:
+        info = [r for r in records if r.get("level") == "INFO" and r.get("service")]
+        assert [r["message"] for r in info] == ["request completed"]
+        assert info[0]["entitled"] is True  # the audit trail is on that line
+    sources = [next(r for r in records if r.get("level") == "INFO")["source"] for records in served]
+    assert sources == ["upstream", "memory", "memory", "dynamodb"]

@@ -204,11 +204,9 @@ class SsmEntitlementStore(EntitlementStore):
 def authorize(
     entitlements: Entitlements, principal_arn: str | None, region: str, scope: str
 ) -> None:
-    """Log the decision for audit; raise Forbidden unless a rule allows it."""
+    """Record the decision on the request's one log line (the audit trail: caller, region,
+    scope, `entitled`); raise Forbidden unless a rule allows it."""
     allowed = entitlements.allows(principal_arn, region, scope)
-    logger.info(
-        "entitlement decision",
-        extra={"caller_arn": principal_arn, "region": region, "scope": scope, "allowed": allowed},
-    )
+    logger.append_keys(caller_arn=principal_arn, region=region, scope=scope, entitled=allowed)
     if not allowed:
         raise Forbidden(f"caller may not obtain scope {scope!r} in region {region!r}")
