@@ -13,7 +13,10 @@ moto server stands in for AWS and the VCC emulator answers after BENCH_UPSTREAM_
     fresh processes alternated with a bare `import boto3` (medians of 9 rounds, as ratios), with
     peak memory (max RSS) and the built layer's unzipped size;
 (d) AWS faults: with a fault-injecting proxy (local/aws_faults.py) between the function and
-    moto, what callers get (status, Retry-After, time) and how many requests reach VCC.
+    moto, what callers get (status, Retry-After, time) and how many requests reach VCC;
+(e) untrusted inputs against their bounds; (f) a 429 storm over time; (g) what the one INFO line
+    per token costs; (h) the cost of a million served tokens (local/bench_report.py).
+Writes docs/bench.png: (a) over time, (b) as distributions, and (f)'s timeline.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import logging
 import os
 import random
 import statistics
@@ -29,7 +33,9 @@ import tempfile
 import threading
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import run  # nosec B404
 from typing import Any
@@ -37,6 +43,7 @@ from typing import Any
 import boto3
 
 from local.aws_faults import WRITES, AwsFaultProxy, Fault
+from local.bench_report import AwsCalls, Measured, Storm, counting_aws_calls, draw, print_costs
 from local.lambda_runtime import LambdaContext, load_function
 from local.odd_upstream import OddUpstream
 from local.stack import (
@@ -62,12 +69,14 @@ from vcc_tokens.cache import MAX_TOKEN_BYTES
 from vcc_tokens.config import Settings
 from vcc_tokens.credentials import ClientCredentials
 from vcc_tokens.errors import VendError
+from vcc_tokens.observability import logger
 from vcc_tokens.renewal import Renewer
 from vcc_tokens.token_request import TokenRequest
 from vcc_tokens.tokens import CachedToken, Key
 from vcc_tokens.upstream import VccTokenEndpoint
 from vcc_tokens.vending import TokenVendor
 
+PICTURE = ROOT / "docs" / "bench.png"
 TABLE = "vcc-tokens-bench"
 PREFIX = "vcc/bench/"
 SCOPE = "agents-availability:read"
@@ -128,7 +137,17 @@ def timed(
     return samples
 
 
-def upstream_requests(emulator: VccEmulator) -> dict[str, int]:
+@dataclass
+class StrategyRun:
+    """(a)'s counts, each strategy's requests over time, and what this service's run used."""
+
+    requests: dict[str, int] = field(default_factory=dict)
+    timelines: dict[str, list[tuple[float, int]]] = field(default_factory=dict)
+    sources: Counter[str] = field(default_factory=Counter)
+    calls: AwsCalls = field(default_factory=AwsCalls)
+
+
+def upstream_requests(emulator: VccEmulator) -> StrategyRun:
     """(a): token requests reaching VCC under three strategies, same callers, same schedule."""
     rng = random.Random(7)  # a repeatable schedule  # noqa: S311  # nosec B311
     start = time.time()
@@ -137,22 +156,28 @@ def upstream_requests(emulator: VccEmulator) -> dict[str, int]:
         for caller in range(CALLERS)
         for _ in range(REQUESTS_EACH)
     )
-    results = {}
+    run = StrategyRun()
+    results = run.requests
 
     # This service: callers spread over INSTANCES Lambda instances, the refresher every 5 min
     emulator.reset()
     now = [start]
     settings = Settings.from_env(os.environ)
-    instances = [wiring.build_vendor(settings, lambda: now[0]) for _ in range(INSTANCES)]
-    refresher = wiring.build_vendor(settings, lambda: now[0])
-    next_run = start + settings.refresh_rate_seconds
-    for when, caller in schedule:
-        while next_run <= when:
-            now[0] = next_run
-            refresher.renew_due()
-            next_run += settings.refresh_rate_seconds
-        now[0] = when
-        instances[caller % INSTANCES].vend(TokenRequest("emea", SCOPE, 60))
+    service_line = run.timelines.setdefault("this service", [(0.0, 0)])
+    with counting_aws_calls() as calls:
+        instances = [wiring.build_vendor(settings, lambda: now[0]) for _ in range(INSTANCES)]
+        refresher = wiring.build_vendor(settings, lambda: now[0])
+        next_run = start + settings.refresh_rate_seconds
+        for when, caller in schedule:
+            while next_run <= when:
+                now[0] = next_run
+                refresher.renew_due()
+                next_run += settings.refresh_rate_seconds
+            now[0] = when
+            vend = instances[caller % INSTANCES].vend(TokenRequest("emea", SCOPE, 60))
+            run.sources[vend.source.value] += 1
+            service_line.append((when - start, emulator.token_requests))
+    run.calls = calls
     results["this service"] = emulator.token_requests
 
     # Each caller caches its own token in process, as golang.org/x/oauth2 does
@@ -161,10 +186,15 @@ def upstream_requests(emulator: VccEmulator) -> dict[str, int]:
     client = DEMO_CLIENTS[0]
     credentials = ClientCredentials(client.client_id, client.client_secret)
     expiry: dict[int, float] = {}
+    own_line = run.timelines.setdefault("each caller caches its own", [(0.0, 0)])
     for when, caller in schedule:
         if expiry.get(caller, 0) - GO_OAUTH2_EXPIRY_DELTA <= when:
             expiry[caller] = when + endpoint.fetch("emea", SCOPE, credentials).expires_in
+        own_line.append((when - start, emulator.token_requests))
     results["each caller caches its own"] = emulator.token_requests
+    run.timelines["fetch on every call"] = [
+        (when - start, number) for number, (when, _) in enumerate(schedule, start=1)
+    ]
 
     # Fetching on every call (callers in parallel threads, so the run stays short)
     emulator.reset()
@@ -181,7 +211,7 @@ def upstream_requests(emulator: VccEmulator) -> dict[str, int]:
     for thread in threads:
         thread.join()
     results["fetch on every call"] = emulator.token_requests
-    return results
+    return run
 
 
 FAULT_SCENARIOS: list[tuple[str, tuple[Fault, ...], str]] = [
@@ -295,6 +325,79 @@ def latencies(emulator: VccEmulator, handler: Any, dynamodb: Any) -> dict[str, l
     credentials = ClientCredentials(client.client_id, client.client_secret)
     results["direct upstream fetch"] = timed(lambda: endpoint.fetch("emea", SCOPE, credentials), 40)
     return results
+
+
+def logging_cost(handler: Any) -> tuple[float, dict[str, list[float]]]:
+    """The bytes a served token logs at INFO (its one line, and the metrics' EMF line), and
+    memory-hit latency with that line and with logging above INFO, batches alternated."""
+    event = json.loads((ROOT / "events" / "get_token_emea_agents_availability.json").read_text())
+    handler(event, LambdaContext("bench"))  # in memory from now on
+    sink = io.StringIO()
+    previous = logger.registered_handler.setStream(sink)  # type: ignore[attr-defined]
+    os.environ["POWERTOOLS_METRICS_DISABLED"] = "false"
+    logger.setLevel(logging.INFO)
+    try:
+        with contextlib.redirect_stdout(sink):
+            for _ in range(200):
+                handler(event, LambdaContext("bench"))
+        bytes_per_token = len(sink.getvalue().encode()) / 200
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+        samples: dict[str, list[float]] = {"INFO": [], "WARNING": []}
+        for _ in range(10):
+            for level, batch in samples.items():
+                logger.setLevel(level)
+                with contextlib.redirect_stdout(io.StringIO()):
+                    batch += timed(lambda: handler(event, LambdaContext("bench")), 200)
+                sink.seek(0)
+                sink.truncate()
+    finally:
+        logger.setLevel(logging.CRITICAL)
+        logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
+    return bytes_per_token, samples
+
+
+def storm(emulator: VccEmulator, seconds: float = 30.0, callers: int = 3) -> Storm:
+    """(f): callers ask every 100 ms for a key nobody holds while VCC answers 429 with
+    Retry-After 7 s twice, then grants: what callers get, and what VCC sees, over time. Each
+    refusal keeps everyone off VCC for its Retry-After plus the clock-skew tolerance (5 s)."""
+    settings = Settings.from_env(os.environ)
+    vendors = [wiring.build_vendor(settings) for _ in range(callers)]
+    request = TokenRequest("emea", "users:read", 60)
+    emulator.reset()
+    emulator.fail_next("rate_limited", 2)
+    answers: list[tuple[float, float, int]] = []
+    vcc: list[tuple[float, int]] = [(0.0, 0)]
+    started = time.monotonic()
+
+    def ask(vendor: TokenVendor) -> None:
+        while (at := time.monotonic() - started) < seconds:
+            began = time.perf_counter()
+            status = int(status_of(vendor, request))
+            answers.append((at, (time.perf_counter() - began) * 1000, status))
+            time.sleep(0.1)
+
+    def watch() -> None:
+        while (at := time.monotonic() - started) < seconds:
+            vcc.append((at, emulator.token_requests))
+            time.sleep(0.05)
+
+    threads = [threading.Thread(target=ask, args=(vendor,)) for vendor in vendors]
+    threads.append(threading.Thread(target=watch))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=seconds + 60)
+    return Storm(sorted(answers), vcc)
+
+
+def item_kb(dynamodb: Any) -> float:
+    """A cached token's item size, as DynamoDB counts it (attribute names and values)."""
+    item = dynamodb.get_item(TableName=TABLE, Key={"cache_key": {"S": f"emea#{SCOPE}"}})["Item"]
+    size = 0
+    for name, value in item.items():
+        ((kind, content),) = value.items()
+        size += len(name) + (len(content) if kind == "B" else len(str(content).encode()))
+    return size / 1024
 
 
 def fresh_process(command: list[str], env: dict[str, str]) -> str:
@@ -466,10 +569,14 @@ def main() -> None:
         )
         dynamodb = boto3.client("dynamodb")
 
-        requests_by_strategy = upstream_requests(emulator)
+        strategies = upstream_requests(emulator)
+        requests_by_strategy = strategies.requests
         handler = load_function("vend").lambda_handler
         with contextlib.redirect_stdout(io.StringIO()):  # the handler's EMF metric lines
             by_source = latencies(emulator, handler, dynamodb)
+        log_bytes, with_and_without_line = logging_cost(handler)
+        item_size = item_kb(dynamodb)
+        storm_timeline = storm(emulator)
         faults = aws_faults(emulator, handler, dynamodb, endpoint)
         untrusted = untrusted_inputs(emulator)
         starts = cold_starts()
@@ -533,6 +640,50 @@ def main() -> None:
     print("|---|---:|---|---:|---|---:|")
     for row in untrusted:
         print("| " + " | ".join(str(cell) for cell in row) + " |")
+    print_storm(storm_timeline)
+    print_logging(log_bytes, with_and_without_line)
+    mean = {name: statistics.fmean(samples) for name, samples in by_source.items()}
+    print_costs(
+        Measured(
+            served=sum(strategies.sources.values()),
+            sources=strategies.sources,
+            calls=strategies.calls,
+            handler_ms={
+                "memory": mean["vend from memory"],
+                "dynamodb": mean["vend from DynamoDB"],
+                "upstream": mean["vend after a miss"],
+                "lease_wait": mean["vend after a miss"],
+            },
+            log_bytes=log_bytes,
+            item_kb=item_size,
+        )
+    )
+    served_by = {name: by_source[name] for name in list(by_source)[:3]}
+    draw(PICTURE, strategies.timelines, served_by, storm_timeline)
+    print(f"\npicture: {PICTURE.relative_to(ROOT)}")
+
+
+def print_storm(timeline: Storm) -> None:
+    statuses = Counter(status for _, _, status in timeline.answers)
+    refused = [ms for _, ms, status in timeline.answers if status != 200]
+    first_token = min((at for at, _, status in timeline.answers if status == 200), default=None)
+    print("\n(f) a 429 storm: 3 callers every 100 ms, VCC answers 429 (Retry-After 7 s) twice")
+    print("| callers' answers | refused answers p50 / p99, ms | first token at | VCC requests |")
+    print("|---|---:|---:|---:|")
+    answered = ", ".join(f"{count} x {status}" for status, count in sorted(statuses.items()))
+    slow = f"{percentile(refused, 0.5):.1f} / {percentile(refused, 0.99):.1f}" if refused else "-"
+    when = f"{first_token:.1f} s" if first_token is not None else "never"
+    print(f"| {answered} | {slow} | {when} | {timeline.vcc_requests[-1][1]} |")
+
+
+def print_logging(bytes_per_token: float, samples: dict[str, list[float]]) -> None:
+    with_line, without = (percentile(samples[level], 0.5) for level in ("INFO", "WARNING"))
+    print("\n(g) logging: one INFO line per served token")
+    print("| memory hit, p50 ms, INFO (one line) | above INFO (none) | ratio | bytes per token |")
+    print("|---:|---:|---:|---:|")
+    print(
+        f"| {with_line:.3f} | {without:.3f} | {with_line / without:.2f} | {bytes_per_token:.0f} |"
+    )
 
 
 if __name__ == "__main__":
