@@ -103,7 +103,8 @@ def cost_rows(measured: Measured) -> list[tuple[str, str, float]]:
         ),
         (
             "DynamoDB on-demand writes",
-            f"{writes / 1e6:.3f} writes per token, {write_units} write units each "
+            f"{writes / 1e6:.3f} writes per token, {write_units} write "
+            f"unit{'s' if write_units > 1 else ''} each "
             f"({measured.item_kb:.1f} KB items)",
             writes / 1e6 * write_units * DYNAMODB_WRITE_UNIT_PER_MILLION,
         ),
