@@ -1,8 +1,10 @@
 # The verbs a newcomer needs. Everything installs itself on first use, from lock files with
 # hashes (requirements/*.txt, layers/common/requirements.txt; `make lock` regenerates them).
-# Python 3.13 matches the Lambda runtime; any python3 >= 3.13 will do.
+# Python 3.13 matches the Lambda runtime; any python3 >= 3.13 will do. Without one, a managed
+# CPython 3.13 is fetched by uv (local/python313.sh), where the network allows it. Evaluated on
+# first use only, so `make clean` fetches nothing.
 PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) $(shell command -v python3.13 2>/dev/null) python3)
-PYTHON_OK := $(shell $(PYTHON) -c 'import sys; print(int(sys.version_info >= (3, 13)))' 2>/dev/null)
+PYTHON313 = $(eval PYTHON313 := $(shell sh local/python313.sh "$(PYTHON)"))$(PYTHON313)
 VENV := .venv
 BIN := $(VENV)/bin
 PIP := --quiet --disable-pip-version-check --require-hashes --no-deps
@@ -35,7 +37,7 @@ openapi: $(VENV)/.installed
 
 lock: $(VENV)/.installed
 	cd layers/common && ../../$(LAYER_LOCK) requirements.in -o requirements.txt
-	cd requirements && for name in dev sam checkov; do \
+	cd requirements && for name in dev sam checkov bootstrap; do \
 		../$(TOOL_LOCK) $$name.in -o $$name.txt || exit 1; done
 
 # Fails if a lock no longer matches its .in file: regenerates each one (from a copy, so the
@@ -46,10 +48,10 @@ lock-check: $(VENV)/.installed
 	cp layers/common/requirements.in layers/common/requirements.txt "$$tmp/layers/common/" && \
 	cp requirements/*.in requirements/*.txt "$$tmp/requirements/" && \
 	(cd "$$tmp/layers/common" && $(CURDIR)/$(LAYER_LOCK) requirements.in -o requirements.txt) && \
-	(cd "$$tmp/requirements" && for name in dev sam checkov; do \
+	(cd "$$tmp/requirements" && for name in dev sam checkov bootstrap; do \
 		$(CURDIR)/$(TOOL_LOCK) $$name.in -o $$name.txt || exit 1; done) && \
 	diff -u layers/common/requirements.txt "$$tmp/layers/common/requirements.txt" && \
-	for name in dev sam checkov; do \
+	for name in dev sam checkov bootstrap; do \
 		diff -u requirements/$$name.txt "$$tmp/requirements/$$name.txt" || exit 1; done && \
 	echo "locks are current"
 
@@ -76,15 +78,15 @@ dist: $(VENV)/.installed $(SAM_VENV)/.installed
 	@ls -l dist
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .aws-sam dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .venv-bootstrap .uv-python .aws-sam dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 python:
-	@test "$(PYTHON_OK)" = 1 || { echo "Python 3.13 or newer is needed (the Lambda runtime's): install it (pyenv install 3.13, or apt install python3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
+	@test -n "$(PYTHON313)" || { echo "Python 3.13 or newer is needed (the Lambda runtime's): install it (pyenv install 3.13, or apt install python3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
 
 $(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt local/iam/package-lock.json | python
 	@echo "make: first run: building $(VENV) (about 1-2 minutes; later runs start at once)"
-	@echo "make: [1/4] a virtual environment with $$($(PYTHON) --version)"
-	$(PYTHON) -m venv $(VENV)
+	@echo "make: [1/4] a virtual environment with $$($(PYTHON313) --version)"
+	$(PYTHON313) -m venv $(VENV)
 	@echo "make: [2/4] the locked dependencies (requirements/dev.txt, hashes checked)"
 	$(BIN)/pip install --disable-pip-version-check --require-hashes --no-deps --progress-bar on \
 		-r requirements/dev.txt
@@ -100,12 +102,12 @@ $(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt local/ia
 
 $(SAM_VENV)/.installed: requirements/sam.txt | python
 	@echo "make: first use of the SAM CLI: building $(SAM_VENV) (about 1 minute)"
-	$(PYTHON) -m venv $(SAM_VENV)
+	$(PYTHON313) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install $(PIP) -r requirements/sam.txt
 	touch $@
 
 $(CHECKOV_VENV)/.installed: requirements/checkov.txt | python
 	@echo "make: first use of checkov: building $(CHECKOV_VENV) (about 1 minute)"
-	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(PYTHON313) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install $(PIP) -r requirements/checkov.txt
 	touch $@
