@@ -188,8 +188,10 @@ def start_moto_server(
 ) -> tuple[BaseWSGIServer, str]:
     """moto in server mode on loopback; returns the server and its endpoint URL.
 
-    Requests are served one at a time: real DynamoDB applies a conditional write atomically per
-    item, and moto's backend would not if two requests interleaved (the lease tests rely on it).
+    DynamoDB requests are served one at a time: real DynamoDB applies a conditional write
+    atomically per item, and moto's backend would not if two requests interleaved (the lease
+    tests rely on it). The other services' requests (KMS, Secrets Manager, SSM) need no such
+    order and are served as they come, so a burst of KMS calls does not queue behind DynamoDB.
 
     Lambda's Invoke API is answered for the handlers in `functions` (by function name, looked
     up at each call, so entries may be added later), as Lambda does; moto would need Docker: an
@@ -206,6 +208,8 @@ def start_moto_server(
         invoked = INVOKE_PATH.match(environ.get("PATH_INFO", ""))
         if invoked and environ.get("REQUEST_METHOD") == "POST":
             return _invoke(handlers, invoked["name"], environ, start_response)
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return list(app(environ, start_response))  # KMS, Secrets Manager, SSM: no writes race
         with lock:
             return list(app(environ, start_response))
 

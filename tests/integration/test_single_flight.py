@@ -42,6 +42,11 @@ def _patient_aws_reads(service: Service, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("AWS_READ_TIMEOUT", "5")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     monkeypatch.setenv("REQUEST_BUDGET_SECONDS", "28")
+    # The VCC emulator shares the test process's CPU with moto: on a busy machine its 150 ms
+    # answer may take seconds. The production read timeout and fetch budget (5 s, 8 s) keep a
+    # slow answer from looking like a lost one (a lost one is fetched again: a second grant).
+    monkeypatch.setenv("UPSTREAM_READ_TIMEOUT", "5")
+    monkeypatch.setenv("UPSTREAM_BUDGET_SECONDS", "8")
     wiring.reset()
 
 
@@ -109,6 +114,7 @@ def test_a_killed_lease_holder_is_taken_over_once_its_lease_and_the_tolerance_ru
     # Given a lease of 3 + 1 = 4 s (the fetch budget and a second), and a holder whose VCC
     # request hangs
     monkeypatch.setenv("UPSTREAM_READ_TIMEOUT", "3")
+    monkeypatch.setenv("UPSTREAM_BUDGET_SECONDS", "3")
     # a small clock-skew tolerance: the takeover then fits the request with these slow AWS reads
     monkeypatch.setenv("CLOCK_SKEW_SECONDS", "1")
     wiring.reset()
@@ -141,7 +147,7 @@ def test_refresh_ahead_serves_the_old_token_while_another_instance_renews(
 ) -> None:
     # Given a valid token inside its refresh margin (150 s left of 900: margin 180 s)
     old = put_token(service, "old-but-valid", seconds_left=150)
-    emulator.latency = 0.5  # under the tests' 1 s read timeout
+    emulator.latency = 0.5  # well under the read timeout
     renewer, bystander = instance(), instance()
     renewal: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: renewal.update(vend=renewer.vend(REQUEST)))
