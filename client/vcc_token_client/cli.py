@@ -37,6 +37,15 @@ from vcc_token_client.errors import TokenServiceError, exit_code
 REGIONS = ("emea", "nam", "apac")
 
 
+def region(value: str) -> str:
+    """A VCC region, or argparse's exit 2 naming the value and what is allowed."""
+    if value not in REGIONS:
+        raise argparse.ArgumentTypeError(
+            f"unknown region {value[:40]!r}; allowed: {', '.join(REGIONS)}"
+        )
+    return value
+
+
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(
         prog="vcc-token",
@@ -170,7 +179,7 @@ def _operations_verbs(checks: Any) -> None:
             "--function <RefreshFunctionName output>   # then paste the secret, Ctrl-D",
         ],
     )
-    rotate.add_argument("--region", required=True, choices=REGIONS)
+    rotate.add_argument("--region", required=True, type=region, help="emea, nam or apac")
     rotate.add_argument("--credential", default="default", help="its name (default: default)")
     rotate.add_argument("--function", required=True, help="the stack's RefreshFunctionName output")
     rotate.add_argument(
@@ -186,7 +195,7 @@ def _operations_verbs(checks: Any) -> None:
         ["vcc-token admin purge --table <TokenTableName output> --region emea --credential admin"],
     )
     purge.add_argument("--table", required=True, help="the service's DynamoDB table")
-    purge.add_argument("--region", required=True, choices=REGIONS)
+    purge.add_argument("--region", required=True, type=region, help="emea, nam or apac")
     purge.add_argument("--credential", help="only this credential's tokens")
     purge.add_argument("--scope", help="only this scope's token")
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")

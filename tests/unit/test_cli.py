@@ -137,3 +137,14 @@ def test_a_closed_pipe_ends_the_output_quietly(
     monkeypatch.setattr("sys.stdout", _ClosedPipe())
     assert vcc_token(["admin", "check-rules", str(rules)]) == 0
     assert "Broken pipe" not in capsys.readouterr().err
+
+
+def test_a_bad_region_is_exit_2_naming_it_and_the_regions(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as done:
+        vcc_token(["admin", "purge", "--table", "t", "--region", "mars"])
+    assert done.value.code == 2
+    said = capsys.readouterr().err
+    assert "unknown region 'mars'; allowed: emea, nam, apac" in said
+    assert "('emea'" not in said
