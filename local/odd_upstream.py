@@ -1,7 +1,8 @@
 """A token endpoint that misbehaves on purpose, on loopback, for the tests and `make bench`:
 answers VCC should never give (odd lifetimes, odd tokens), sent at once or dripped a byte at a
-time after the headers. It counts the requests it received (the grants VCC would have issued)
-and the body bytes it got out before the client hung up."""
+time (the body after the headers, or the status line and headers themselves). It counts the
+requests it received (the grants VCC would have issued) and the bytes it got out (headers when
+dripped, body) before the client hung up."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ class OddUpstream:
     def __init__(self) -> None:
         self.body = b"{}"
         self.drip_seconds = 0.0  # between body bytes; 0: the body at once
+        self.header_drip_seconds = 0.0  # between bytes of the status line and headers
         self.requests = 0
         self.bytes_sent = 0
         self._lock = threading.Lock()
@@ -35,6 +37,7 @@ class OddUpstream:
     def reset(self) -> None:
         with self._lock:
             self.body, self.drip_seconds, self.requests, self.bytes_sent = b"{}", 0.0, 0, 0
+            self.header_drip_seconds = 0.0
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -55,11 +58,14 @@ def _handler_for(upstream: OddUpstream) -> type[BaseHTTPRequestHandler]:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             upstream._count(requests=1)
             body, drip = upstream.body, upstream.drip_seconds
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
             try:
+                if upstream.header_drip_seconds:
+                    self._drip_headers(len(body), upstream.header_drip_seconds)
+                else:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
                 if not drip:
                     self.wfile.write(body)
                     upstream._count(sent=len(body))
@@ -71,5 +77,16 @@ def _handler_for(upstream: OddUpstream) -> type[BaseHTTPRequestHandler]:
                     time.sleep(drip)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client gave up: what it was sent is counted
+
+        def _drip_headers(self, length: int, seconds: float) -> None:
+            head = (
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {length}\r\n\r\n"
+            ).encode()
+            for byte in head:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                upstream._count(sent=1)
+                time.sleep(seconds)
 
     return Handler

@@ -135,3 +135,26 @@ def test_a_dripping_body_ends_at_the_fetch_deadline_as_a_remembered_timeout(
     item = service.cached_item("emea", SCOPE) or {}
     assert "lease_owner" not in item
     assert "retry_at" in item
+
+
+def test_dripping_headers_end_at_the_fetch_deadline_as_a_remembered_timeout(
+    odd: OddUpstream, vend_handler: Any, service: Service
+) -> None:
+    # Given VCC sending even its status line and headers a byte every 100 ms (about 8 s), each
+    # byte well within the read timeout
+    odd.answer(access_token=TOKEN, token_type="Bearer", expires_in=900)
+    odd.header_drip_seconds = 0.1
+    # When two callers ask (the tests' fetch budget is 3 s: conftest)
+    first = invoke(vend_handler, api_event("emea", SCOPE))
+    second = invoke(vend_handler, api_event("emea", SCOPE))
+    # Then the fetch was cut off before the headers were complete, answered 504, and was
+    # remembered: one grant, no lease left
+    assert (first.status, first.body["error"]) == (504, "upstream_timeout")
+    assert (second.status, second.body["error"]) == (504, "upstream_timeout")
+    status_and_headers = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+    head = len(status_and_headers) + len(str(len(odd.body))) + len("\r\n\r\n")
+    assert odd.bytes_sent < head
+    assert odd.requests == 1
+    item = service.cached_item("emea", SCOPE) or {}
+    assert "lease_owner" not in item
+    assert "retry_at" in item

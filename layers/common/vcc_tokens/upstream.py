@@ -21,11 +21,10 @@ What VCC sends is checked before anything is cached: `access_token` in RFC 6750 
 JSON number or ASCII digits) within `lifetimes`. Anything else is UpstreamBadResponse (502,
 remembered with backoff like any failure).
 
-Time: the body is read against the fetch's deadline: every socket read waits at most what is
-left of it, so an endpoint that drips its body ends as UpstreamTimeout at the deadline, not after
-a read timeout per byte. The connection, status line and headers are bounded per socket read
-only (connect and read timeouts capped at what is left): http.client reads them inside
-requests' call, before this code holds the socket.
+Time: one deadline for the whole answer. The body is read against it (every socket read waits
+at most what is left), and while the status line and headers are awaited a watchdog shuts the
+connection down when it passes (vcc_tokens.deadline_http): an endpoint that drips its headers or
+its body ends as UpstreamTimeout at the deadline, not after a read timeout per byte.
 """
 
 from __future__ import annotations
@@ -44,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
 from vcc_tokens.credentials import ClientCredentials
+from vcc_tokens.deadline_http import watched, watched_session
 
 if TYPE_CHECKING:
     import requests
@@ -170,16 +170,33 @@ class VccTokenEndpoint(TokenEndpoint):
     ) -> tuple[int, Mapping[str, str], bytes | None]:
         """One POST and its whole answer by `deadline`: (status, headers, body or None if
         too long); transport failures as UpstreamErrors."""
-        import requests  # here, not at import time: see the module's docstring
-        from urllib3.exceptions import HTTPError, ReadTimeoutError
-
         form, headers = _token_request(scope, credentials)
         where = f"the {region} token endpoint"
-        budget = max(0.01, deadline - self._clock())
         if self._session is None:
-            self._session = requests.Session()
+            self._session = watched_session()  # requests is imported here, on the first fetch
+        with watched(deadline, self._clock) as watchdog:
+            try:
+                return self._post(self._session, form, headers, region, deadline)
+            except UpstreamUnavailable:
+                if watchdog.fired:  # the connection was ended at the deadline, not lost
+                    raise UpstreamTimeout(f"{where} did not answer in time") from None
+                raise
+
+    def _post(
+        self,
+        session: requests.Session,
+        form: dict[str, str],
+        headers: dict[str, str],
+        region: str,
+        deadline: float,
+    ) -> tuple[int, Mapping[str, str], bytes | None]:
+        import requests
+        from urllib3.exceptions import HTTPError, ReadTimeoutError
+
+        where = f"the {region} token endpoint"
+        budget = max(0.01, deadline - self._clock())
         try:
-            response = self._session.post(
+            response = session.post(
                 self._token_url(region),
                 data=form,  # requests form-urlencodes it and sets the Content-Type
                 headers=headers,
