@@ -80,6 +80,7 @@ PICTURE = ROOT / "docs" / "bench.png"
 TABLE = "vcc-tokens-bench"
 PREFIX = "vcc/bench/"
 SCOPE = "agents-availability:read"
+STORM_SCOPE = "users:read"  # removed after (f): (e) asks for it again
 LIFETIME = 900
 CALLERS, REQUESTS_EACH, INSTANCES = 20, 30, 5
 GO_OAUTH2_EXPIRY_DELTA = 10  # golang.org/x/oauth2 treats a token as expired 10 s early
@@ -362,7 +363,7 @@ def storm(emulator: VccEmulator, seconds: float = 30.0, callers: int = 3) -> Sto
     refusal keeps everyone off VCC for its Retry-After plus the clock-skew tolerance (5 s)."""
     settings = Settings.from_env(os.environ)
     vendors = [wiring.build_vendor(settings) for _ in range(callers)]
-    request = TokenRequest("emea", "users:read", 60)
+    request = TokenRequest("emea", STORM_SCOPE, 60)
     emulator.reset()
     emulator.fail_next("rate_limited", 2)
     answers: list[tuple[float, float, int]] = []
@@ -481,13 +482,14 @@ def untrusted_inputs(emulator: VccEmulator) -> list[tuple[object, ...]]:
         env = {**os.environ, "VCC_TOKEN_URL_TEMPLATE": odd.token_url_template}
         settings = Settings.from_env(env)
         cases = [
-            ("body dripped a byte per 50 ms after the headers", "users:read", 0.05, 900),
-            ("expires_in: 1", "stats", 0.0, 1),
+            ("body dripped a byte per 50 ms after the headers", "users:read", 0.05, 0.0, 900),
+            ("status line and headers dripped a byte per 200 ms", "admin:read", 0.0, 0.2, 900),
+            ("expires_in: 1", "stats", 0.0, 0.0, 1),
         ]
-        for what, scope, drip, lifetime in cases:
+        for what, scope, drip, header_drip, lifetime in cases:
             odd.reset()
             odd.answer(access_token="eyJ" + "a" * 2000, token_type="Bearer", expires_in=lifetime)
-            odd.drip_seconds = drip
+            odd.drip_seconds, odd.header_drip_seconds = drip, header_drip
             request = TokenRequest("emea", scope, 60)
             started = time.monotonic()
             statuses = [
@@ -577,6 +579,7 @@ def main() -> None:
         log_bytes, with_and_without_line = logging_cost(handler)
         item_size = item_kb(dynamodb)
         storm_timeline = storm(emulator)
+        dynamodb.delete_item(TableName=TABLE, Key={"cache_key": {"S": f"emea#{STORM_SCOPE}"}})
         faults = aws_faults(emulator, handler, dynamodb, endpoint)
         untrusted = untrusted_inputs(emulator)
         starts = cold_starts()
