@@ -45,14 +45,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         renewed = refresher_vendor().renew_held(key, lease_owner)
         logger.info("background renewal finished", extra={"renewed": renewed})
         return {"renewed": renewed}  # a failure is remembered and counted; no retry wanted
+    rotations = rotation().promote_everywhere()  # first: renewals then use a promoted secret
     report = refresher_vendor().renew_due()
-    summary = {
+    summary: dict[str, Any] = {
         "renewed": report.renewed,
         "fresh": report.fresh,
         "idle": report.idle,
         "unreadable": report.unreadable,
         "failed": report.failed,
     }
+    if rotations:
+        summary["rotations"] = rotations
     logger.info("scheduled renewal finished", extra=summary)
     if report.failed:
         raise RenewalsFailed(f"{len(report.failed)} renewals failed: {', '.join(report.failed)}")

@@ -441,3 +441,30 @@ def test_purge_removes_the_matching_keys_only_after_confirmation(
     wiring.token_vendor().memory.clear()
     again = invoke(vend_handler, api_event("emea", "users:write"))
     assert again.body["access_token"] != tokens["users:write"]
+
+
+def test_a_pending_secret_stored_without_admin_rotate_is_promoted_by_the_scheduled_run(
+    routed: Service, emulator: VccEmulator
+) -> None:
+    # Given VCC having re-issued the admin's secret, and an operator who stored it as
+    # AWSPENDING with the AWS CLI instead of `admin rotate`
+    emulator.reissue(ADMIN.client_id, REISSUED, previous_for=0)
+    document = {"client_id": ADMIN.client_id, "client_secret": REISSUED, "scopes": ["users:write"]}
+    routed.secretsmanager.put_secret_value(
+        SecretId=f"{routed.secret_prefix}emea/admin",
+        SecretString=json.dumps(document),
+        VersionStages=["AWSPENDING"],
+    )
+    # When the scheduled refresher runs
+    refresher = load_function("refresher").lambda_handler
+    summary = refresher(load_event("scheduled_refresh.json"), LambdaContext("scheduled"))
+    # Then it proved the secret with one grant and made it current; nothing else was pending
+    assert summary["rotations"] == {
+        "emea/admin": "promoted after VCC granted 'users:write' with it"
+    }
+    assert stage(routed, "admin", "AWSCURRENT")["client_secret"] == REISSUED
+    assert len(emulator.issued) == 1
+    # And the next run finds nothing pending: no request to VCC
+    again = refresher(load_event("scheduled_refresh.json"), LambdaContext("scheduled"))
+    assert "rotations" not in again
+    assert emulator.token_requests == 1

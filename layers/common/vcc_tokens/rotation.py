@@ -87,9 +87,30 @@ class Rotation:
         self.health = health
         self.clock = clock
 
+    def promote_everywhere(self) -> dict[str, str]:
+        """The scheduled run: each credential with an AWSPENDING version (stored outside
+        `admin rotate`, or refused before while VCC was still propagating it) is proven again;
+        what became of each, by `region/credential`."""
+        outcomes: dict[str, str] = {}
+        for region in REGIONS:
+            for credential in self.settings.credential_routes.credentials(region):
+                request = RotationRequest(region, credential, None)
+                try:
+                    pending = self.credentials.read(region, credential, PENDING)
+                    if pending is not None:
+                        outcomes[f"{region}/{credential}"] = self.promote(request, pending).reason
+                except VendError as error:  # the secret's reader reports it; the next run retries
+                    logger.warning("pending secret not read", extra={"error": error.code})
+        return outcomes
+
     def promote_pending(self, request: RotationRequest) -> RotationResult:
+        pending = self.credentials.read(request.region, request.credential, PENDING)
+        return self.promote(request, pending)
+
+    def promote(
+        self, request: RotationRequest, pending: ClientCredentials | None
+    ) -> RotationResult:
         region, credential = request.region, request.credential
-        pending = self.credentials.read(region, credential, PENDING)
         if pending is None:
             return RotationResult(False, "nothing to rotate: the secret has no AWSPENDING version")
         current = self.credentials.current(region, credential, fresh=True)
