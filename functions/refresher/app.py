@@ -45,6 +45,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         renewed = refresher_vendor().renew_held(key, lease_owner)
         logger.info("background renewal finished", extra={"renewed": renewed})
         return {"renewed": renewed}  # a failure is remembered and counted; no retry wanted
+    metrics.add_metric(name="ScheduledRuns", unit=MetricUnit.Count, value=1)
     rotations = rotation().promote_everywhere()  # first: renewals then use a promoted secret
     report = refresher_vendor().renew_due()
     summary: dict[str, Any] = {
