@@ -28,7 +28,11 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a server could listen on the port again, as `make run` would on a restart:
+    SO_REUSEADDR, like every server, so connections still in TIME_WAIT (which a busy machine
+    keeps for a while after the stack closed them) do not count as the port being held."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
