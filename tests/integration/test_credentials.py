@@ -21,7 +21,7 @@ from vcc_token_client.cli import main as vcc_token
 
 from local.lambda_runtime import LambdaContext, load_function
 from local.vcc_emulator import Client, VccEmulator
-from tests.conftest import GUARDED_SECRETS, Observed, Service
+from tests.conftest import CLIENTS, GUARDED_SECRETS, Observed, Service
 from tests.support import api_event, invoke, load_event
 from vcc_tokens import wiring
 from vcc_tokens.config import ConfigurationError, Settings
@@ -468,3 +468,24 @@ def test_a_pending_secret_stored_without_admin_rotate_is_promoted_by_the_schedul
     again = refresher(load_event("scheduled_refresh.json"), LambdaContext("scheduled"))
     assert "rotations" not in again
     assert emulator.token_requests == 1
+
+
+def test_a_default_credential_listing_no_scopes_is_proven_with_a_scope_it_has_tokens_for(
+    routed: Service, emulator: VccEmulator, vend_handler: Any
+) -> None:
+    # Given nam's default credential (its secret lists no scopes) with a token cached for stats
+    assert invoke(vend_handler, api_event("nam", "stats")).status == 200
+    client, method = CLIENTS["nam"]
+    emulator.reissue(client.client_id, REISSUED, previous_for=0)
+    document = {"client_id": client.client_id, "client_secret": REISSUED, "auth_method": method}
+    routed.secretsmanager.put_secret_value(
+        SecretId=f"{routed.secret_prefix}nam",
+        SecretString=json.dumps(document),
+        VersionStages=["AWSPENDING"],
+    )
+    # When the scheduled refresher finds it pending
+    refresher = load_function("refresher").lambda_handler
+    summary = refresher(load_event("scheduled_refresh.json"), LambdaContext("scheduled"))
+    # Then it proved it with the scope the cache shows the credential gets, and promoted it
+    promoted = "promoted after VCC granted 'stats' with it"
+    assert summary["rotations"] == {"nam/default": promoted}

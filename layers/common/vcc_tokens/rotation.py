@@ -16,7 +16,7 @@ falls back to `AWSPREVIOUS` for ROTATION_GRACE_SECONDS after the new version was
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from vcc_tokens.config import REGIONS, Settings
@@ -80,7 +80,9 @@ class Rotation:
         settings: Settings,
         health: HealthLog | None = None,
         clock: Callable[[], float] = time.time,
+        scopes_in_use: Callable[[str, str], Iterable[str]] = lambda region, credential: (),
     ) -> None:
+        self.scopes_in_use = scopes_in_use  # the scopes cached tokens of a credential have
         self.credentials = credentials
         self.upstream = upstream
         self.settings = settings
@@ -135,9 +137,12 @@ class Rotation:
         candidates = sorted(set(routed) & pending.scopes if pending.scopes else routed)
         if not candidates and pending.scopes:  # the default credential: any scope it lists
             candidates = sorted(pending.scopes & self.settings.allowed_scopes)
+        if not candidates:  # nor does its secret: a scope it is known to get tokens for
+            candidates = sorted(set(self.scopes_in_use(request.region, request.credential)))
         if not candidates:
             raise InvalidRequest(
-                "the pending secret lists no scopes to prove it with: name one with --scope"
+                "the pending secret lists no scopes and no token of this credential is cached "
+                "to prove it with: name a scope with --scope"
             )
         return candidates[0]
 

@@ -7,7 +7,7 @@ environment variable; tests reset everything with `reset()`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 
 import boto3
@@ -43,8 +43,19 @@ def refresher_vendor() -> TokenVendor:
 def rotation() -> Rotation:
     settings = get_settings()
     vendor = refresher_vendor()
+
+    def scopes_in_use(region: str, credential: str) -> Iterator[str]:
+        for entry in vendor.store.entries():
+            if (entry.region, entry.credential) == (region, credential) and entry.token:
+                yield entry.scope
+
     return Rotation(
-        vendor.credentials, token_endpoint(settings), settings, vendor.health, vendor.clock
+        vendor.credentials,
+        token_endpoint(settings),
+        settings,
+        vendor.health,
+        vendor.clock,
+        scopes_in_use,
     )
 
 
