@@ -108,9 +108,9 @@ class SecretsManagerCredentialStore(CredentialStore):
         self._prefix = prefix
         self._max_age = max_age
         self._clock = clock
+        # (secret, stage) -> (read at, value): the current value last read is also what an
+        # outage falls back on; a value that does not parse is not kept, so it is read again
         self._cached: dict[tuple[str, Stage], tuple[float, ClientCredentials]] = {}
-        self._malformed: set[str] = set()  # secrets whose last value did not parse
-        self._last_good: dict[str, ClientCredentials] = {}
 
     @cached_property
     def _client(self) -> Any:
@@ -126,7 +126,6 @@ class SecretsManagerCredentialStore(CredentialStore):
     ) -> ClientCredentials | None:
         name = self.secret_name(region, credential)
         cached = self._cached.get((name, stage))
-        fresh = fresh or stage == PENDING or name in self._malformed
         if cached is not None and not fresh and self._clock() - cached[0] < self._max_age:
             return cached[1]
         try:
@@ -140,10 +139,13 @@ class SecretsManagerCredentialStore(CredentialStore):
                     "not exist (ResourceNotFoundException)"
                 )
             return None
-        credentials = self._parsed(name, answer)
-        self._cached[(name, stage)] = (self._clock(), credentials)
-        if stage == CURRENT:
-            self._last_good[name] = credentials
+        try:
+            credentials = self._parsed(name, answer)
+        except CredentialsUnavailable:
+            self._cached.pop((name, stage), None)  # an operator's fix is read at once
+            raise
+        if stage != PENDING:  # read once per rotation: nothing to keep
+            self._cached[(name, stage)] = (self._clock(), credentials)
         return credentials
 
     def promote(self, region: str, credential: str, pending: str, current: str) -> None:
@@ -175,9 +177,10 @@ class SecretsManagerCredentialStore(CredentialStore):
         self, name: str, stage: Stage, credential: str, error: DependencyError
     ) -> ClientCredentials | None:
         if isinstance(error, DependencyUnavailable):
-            if stage == CURRENT and name in self._last_good:
+            last_read = self._cached.get((name, CURRENT))
+            if stage == CURRENT and last_read is not None:
                 logger.warning("Secrets Manager unavailable; using the secret last read")
-                return self._last_good[name]
+                return last_read[1]
             raise error
         raise CredentialsUnavailable(
             f"cannot read secret {name!r} of credential {credential!r}: {error.message}"
@@ -185,12 +188,7 @@ class SecretsManagerCredentialStore(CredentialStore):
 
     def _parsed(self, name: str, answer: dict[str, Any]) -> ClientCredentials:
         raw = answer.get("SecretString", answer.get("SecretBinary"))
-        try:
-            credentials = parse_credentials(name, raw)
-        except CredentialsUnavailable:
-            self._malformed.add(name)
-            raise
-        self._malformed.discard(name)
+        credentials = parse_credentials(name, raw)
         created = answer.get("CreatedDate")  # a datetime from boto3
         return ClientCredentials(
             credentials.client_id,
