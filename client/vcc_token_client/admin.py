@@ -39,7 +39,6 @@ STATUS_ATTRIBUTES = (
 HEALTH_ATTRIBUTES = (
     "last_grant_at, last_rejection_at, last_rejection_code, last_rotation_at, last_rotation"
 )
-HEALTH_PREFIX = "health#"  # vcc_tokens.health: one item per credential
 
 
 class AdminError(Exception):
@@ -207,8 +206,13 @@ def rules_from_ssm(parameter: str, session: botocore.session.Session | None = No
 def status(table: str, session: botocore.session.Session | None = None) -> list[dict[str, Any]]:
     """Every cached key's metadata, soonest expiry first, then each credential's health."""
     items = _scan(table, "cache_key, " + STATUS_ATTRIBUTES + ", " + HEALTH_ATTRIBUTES, session)
-    tokens = [_row(item) for item in items if not _is_health(item)]
-    health = [_health_row(item) for item in items if _is_health(item)]
+    health_of = _service_module("health").credential_of  # the service's own item keys
+    tokens = [_row(item) for item in items if health_of(_key_text(item)) is None]
+    health = [
+        _health_row(item, credential)
+        for item in items
+        if (credential := health_of(_key_text(item))) is not None
+    ]
     return sorted(tokens, key=lambda row: row.get("expires_at") or "") + sorted(
         health, key=lambda row: str(row["credential"])
     )
@@ -254,29 +258,26 @@ def _when(item: dict[str, Any], name: str) -> str | None:
         return None
 
 
-def _is_health(item: dict[str, Any]) -> bool:
-    return str(item.get("cache_key", {}).get("S", "")).startswith(HEALTH_PREFIX)
+def _key_text(item: dict[str, Any]) -> str:
+    return str(item.get("cache_key", {}).get("S", "?"))
 
 
-def _credential_of(cache_key: str) -> str:
-    """The credential's name in a cache key (region#scope[#credential]); never an id."""
-    parts = cache_key.split("#")
-    return parts[2] if len(parts) > 2 else "default"
+def _text(item: dict[str, Any], name: str, default: str) -> str:
+    value = item.get(name, {}).get("S")
+    return value if isinstance(value, str) else default
 
 
-def _health_row(item: dict[str, Any]) -> dict[str, Any]:
-    region, _, credential = str(item["cache_key"]["S"]).removeprefix(HEALTH_PREFIX).partition("#")
-    rejected = _when(item, "last_rejection_at")
-    code = item.get("last_rejection_code", {}).get("S", "rejected")
+def _health_row(item: dict[str, Any], credential: str) -> dict[str, Any]:
+    """A credential's health for people; like any item, what does not parse shows as missing."""
+    rejected, rotated = _when(item, "last_rejection_at"), _when(item, "last_rotation_at")
+    rotation = _text(item, "last_rotation", "")
     return {
-        "credential": f"{region}/{credential}",
+        "credential": credential,
         "last_grant_at": _when(item, "last_grant_at"),
-        "last_rejection": f"{code} at {rejected}" if rejected else None,
-        "last_rotation": (
-            f"{_when(item, 'last_rotation_at')}: {item['last_rotation']['S']}"
-            if "last_rotation" in item
-            else None
+        "last_rejection": (
+            f"{_text(item, 'last_rejection_code', 'rejected')} at {rejected}" if rejected else None
         ),
+        "last_rotation": f"{rotated}: {rotation}" if rotated and rotation else None,
     }
 
 
@@ -285,26 +286,21 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
     missing, and a token whose metadata does not parse as "unreadable" (the service never
     serves it and replaces it on the key's next request)."""
 
-    def number(name: str) -> float | None:
-        return _number(item, name)
-
-    def when(name: str) -> str | None:
-        return _when(item, name)
-
     now = datetime.now(UTC).timestamp()
-    lease_until, retry_at = number("lease_until"), number("retry_at")
-    cache_key = str(item.get("cache_key", {}).get("S", "?"))
+    lease_until, retry_at = _number(item, "lease_until"), _number(item, "retry_at")
+    fetched_at, expires_at = _when(item, "fetched_at"), _when(item, "expires_at")
+    cache_key = _key_text(item)
     return {
         "key": cache_key,
-        "credential": _credential_of(cache_key),
-        "token": _token_state(item, when("fetched_at"), when("expires_at")),
-        "fetched_at": when("fetched_at"),
-        "expires_at": when("expires_at"),
-        "last_requested_at": when("last_requested_at"),
+        "credential": _service_module("tokens").Key.from_cache_key(cache_key).credential,
+        "token": _token_state(item, fetched_at, expires_at),
+        "fetched_at": fetched_at,
+        "expires_at": expires_at,
+        "last_requested_at": _when(item, "last_requested_at"),
         "lease": "held" if lease_until and lease_until > now else "free",
         "backoff": (
-            f"{item.get('failure_code', {}).get('S', 'failure')} x{int(number('failures') or 1)}, "
-            f"retry after {when('retry_at')}"
+            f"{_text(item, 'failure_code', 'failure')} x{int(_number(item, 'failures') or 1)}, "
+            f"retry after {_when(item, 'retry_at')}"
             if retry_at and retry_at > now
             else "none"
         ),
@@ -356,14 +352,15 @@ def purge_candidates(
     session: botocore.session.Session | None = None,
 ) -> list[str]:
     """The cache keys a purge with these filters removes."""
-    keys = [str(item["cache_key"]["S"]) for item in _scan(table, "cache_key", session)]
+    health_of, key_of = _service_module("health").credential_of, _service_module("tokens").Key
+    texts = [_key_text(item) for item in _scan(table, "cache_key", session)]
+    keys = [(text, key_of.from_cache_key(text)) for text in texts if health_of(text) is None]
     return sorted(
-        key
-        for key in keys
-        if not key.startswith(HEALTH_PREFIX)
-        and key.split("#")[0] == region
-        and (scope is None or key.split("#")[1:2] == [scope])
-        and (credential is None or _credential_of(key) == credential)
+        text
+        for text, key in keys
+        if key.region == region
+        and scope in (None, key.scope)
+        and credential in (None, key.credential)
     )
 
 

@@ -121,3 +121,23 @@ def test_refreshes_quoting_any_hash_fetch_once_per_interval_in_every_item_state(
     assert {answer.status for answer in answers} == {200}
     assert emulator.token_requests == (0 if state == "valid" else 1)
     assert len({answer.body["access_token"] for answer in answers}) == 1
+
+
+def test_admin_status_reads_a_damaged_health_item_as_missing_fields(
+    service: Service, capsys: pytest.CaptureFixture[str]
+) -> None:
+    service.dynamodb.put_item(
+        TableName=service.table_name,
+        Item={
+            "cache_key": {"S": "health#emea#admin"},
+            "last_rotation": {"N": "1"},  # not text
+            "last_rotation_at": {"S": "yesterday"},  # not a number
+            "last_rejection_at": {"N": "1796000000"},
+            "last_rejection_code": {"BOOL": True},
+        },
+    )
+    assert vcc_token(["admin", "status", "--table", service.table_name, "--json"]) == 0
+    (row,) = [r for r in json.loads(capsys.readouterr().out) if "key" not in r]
+    assert row["credential"] == "emea/admin"
+    assert row["last_rotation"] is None
+    assert row["last_rejection"].startswith("rejected at ")

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from vcc_tokens.aws import calling
 from vcc_tokens.backoff import Failure
-from vcc_tokens.health import HEALTH_PREFIX
+from vcc_tokens.health import credential_of
 from vcc_tokens.observability import MetricUnit, logger, metrics
 from vcc_tokens.sealing import Sealed, TokenCipher
 from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
@@ -217,7 +217,7 @@ class DynamoDBTokenCache(TokenCache):
         with calling("DynamoDB", self._table):
             items = [item for page in pages for item in page["Items"]]
         for item in items:
-            if not item["cache_key"]["S"].startswith(HEALTH_PREFIX):  # not a token's item
+            if credential_of(item["cache_key"]["S"]) is None:  # not a credential's health
                 yield _entry(item, self._cipher)
 
 
@@ -227,7 +227,7 @@ def _entry(item: dict[str, Any], cipher: TokenCipher) -> CacheEntry:
     served, replaced by the next fetch), never an error."""
     key = Key.from_cache_key(item["cache_key"]["S"])
     try:
-        token = _token(item, cipher)
+        token = _token(item, key, cipher)
     except (KeyError, TypeError, ValueError, OverflowError):
         token = None
         _unreadable(key, "a cached item does not parse; fetching anew")
@@ -264,11 +264,10 @@ def _float(item: dict[str, Any], name: str, default: float = 0.0) -> float:
     return value if value == value and abs(value) != float("inf") else default  # not NaN, inf
 
 
-def _token(item: dict[str, Any], cipher: TokenCipher) -> CachedToken | None:
+def _token(item: dict[str, Any], key: Key, cipher: TokenCipher) -> CachedToken | None:
     """The item's token if it opens for this item's key and metadata; else None."""
     if "access_token_ciphertext" not in item or "data_key" not in item:
         return None  # nothing stored (or a format this version does not read)
-    key = Key.from_cache_key(item["cache_key"]["S"])
     sealed_for = CachedToken(
         region=key.region,
         scope=key.scope,

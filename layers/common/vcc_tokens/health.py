@@ -27,6 +27,14 @@ def health_key(region: str, credential: str) -> str:
     return f"{HEALTH_PREFIX}{region}#{credential}"
 
 
+def credential_of(cache_key: str) -> str | None:
+    """`region/credential` for a health item's key; None for any other item (a token's)."""
+    if not cache_key.startswith(HEALTH_PREFIX):
+        return None
+    region, _, credential = cache_key.removeprefix(HEALTH_PREFIX).partition("#")
+    return f"{region}/{credential}"
+
+
 class HealthLog(ABC):
     """Best effort: a record that cannot be written is dropped (the metric still counts)."""
 
