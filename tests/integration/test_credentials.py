@@ -443,6 +443,23 @@ def test_purge_removes_the_matching_keys_only_after_confirmation(
     assert again.body["access_token"] != tokens["users:write"]
 
 
+def store_pending(service: Service, secret: str, document: dict[str, object]) -> None:
+    """What an operator does with the AWS CLI instead of `admin rotate`."""
+    service.secretsmanager.put_secret_value(
+        SecretId=service.secret_prefix + secret,
+        SecretString=json.dumps(document),
+        VersionStages=["AWSPENDING"],
+    )
+
+
+def scheduled_run() -> dict[str, Any]:
+    refresher = load_function("refresher").lambda_handler
+    summary: dict[str, Any] = refresher(
+        load_event("scheduled_refresh.json"), LambdaContext("scheduled")
+    )
+    return summary
+
+
 def test_a_pending_secret_stored_without_admin_rotate_is_promoted_by_the_scheduled_run(
     routed: Service, emulator: VccEmulator
 ) -> None:
@@ -450,14 +467,9 @@ def test_a_pending_secret_stored_without_admin_rotate_is_promoted_by_the_schedul
     # AWSPENDING with the AWS CLI instead of `admin rotate`
     emulator.reissue(ADMIN.client_id, REISSUED, previous_for=0)
     document = {"client_id": ADMIN.client_id, "client_secret": REISSUED, "scopes": ["users:write"]}
-    routed.secretsmanager.put_secret_value(
-        SecretId=f"{routed.secret_prefix}emea/admin",
-        SecretString=json.dumps(document),
-        VersionStages=["AWSPENDING"],
-    )
+    store_pending(routed, "emea/admin", document)
     # When the scheduled refresher runs
-    refresher = load_function("refresher").lambda_handler
-    summary = refresher(load_event("scheduled_refresh.json"), LambdaContext("scheduled"))
+    summary = scheduled_run()
     # Then it proved the secret with one grant and made it current; nothing else was pending
     assert summary["rotations"] == {
         "emea/admin": "promoted after VCC granted 'users:write' with it"
@@ -465,7 +477,7 @@ def test_a_pending_secret_stored_without_admin_rotate_is_promoted_by_the_schedul
     assert stage(routed, "admin", "AWSCURRENT")["client_secret"] == REISSUED
     assert len(emulator.issued) == 1
     # And the next run finds nothing pending: no request to VCC
-    again = refresher(load_event("scheduled_refresh.json"), LambdaContext("scheduled"))
+    again = scheduled_run()
     assert "rotations" not in again
     assert emulator.token_requests == 1
 
@@ -478,14 +490,25 @@ def test_a_default_credential_listing_no_scopes_is_proven_with_a_scope_it_has_to
     client, method = CLIENTS["nam"]
     emulator.reissue(client.client_id, REISSUED, previous_for=0)
     document = {"client_id": client.client_id, "client_secret": REISSUED, "auth_method": method}
-    routed.secretsmanager.put_secret_value(
-        SecretId=f"{routed.secret_prefix}nam",
-        SecretString=json.dumps(document),
-        VersionStages=["AWSPENDING"],
-    )
+    store_pending(routed, "nam", document)
     # When the scheduled refresher finds it pending
-    refresher = load_function("refresher").lambda_handler
-    summary = refresher(load_event("scheduled_refresh.json"), LambdaContext("scheduled"))
+    summary = scheduled_run()
     # Then it proved it with the scope the cache shows the credential gets, and promoted it
     promoted = "promoted after VCC granted 'stats' with it"
     assert summary["rotations"] == {"nam/default": promoted}
+
+
+def test_a_pending_secret_older_than_the_grace_is_not_proven_again_every_run(
+    routed: Service, emulator: VccEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a pending secret VCC refuses, stored longer ago than the rotation grace
+    monkeypatch.setenv("ROTATION_GRACE_SECONDS", "0")
+    wiring.reset()
+    store_pending(routed, "emea/admin", {"client_id": ADMIN.client_id, "client_secret": WRONG})
+    time.sleep(1.1)  # Secrets Manager dates versions to the second
+    # When scheduled runs find it
+    summaries = [scheduled_run() for _ in range(2)]
+    # Then none asks VCC, and each says why it is left
+    assert emulator.token_requests == 0
+    for summary in summaries:
+        assert "not proven again" in summary["rotations"]["emea/admin"]

@@ -24,7 +24,7 @@ from vcc_tokens.credentials import PENDING, ClientCredentials, CredentialStore
 from vcc_tokens.errors import InvalidRequest, UpstreamRejectedCredentials, VendError
 from vcc_tokens.health import HealthLog
 from vcc_tokens.observability import count_for_credential, logger
-from vcc_tokens.token_request import parse_token_request
+from vcc_tokens.token_request import check_region, parse_token_request
 from vcc_tokens.tokens import DEFAULT_CREDENTIAL, Key
 from vcc_tokens.upstream import TokenEndpoint
 
@@ -58,8 +58,7 @@ def parse_rotation(payload: object, settings: Settings) -> RotationRequest:
     scope = payload.get("scope")
     if not isinstance(credential, str) or not (scope is None or isinstance(scope, str)):
         raise InvalidRequest(expected)
-    if region not in REGIONS:
-        raise InvalidRequest(f"unknown region {region[:40]!r}; allowed: {', '.join(REGIONS)}")
+    check_region(region)
     known = settings.credential_routes.credentials(region)
     if credential not in known:
         raise InvalidRequest(
@@ -100,10 +99,21 @@ class Rotation:
                 try:
                     pending = self.credentials.read(region, credential, PENDING)
                     if pending is not None:
-                        outcomes[f"{region}/{credential}"] = self.promote(request, pending).reason
+                        outcomes[f"{region}/{credential}"] = self._retried(request, pending)
                 except VendError as error:  # the secret's reader reports it; the next run retries
                     logger.warning("pending secret not read", extra={"error": error.code})
         return outcomes
+
+    def _retried(self, request: RotationRequest, pending: ClientCredentials) -> str:
+        """Proven again while it is young enough that VCC may still be propagating it (at most
+        ROTATION_GRACE_SECONDS / the refresher's period proofs per pending version); after that
+        it waits for an operator."""
+        if pending.created_at < self.clock() - self.settings.rotation_grace_seconds:
+            return (
+                "pending longer than ROTATION_GRACE_SECONDS: not proven again; store the "
+                "secret anew with vcc-token admin rotate"
+            )
+        return self.promote(request, pending).reason
 
     def promote_pending(self, request: RotationRequest) -> RotationResult:
         pending = self.credentials.read(request.region, request.credential, PENDING)

@@ -38,8 +38,7 @@ def parse_token_request(
     region: str, scope: str, min_ttl: str | None, settings: Settings
 ) -> TokenRequest:
     """Check a caller's region, scope (raw or percent-encoded) and min_ttl against the settings."""
-    if region not in REGIONS:
-        raise UnknownRegion(f"unknown region {_echo(region)}; allowed: {', '.join(REGIONS)}")
+    check_region(region)
     # Allowed scopes never contain '%', so one decoding accepts both `a:b` and `a%3Ab`.
     scope = unquote(scope)
     if scope not in settings.allowed_scopes:
@@ -50,6 +49,11 @@ def parse_token_request(
         served = ", ".join(sorted(settings.credential_routes.served(region) or ()))
         raise ScopeNotServed(f"region {region} does not serve scope {scope!r}; it serves: {served}")
     return TokenRequest(region, scope, _parse_min_ttl(min_ttl, settings), credential)
+
+
+def check_region(region: str) -> None:
+    if region not in REGIONS:
+        raise UnknownRegion(f"unknown region {_echo(region)}; allowed: {', '.join(REGIONS)}")
 
 
 def check_query(query: dict[str, list[str]] | None, allowed: frozenset[str]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SSMProvider
@@ -21,10 +22,12 @@ from vcc_tokens.credentials import SecretsManagerCredentialStore
 from vcc_tokens.entitlements import EntitlementStore, SsmEntitlementStore
 from vcc_tokens.health import DynamoDBHealthLog
 from vcc_tokens.renewal import LambdaRenewer, Renewer
-from vcc_tokens.rotation import Rotation
 from vcc_tokens.sealing import KmsEnvelopeCipher
 from vcc_tokens.upstream import VccTokenEndpoint
 from vcc_tokens.vending import MemoryCache, TokenVendor
+
+if TYPE_CHECKING:
+    from vcc_tokens.rotation import Rotation
 
 
 @lru_cache(maxsize=1)
@@ -41,7 +44,9 @@ def refresher_vendor() -> TokenVendor:
 
 @lru_cache(maxsize=1)
 def rotation() -> Rotation:
-    settings = get_settings()
+    """The refresher's rotation, on its vendor's secrets, VCC session and health log."""
+    from vcc_tokens.rotation import Rotation  # the refresher's only: not on the vend import path
+
     vendor = refresher_vendor()
 
     def scopes_in_use(region: str, credential: str) -> Iterator[str]:
@@ -51,8 +56,8 @@ def rotation() -> Rotation:
 
     return Rotation(
         vendor.credentials,
-        token_endpoint(settings),
-        settings,
+        vendor.upstream,
+        vendor.settings,
         vendor.health,
         vendor.clock,
         scopes_in_use,

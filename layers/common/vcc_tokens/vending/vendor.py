@@ -47,6 +47,7 @@ class TokenVendor:
     ) -> None:
         self.settings = settings
         self.credentials = credentials
+        self.upstream = upstream
         self.health = health
         self.cache = cache
         self.memory = memory
