@@ -114,9 +114,12 @@ def check_request(caller_arn: str, region: str, scope: str) -> None:
 
 
 def _allowed_scopes(config: Any) -> frozenset[str]:
-    raw = os.environ.get("ALLOWED_SCOPES", "")
-    listed = frozenset(part.strip() for part in raw.split(",") if part.strip())
-    return listed or frozenset(config.DOCUMENTED_SCOPES)
+    """The service's reading of ALLOWED_SCOPES (exit 2 if it would not start with it)."""
+    try:
+        scopes: frozenset[str] = config.allowed_scopes(os.environ)
+    except config.ConfigurationError as problem:
+        raise AdminError(str(problem), 2) from None
+    return scopes
 
 
 def credential_behind(region: str, scope: str, routes_text: str | None) -> tuple[bool, str]:

@@ -33,8 +33,7 @@ from typing import Any
 from vcc_token_client import __version__, admin
 from vcc_token_client.client import TokenClient
 from vcc_token_client.errors import TokenServiceError, exit_code
-
-REGIONS = ("emea", "nam", "apac")
+from vcc_token_client.vcc import REGIONS
 
 
 def region(value: str) -> str:

@@ -48,9 +48,9 @@ import requests
 
 from vcc_token_client.client import DEFAULT_API_BASE_URL, TokenClient
 from vcc_token_client.errors import TokenServiceError, UpstreamUnavailable
+from vcc_token_client.vcc import REGIONS, SCOPES
 from vcc_token_client.wsgi import request_headers
 
-REGIONS = ("emea", "nam", "apac")
 MAX_BODY = 10 * 1024 * 1024
 HOP_BY_HOP = frozenset(
     {
@@ -68,22 +68,6 @@ NOT_FORWARDED = HOP_BY_HOP | {"host", "authorization", "content-length"}
 TIMEOUT = (5.0, 30.0)  # connect, read: each call to VCC's API
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 ENCODED_SEPARATOR = re.compile(r"%(2f|5c)", re.IGNORECASE)  # an encoded / or \
-
-
-# VCC's documented scopes (the service's vcc_tokens.config.DOCUMENTED_SCOPES; a test keeps the
-# two equal): a route's scope is checked when the proxy starts, not at its first request.
-VCC_SCOPES = (
-    "agents-availability:read",
-    "users:read",
-    "users:write",
-    "interaction-content:read",
-    "interaction-content:delete",
-    "interactions:write",
-    "stats",
-    "globalpci",
-    "admin:read",
-    "admin:write",
-)
 
 
 class ConfigError(ValueError):
@@ -129,10 +113,10 @@ class ProxyConfig:
                 or not route["scope"]
             ):
                 raise ConfigError(f'{path}: route {number} needs "path" (from /) and "scope"')
-            if route["scope"] not in VCC_SCOPES:
+            if route["scope"] not in SCOPES:
                 raise ConfigError(
                     f"{path}: route {number} has the unknown scope {route['scope'][:64]!r}; "
-                    f"VCC's scopes: {', '.join(VCC_SCOPES)}"
+                    f"VCC's scopes: {', '.join(SCOPES)}"
                 )
             parsed.append(Route(route["path"].rstrip("/") or "/", route["scope"]))
         api_base_url = document.get("api_base_url", DEFAULT_API_BASE_URL)

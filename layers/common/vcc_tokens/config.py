@@ -130,7 +130,7 @@ class Settings:
             ),
             default_vcc_region=reader.choice("DEFAULT_VCC_REGION", cls.default_vcc_region, REGIONS),
             token_url_template=reader.text("VCC_TOKEN_URL_TEMPLATE", cls.token_url_template),
-            allowed_scopes=(allowed := reader.scopes("ALLOWED_SCOPES", cls.allowed_scopes)),
+            allowed_scopes=(allowed := allowed_scopes(env)),
             credential_routes=reader.routes("VCC_CREDENTIALS", allowed),
             fallback_expires_in=reader.integer(
                 "FALLBACK_EXPIRES_IN", cls.fallback_expires_in, low=60, high=86_400
@@ -227,6 +227,11 @@ class Settings:
                 f"{settings.aws_call_seconds:g} s each (vcc_tokens/aws.py)"
             )
         return settings
+
+
+def allowed_scopes(env: Mapping[str, str]) -> frozenset[str]:
+    """ALLOWED_SCOPES (comma-separated), or every scope VCC documents."""
+    return _EnvReader(env).scopes("ALLOWED_SCOPES", frozenset(DOCUMENTED_SCOPES))
 
 
 @lru_cache(maxsize=1)
