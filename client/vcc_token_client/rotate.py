@@ -97,5 +97,9 @@ def _invoke(
         raise _aws_error(exc, f"the function {function!r}", "invoke") from None
     payload = json.loads(answer["Payload"].read() or b"{}")
     if answer.get("FunctionError") or not isinstance(payload, dict):
-        raise AdminError(f"the function {function!r} failed: {str(payload)[:200]}", 5)
+        # Lambda's error payload carries a message and a stack trace: the log is their place
+        kind = payload.get("errorType", "no answer") if isinstance(payload, dict) else "no answer"
+        raise AdminError(
+            f"the function {function!r} failed ({str(kind)[:80]}); its log has the details", 5
+        )
     return payload

@@ -512,3 +512,22 @@ def test_a_pending_secret_older_than_the_grace_is_not_proven_again_every_run(
     assert emulator.token_requests == 0
     for summary in summaries:
         assert "not proven again" in summary["rotations"]["emea/admin"]
+
+
+def test_a_failing_refresher_is_exit_5_naming_only_the_error_type(
+    routed: Service,
+    lambda_functions: dict[str, Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def broken(event: object, context: object) -> None:
+        raise RuntimeError("details that belong in the function's log")
+
+    lambda_functions["broken-refresher"] = broken
+    monkeypatch.setattr(sys, "stdin", io.StringIO(REISSUED))
+    command = ["admin", "rotate", "--region", "emea", "--credential", "admin"]
+    command += ["--function", "broken-refresher", "--secret-prefix", routed.secret_prefix]
+    assert vcc_token(command) == 5
+    said = capsys.readouterr().err
+    assert "'broken-refresher' failed (RuntimeError); its log has the details" in said
+    assert "details that belong" not in said
