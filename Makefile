@@ -60,7 +60,9 @@ lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/common functions local client/vcc_token_client
 	$(BIN)/bandit --quiet -c pyproject.toml -r layers/common/vcc_tokens functions local client/vcc_token_client
-	$(BIN)/cfn-lint template.yaml
+	@# cfn-lint's own rules, and the deploy rehearsal's (local/rehearsal: what CloudFormation, a
+	@# brand-new account and the Serverless Application Repository would refuse)
+	PYTHONPATH=.:layers/common $(BIN)/cfn-lint -t template.yaml --append-rules local/rehearsal/rules
 	$(SAM) validate --lint --region $(AWS_REGION_FOR_LINT)
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 

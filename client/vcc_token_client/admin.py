@@ -74,11 +74,30 @@ def load_rules(text: str, source: str) -> Entitlements:
     return rules
 
 
-def check_rules(path: Path) -> str:
+# SSM Parameter Store's limits on a value: 4 KB for a Standard parameter, 8 KB for an Advanced
+# one (charged per parameter and month). put-parameter refuses a larger value.
+PARAMETER_TIER_BYTES = {"Standard": 4096, "Advanced": 8192}
+
+
+def check_rules(path: Path, tier: str = "Standard") -> str:
     """Valid for the service, and without the mistakes it would silently live with: a scope
     pattern that names no scope VCC has (a typo: the rule never matches), or no rule at all
-    (every caller refused). The service itself accepts both, so a typo locks nobody out."""
-    rules = load_rules(_read(path), str(path))
+    (every caller refused). The service itself accepts both, so a typo locks nobody out.
+    It must also fit in the SSM parameter's tier."""
+    text = _read(path)
+    size, limit = len(text.encode("utf-8")), PARAMETER_TIER_BYTES[tier]
+    if size > limit:
+        hint = (
+            "store it as an Advanced parameter (check-rules --tier Advanced; put-parameter "
+            "--tier Advanced, up to 8 KB, charged per parameter and month) or merge rules"
+            if tier == "Standard"
+            else "merge rules: SSM holds no larger value"
+        )
+        raise AdminError(
+            f"{path}: {size} bytes, over the {limit}-byte limit of an SSM {tier} parameter: {hint}",
+            2,
+        )
+    rules = load_rules(text, str(path))
     if not rules.rules:
         raise AdminError(f"{path}: no rules: the service would refuse every caller", 2)
     allowed = _allowed_scopes(_service_module("config"))

@@ -131,9 +131,18 @@ def _rules_verbs(checks: Any) -> None:
         checks,
         "check-rules",
         "validate an entitlements document",
-        ["vcc-token admin check-rules entitlements.json"],
+        [
+            "vcc-token admin check-rules entitlements.json",
+            "vcc-token admin check-rules --tier Advanced entitlements.json",
+        ],
     )
     check_rules.add_argument("file", type=Path)
+    check_rules.add_argument(
+        "--tier",
+        choices=sorted(admin.PARAMETER_TIER_BYTES),
+        default="Standard",
+        help="the SSM parameter's tier: Standard holds 4 KB, Advanced 8 KB (default Standard)",
+    )
     explain = verb(
         checks,
         "explain",
@@ -272,7 +281,7 @@ def run(argv: list[str] | None = None) -> int:
 def run_admin(args: argparse.Namespace) -> int:
     try:
         if args.check == "check-rules":
-            print(admin.check_rules(args.file))
+            print(admin.check_rules(args.file, args.tier))
             return 0
         if args.check == "explain":
             return run_explain(args)

@@ -4,8 +4,8 @@ principal's behalf are added from the template:
 
 - DynamoDB asks KMS for the table key as the calling principal (SSE-KMS, customer-managed key),
   for every call on the table;
-- EventBridge Scheduler invokes the refresher with the schedule's role, and sends undeliverable
-  events to the dead-letter queue with it;
+- EventBridge invokes the refresher for the schedule's rule (the Lambda permission SAM made),
+  and sends events it could not deliver to the dead-letter queue (the queue's policy);
 - Lambda sends a failed asynchronous event to the function's dead-letter queue with the
   function's role;
 - API Gateway invokes the vending function for each route (the Lambda permissions), once the
@@ -94,17 +94,17 @@ def api_routes(deployment: Deployment) -> list[tuple[str, str, str, str]]:
 
 def on_behalf_of_services(deployment: Deployment) -> list[Request]:
     requests = []
-    role_names = {
-        deployment.arn(role): role.removesuffix("Role")
-        for role in deployment.of_type("AWS::IAM::Role")
-    }
-    for properties in deployment.of_type("AWS::Scheduler::Schedule").values():
-        target, scheduler = properties["Target"], "EventBridge Scheduler"
-        role = role_names[target["RoleArn"]]
-        requests.append(Request(role, "lambda:InvokeFunction", target["Arn"], made_by=scheduler))
-        if "DeadLetterConfig" in target:
-            queue = target["DeadLetterConfig"]["Arn"]
-            requests.append(Request(role, "sqs:SendMessage", queue, made_by=scheduler))
+    account = deployment.stack.account
+    for rule_id, properties in deployment.of_type("AWS::Events::Rule").items():
+        context = {"aws:SourceArn": deployment.arn(rule_id), "aws:SourceAccount": account}
+        schedule = "EventBridge (the schedule)"
+        for target in properties["Targets"]:
+            requests.append(
+                Request("EventBridge", "lambda:InvokeFunction", target["Arn"], context, schedule)
+            )
+            if "DeadLetterConfig" in target:
+                queue = target["DeadLetterConfig"]["Arn"]
+                requests.append(Request("EventBridge", "sqs:SendMessage", queue, context, schedule))
     for function_id, properties in deployment.of_type("AWS::Lambda::Function").items():
         queue = properties.get("DeadLetterConfig", {}).get("TargetArn")
         if queue:
@@ -139,6 +139,7 @@ def _requests(call: AwsCall, deployment: Deployment) -> list[Request]:
         resource = (
             f"arn:aws:secretsmanager:{stack.region}:{stack.account}:secret:{prefix}{named}-AbCdEf"
         )
+        return [Request(call.actor, action, resource), *_secret_key_requests(call, deployment)]
     elif call.service == "ssm" and call.operation == "GetParameter":
         parameter = str(deployment.parameters["EntitlementsParameterName"])
         resource = f"arn:aws:ssm:{stack.region}:{stack.account}:parameter{parameter}"
@@ -151,6 +152,23 @@ def _requests(call: AwsCall, deployment: Deployment) -> list[Request]:
     else:
         raise UnplacedCall(f"{call.actor} called {call.service} {call.operation} {names}")
     return [Request(call.actor, action, resource, context)]
+
+
+# What Secrets Manager asks KMS, as the caller, when the secrets use a customer-managed key
+SECRET_KEY_ACTIONS = {"GetSecretValue": "kms:Decrypt", "PutSecretValue": "kms:GenerateDataKey"}
+
+
+def _secret_key_requests(call: AwsCall, deployment: Deployment) -> list[Request]:
+    key = str(deployment.parameters.get("SecretsKmsKeyArn", ""))
+    if not key or call.operation not in SECRET_KEY_ACTIONS:
+        return []
+    stack = deployment.stack
+    context = {
+        "kms:ViaService": f"secretsmanager.{stack.region}.{URL_SUFFIX}",
+        "kms:CallerAccount": stack.account,
+    }
+    action = SECRET_KEY_ACTIONS[call.operation]
+    return [Request(call.actor, action, key, context, "Secrets Manager (the secrets' key)")]
 
 
 def _credential_secret(secret_id: str) -> str:

@@ -80,7 +80,14 @@ class Deployment:
 def expand(template: dict[str, Any], stack: Stack) -> Deployment:
     """`template` (SAM) translated and resolved for `stack`."""
     parameters = parameter_values(template, stack)
-    cfn = _translate(template, stack, parameters)
+    return resolve(translate(template, stack, parameters), stack, parameters)
+
+
+def resolve(
+    cfn: dict[str, Any], stack: Stack, parameters: dict[str, str | list[str]]
+) -> Deployment:
+    """A translated template (CloudFormation, no SAM) resolved for `stack` and `parameters`;
+    one translation can be resolved for many parameter values."""
     resolver = _Resolver(stack, parameters, cfn)
     resources = {}
     for logical_id, resource in cfn["Resources"].items():
@@ -104,9 +111,10 @@ def parameter_values(template: dict[str, Any], stack: Stack) -> dict[str, str | 
     return values
 
 
-def _translate(
+def translate(
     template: dict[str, Any], stack: Stack, parameters: dict[str, str | list[str]]
 ) -> dict[str, Any]:
+    """SAM's own transform of `template`, as CloudFormation would get it."""
     from samtranslator.metrics.metrics import DummyMetricsPublisher, Metrics
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
@@ -199,9 +207,9 @@ class _Resolver:
                 "Ref": name,
                 "Arn": f"{prefix}:cloudwatch:{region}:{account}:alarm:{name}",
             },
-            "AWS::Scheduler::Schedule": {
+            "AWS::Events::Rule": {
                 "Ref": name,
-                "Arn": f"{prefix}:scheduler:{region}:{account}:schedule/default/{name}",
+                "Arn": f"{prefix}:events:{region}:{account}:rule/{name}",
             },
         }
         if resource_type == "AWS::KMS::Key":

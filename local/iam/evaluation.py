@@ -1,9 +1,9 @@
 """AWS requests evaluated against a deployment's policies by @cloud-copilot/iam-simulate.
 
-Who holds which policies is read from the deployment: each function's role, the schedule's role,
-and the policies the stack's outputs tell people to attach (callers, operators). Resource
-policies too: the KMS key policy, the API's resource policy (as API Gateway attaches it) and the
-Lambda permissions SAM made.
+Who holds which policies is read from the deployment: each function's role and the policies the
+stack's outputs tell people to attach (callers, operators); API Gateway and EventBridge act as
+service principals. Resource policies too: the KMS key policy, the API's resource policy (as API
+Gateway attaches it), the dead-letter queue's policy and the Lambda permissions SAM made.
 
 One gap of the evaluator is covered here, narrowly: it ignores `kms:EncryptionContext:<key>`
 condition keys (reported as ignored, so such a statement never matches). For those keys alone,
@@ -111,7 +111,8 @@ def principals(
         policies = {arn.rsplit("/", 1)[-1]: deployment.managed_policy(arn) or {} for arn in arns}
         arn = f"arn:aws:iam::{stack.account}:role/{name.lower()}"
         found[name] = Principal(name, arn, stack.account, policies, stack.organization)
-    found["ApiGateway"] = Principal("ApiGateway", "apigateway.amazonaws.com", "", {}, service=True)
+    for name, service in (("ApiGateway", "apigateway"), ("EventBridge", "events")):
+        found[name] = Principal(name, f"{service}.amazonaws.com", "", {}, service=True)
     return {**found, **(callers or {})}
 
 
@@ -122,6 +123,21 @@ def resource_policy(deployment: Deployment, resource: str) -> dict[str, Any] | N
             key_policy: dict[str, Any] = deployment.resources[key_id]["Properties"]["KeyPolicy"]
             return key_policy
     stack = deployment.stack
+    if resource == deployment.parameters.get("SecretsKmsKeyArn"):
+        # The organization's key, outside the stack: the docs require that its policy delegate
+        # to the account's IAM policies, as KMS's default key policy does; that one is assumed.
+        return {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Sid": "DefaultKeyPolicyDelegatesToIam",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{stack.account}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ],
+        }
     for api_id, properties in deployment.of_type("AWS::ApiGateway::RestApi").items():
         api_arn = f"arn:aws:execute-api:{stack.region}:{stack.account}:{deployment.ref(api_id)}/"
         document = properties.get("Body", {}).get("x-amazon-apigateway-policy")
@@ -131,6 +147,13 @@ def resource_policy(deployment: Deployment, resource: str) -> dict[str, Any] | N
                 json.dumps(document).replace('"execute-api:/', f'"{api_arn}')
             )
             return api_policy
+    for properties in deployment.of_type("AWS::SQS::QueuePolicy").values():
+        queues = [
+            deployment.physical[queue_id] for queue_id in deployment.of_type("AWS::SQS::Queue")
+        ]
+        if any(q["Ref"] in properties["Queues"] and q["Arn"] == resource for q in queues):
+            queue_policy: dict[str, Any] = properties["PolicyDocument"]
+            return queue_policy
     statements = [
         {
             "Sid": permission_id,

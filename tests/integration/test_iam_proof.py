@@ -211,6 +211,57 @@ def test_any_legal_stack_name_deploys_with_working_grants(
     assert not refused, report(refused)
 
 
+def test_secrets_under_a_customer_managed_key_are_opened_through_secrets_manager_only(
+    toured: set[AwsCall],
+) -> None:
+    # Given the secrets encrypted with the organization's own KMS key
+    key = f"arn:aws:kms:eu-west-1:{OWN}:key/0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
+    stack = Stack(parameters={**ACCOUNTS_ONLY, "SecretsKmsKeyArn": key})
+    # Then every call, Secrets Manager's use of the key included, is allowed, nothing unused
+    refused, unused = prove(toured, stack=stack)
+    assert not refused, report(refused)
+    assert not unused, "granted but never used:\n" + "\n".join(unused)
+    deployment = expand(load_sam_template(), stack)
+    uses = [r for r in requests_for(toured, deployment) if r.resource == key]
+    assert {(r.principal, r.action) for r in uses} == {
+        ("VendFunction", "kms:Decrypt"),
+        ("RefreshFunction", "kms:Decrypt"),
+        ("Rotator", "kms:Decrypt"),
+        ("Rotator", "kms:GenerateDataKey"),
+    }
+    # and the same use other than through Secrets Manager is refused
+    elsewhere = [
+        Request(
+            r.principal,
+            r.action,
+            key,
+            {**r.context, "kms:ViaService": "s3.eu-west-1.amazonaws.com"},
+        )
+        for r in uses
+    ]
+    decisions = evaluate(deployment, elsewhere, principals(deployment))
+    assert {d.result for d in decisions} == {"ImplicitlyDenied"}
+
+
+def test_the_schedule_reaches_the_refresher_and_its_dead_letter_queue_only_from_its_rule() -> None:
+    deployment = expand(load_sam_template(), Stack(parameters=ACCOUNTS_ONLY))
+    (rule,) = deployment.of_type("AWS::Events::Rule")
+    scheduled = [r for r in requests_for(set(), deployment) if r.principal == "EventBridge"]
+    assert {r.action for r in scheduled} == {"lambda:InvokeFunction", "sqs:SendMessage"}
+    other_rule = deployment.arn(rule) + "-other"
+    forged = [
+        Request(r.principal, r.action, r.resource, {**r.context, "aws:SourceArn": other_rule})
+        for r in scheduled
+    ]
+    decisions = evaluate(deployment, scheduled + forged, principals(deployment))
+    assert [d.result for d in decisions] == [
+        "Allowed",
+        "Allowed",
+        "ImplicitlyDenied",
+        "ImplicitlyDenied",
+    ]
+
+
 def caller(name: str, account: str, organization: str | None) -> Principal:
     """A caller whose own IAM policy allows execute-api:Invoke on the API."""
     arn = f"arn:aws:iam::{account}:role/{name}"

@@ -1,5 +1,6 @@
-"""The README's examples, extracted from README.md and run as written against `make run`'s stack
-(only its ports differ: the stack runs on free ones), so they cannot drift from the code.
+"""The examples of the README and of docs/, extracted from the pages and run as written against
+`make run`'s stack (only its ports differ: the stack runs on free ones), so they cannot drift
+from the code.
 
 An example is a fenced sh or python block right after the marker comment. The first one sets
 the variables the README says the others assume; a reader following the README runs it first too.
@@ -29,7 +30,9 @@ DEFAULT_PORTS = {"3000": "stack", "5000": "moto", "8081": "emulator", "8700": "p
 
 
 def examples() -> list[tuple[str, str]]:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    """The README's examples, then those of the pages under docs/ (the first sets variables)."""
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in pages)
     found = BLOCK.findall(text)
     assert len(found) == text.count(MARKER), "a marker is not followed by a sh or python block"
     return found

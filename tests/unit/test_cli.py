@@ -126,6 +126,28 @@ def test_check_rules_refuses_a_scope_no_vcc_scope_matches_and_an_empty_document(
     assert capsys.readouterr().out.endswith("valid, 1 rule\n")
 
 
+def test_check_rules_refuses_a_document_over_its_ssm_tiers_limit(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given valid rules whose document is 5 KB: over Standard's 4 KB, inside Advanced's 8 KB
+    principals = [f"arn:aws:iam::111122223333:role/service-{n:03d}" for n in range(110)]
+    rules = {
+        "version": 1,
+        "rules": [{"principals": principals, "regions": ["emea"], "scopes": ["stats"]}],
+    }
+    document = tmp_path / "big.json"
+    document.write_text(json.dumps(rules))
+    assert 4096 < len(document.read_bytes()) <= 8192
+    # Then check-rules refuses it for a Standard parameter, saying what to do
+    assert vcc_token(["admin", "check-rules", str(document)]) == 2
+    said = capsys.readouterr().err
+    assert "over the 4096-byte limit of an SSM Standard parameter" in said
+    assert "--tier Advanced" in said
+    # and accepts it for an Advanced one
+    assert vcc_token(["admin", "check-rules", "--tier", "Advanced", str(document)]) == 0
+    assert capsys.readouterr().out.endswith("valid, 1 rule\n")
+
+
 class _ClosedPipe(io.StringIO):
     def write(self, text: str) -> int:
         raise BrokenPipeError(32, "Broken pipe")
