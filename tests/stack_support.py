@@ -70,10 +70,10 @@ class Stack:
         return requests.get(self.url + path, headers=headers, timeout=10, **kwargs)  # type: ignore[arg-type]
 
 
-def running_stack() -> Iterator[Stack]:
-    """A stack on free ports, ready; killed afterwards if a test has not stopped it."""
+def running_stack(env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """A stack on free ports (and `env`), ready; killed afterwards if a test has not stopped it."""
     ports = {"PORT": free_port(), "MOTO_PORT": free_port(), "VCC_EMULATOR_PORT": free_port()}
-    process = start_stack({name: str(port) for name, port in ports.items()})
+    process = start_stack({**{name: str(port) for name, port in ports.items()}, **(env or {})})
     assert process.stdout is not None
     deadline = time.monotonic() + 60
     line = ""

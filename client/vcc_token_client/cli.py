@@ -330,7 +330,9 @@ def run_rotate(args: argparse.Namespace) -> int:
     event = {"region": args.region, "credential": args.credential}
     if args.scope:
         event["scope"] = args.scope
-    rotated, why = rotate.rotate(secret, sys.stdin.read(), args.function, event)
+    stdin = getattr(sys.stdin, "buffer", None)  # bytes, decoded explicitly (rotate.decoded)
+    text = rotate.decoded(stdin.read()) if stdin is not None else sys.stdin.read()
+    rotated, why = rotate.rotate(secret, text, args.function, event)
     print(f"{args.region}/{args.credential}: {'rotated' if rotated else 'NOT rotated'}: {why}")
     return 0 if rotated else 3
 
@@ -351,8 +353,11 @@ def run_purge(args: argparse.Namespace) -> int:
     admin.purge(args.table, keys)
     print(f"removed:\n{listing}")
     print(
-        "instances may still serve them from memory for up to MEMORY_CACHE_SECONDS (30 s by "
-        "default); after that every request reads the table and fetches anew"
+        "what a purge cannot stop: instances may still serve these tokens from memory for up "
+        "to MEMORY_CACHE_SECONDS (30 s by default; after that none does, and the next request "
+        "fetches anew); callers that already hold one keep it until it expires (VCC documents "
+        "no revocation). To stop new grants with a leaked credential, re-issue its secret at "
+        "VCC and run vcc-token admin rotate"
     )
     return 0
 

@@ -12,6 +12,7 @@ Needs the stack's RotationPolicy (secretsmanager Get/PutSecretValue, lambda:Invo
 
 from __future__ import annotations
 
+import codecs
 import json
 import uuid
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from typing import Any
 
 import botocore.session
 
-from vcc_token_client.admin import AdminError, _aws_error, _client
+from vcc_token_client.admin import AdminError, _aws_error, _client, _service_module
 
 
 def secret_name(prefix: str, region: str, credential: str) -> str:
@@ -27,16 +28,33 @@ def secret_name(prefix: str, region: str, credential: str) -> str:
     return f"{prefix}{region}" if credential == "default" else f"{prefix}{region}/{credential}"
 
 
-def pending_secret(text: str, current: Callable[[], str]) -> str:
+def decoded(data: bytes) -> str:
+    """stdin's bytes as text: UTF-8, with or without a byte-order mark, or UTF-16 with one (what
+    a Windows editor saves). Anything else is refused, never stored as mangled characters."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise AdminError("stdin starts like UTF-16 but is not: save it as UTF-8", 2) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise AdminError(
+            "stdin is neither UTF-8 nor UTF-16 with a byte-order mark: save it as UTF-8", 2
+        ) from None
+
+
+def pending_secret(text: str, current: Callable[[], str], secret_id: str) -> str:
     """What to store as AWSPENDING: the JSON document given, or the current document with only
-    its client_secret replaced by the one given. Errors never repeat what was given."""
-    given = text.strip()
+    its client_secret replaced by the one given; refused (exit 2) if the service could not use
+    it (its own validation). Errors never repeat what was given."""
+    given = text.removeprefix("\ufeff").strip()
     if not given:
         raise AdminError("no secret on stdin: pipe the re-issued client secret (or JSON)", 2)
     if given.startswith("{"):
         try:
             document = json.loads(given)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise AdminError("stdin starts with '{' but is not JSON", 2) from None
     else:
         if any(character.isspace() for character in given):
@@ -51,7 +69,13 @@ def pending_secret(text: str, current: Callable[[], str]) -> str:
         for key in ("client_id", "client_secret")
     ):
         raise AdminError("the pending secret needs client_id and client_secret strings", 2)
-    return json.dumps(document)
+    stored = json.dumps(document)
+    credentials = _service_module("credentials")
+    try:
+        credentials.parse_credentials(secret_id, stored, "AWSPENDING")
+    except credentials.CredentialsUnavailable as refused:  # names the secret, never a value
+        raise AdminError(f"not stored: {refused.message}", 2) from None
+    return stored
 
 
 def rotate(
@@ -71,9 +95,9 @@ def rotate(
         except Exception as exc:  # botocore's errors: say which, never the service's text
             raise _aws_error(exc, f"the secret {secret!r}") from None
 
-    document = pending_secret(text, current)
+    document = pending_secret(text, current, secret)
     try:
-        secrets.put_secret_value(
+        stored = secrets.put_secret_value(
             SecretId=secret,
             SecretString=document,
             VersionStages=["AWSPENDING"],
@@ -81,7 +105,16 @@ def rotate(
         )
     except Exception as exc:  # botocore's errors: say which, never the service's text
         raise _aws_error(exc, f"the secret {secret!r}", "write") from None
-    answer = _invoke(function, {"rotate": event}, session)
+    # the version stored: if a scheduled run proves and promotes it first, the refresher says so
+    event = {**event, "version": str(stored["VersionId"])}
+    try:
+        answer = _invoke(function, {"rotate": event}, session)
+    except AdminError as stopped:  # half-way: say what is left behind
+        raise AdminError(
+            f"{stopped}; the secret is stored as AWSPENDING, not current: the next scheduled "
+            "run proves and promotes it (within ROTATION_GRACE_SECONDS), or run this again",
+            stopped.code,
+        ) from None
     return bool(answer.get("rotated")), str(answer.get("reason", "no reason given"))
 
 

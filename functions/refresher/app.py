@@ -7,8 +7,11 @@ synchronously: vcc_tokens.rotation). Keys nobody asked for within
 REFRESH_IDLE_SECONDS are left to expire. Renewals go through the same lease as the vending
 function, so the two never fetch the same key at once.
 
-Invoked asynchronously by EventBridge Scheduler; a run with failed renewals raises, so Lambda
-retries it (twice) and then sends the event to the dead-letter queue, whose alarm pages someone.
+Invoked asynchronously by an EventBridge schedule rule. Faults are per key and per credential:
+one key's failed renewal, or one credential's unusable pending secret, is logged, counted for
+that credential (`RenewalFailures`, whose alarm names it) and listed in the run's summary, and
+the run goes on. The run fails, so that Lambda retries it (twice) and then sends the event to
+the dead-letter queue, only when something outside one key fails (the table cannot be scanned).
 The schedule's own retry policy and dead-letter queue cover failures to deliver the event.
 """
 
@@ -23,10 +26,6 @@ from vcc_tokens.observability import MetricUnit, logger, metrics, tracer
 from vcc_tokens.renewal import RENEW_EVENT, parse_renewal
 from vcc_tokens.rotation import ROTATE_EVENT, parse_rotation
 from vcc_tokens.wiring import refresher_vendor, rotation
-
-
-class RenewalsFailed(Exception):
-    """Some keys could not be renewed; their current tokens stay valid until they expire."""
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -53,13 +52,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "fresh": report.fresh,
         "idle": report.idle,
         "unreadable": report.unreadable,
+        "orphaned": report.orphaned,
         "failed": report.failed,
     }
     if rotations:
         summary["rotations"] = rotations
     logger.info("scheduled renewal finished", extra=summary)
-    if report.failed:
-        raise RenewalsFailed(f"{len(report.failed)} renewals failed: {', '.join(report.failed)}")
     return summary
 
 

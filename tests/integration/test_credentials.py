@@ -8,11 +8,9 @@ from __future__ import annotations
 import io
 import json
 import os
-import secrets
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,22 @@ from vcc_token_client.cli import main as vcc_token
 
 from local.lambda_runtime import LambdaContext, load_function
 from local.vcc_emulator import Client, VccEmulator
-from tests.conftest import CLIENTS, GUARDED_SECRETS, Observed, Service
+from tests.conftest import CLIENTS, Observed, Service
+from tests.integration.conftest import (
+    ADMIN,
+    REFRESHER,
+    REISSUED,
+    ROUTES,
+    SUPERVISOR,
+    WRONG,
+    client_of,
+    emitted,
+    put_credential,
+    rotate,
+    scheduled_run,
+    stage,
+    store_pending,
+)
 from tests.support import api_event, invoke, load_event
 from vcc_tokens import wiring
 from vcc_tokens.config import ConfigurationError, Settings
@@ -29,86 +42,7 @@ from vcc_tokens.tokens import Key
 
 pytestmark = pytest.mark.integration
 
-SUPERVISOR = Client(
-    "emea-supervisor",
-    "sup-" + secrets.token_urlsafe(24),
-    frozenset({"users:read", "interaction-content:read"}),
-)
-ADMIN = Client(
-    "emea-admin",
-    "adm-" + secrets.token_urlsafe(24),
-    frozenset({"users:write", "interaction-content:delete", "admin:write"}),
-)
-REISSUED = "reissued-" + secrets.token_urlsafe(24)  # VCC's new secret for ADMIN
-WRONG = "not-the-reissued-" + secrets.token_urlsafe(24)
-GUARDED_SECRETS.update(
-    {
-        "the supervisor's secret": SUPERVISOR.client_secret,
-        "the admin's secret": ADMIN.client_secret,
-        "the re-issued secret": REISSUED,
-        "a wrong pending secret": WRONG,
-    }
-)
-ROUTES = {
-    "emea": {
-        "supervisor": ["users:read", "interaction-content:read"],
-        "admin": ["users:write", "interaction-content:delete"],
-    }
-}
-REFRESHER = "vcc-token-vending-refresher"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def put_credential(service: Service, name: str, client: Client, scopes: list[str]) -> None:
-    document = {
-        "client_id": client.client_id,
-        "client_secret": client.client_secret,
-        "scopes": scopes,
-    }
-    secret = f"{service.secret_prefix}emea/{name}"
-    try:
-        service.secretsmanager.create_secret(Name=secret, SecretString=json.dumps(document))
-    except service.secretsmanager.exceptions.ResourceExistsException:
-        service.secretsmanager.put_secret_value(SecretId=secret, SecretString=json.dumps(document))
-
-
-def stage(service: Service, name: str, label: str) -> dict[str, Any]:
-    answer = service.secretsmanager.get_secret_value(
-        SecretId=f"{service.secret_prefix}emea/{name}", VersionStage=label
-    )
-    return json.loads(answer["SecretString"])  # type: ignore[no-any-return]
-
-
-def client_of(emulator: VccEmulator, access_token: str) -> str:
-    return emulator.issued[access_token].client_id
-
-
-@pytest.fixture
-def routed(
-    service: Service,
-    emulator: VccEmulator,
-    lambda_functions: dict[str, Any],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[Service]:
-    """emea's read scopes from a supervisor's credential, the sensitive ones from an admin's;
-    nam and apac keep their one default credential. The refresher answers Lambda's Invoke."""
-    emulator.clients.update({client.client_id: client for client in (SUPERVISOR, ADMIN)})
-    for name, scopes in ROUTES["emea"].items():
-        put_credential(service, name, SUPERVISOR if name == "supervisor" else ADMIN, scopes)
-    monkeypatch.setenv("VCC_CREDENTIALS", json.dumps(ROUTES))
-    lambda_functions[REFRESHER] = load_function("refresher").lambda_handler
-    wiring.reset()
-    yield service
-    for name in ROUTES["emea"]:
-        service.secretsmanager.delete_secret(
-            SecretId=f"{service.secret_prefix}emea/{name}", ForceDeleteWithoutRecovery=True
-        )
-
-
-def emitted(text: str, name: str) -> list[str]:
-    """The Credential dimension of each `name` metric in the EMF lines of `text`."""
-    lines = [json.loads(line) for line in text.splitlines() if line.startswith('{"_aws"')]
-    return [line["Credential"] for line in lines if name in line]
 
 
 # --- routing -----------------------------------------------------------------------------------
@@ -204,13 +138,6 @@ def test_a_credential_whose_secret_does_not_list_the_scope_is_refused_before_vcc
 
 
 # --- rotation ----------------------------------------------------------------------------------
-def rotate(service: Service, stdin: str, monkeypatch: pytest.MonkeyPatch, *extra: str) -> int:
-    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    command = ["admin", "rotate", "--region", "emea", "--credential", "admin"]
-    command += ["--function", REFRESHER, "--secret-prefix", service.secret_prefix, *extra]
-    return vcc_token(command)
-
-
 def test_rotation_proves_the_pending_secret_then_makes_it_current(
     routed: Service,
     emulator: VccEmulator,
@@ -382,10 +309,16 @@ def test_the_refresher_records_credential_health_and_counts_rejections_per_crede
     emulator.clients[ADMIN.client_id] = Client(ADMIN.client_id, "re-issued-elsewhere", ADMIN.scopes)
     # When the scheduled refresher runs
     refresher = load_function("refresher").lambda_handler
-    with pytest.raises(Exception, match="1 renewals failed"):
-        refresher(load_event("scheduled_refresh.json"), LambdaContext("scheduled"))
-    # Then the rejection is counted for the admin's credential only (the alarm's contributor)
-    assert emitted(capsys.readouterr().out, "CredentialRejections") == ["emea/admin"]
+    summary = refresher(load_event("scheduled_refresh.json"), LambdaContext("scheduled"))
+    # Then the supervisor's key is renewed, the admin's listed as failed with its reason
+    assert summary["renewed"] == 1
+    assert [line.split(": ")[:2] for line in summary["failed"]] == [
+        ["emea users:write (admin)", "upstream_rejected_credentials"]
+    ]
+    # And the rejection is counted for the admin's credential only (the alarms' contributor)
+    printed = capsys.readouterr().out
+    assert emitted(printed, "CredentialRejections") == ["emea/admin"]
+    assert emitted(printed, "RenewalFailures") == ["emea/admin"]
     # And each credential's health is recorded and shown, while callers hold valid tokens
     assert vcc_token(["admin", "status", "--table", routed.table_name, "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
@@ -443,36 +376,20 @@ def test_purge_removes_the_matching_keys_only_after_confirmation(
     assert again.body["access_token"] != tokens["users:write"]
 
 
-def store_pending(service: Service, secret: str, document: dict[str, object]) -> None:
-    """What an operator does with the AWS CLI instead of `admin rotate`."""
-    service.secretsmanager.put_secret_value(
-        SecretId=service.secret_prefix + secret,
-        SecretString=json.dumps(document),
-        VersionStages=["AWSPENDING"],
-    )
-
-
-def scheduled_run() -> dict[str, Any]:
-    refresher = load_function("refresher").lambda_handler
-    summary: dict[str, Any] = refresher(
-        load_event("scheduled_refresh.json"), LambdaContext("scheduled")
-    )
-    return summary
-
-
 def test_a_pending_secret_stored_without_admin_rotate_is_promoted_by_the_scheduled_run(
     routed: Service, emulator: VccEmulator
 ) -> None:
     # Given VCC having re-issued the admin's secret, and an operator who stored it as
     # AWSPENDING with the AWS CLI instead of `admin rotate`
     emulator.reissue(ADMIN.client_id, REISSUED, previous_for=0)
-    document = {"client_id": ADMIN.client_id, "client_secret": REISSUED, "scopes": ["users:write"]}
+    scopes = ROUTES["emea"]["admin"]
+    document = {"client_id": ADMIN.client_id, "client_secret": REISSUED, "scopes": scopes}
     store_pending(routed, "emea/admin", document)
     # When the scheduled refresher runs
     summary = scheduled_run()
     # Then it proved the secret with one grant and made it current; nothing else was pending
     assert summary["rotations"] == {
-        "emea/admin": "promoted after VCC granted 'users:write' with it"
+        "emea/admin": "promoted after VCC granted 'interaction-content:delete' with it"
     }
     assert stage(routed, "admin", "AWSCURRENT")["client_secret"] == REISSUED
     assert len(emulator.issued) == 1

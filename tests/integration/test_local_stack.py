@@ -7,6 +7,7 @@ import hashlib
 import json
 import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -129,6 +130,34 @@ def test_the_smoke_check_fails_clearly_outside_the_resource_policy(
     assert out.splitlines()[0].startswith("FAIL  GET /tokens/nam/users:read: 403")
     assert "with an explicit deny" in out.splitlines()[0]
     assert out.splitlines()[-1] == "smoke check FAILED"
+
+
+def test_a_purge_reaches_every_instance_within_the_memory_window(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given make run's stack with a 1 s memory window, its vending instance warm with a token
+    window = 1.0
+    quick = next(running_stack({"MEMORY_CACHE_SECONDS": str(window)}))
+    try:
+        caller = CALLERS[0]
+        first = quick.get("/tokens/nam/users:read", caller).json()["access_token"]
+        # When an operator purges nam's cached tokens through the stack's AWS
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "LOCALOPERATOR0000001")  # moto takes any
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local-only")
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+        monkeypatch.setenv("AWS_ENDPOINT_URL", quick.aws_endpoint)
+        monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+        purge = ["admin", "purge", "--table", "vcc-tokens-local", "--region", "nam", "--yes"]
+        assert vcc_token(purge) == 0
+        assert "nam#users:read" in capsys.readouterr().out
+        # Then once the documented window has passed, the instance serves a new token
+        time.sleep(window + 0.05)
+        again = quick.get("/tokens/nam/users:read", caller)
+        assert again.status_code == 200
+        assert again.json()["access_token"] != first
+    finally:
+        quick.process.kill()
+        quick.process.wait(timeout=10)
 
 
 def test_unsigned_request_is_403_missing_token(stack: Stack) -> None:

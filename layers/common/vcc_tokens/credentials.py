@@ -140,7 +140,7 @@ class SecretsManagerCredentialStore(CredentialStore):
                 )
             return None
         try:
-            credentials = self._parsed(name, answer)
+            credentials = self._parsed(name, answer, stage)
         except CredentialsUnavailable:
             self._cached.pop((name, stage), None)  # an operator's fix is read at once
             raise
@@ -186,9 +186,9 @@ class SecretsManagerCredentialStore(CredentialStore):
             f"cannot read secret {name!r} of credential {credential!r}: {error.message}"
         ) from None
 
-    def _parsed(self, name: str, answer: dict[str, Any]) -> ClientCredentials:
+    def _parsed(self, name: str, answer: dict[str, Any], stage: Stage) -> ClientCredentials:
         raw = answer.get("SecretString", answer.get("SecretBinary"))
-        credentials = parse_credentials(name, raw)
+        credentials = parse_credentials(name, raw, stage)
         created = answer.get("CreatedDate")  # a datetime from boto3
         return ClientCredentials(
             credentials.client_id,
@@ -200,24 +200,29 @@ class SecretsManagerCredentialStore(CredentialStore):
         )
 
 
-def parse_credentials(secret_name: str, raw: object) -> ClientCredentials:
-    """Validate the secret's JSON. Errors name the secret and the field, never a value."""
+# A secret is input the service does not control (anyone with PutSecretValue writes it): bounded
+# before it is parsed. A VCC credential's JSON is well under 1 KB; Secrets Manager takes 64 KB.
+MAX_SECRET_CHARACTERS = 8192
+MAX_FIELD_CHARACTERS = 1024  # client_id, client_secret: what goes on the wire to VCC
+
+
+def parse_credentials(secret_name: str, raw: object, stage: str = CURRENT) -> ClientCredentials:
+    """Validate the secret's JSON: bounded in size, nesting and numbers, with the fields that go
+    on the wire valid Unicode. Errors name the secret, the stage and the field, never a value."""
 
     def fail(reason: str) -> CredentialsUnavailable:
-        return CredentialsUnavailable(f"secret {secret_name!r} {reason}")
+        return CredentialsUnavailable(f"secret {secret_name!r} ({stage}) {reason}")
 
-    if isinstance(raw, bytes):
-        raw = raw.decode("utf-8", errors="replace")
-    try:
-        document = json.loads(raw) if isinstance(raw, str) else None
-    except json.JSONDecodeError:
-        document = None
-    if not isinstance(document, dict):
-        raise fail('is not a JSON object like {"client_id": ..., "client_secret": ...}')
+    document = _json_object(raw, fail)
     for key in ("client_id", "client_secret"):
         value = document.get(key)
         if not isinstance(value, str) or not value:
             raise fail(f"needs a non-empty string {key!r}")
+        if len(value) > MAX_FIELD_CHARACTERS or not _wire_text(value):
+            raise fail(
+                f"has a {key!r} that is not printable Unicode text of at most "
+                f"{MAX_FIELD_CHARACTERS} characters"
+            )
     auth_method = document.get("auth_method") or "client_secret_post"
     if auth_method not in AUTH_METHODS:
         raise fail(f"has an unsupported auth_method; allowed: {', '.join(AUTH_METHODS)}")
@@ -232,3 +237,30 @@ def parse_credentials(secret_name: str, raw: object) -> ClientCredentials:
         auth_method=cast(AuthMethod, auth_method),
         scopes=frozenset(scopes) if scopes is not None else None,
     )
+
+
+def _json_object(raw: object, fail: Callable[[str], CredentialsUnavailable]) -> dict[str, Any]:
+    """The secret's value as a JSON object, its size bounded before it is parsed."""
+    if isinstance(raw, bytes):
+        try:
+            raw = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise fail("is binary that is not UTF-8 text") from None
+    if isinstance(raw, str) and len(raw) > MAX_SECRET_CHARACTERS:
+        raise fail(f"is {len(raw)} characters long; a credential fits in {MAX_SECRET_CHARACTERS}")
+    try:  # a leading byte-order mark is what some editors save; anything else must be JSON
+        document = json.loads(raw.removeprefix("\ufeff")) if isinstance(raw, str) else None
+    except (ValueError, RecursionError):  # malformed, nested too deep, a number too long
+        document = None
+    if not isinstance(document, dict):
+        raise fail('is not a JSON object like {"client_id": ..., "client_secret": ...}')
+    return document
+
+
+def _wire_text(value: str) -> bool:
+    """Encodable as UTF-8 (no lone surrogates) and printable: what a form body can carry."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return value.isprintable()

@@ -2,7 +2,9 @@
 (`invalid_client`, `invalid_scope`) and the last rotation's outcome, as the refresher saw them.
 
 Stored in the token table as one item per credential, `health#<region>#<credential>` (the token
-cache skips these items), read by `vcc-token admin status`. A rejection is also counted as
+cache skips these items), read by `vcc-token admin status`. The same item serializes rotations: a
+run claims the pending version it proves (a conditional write, as leases are), so that two runs
+proving one version make one request to VCC and give one answer. A rejection is also counted as
 `CredentialRejections` with the credential as a dimension (vcc_tokens.observability), which the
 template's alarm watches: the scheduled refresher renews ahead of expiry, so a rejected
 credential raises the alarm while callers are still served valid tokens.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from contextlib import suppress
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vcc_tokens.aws import calling
@@ -35,8 +38,26 @@ def credential_of(cache_key: str) -> str | None:
     return f"{region}/{credential}"
 
 
+@dataclass(frozen=True)
+class RotationState:
+    claimed_version: str | None  # the pending version a run is proving, until claimed_until
+    claimed_until: float
+    last_version: str | None  # the version the last finished rotation was about, and its outcome
+    last_outcome: str | None
+
+
 class HealthLog(ABC):
     """Best effort: a record that cannot be written is dropped (the metric still counts)."""
+
+    def claim_rotation(
+        self, region: str, credential: str, version: str, until: float, now: float
+    ) -> bool:
+        """Whether this run may prove `version`: no other run is proving it. Without a shared
+        record (this default) every run may."""
+        return True
+
+    def rotation_state(self, region: str, credential: str) -> RotationState | None:
+        return None
 
     @abstractmethod
     def granted(self, region: str, credential: str, at: float) -> None: ...
@@ -45,8 +66,11 @@ class HealthLog(ABC):
     def rejected(self, region: str, credential: str, code: str, at: float) -> None: ...
 
     @abstractmethod
-    def rotated(self, region: str, credential: str, outcome: str, at: float) -> None:
-        """`outcome`: "promoted", or why the pending secret was not (no secret in it)."""
+    def rotated(
+        self, region: str, credential: str, outcome: str, at: float, version: str = ""
+    ) -> None:
+        """`outcome`: "promoted", or why the pending secret was not (no secret in it); ends the
+        claim on `version`."""
 
 
 class DynamoDBHealthLog(HealthLog):
@@ -64,16 +88,65 @@ class DynamoDBHealthLog(HealthLog):
             {"last_rejection_at": {"N": f"{at:.3f}"}, "last_rejection_code": {"S": code}},
         )
 
-    def rotated(self, region: str, credential: str, outcome: str, at: float) -> None:
-        self._set(
-            region,
-            credential,
-            {"last_rotation_at": {"N": f"{at:.3f}"}, "last_rotation": {"S": outcome[:500]}},
-        )
+    def rotated(
+        self, region: str, credential: str, outcome: str, at: float, version: str = ""
+    ) -> None:
+        attributes = {
+            "last_rotation_at": {"N": f"{at:.3f}"},
+            "last_rotation": {"S": outcome[:500]},
+            "last_rotation_version": {"S": version or "-"},
+        }
+        self._set(region, credential, attributes, " REMOVE rotation_claim, rotation_claim_until")
 
-    def _set(self, region: str, credential: str, attributes: dict[str, Any]) -> None:
+    def claim_rotation(
+        self, region: str, credential: str, version: str, until: float, now: float
+    ) -> bool:
+        try:
+            with calling("DynamoDB", self._table):
+                return self._claim(region, credential, version, until, now)
+        except DependencyError:  # counted there; best effort: at worst two runs prove it
+            return True
+
+    def _claim(self, region: str, credential: str, version: str, until: float, now: float) -> bool:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"cache_key": {"S": health_key(region, credential)}},
+                UpdateExpression="SET rotation_claim = :version, rotation_claim_until = :until",
+                ConditionExpression=(
+                    "attribute_not_exists(rotation_claim_until) OR rotation_claim_until < :now"
+                    " OR rotation_claim <> :version"
+                ),
+                ExpressionAttributeValues={
+                    ":version": {"S": version},
+                    ":until": {"N": f"{until:.3f}"},
+                    ":now": {"N": f"{now:.3f}"},
+                },
+            )
+        except self._client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
+
+    def rotation_state(self, region: str, credential: str) -> RotationState | None:
+        with suppress(DependencyError), calling("DynamoDB", self._table):
+            item = self._client.get_item(
+                TableName=self._table,
+                Key={"cache_key": {"S": health_key(region, credential)}},
+                ConsistentRead=True,
+            ).get("Item", {})
+            return RotationState(
+                _text(item, "rotation_claim"),
+                _number(item, "rotation_claim_until"),
+                _text(item, "last_rotation_version"),
+                _text(item, "last_rotation"),
+            )
+        return None
+
+    def _set(
+        self, region: str, credential: str, attributes: dict[str, Any], also: str = ""
+    ) -> None:
         names = sorted(attributes)
-        expression = "SET " + ", ".join(f"{name} = :{name}" for name in names)
+        expression = "SET " + ", ".join(f"{name} = :{name}" for name in names) + also
         with suppress(DependencyError), calling("DynamoDB", self._table):  # counted there
             self._client.update_item(
                 TableName=self._table,
@@ -81,3 +154,16 @@ class DynamoDBHealthLog(HealthLog):
                 UpdateExpression=expression,
                 ExpressionAttributeValues={f":{name}": attributes[name] for name in names},
             )
+
+
+def _text(item: dict[str, Any], name: str) -> str | None:
+    """A string attribute of an item (untrusted: anything else is None)."""
+    value = item.get(name, {}).get("S")
+    return value if isinstance(value, str) else None
+
+
+def _number(item: dict[str, Any], name: str) -> float:
+    try:
+        return float(item.get(name, {}).get("N", 0))
+    except (TypeError, ValueError):
+        return 0.0

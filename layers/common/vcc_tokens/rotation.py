@@ -15,13 +15,19 @@ falls back to `AWSPREVIOUS` for ROTATION_GRACE_SECONDS after the new version was
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from vcc_tokens.config import REGIONS, Settings
 from vcc_tokens.credentials import PENDING, ClientCredentials, CredentialStore
-from vcc_tokens.errors import InvalidRequest, UpstreamRejectedCredentials, VendError
+from vcc_tokens.errors import (
+    CredentialsUnavailable,
+    InvalidRequest,
+    UpstreamRejectedCredentials,
+    VendError,
+)
 from vcc_tokens.health import HealthLog
 from vcc_tokens.observability import count_for_credential, logger
 from vcc_tokens.token_request import check_region, parse_token_request
@@ -29,13 +35,17 @@ from vcc_tokens.tokens import DEFAULT_CREDENTIAL, Key
 from vcc_tokens.upstream import TokenEndpoint
 
 ROTATE_EVENT = "rotate"
+VERSION_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # Secrets Manager's VersionId (a UUID)
+CLAIM_MARGIN_SECONDS = 10.0  # a claim outlives one proof (the upstream budget) by this much
+CLAIM_POLL_SECONDS = 0.25  # how often a run waiting on another's proof looks again
 
 
 @dataclass(frozen=True)
 class RotationRequest:
     region: str
     credential: str
-    scope: str | None  # the scope to prove the pending secret with; None: the credential's first
+    scope: str | None  # the scope to prove the pending secret with; None: a routed one
+    version: str | None = None  # the pending version the operator stored (admin rotate)
 
 
 @dataclass(frozen=True)
@@ -50,13 +60,15 @@ class RotationResult:
 def parse_rotation(payload: object, settings: Settings) -> RotationRequest:
     """A rotation event, validated: the region, a credential the routes know, an optional scope
     routed to it."""
-    expected = 'a rotation event is {"rotate": {"region", "credential"[, "scope"]}}'
+    expected = 'a rotation event is {"rotate": {"region", "credential"[, "scope"][, "version"]}}'
     if not isinstance(payload, dict) or not isinstance(payload.get("region"), str):
         raise InvalidRequest(expected)
     region = str(payload["region"])
     credential = payload.get("credential") or DEFAULT_CREDENTIAL
-    scope = payload.get("scope")
+    scope, version = payload.get("scope"), payload.get("version")
     if not isinstance(credential, str) or not (scope is None or isinstance(scope, str)):
+        raise InvalidRequest(expected)
+    if version is not None and not (isinstance(version, str) and VERSION_ID.fullmatch(version)):
         raise InvalidRequest(expected)
     check_region(region)
     known = settings.credential_routes.credentials(region)
@@ -68,7 +80,50 @@ def parse_rotation(payload: object, settings: Settings) -> RotationRequest:
         routed_to = parse_token_request(region, scope, None, settings).credential
         if routed_to != credential:
             raise InvalidRequest(f"scope {scope!r} of {region} is routed to {routed_to!r}")
-    return RotationRequest(region, credential, scope)
+    return RotationRequest(region, credential, scope, version)
+
+
+ALREADY_PROMOTED = "already promoted: another run proved it with VCC and made it current"
+
+
+@dataclass(frozen=True)
+class OneProofAtATime:
+    """Two runs proving one pending version (an operator's `admin rotate` and a scheduled run)
+    make one request to VCC: each claims the version on the credential's health item, as
+    renewals claim a key's lease; the one refused waits for the other's answer."""
+
+    health: HealthLog | None
+    clock: Callable[[], float]
+    sleep: Callable[[float], None]
+
+    def claim(self, request: RotationRequest, version: str, budget: float) -> bool:
+        if self.health is None:
+            return True
+        now = self.clock()
+        until = now + budget + CLAIM_MARGIN_SECONDS
+        return self.health.claim_rotation(request.region, request.credential, version, until, now)
+
+    def answer_of_the_other_run(
+        self, request: RotationRequest, version: str, credentials: CredentialStore
+    ) -> RotationResult:
+        """What the run holding the claim found, without a second request to VCC (waiting at
+        most until its claim ends)."""
+        region, credential = request.region, request.credential
+        state = None
+        while self.health is not None:  # only a shared health log refuses a claim
+            if credentials.current(region, credential, fresh=True).version == version:
+                return RotationResult(True, ALREADY_PROMOTED)
+            state = self.health.rotation_state(region, credential)
+            if state is None or state.claimed_version != version:  # it has finished
+                break
+            if state.claimed_until < self.clock():  # it has died: its claim ran out
+                break
+            self.sleep(CLAIM_POLL_SECONDS)
+        if state is not None and state.last_version == version and state.last_outcome:
+            return RotationResult(False, state.last_outcome)  # it was refused: the same answer
+        return RotationResult(
+            False, "another run was proving this pending secret and did not finish: try again"
+        )
 
 
 class Rotation:
@@ -80,6 +135,7 @@ class Rotation:
         health: HealthLog | None = None,
         clock: Callable[[], float] = time.time,
         scopes_in_use: Callable[[str, str], Iterable[str]] = lambda region, credential: (),
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.scopes_in_use = scopes_in_use  # the scopes cached tokens of a credential have
         self.credentials = credentials
@@ -87,6 +143,7 @@ class Rotation:
         self.settings = settings
         self.health = health
         self.clock = clock
+        self.sleep = sleep
 
     def promote_everywhere(self) -> dict[str, str]:
         """The scheduled run: each credential with an AWSPENDING version (stored outside
@@ -100,9 +157,20 @@ class Rotation:
                     pending = self.credentials.read(region, credential, PENDING)
                     if pending is not None:
                         outcomes[f"{region}/{credential}"] = self._retried(request, pending)
-                except VendError as error:  # the secret's reader reports it; the next run retries
-                    logger.warning("pending secret not read", extra={"error": error.code})
+                except Exception as error:  # one credential's fault: the rest go on
+                    outcomes[f"{region}/{credential}"] = self._unusable(request, error)
         return outcomes
+
+    def _unusable(self, request: RotationRequest, error: Exception) -> str:
+        """A pending secret that cannot be read or used: said once per run, counted for the
+        credential; the next run (or an operator's fix) tries again."""
+        if isinstance(error, VendError):
+            reason = f"{error.code}: {error.message}"
+        else:  # its message could hold anything: only its type
+            reason = f"unexpected {type(error).__name__}"
+        count_for_credential("RotationsRefused", request.region, request.credential)
+        logger.warning("pending secret not usable", extra={"error": reason})
+        return f"not promoted, still on the current secret: {reason}"
 
     def _retried(self, request: RotationRequest, pending: ClientCredentials) -> str:
         """Proven again while it is young enough that VCC may still be propagating it (at most
@@ -123,22 +191,46 @@ class Rotation:
         self, request: RotationRequest, pending: ClientCredentials | None
     ) -> RotationResult:
         region, credential = request.region, request.credential
+        current = self.credentials.current(region, credential, fresh=True)
+        if request.version is not None and current.version == request.version:
+            return RotationResult(True, ALREADY_PROMOTED)  # by a scheduled run, meanwhile
         if pending is None:
             return RotationResult(False, "nothing to rotate: the secret has no AWSPENDING version")
-        current = self.credentials.current(region, credential, fresh=True)
         if pending.version == current.version:
             return RotationResult(False, "AWSPENDING is already the current version")
+        unlisted = self._unlisted_scopes(request, pending)
+        if unlisted:  # refused before VCC is asked: promoted, it would fail these scopes' callers
+            return self._refused(
+                request,
+                CredentialsUnavailable(
+                    f"the pending secret does not list {', '.join(unlisted)}, routed to this "
+                    'credential: add them to its "scopes"'
+                ),
+                pending.version,
+            )
+        claims = OneProofAtATime(self.health, self.clock, self.sleep)
+        if not claims.claim(request, pending.version, self.settings.upstream_budget):
+            return claims.answer_of_the_other_run(request, pending.version, self.credentials)
         try:
             key = Key(region, self._proof_scope(request, pending), credential)
             self.credentials.check_serves(key, pending)
             self.upstream.fetch(region, key.scope, pending, self.settings.upstream_budget)
+            self.credentials.promote(region, credential, pending.version, current.version)
         except VendError as error:
-            return self._refused(request, error)
-        self.credentials.promote(region, credential, pending.version, current.version)
+            return self._refused(request, error, pending.version)
         outcome = f"promoted after VCC granted {key.scope!r} with it"
-        self._record(request, outcome)
+        self._record(request, outcome, pending.version)
         logger.info("pending secret promoted", extra={"region": region, "credential": credential})
         return RotationResult(True, outcome)
+
+    def _unlisted_scopes(self, request: RotationRequest, pending: ClientCredentials) -> list[str]:
+        """The scopes the credential must serve that the pending secret does not list: those
+        routed to a named credential; for a default one whose secret lists scopes, those its
+        cached tokens have."""
+        routed = set(self.settings.credential_routes.scopes_of(request.region, request.credential))
+        if not routed and pending.scopes is not None:
+            routed = set(self.scopes_in_use(request.region, request.credential))
+        return sorted(routed - (pending.scopes or frozenset()))
 
     def _proof_scope(self, request: RotationRequest, pending: ClientCredentials) -> str:
         if request.scope is not None:
@@ -156,7 +248,9 @@ class Rotation:
             )
         return candidates[0]
 
-    def _refused(self, request: RotationRequest, error: VendError) -> RotationResult:
+    def _refused(
+        self, request: RotationRequest, error: VendError, version: str = ""
+    ) -> RotationResult:
         reason = f"not promoted, still on the current secret: {error.code}: {error.message}"
         if isinstance(error, UpstreamRejectedCredentials):
             reason += (
@@ -165,9 +259,9 @@ class Rotation:
             )
         count_for_credential("RotationsRefused", request.region, request.credential)
         logger.warning("pending secret not promoted", extra={"error": error.code})
-        self._record(request, reason)
+        self._record(request, reason, version)
         return RotationResult(False, reason)
 
-    def _record(self, request: RotationRequest, outcome: str) -> None:
+    def _record(self, request: RotationRequest, outcome: str, version: str = "") -> None:
         if self.health is not None:
-            self.health.rotated(request.region, request.credential, outcome, self.clock())
+            self.health.rotated(request.region, request.credential, outcome, self.clock(), version)

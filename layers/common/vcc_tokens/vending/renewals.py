@@ -8,7 +8,12 @@
   taken then).
 - handed over: the refresher renews one key under the lease a vending instance took for it.
 - scheduled: the refresher renews every key that is, or will be before its next run, inside
-  the margin, unless nobody asked for it lately or VCC is backing off for it.
+  the margin, unless nobody asked for it lately, VCC is backing off for it, or the routes no
+  longer send its scope to its credential (an orphan: left to expire).
+
+Faults are per key: whatever stops one key's renewal (VCC, AWS, an unusable secret, anything
+unexpected) is logged and counted for that key's credential (`RenewalFailures`), and the others
+go on.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vcc_tokens.config import Settings
-from vcc_tokens.errors import DependencyError, UpstreamError
-from vcc_tokens.observability import MetricUnit, logger, metrics
+from vcc_tokens.errors import DependencyError, VendError
+from vcc_tokens.observability import MetricUnit, count_for_credential, logger, metrics
 from vcc_tokens.renewal import Renewer
 from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
 from vcc_tokens.vending.freshness import RenewalMargin
@@ -32,7 +37,8 @@ class RenewalReport:
     idle: int = 0  # nobody asked for it within idle_seconds (or nothing cached)
     backing_off: int = 0  # VCC failed for it recently; its failure memory says when to retry
     unreadable: int = 0  # its token does not parse or open: skipped (its next request heals it)
-    failed: list[str] = field(default_factory=list)
+    orphaned: int = 0  # the routes no longer send its scope to its credential: left to expire
+    failed: list[str] = field(default_factory=list)  # "<key>: <reason>", one per failed key
 
 
 @dataclass
@@ -67,7 +73,7 @@ class Renewals:
             renewed, _ = self.flight.fetch_holding(
                 lease, self.not_due(), budget=self.settings.renew_ahead_budget
             )
-        except (UpstreamError, DependencyError) as error:
+        except VendError as error:  # the caller holds a valid token: serve it, whatever failed
             metrics.add_metric(name="RenewAheadFailures", unit=MetricUnit.Count, value=1)
             logger.warning(
                 "refresh-ahead failed; serving the current token",
@@ -101,11 +107,8 @@ class Renewals:
             if lease is None:
                 return False  # someone else is renewing it, or it backs off
             self.flight.fetch_holding(lease, self.not_due())
-        except (UpstreamError, DependencyError) as error:
-            logger.warning(
-                "renewal failed",
-                extra={"region": key.region, "scope": key.scope, "error": error.code},
-            )
+        except Exception as error:  # one key's fault: recorded, never raised
+            key_failed(key, error, "renewal failed")
             return False
         return True
 
@@ -114,9 +117,12 @@ class Renewals:
         unless nobody asked for it within `idle_seconds` or VCC is backing off for it."""
         now = self.clock()
         report = RenewalReport()
+        routes = self.settings.credential_routes
         for entry in self.flight.store.entries():
             if entry.unreadable:
                 report.unreadable += 1
+            elif routes.credential_for(entry.region, entry.scope) != entry.credential:
+                report.orphaned += 1
             elif entry.token is None or entry.last_requested_at < now - self.settings.idle_seconds:
                 report.idle += 1
             elif not self.margin.due(entry.token, now, self.settings.refresh_rate_seconds):
@@ -130,12 +136,29 @@ class Renewals:
     def _renew_scheduled(self, entry: CacheEntry, report: RenewalReport) -> None:
         try:
             self.flight.obtain(entry.key, self.not_due(self.settings.refresh_rate_seconds))
-        except (UpstreamError, DependencyError) as error:
-            report.failed.append(f"{entry.region} {entry.scope}: {error.code}")
-            logger.warning(
-                "scheduled renewal failed",
-                extra={"region": entry.region, "scope": entry.scope, "error": error.code},
-            )
+        except Exception as error:  # one key's fault: recorded, the rest go on
+            report.failed.append(key_failed(entry.key, error, "scheduled renewal failed"))
         else:
             report.renewed += 1
             metrics.add_metric(name="SchedulerRenewals", unit=MetricUnit.Count, value=1)
+
+
+def key_failed(key: Key, error: Exception, what: str) -> str:
+    """Log and count one key's failure; "<key>: <reason>" for the run's summary. A typed error
+    says its code and message (which never hold a token or a secret); anything else only its
+    type, since its message could hold anything."""
+    if isinstance(error, VendError):
+        reason = f"{error.code}: {error.message}"
+    else:
+        reason = f"unexpected {type(error).__name__}"
+    count_for_credential("RenewalFailures", key.region, key.credential)
+    logger.warning(
+        what,
+        extra={
+            "region": key.region,
+            "scope": key.scope,
+            "credential": key.credential,
+            "error": reason,
+        },
+    )
+    return f"{key.region} {key.scope} ({key.credential}): {reason}"

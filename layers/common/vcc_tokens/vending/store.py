@@ -3,7 +3,9 @@ environment's copy of what it read there.
 
 The copy is trusted for `memory_cache_seconds`; a valid token it holds is also the last resort
 when DynamoDB cannot be read, and it keeps a token fetched but not stored (with the failure that
-keeps other instances from fetching again). Cache faults never reach VCC: releasing a lease and
+keeps other instances from fetching again). Once DynamoDB answers that it no longer holds a
+copied token (purged, or replaced), the copy is not served again: a purge reaches every instance
+within `memory_cache_seconds`. Cache faults never reach VCC: releasing a lease and
 recording that a key is still asked for are best effort (the lease expires, the next touch will
 do), and are counted where they happen (vcc_tokens.aws).
 """
@@ -55,6 +57,7 @@ class TokenStore:
     clock: Callable[[], float]
     skew: float = 0.0  # a lease is taken over (or a failure ends) only this much after expiry
     _touched: dict[Key, float] = field(default_factory=dict)
+    _unstored: dict[Key, str] = field(default_factory=dict)  # sha256 of a token kept, not stored
 
     def remembered(self, key: Key, now: float) -> CacheEntry | None:
         """The entry read within the memory's max age, without asking DynamoDB."""
@@ -63,6 +66,14 @@ class TokenStore:
     def held(self, key: Key, now: float) -> CachedToken | None:
         """A valid token this environment holds for the key, however old its copy."""
         return self.memory.held(key, now)
+
+    def still_held(self, held: CachedToken | None, read: CacheEntry | None) -> CachedToken | None:
+        """`held` (this environment's copy, taken before DynamoDB answered `read`), unless
+        DynamoDB no longer holds it: a purged or replaced token is not served from memory
+        again. A token DynamoDB never took (keep_unstored) stays."""
+        if held is None or self._unstored.get(held.key) == held.sha256:
+            return held
+        return held if read is not None and read.holding() == held.sha256 else None
 
     def read(self, key: Key, now: float) -> CacheEntry | None:
         """The key's entry from DynamoDB (eventually consistent); the caller still wants it."""
@@ -115,12 +126,14 @@ class TokenStore:
             if latest and latest.token and latest.token.seconds_left(self.clock()) > 0:
                 token = latest.token
         self.memory.put(CacheEntry.holding_token(token), self.clock())
+        self._unstored.pop(token.key, None)
         return token
 
     def keep_unstored(self, token: CachedToken, failure: Failure) -> None:
         """A token DynamoDB would not take: kept here, behind the failure that keeps the key's
         other instances from fetching it again."""
         self.memory.put(CacheEntry.holding_token(token, failure), self.clock())
+        self._unstored[token.key] = token.sha256
 
     def entries(self) -> Iterator[CacheEntry]:
         return self.cache.entries()

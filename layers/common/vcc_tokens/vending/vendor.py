@@ -69,6 +69,7 @@ class TokenVendor:
         cached: CachedToken | None = None
         try:
             entry = self.store.read(key, now)
+            held = self.store.still_held(held, entry)  # purged: not served from memory again
             cached = entry.token if entry else None
             if usable(cached, min_ttl, now, self.skew):
                 if self.renewals.margin.due(cached, now):
