@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import errno
 import json
+import logging
 import os
 import signal
 import sys
@@ -38,8 +39,10 @@ from local.iam.deployment import TemplateError
 from local.iam.evaluation import EvaluatorMissing
 from local.iam.gateway import LocalCaller, resource_policy
 from local.lambda_runtime import LambdaContext, load_function
+from local.log_delivery import LogDelivery
 from local.sigv4 import load_callers
 from local.stack import (
+    LOCAL_AWS_ENV,
     LOCAL_STACK_NAME,
     ROOT,
     LocalDeployment,
@@ -114,6 +117,8 @@ class Schedule:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> Schedule:
+        """One run now (a deployed schedule has run within its first period), then one per
+        period."""
         self._thread.start()
         return self
 
@@ -122,12 +127,16 @@ class Schedule:
         self._thread.join(timeout=30)
 
     def _run(self) -> None:
+        self._invoke()
         while not self._stopped.wait(self._period):
-            with self._lock:
-                try:
-                    self._handler(self._event, LambdaContext(f"schedule-{uuid.uuid4()}"))
-                except Exception as failure:
-                    print(f"scheduled refresher failed: {failure}", file=sys.stderr, flush=True)
+            self._invoke()
+
+    def _invoke(self) -> None:
+        with self._lock:
+            try:
+                self._handler(self._event, LambdaContext(f"schedule-{uuid.uuid4()}"))
+            except Exception as failure:
+                print(f"scheduled refresher failed: {failure}", file=sys.stderr, flush=True)
 
 
 def read_entitlements(path: Path) -> str:
@@ -141,6 +150,20 @@ def read_entitlements(path: Path) -> str:
     except (OSError, InvalidEntitlements) as problem:
         raise StartupError(f"entitlements file {path}: {problem}") from None
     return document
+
+
+def log_delivery(aws_endpoint: str) -> LogDelivery:
+    """The functions' log lines, to their log groups on moto (as Lambda sends them to
+    CloudWatch Logs), besides stdout."""
+    import boto3
+
+    from vcc_tokens.observability import logger  # after function_environment(): Powertools
+
+    logs = boto3.client("logs", endpoint_url=aws_endpoint, region_name=LOCAL_AWS_ENV["AWS_REGION"])
+    delivery = LogDelivery(logs, LOCAL_STACK_NAME, logger.registered_formatter)
+    delivery.create(["vend", "refresher"])
+    logging.getLogger(logger.name).addHandler(delivery)
+    return delivery
 
 
 def refresh_rate_minutes(template: dict[str, Any]) -> int:
@@ -219,8 +242,12 @@ def main() -> int:
                 "AllowedOrganizationId": os.environ.get("ALLOWED_ORGANIZATION_ID", ""),
             },
         )
+        delivery = log_delivery(aws_endpoint)
         handlers = {
-            route.function: load_function(route.function).lambda_handler for route in routes
+            route.function: delivery.delivering(
+                route.function, load_function(route.function).lambda_handler
+            )
+            for route in routes
         }
         invoke_lock = threading.Lock()
         front = bind(
@@ -236,7 +263,7 @@ def main() -> int:
             ),
         )
         stops.append(front.stop)
-        refresher = load_function("refresher").lambda_handler
+        refresher = delivery.delivering("refresher", load_function("refresher").lambda_handler)
         functions[LOCAL_REFRESHER] = refresher  # for `vcc-token admin rotate --function`
         stops.append(Schedule(refresher, rate * 60, invoke_lock).start().stop)
     except (StartupError, ValueError, EvaluatorMissing, TemplateError) as exc:

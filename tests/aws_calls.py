@@ -35,6 +35,7 @@ NAMING_PARAMETERS = (
     "Name",
     "FunctionName",
     "AlarmNames",
+    "AlarmNamePrefix",
     "logGroupName",
 )
 

@@ -373,10 +373,19 @@ def purge_candidates(
     scope: str | None,
     session: botocore.session.Session | None = None,
 ) -> list[str]:
-    """The cache keys a purge with these filters removes."""
+    """The cache keys a purge with these filters removes. A credential the table has never seen
+    in the region (no token, no health record: a typo) is refused, exit 2."""
     health_of, key_of = _service_module("health").credential_of, _service_module("tokens").Key
     texts = [_key_text(item) for item in _scan(table, "cache_key", session)]
     keys = [(text, key_of.from_cache_key(text)) for text in texts if health_of(text) is None]
+    known = {key.credential for _, key in keys if key.region == region}
+    known |= {c.split("/", 1)[1] for t in texts if (c := health_of(t)) and c.startswith(region)}
+    if credential is not None and credential not in known:
+        raise AdminError(
+            f"credential {credential[:40]!r} of {region} has no cached token or health record "
+            f"in {table}; it has: {', '.join(sorted(known)) or 'none'}",
+            2,
+        )
     return sorted(
         text
         for text, key in keys

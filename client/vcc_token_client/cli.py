@@ -14,9 +14,13 @@ AWS credentials from the usual chain (environment, profile, role). `vcc-token VE
 each verb's options and examples.
 
 Exit codes:
-  0 ok (admin explain: allowed)   2 bad input (usage, unknown region or scope, invalid rules)
-  3 forbidden (admin explain: refused)   4 upstream unavailable (VCC failing or rate limiting)
-  5 service unreachable (network, URL, AWS credentials or an AWS call)   1 anything else
+  0 ok (admin explain: allowed)
+  1 anything else (admin smoke: an alarm in ALARM, a check that could not run)
+  2 bad input (usage, unknown region or scope, invalid rules, a URL or route that does not exist)
+  3 forbidden (admin explain: refused; admin rotate: not rotated)
+  4 retry later (VCC failing or rate limiting)
+  5 unreachable (network, AWS credentials or an AWS call)
+  6 operator needed (the service's VCC credentials, rules or AWS access are broken)
 """
 
 from __future__ import annotations
@@ -30,10 +34,21 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError
+
 from vcc_token_client import __version__, admin
 from vcc_token_client.client import TokenClient
-from vcc_token_client.errors import TokenServiceError, exit_code
-from vcc_token_client.vcc import REGIONS
+from vcc_token_client.errors import Exit, TokenServiceError, exit_code
+from vcc_token_client.vcc import REGIONS, SCOPES
+
+
+def scope(value: str) -> str:
+    """A scope VCC documents, or argparse's exit 2 naming the value and what is allowed."""
+    if value not in SCOPES:
+        raise argparse.ArgumentTypeError(
+            f"unknown scope {value[:64]!r}; allowed: {', '.join(SCOPES)}"
+        )
+    return value
 
 
 def region(value: str) -> str:
@@ -53,15 +68,7 @@ def parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cli.add_argument("--version", action="version", version=version_line())
-    cli.add_argument(
-        "--url",
-        default=os.environ.get("VCC_TOKEN_SERVICE_URL"),
-        help="the service's base URL (default: $VCC_TOKEN_SERVICE_URL)",
-    )
-    cli.add_argument(
-        "--min-ttl", type=int, default=60, help="seconds the token must still be valid"
-    )
-    cli.add_argument("--signing-region", help="AWS region to sign for (default: from the URL)")
+    global_options(cli, os.environ.get("VCC_TOKEN_SERVICE_URL"), 60, None)
     commands = cli.add_subparsers(dest="command", required=True, metavar="{token,proxy,admin}")
     _token_verb(commands)
     _proxy_verb(commands)
@@ -72,16 +79,35 @@ def parser() -> argparse.ArgumentParser:
     return cli
 
 
+def global_options(cli: Any, url: object, min_ttl: object, signing_region: object) -> None:
+    """--url, --min-ttl and --signing-region: on the main parser with their defaults, and on
+    every verb with none (argparse.SUPPRESS), so they may come before or after the verb."""
+    cli.add_argument(
+        "--url", default=url, help="the service's base URL (default: $VCC_TOKEN_SERVICE_URL)"
+    )
+    cli.add_argument(
+        "--min-ttl", type=int, default=min_ttl, help="seconds the token must still be valid"
+    )
+    cli.add_argument(
+        "--signing-region",
+        default=signing_region,
+        help="AWS region to sign for (default: the execute-api hostname's, else the configured "
+        "region; a custom domain needs one of them)",
+    )
+
+
 def verb(commands: Any, name: str, summary: str, examples: list[str], **extra: str) -> Any:
-    """A subcommand whose --help ends with examples."""
+    """A subcommand whose --help ends with examples, taking the global options too."""
     epilog = "examples:\n" + "\n".join(f"  {line}" for line in examples) if examples else None
-    return commands.add_parser(
+    parser = commands.add_parser(
         name,
         help=summary,
         description=extra.get("description", summary),
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    global_options(parser, argparse.SUPPRESS, argparse.SUPPRESS, argparse.SUPPRESS)
+    return parser
 
 
 def _token_verb(commands: Any) -> None:
@@ -205,7 +231,7 @@ def _operations_verbs(checks: Any) -> None:
     purge.add_argument("--table", required=True, help="the service's DynamoDB table")
     purge.add_argument("--region", required=True, type=region, help="emea, nam or apac")
     purge.add_argument("--credential", help="only this credential's tokens")
-    purge.add_argument("--scope", help="only this scope's token")
+    purge.add_argument("--scope", type=scope, help="only this scope's token")
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     smoke = verb(
         checks,
@@ -224,6 +250,13 @@ def _operations_verbs(checks: Any) -> None:
         help="a scope the signing principal is entitled to (default agents-availability:read)",
     )
     smoke.add_argument("--stack", help="the stack's name: also check its alarms and refresher")
+    smoke.add_argument(
+        "--refresh-rate-minutes",
+        type=int,
+        default=5,
+        help="the stack's RefreshRateMinutes: its refresher must have run within twice that "
+        "(default 5, the template's)",
+    )
 
 
 def version_line() -> str:
@@ -235,6 +268,22 @@ def version_line() -> str:
     return f"vcc-token {__version__} (service code {service})"
 
 
+# botocore's configuration and credential errors, as an operator would act on them. Their own
+# messages are not shown: a credential_process failure carries the process's output.
+AWS_SETUP = {
+    "ProfileNotFound": "AWS_PROFILE (or --profile) names a profile your AWS config does not have",
+    "NoCredentialsError": "no AWS credentials found (environment, profile, SSO or role)",
+    "PartialCredentialsError": "the AWS credentials are incomplete (an access key without its "
+    "secret?)",
+    "CredentialRetrievalError": "the profile's credential_process failed (an expired SSO login "
+    "looks like this: aws sso login)",
+    "SSOTokenLoadError": "the SSO login has expired or never happened: aws sso login",
+    "UnauthorizedSSOTokenError": "the SSO login has expired: aws sso login",
+    "TokenRetrievalError": "the SSO token could not be refreshed: aws sso login",
+    "NoRegionError": "no AWS region configured: set AWS_REGION or the profile's region",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return run(argv)
@@ -242,6 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except BotoCoreError as error:  # one line, never a traceback
+        kind = type(error).__name__
+        why = AWS_SETUP.get(kind, "the AWS configuration or credentials could not be used")
+        print(f"vcc-token: {why} ({kind})", file=sys.stderr)
+        return Exit.UNREACHABLE
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -253,8 +307,8 @@ def run(argv: list[str] | None = None) -> int:
     if not args.url:
         print("vcc-token: no service URL: pass --url or set VCC_TOKEN_SERVICE_URL", file=sys.stderr)
         return 2
-    client = TokenClient(args.url, min_ttl=args.min_ttl, signing_region=args.signing_region)
     try:
+        client = TokenClient(args.url, min_ttl=args.min_ttl, signing_region=args.signing_region)
         token = client.token(args.region, args.scope)
     except TokenServiceError as error:
         print(f"vcc-token: {error}", file=sys.stderr)
@@ -365,7 +419,15 @@ def run_purge(args: argparse.Namespace) -> int:
 def run_smoke(args: argparse.Namespace) -> int:
     from vcc_token_client import smoke
 
-    checks = smoke.smoke(args.api, args.region, args.scope, args.stack, None, args.signing_region)
+    checks = smoke.smoke(
+        args.api,
+        args.region,
+        args.scope,
+        args.stack,
+        None,
+        args.signing_region,
+        args.refresh_rate_minutes,
+    )
     for check in checks:
         print(check.line(), flush=True)
     code = smoke.overall_exit_code(checks)
@@ -389,6 +451,9 @@ def run_proxy(args: argparse.Namespace) -> int:
     )
     try:
         server = proxy.serve(config, tokens, args.port)
+    except proxy.WaitressMissing as missing:
+        print(f"vcc-token proxy: {missing}", file=sys.stderr)
+        return 2
     except OSError as error:
         print(
             f"vcc-token proxy: cannot listen on 127.0.0.1:{args.port} ({error.strerror})",

@@ -27,7 +27,12 @@ import botocore.session
 import requests
 from requests.auth import AuthBase
 
-from vcc_token_client.errors import ServiceUnreachable, TokenServiceError, error_for
+from vcc_token_client.errors import (
+    BadRequest,
+    ServiceUnreachable,
+    TokenServiceError,
+    error_for,
+)
 from vcc_token_client.sigv4 import SigV4RequestsAuth
 
 
@@ -65,6 +70,18 @@ def origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
 
 
+def check_url(url: str) -> None:
+    """The service's URL must be absolute (http or https, a host): BadRequest otherwise."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise BadRequest(
+            None,
+            "bad_url",
+            f"the service URL {url[:80]!r} needs a scheme and a host, like "
+            "https://abc123.execute-api.eu-west-1.amazonaws.com/v1 or http://127.0.0.1:3000",
+        )
+
+
 class TokenClient:
     def __init__(
         self,
@@ -80,6 +97,7 @@ class TokenClient:
     ) -> None:
         """`api_base_url`: where the tokens are used, `{region}` standing for the region (the
         legacy https://{region}.api.newvoicemedia.com, or a test double)."""
+        check_url(base_url)
         self._base_url = base_url.rstrip("/")
         self._api_base_url = api_base_url
         self._refresh_interval = refresh_interval

@@ -2,7 +2,33 @@
 
 from __future__ import annotations
 
+from enum import IntEnum
 from typing import Any
+
+
+class Exit(IntEnum):
+    """The CLI's exit codes, one meaning each (the CLI's --help lists them)."""
+
+    OK = 0
+    FAILED = 1  # anything else
+    BAD_INPUT = 2  # usage, unknown region or scope, a URL or route that does not exist
+    FORBIDDEN = 3  # IAM, the API's resource policy or the entitlement rules refused
+    RETRY_LATER = 4  # VCC failing or rate limiting: the same call later may work
+    UNREACHABLE = 5  # network, AWS credentials or an AWS call
+    OPERATOR_NEEDED = 6  # the service's own credentials or configuration need an operator
+
+
+# The service's error codes that no retry fixes: its secret, its rules or its AWS access
+OPERATOR_CODES = frozenset(
+    {
+        "upstream_rejected_credentials",
+        "credentials_unavailable",
+        "entitlements_unavailable",
+        "dependency_error",
+    }
+)
+# What API Gateway answers (403) for a path or stage it does not have, signed or not
+NO_SUCH_ROUTE = "Missing Authentication Token"
 
 
 class TokenServiceError(Exception):
@@ -37,6 +63,10 @@ class ServiceUnreachable(TokenServiceError):
     """The service could not be reached, or no AWS credentials were found to sign with."""
 
 
+class OperatorNeeded(TokenServiceError):
+    """The service's own VCC credentials, rules or AWS access are broken: no retry helps."""
+
+
 def error_for(status: int, body: Any, retry_after: str | None) -> TokenServiceError:
     """The exception for one of the service's (or API Gateway's) error answers."""
     if isinstance(body, dict):
@@ -47,8 +77,15 @@ def error_for(status: int, body: Any, retry_after: str | None) -> TokenServiceEr
         )
     else:
         code, message = "unexpected_answer", f"the service answered {status}"
+    if status == 403 and message == NO_SUCH_ROUTE:
+        return BadRequest(
+            status, "no_such_route", "no such route: check the URL's stage and path (API "
+            f"Gateway answers {NO_SUCH_ROUTE!r} for a path it does not have)",
+        )  # fmt: skip
     if status == 403:
         return Forbidden(status, code, message)
+    if code in OPERATOR_CODES:
+        return OperatorNeeded(status, code, message)
     if status in (502, 503, 504):
         seconds = int(retry_after) if retry_after and retry_after.isdigit() else None
         return UpstreamUnavailable(status, code, message, seconds)
@@ -57,8 +94,13 @@ def error_for(status: int, body: Any, retry_after: str | None) -> TokenServiceEr
     return TokenServiceError(status, code, message)
 
 
-def exit_code(error: TokenServiceError) -> int:
-    """The CLI's exit code for a failure: 2 bad request, 3 forbidden, 4 VCC unavailable,
-    5 service unreachable, 1 anything else."""
-    codes = {BadRequest: 2, Forbidden: 3, UpstreamUnavailable: 4, ServiceUnreachable: 5}
-    return next((code for kind, code in codes.items() if isinstance(error, kind)), 1)
+def exit_code(error: TokenServiceError) -> Exit:
+    """The CLI's exit code for a failure (Exit)."""
+    codes = {
+        BadRequest: Exit.BAD_INPUT,
+        Forbidden: Exit.FORBIDDEN,
+        UpstreamUnavailable: Exit.RETRY_LATER,
+        ServiceUnreachable: Exit.UNREACHABLE,
+        OperatorNeeded: Exit.OPERATOR_NEEDED,
+    }
+    return next((code for kind, code in codes.items() if isinstance(error, kind)), Exit.FAILED)

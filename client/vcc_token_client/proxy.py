@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -231,15 +230,18 @@ def _json(
     return [body]
 
 
+class WaitressMissing(ImportError):
+    """The proxy's optional dependency is not installed."""
+
+
 def serve(config: ProxyConfig, tokens: TokenClient, port: int, threads: int = 8) -> Any:
     """A waitress server on 127.0.0.1:`port` (not started: call .run())."""
     try:
         import waitress
     except ImportError:
-        print(
-            "vcc-token proxy needs waitress: pip install 'vcc-token-client[proxy]'", file=sys.stderr
-        )
-        raise
+        raise WaitressMissing(
+            "needs waitress, an optional dependency: pip install 'vcc-token-client[proxy]'"
+        ) from None
     app = TokenProxy(config, tokens)
     server = waitress.create_server(
         app,

@@ -5,6 +5,7 @@ authorization expects, with the caller's own credentials from botocore's default
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import botocore.session
 from botocore.auth import SigV4Auth
@@ -12,17 +13,37 @@ from botocore.awsrequest import AWSRequest
 from requests import PreparedRequest
 from requests.auth import AuthBase
 
-from vcc_token_client.errors import ServiceUnreachable
+from vcc_token_client.errors import BadRequest, ServiceUnreachable
 
-_EXECUTE_API_HOST = re.compile(r"\.execute-api\.([a-z0-9-]+)\.amazonaws\.com")
+# Every hostname API Gateway documents for a REST API: {api-id}.execute-api.{region}.amazonaws.com
+# (public, and a private API's private DNS name), {api-id}-{vpce-id}.execute-api.{region}.
+# amazonaws.com (a private API through a VPC endpoint's Route 53 alias), and the endpoint's own
+# vpce-....execute-api.{region}.vpce.amazonaws.com; China's end in .amazonaws.com.cn.
+EXECUTE_API_HOST = re.compile(
+    r"^[a-z0-9-]+\.execute-api\.(?P<region>[a-z]{2}(-[a-z]+)+-\d+)\.(vpce\.)?amazonaws\.com(\.cn)?$"
+)
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 def signing_region(url: str, session: botocore.session.Session) -> str:
-    """The region in an execute-api URL, else the configured one (any works locally)."""
-    found = _EXECUTE_API_HOST.search(url)
+    """The region an execute-api hostname names; for any other hostname (a custom domain) the
+    configured region. A hostname that names none, with no region configured, is refused:
+    signing for a guessed region only earns a signature-mismatch 403."""
+    host = (urlsplit(url).hostname or "").lower()
+    found = EXECUTE_API_HOST.match(host)
     if found:
-        return found.group(1)
-    return str(session.get_config_variable("region") or "us-east-1")
+        return found["region"]
+    configured = session.get_config_variable("region")
+    if configured:
+        return str(configured)
+    if host in LOOPBACK:  # make run's stack verifies a signature for any region
+        return "us-east-1"
+    raise BadRequest(
+        None,
+        "signing_region_unknown",
+        f"{host} names no AWS region (a custom domain?): pass --signing-region "
+        "(or set AWS_REGION) to the region the API is deployed in",
+    )
 
 
 class SigV4RequestsAuth(AuthBase):

@@ -4,13 +4,16 @@
                                                            resource policy, entitlements, VCC)
     2. POST .../refresh naming that token's SHA-256       (replaces it once: one VCC grant)
     3. POST /oauth2/token (client-credentials form)       (the OAuth 2.0 route)
-    4. with --stack: the stack's alarms, none in ALARM,  and the refresher's last run
-       (CloudWatch and CloudWatch Logs; skipped, saying why, when they cannot be read)
+    4. with --stack: every alarm of the stack (by its name prefix, `<stack>-`), none in ALARM,
+       and the refresher's last run, younger than twice the schedule's rate
 
 Steps 1-3 need what a caller needs (the stack's CallerPolicy and an entitlement rule for the
-scope); step 4 the OperatorPolicy. Nothing printed holds a token: each line says what was
-checked and how long the token has left. Exit codes are the CLI's (0 all passed or skipped; 2,
-3, 4, 5 as for `vcc-token token`; 1 an alarm in ALARM or anything else).
+scope); step 4 the OperatorPolicy. A check that cannot look (no region, no permission, no alarm
+or log group by that name) fails, saying why: a smoke check that cannot see must not pass.
+Nothing printed holds a token: each line says what was checked and how long the token has left.
+Exit codes are the CLI's: 0 every check passed; 2, 3, 4, 6 as for `vcc-token token`; 5 an AWS
+call of step 4 failed (credentials, region, permission); 1 an alarm in ALARM, a refresher that
+has not run lately, or anything else.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import requests
 
 from vcc_token_client.client import TokenClient
 from vcc_token_client.errors import (
+    Exit,
     ServiceUnreachable,
     TokenServiceError,
     error_for,
@@ -31,7 +35,7 @@ from vcc_token_client.errors import (
 )
 from vcc_token_client.sigv4 import SigV4RequestsAuth
 
-ALARMS = ("upstream-errors", "dependency-faults", "api-5xx-rate", "refresh-dead-letters")
+DEFAULT_RATE_MINUTES = 5  # the template's RefreshRateMinutes default
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ def smoke(
     stack: str | None = None,
     session: botocore.session.Session | None = None,
     signing_region: str | None = None,
+    rate_minutes: int = DEFAULT_RATE_MINUTES,
 ) -> list[Check]:
     """Every check, in order; the API checks stop at the first failure."""
     session = session or botocore.session.get_session()
@@ -60,7 +65,7 @@ def smoke(
     )
     checks = _api_checks(client, api_url, region, scope, SigV4RequestsAuth(session, signing_region))
     if stack:
-        checks += [alarm_states(session, stack), refresher_last_run(session, stack)]
+        checks += [alarm_states(session, stack), refresher_last_run(session, stack, rate_minutes)]
     return checks
 
 
@@ -109,25 +114,32 @@ def _api_checks(
 
 
 def alarm_states(session: botocore.session.Session, stack: str) -> Check:
-    names = [f"{stack}-{alarm}" for alarm in ALARMS]
+    """Every alarm whose name starts with `<stack>-` (the template names them so), none in ALARM."""
+    prefix = f"{stack}-"
     try:
         cloudwatch: Any = session.create_client("cloudwatch")
-        answer = cloudwatch.describe_alarms(AlarmNames=names)
+        pages = cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=prefix)
+        alarms = [alarm for page in pages for alarm in page["MetricAlarms"]]
     except Exception as exc:  # botocore's errors: say which, never the service's text
-        return Check("alarms", "skip", f"cannot read them ({_code(exc)})")
-    states = {alarm["AlarmName"]: alarm["StateValue"] for alarm in answer["MetricAlarms"]}
-    if not states:
-        return Check("alarms", "skip", f"none of {', '.join(names)} exists")
+        return Check("alarms", "FAIL", f"cannot read them ({_code(exc)})", Exit.UNREACHABLE)
+    if not alarms:
+        return Check(
+            "alarms", "FAIL", f"no alarm is named {prefix}*: is the stack's name right?", 1
+        )
+    states = {alarm["AlarmName"]: alarm["StateValue"] for alarm in alarms}
     firing = sorted(name for name, state in states.items() if state == "ALARM")
     summary = ", ".join(
-        f"{name.removeprefix(stack + '-')} {state}" for name, state in sorted(states.items())
+        f"{name.removeprefix(prefix)} {state}" for name, state in sorted(states.items())
     )
     if firing:
         return Check("alarms", "FAIL", f"in ALARM: {', '.join(firing)} ({summary})", 1)
     return Check("alarms", "ok", summary)
 
 
-def refresher_last_run(session: botocore.session.Session, stack: str) -> Check:
+def refresher_last_run(
+    session: botocore.session.Session, stack: str, rate_minutes: int = DEFAULT_RATE_MINUTES
+) -> Check:
+    """The refresher's log group has an event younger than twice the schedule's rate."""
     group = f"/aws/lambda/{stack}/refresher"
     try:
         logs: Any = session.create_client("logs")
@@ -136,13 +148,23 @@ def refresher_last_run(session: botocore.session.Session, stack: str) -> Check:
         )
     except Exception as exc:  # botocore's errors: say which, never the service's text
         if _code(exc) == "ResourceNotFoundException":
-            return Check("refresher", "skip", f"no log group {group} (no run logged)")
-        return Check("refresher", "skip", f"cannot read {group} ({_code(exc)})")
+            return Check(
+                "refresher", "FAIL", f"no log group {group}: is the stack's name right?", 1
+            )
+        return Check("refresher", "FAIL", f"cannot read {group} ({_code(exc)})", Exit.UNREACHABLE)
     streams = answer.get("logStreams", [])
     last = streams[0].get("lastEventTimestamp") if streams else None
     if last is None:
-        return Check("refresher", "skip", f"no run logged in {group} yet")
+        return Check("refresher", "FAIL", f"no run logged in {group} yet", 1)
     minutes = (time.time() - last / 1000) / 60
+    if minutes > 2 * rate_minutes:
+        return Check(
+            "refresher",
+            "FAIL",
+            f"last run logged {minutes:.0f} min ago, over twice the schedule's {rate_minutes} min "
+            "(docs/operating.md: the refresher is not running)",
+            1,
+        )
     return Check("refresher", "ok", f"last run logged {minutes:.0f} min ago")
 
 

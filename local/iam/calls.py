@@ -146,6 +146,8 @@ def _requests(call: AwsCall, deployment: Deployment) -> list[Request]:
     elif call.service == "lambda" and call.operation == "Invoke":
         resource = deployment.arn("RefreshFunction")  # the only function invoked by name
     elif call.service == "monitoring" and call.operation == "DescribeAlarms":
+        if "AlarmNamePrefix" in names:  # authorized per alarm it returns: every one of the stack
+            return _alarms_by_prefix(call, action, names["AlarmNamePrefix"], deployment)
         return [_alarm(call, action, name, deployment) for name in names["AlarmNames"].split(",")]
     elif call.service == "logs" and call.operation == "DescribeLogStreams":
         resource = deployment.arn("RefreshFunctionLogGroup")  # the only group read by name
@@ -188,3 +190,15 @@ def _alarm(call: AwsCall, action: str, asked: str, deployment: Deployment) -> Re
         if asked.endswith(own):
             return Request(call.actor, action, deployment.arn(alarm))
     raise UnplacedCall(f"{call.actor} asked for the alarm {asked}, which the template lacks")
+
+
+def _alarms_by_prefix(
+    call: AwsCall, action: str, prefix: str, deployment: Deployment
+) -> list[Request]:
+    """A prefix query (`<stack>-`) as requests for each alarm it returns: the template names
+    every alarm `<stack>-...`. (How CloudWatch authorizes a prefix query with alarm-scoped
+    grants is not documented: modelled as per alarm; a refusal in AWS makes smoke fail, loudly.)"""
+    alarms = deployment.of_type("AWS::CloudWatch::Alarm")
+    if not prefix.endswith("-") or not alarms:
+        raise UnplacedCall(f"{call.actor} asked for alarms named {prefix}*, not a stack's prefix")
+    return [Request(call.actor, action, deployment.arn(alarm)) for alarm in alarms]

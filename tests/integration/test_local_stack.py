@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
 import requests
 from vcc_token_client.cli import main as vcc_token
@@ -91,14 +92,19 @@ def test_a_caller_outside_the_resource_policy_gets_api_gateways_explicit_deny(
     assert message.endswith("/v1/GET/tokens/emea/agents-availability:read with an explicit deny")
 
 
-def smoke(stack: Stack, caller: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> int:
+def smoke(
+    stack: Stack,
+    caller: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    stack_name: str = LOCAL_STACK_NAME,
+) -> int:
     """`vcc-token admin smoke` against the stack, signed as `caller`."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", caller["access_key_id"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", caller["secret_access_key"])
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_ENDPOINT_URL", stack.aws_endpoint)  # the alarms, on its moto
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    checks = ["--region", "nam", "--scope", "users:read", "--stack", LOCAL_STACK_NAME]
+    checks = ["--region", "nam", "--scope", "users:read", "--stack", stack_name]
     return vcc_token(["admin", "smoke", "--api", stack.url, *checks])
 
 
@@ -110,15 +116,67 @@ def test_the_smoke_check_passes_against_make_run(
     # When it runs the post-deploy smoke check
     code = smoke(stack, engineer, monkeypatch)
     out = capsys.readouterr().out
-    # Then every check passed (the refresher's log group is AWS's: skipped locally, saying so)
+    # Then every check passed: the API's three, every alarm of the stack, and the refresher's
+    # last run (its log lines reach the stack's CloudWatch Logs, as Lambda's do)
     assert code == 0, out
     outcomes = [line.split()[0] for line in out.splitlines()[:-1]]
-    assert outcomes == ["ok", "ok", "ok", "ok", "skip"], out
-    assert "upstream-errors" in out
+    assert outcomes == ["ok", "ok", "ok", "ok", "ok"], out
+    for alarm in ("upstream-errors", "credential-rejected", "renewal-failures"):
+        assert alarm in out
+    assert "refresher: last run logged 0 min ago" in out
     assert out.splitlines()[-1] == "smoke check passed"
     # and the token it handled is nowhere in what it printed
     current = stack.get("/tokens/nam/users:read", engineer).json()["access_token"]
     assert current not in out
+
+
+def test_the_smoke_check_fails_when_it_cannot_see(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A stack name with no alarms and no refresher log group: both checks fail, saying why
+    assert smoke(stack, CALLERS[2], monkeypatch, "no-such-stack") == 1
+    out = capsys.readouterr().out
+    assert "FAIL  alarms: no alarm is named no-such-stack-*" in out
+    assert "FAIL  refresher: no log group /aws/lambda/no-such-stack/refresher" in out
+    assert out.splitlines()[-1] == "smoke check FAILED"
+    # No AWS region: the alarms cannot be read, which is a failure (exit 5), not a skip
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    code = vcc_token(
+        ["admin", "smoke", "--api", stack.url, "--region", "nam", "--scope", "users:read",
+         "--stack", LOCAL_STACK_NAME, "--signing-region", "eu-west-1"]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 5, out
+    assert "FAIL  alarms: cannot read them (NoRegionError)" in out
+
+
+def test_the_smoke_check_fails_for_a_refresher_that_stopped_running(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a stack whose alarms are fine but whose refresher last logged 30 minutes ago
+    aws = {"endpoint_url": stack.aws_endpoint, "region_name": "eu-west-1"}
+    keys = {"aws_access_key_id": "LOCALTEST", "aws_secret_access_key": "local-only"}
+    boto3.client("cloudwatch", **aws, **keys).put_metric_alarm(
+        AlarmName="stale-upstream-errors", MetricName="UpstreamErrors", Namespace="VccTokenVending",
+        Statistic="Sum", Period=300, EvaluationPeriods=1, Threshold=5,
+        ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )  # fmt: skip
+    logs = boto3.client("logs", **aws, **keys)
+    group = "/aws/lambda/stale/refresher"
+    logs.create_log_group(logGroupName=group)
+    logs.create_log_stream(logGroupName=group, logStreamName="s")
+    then = int((time.time() - 30 * 60) * 1000)
+    logs.put_log_events(
+        logGroupName=group, logStreamName="s", logEvents=[{"timestamp": then, "message": "run"}]
+    )
+    # When smoke checks it (the schedule's rate: 5 minutes)
+    code = smoke(stack, CALLERS[2], monkeypatch, "stale")
+    out = capsys.readouterr().out
+    # Then it fails, naming the age and the rate
+    assert code == 1, out
+    assert "FAIL  refresher: last run logged 30 min ago, over twice the schedule's 5 min" in out
 
 
 def test_the_smoke_check_fails_clearly_outside_the_resource_policy(

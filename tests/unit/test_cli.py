@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from vcc_token_client import __version__, vcc
 from vcc_token_client.cli import main as vcc_token
+from vcc_token_client.errors import Exit
 from vcc_token_client.proxy import ConfigError, ProxyConfig
 
 import vcc_tokens
@@ -39,7 +40,9 @@ def test_the_top_level_help_lists_the_exit_codes_under_a_heading(
 ) -> None:
     text = help_of([], capsys)
     assert "exit codes:\n  0 ok" in text
-    assert "5 service unreachable" in text
+    for code in Exit:  # each code the CLI can return, with its one meaning
+        assert f"\n  {code.value} " in text, code
+    assert "6 operator needed" in text
 
 
 @pytest.mark.parametrize("argv", VERBS, ids=" ".join)
