@@ -28,7 +28,6 @@ import os
 import signal
 import sys
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,15 +37,19 @@ from local.api_front import ApiFront, template_routes
 from local.iam.deployment import TemplateError
 from local.iam.evaluation import EvaluatorMissing
 from local.iam.gateway import LocalCaller, resource_policy
-from local.lambda_runtime import LambdaContext, load_function
+from local.lambda_runtime import load_function
 from local.log_delivery import LogDelivery
 from local.sigv4 import load_callers
 from local.stack import (
+    DEAD_LETTER_QUEUE,
     LOCAL_AWS_ENV,
     LOCAL_STACK_NAME,
     ROOT,
+    DeadLetters,
     LocalDeployment,
+    dead_letter_queue,
     function_environment,
+    invoke_async,
     load_template,
     start_moto_server,
     stop_server,
@@ -108,8 +111,11 @@ def configured_upstream() -> Upstream | None:
 class Schedule:
     """Invokes a function every `period` seconds, as EventBridge Scheduler would."""
 
-    def __init__(self, handler: Any, period: float, lock: threading.Lock) -> None:
+    def __init__(
+        self, handler: Any, period: float, lock: threading.Lock, dead_letters: DeadLetters
+    ) -> None:
         self._handler = handler
+        self._dead_letters = dead_letters
         self._period = period
         self._lock = lock
         self._stopped = threading.Event()
@@ -132,11 +138,8 @@ class Schedule:
             self._invoke()
 
     def _invoke(self) -> None:
-        with self._lock:
-            try:
-                self._handler(self._event, LambdaContext(f"schedule-{uuid.uuid4()}"))
-            except Exception as failure:
-                print(f"scheduled refresher failed: {failure}", file=sys.stderr, flush=True)
+        with self._lock:  # asynchronously, as the schedule invokes: retried, then dead-lettered
+            invoke_async(self._handler, self._event, self._dead_letters, "schedule")
 
 
 def read_entitlements(path: Path) -> str:
@@ -152,14 +155,26 @@ def read_entitlements(path: Path) -> str:
     return document
 
 
+def aws_client(service: str, aws_endpoint: str) -> Any:
+    """A client of the stack's own AWS (moto), with the local stack's keys."""
+    import boto3
+
+    session = boto3.session.Session()
+    return session.client(  # type: ignore[call-overload]
+        service,
+        endpoint_url=aws_endpoint,
+        region_name=LOCAL_AWS_ENV["AWS_REGION"],
+        aws_access_key_id=LOCAL_AWS_ENV["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_AWS_ENV["AWS_SECRET_ACCESS_KEY"],
+    )
+
+
 def log_delivery(aws_endpoint: str) -> LogDelivery:
     """The functions' log lines, to their log groups on moto (as Lambda sends them to
     CloudWatch Logs), besides stdout."""
-    import boto3
-
     from vcc_tokens.observability import logger  # after function_environment(): Powertools
 
-    logs = boto3.client("logs", endpoint_url=aws_endpoint, region_name=LOCAL_AWS_ENV["AWS_REGION"])
+    logs = aws_client("logs", aws_endpoint)
     delivery = LogDelivery(logs, LOCAL_STACK_NAME, logger.registered_formatter)
     delivery.create(["vend", "refresher"])
     logging.getLogger(logger.name).addHandler(delivery)
@@ -189,8 +204,14 @@ def main() -> int:
 
         moto_port = port_setting("MOTO_PORT", 5000)
         functions: dict[str, Callable[..., Any]] = {}  # what moto's Lambda Invoke API runs
+        sends: list[DeadLetters] = []  # the dead-letter queue, once the stack is seeded
+
+        def dead_letters(event: dict[str, Any], error: Exception) -> None:
+            for send in sends:
+                send(event, error)
+
         moto, aws_endpoint = bind(
-            "MOTO_PORT", moto_port, lambda: start_moto_server(moto_port, functions)
+            "MOTO_PORT", moto_port, lambda: start_moto_server(moto_port, functions, dead_letters)
         )
         stops.append(lambda: stop_server(moto))
         if upstream is None:
@@ -243,6 +264,9 @@ def main() -> int:
             },
         )
         delivery = log_delivery(aws_endpoint)
+        dead_letter_url = aws_client("sqs", aws_endpoint).get_queue_url(
+            QueueName=DEAD_LETTER_QUEUE
+        )["QueueUrl"]
         handlers = {
             route.function: delivery.delivering(
                 route.function, load_function(route.function).lambda_handler
@@ -265,7 +289,8 @@ def main() -> int:
         stops.append(front.stop)
         refresher = delivery.delivering("refresher", load_function("refresher").lambda_handler)
         functions[LOCAL_REFRESHER] = refresher  # for `vcc-token admin rotate --function`
-        stops.append(Schedule(refresher, rate * 60, invoke_lock).start().stop)
+        sends.append(dead_letter_queue(aws_client("sqs", aws_endpoint), dead_letter_url))
+        stops.append(Schedule(refresher, rate * 60, invoke_lock, dead_letters).start().stop)
     except (StartupError, ValueError, EvaluatorMissing, TemplateError) as exc:
         print(f"make run: cannot start: {exc}", file=sys.stderr)
         for stop in reversed(stops):

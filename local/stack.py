@@ -148,6 +148,7 @@ class LocalDeployment:
         ssm = aws.client("ssm", endpoint_url=aws_endpoint)
         put_entitlements(ssm, self.entitlements_parameter, self.entitlements)
         create_alarms(aws.client("cloudwatch", endpoint_url=aws_endpoint))
+        aws.client("sqs", endpoint_url=aws_endpoint).create_queue(QueueName=DEAD_LETTER_QUEUE)
         secretsmanager = aws.client("secretsmanager", endpoint_url=aws_endpoint)
         for region in REGIONS:
             put_region_secret(
@@ -183,8 +184,55 @@ def create_alarms(cloudwatch: Any) -> None:
         cloudwatch.put_metric_alarm(**properties)
 
 
+DEAD_LETTER_QUEUE = f"{LOCAL_STACK_NAME}-refresh-dead-letters"  # the refresher's, locally
+ASYNC_RETRIES = 2  # Lambda retries a failed asynchronous invocation twice, then dead-letters it
+DeadLetters = Callable[[dict[str, Any], Exception], None]
+
+
+def invoke_async(
+    handler: Callable[..., Any],
+    event: dict[str, Any],
+    dead_letters: DeadLetters | None,
+    name: str = "event",
+) -> None:
+    """An asynchronous invocation as Lambda makes one: tried, retried twice on failure, then
+    handed to the dead-letter queue with the error (without delays: Lambda waits minutes)."""
+    from local.lambda_runtime import LambdaContext
+
+    failure: Exception | None = None
+    for _ in range(1 + ASYNC_RETRIES):
+        try:
+            handler(event, LambdaContext(f"{name}-{uuid.uuid4()}"))
+            return
+        except Exception as error:  # what Lambda does with it: retry, then dead-letter
+            failure = error
+    if failure is not None and dead_letters is not None:
+        dead_letters(event, failure)
+
+
+def dead_letter_queue(sqs: Any, queue_url: str) -> DeadLetters:
+    """What Lambda sends to a function's dead-letter queue: the event, with RequestID,
+    ErrorCode and the first KB of ErrorMessage as attributes."""
+
+    def send(event: dict[str, Any], error: Exception) -> None:
+        text = {"DataType": "String"}
+        sqs.send_message(
+            QueueUrl=queue_url,
+            MessageBody=json.dumps(event),
+            MessageAttributes={
+                "RequestID": {**text, "StringValue": str(uuid.uuid4())},
+                "ErrorCode": {**text, "StringValue": "200"},
+                "ErrorMessage": {**text, "StringValue": f"{type(error).__name__}: {error}"[:1024]},
+            },
+        )
+
+    return send
+
+
 def start_moto_server(
-    port: int = 0, functions: dict[str, Callable[..., Any]] | None = None
+    port: int = 0,
+    functions: dict[str, Callable[..., Any]] | None = None,
+    dead_letters: DeadLetters | None = None,
 ) -> tuple[BaseWSGIServer, str]:
     """moto in server mode on loopback; returns the server and its endpoint URL.
 
@@ -197,7 +245,8 @@ def start_moto_server(
     up at each call, so entries may be added later), as Lambda does; moto would need Docker: an
     asynchronous (Event) invocation runs the handler in a thread and answers 202 at once, a
     synchronous one (RequestResponse) answers 200 with the handler's result, or with
-    X-Amz-Function-Error and the error if it raised.
+    X-Amz-Function-Error and the error if it raised. A failed asynchronous one is retried and
+    dead-lettered as Lambda does (invoke_async), when `dead_letters` is given.
     """
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call otherwise
     app = DomainDispatcherApplication(create_backend_app)
@@ -207,7 +256,7 @@ def start_moto_server(
     def one_at_a_time(environ: dict[str, Any], start_response: Any) -> list[bytes]:
         invoked = INVOKE_PATH.match(environ.get("PATH_INFO", ""))
         if invoked and environ.get("REQUEST_METHOD") == "POST":
-            return _invoke(handlers, invoked["name"], environ, start_response)
+            return _invoke(handlers, invoked["name"], environ, start_response, dead_letters)
         if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
             return list(app(environ, start_response))  # KMS, Secrets Manager, SSM: no writes race
         with lock:
@@ -226,6 +275,7 @@ def _invoke(
     name: str,
     environ: dict[str, Any],
     start_response: Any,
+    dead_letters: DeadLetters | None = None,
 ) -> list[bytes]:
     from local.lambda_runtime import LambdaContext
 
@@ -238,11 +288,12 @@ def _invoke(
         return [body.encode()]
     length = int(environ.get("CONTENT_LENGTH") or 0)
     event = json.loads(environ["wsgi.input"].read(length) or b"{}")
-    context = LambdaContext(f"{invocation.lower()}-{uuid.uuid4()}")
     if invocation == "Event":
-        threading.Thread(target=handler, args=(event, context), daemon=True).start()
+        args = (handler, event, dead_letters, "event")
+        threading.Thread(target=invoke_async, args=args, daemon=True).start()
         start_response("202 Accepted", json_type)
         return [b""]
+    context = LambdaContext(f"{invocation.lower()}-{uuid.uuid4()}")
     try:
         result = handler(event, context)
     except Exception as error:  # what Lambda answers when the handler raises

@@ -25,6 +25,7 @@ ACTORS = {
     str(ROOT / "functions" / "refresher" / "app.py"): "RefreshFunction",
     str(ROOT / "client" / "vcc_token_client" / "admin.py"): "Operator",
     str(ROOT / "client" / "vcc_token_client" / "smoke.py"): "Operator",
+    str(ROOT / "client" / "vcc_token_client" / "dead_letters.py"): "Operator",
     str(ROOT / "client" / "vcc_token_client" / "rotate.py"): "Rotator",
 }
 NAMING_PARAMETERS = (
@@ -37,6 +38,7 @@ NAMING_PARAMETERS = (
     "AlarmNames",
     "AlarmNamePrefix",
     "logGroupName",
+    "QueueUrl",
 )
 
 RECORDED: set[AwsCall] = set()

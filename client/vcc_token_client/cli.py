@@ -8,6 +8,7 @@
     vcc-token admin smoke --api URL [--region R --scope S] [--stack NAME]   # after a deploy
     vcc-token admin rotate --region R [--credential N] --function F < secret   # rotation
     vcc-token admin purge --table T --region R [--credential N] [--scope S] [--yes]
+    vcc-token admin dead-letters --queue-url URL list | redrive --function F | purge [--yes]
 
 The service's URL comes from --url or VCC_TOKEN_SERVICE_URL (the proxy's from its config file);
 AWS credentials from the usual chain (environment, profile, role). `vcc-token VERB --help` shows
@@ -233,6 +234,21 @@ def _operations_verbs(checks: Any) -> None:
     purge.add_argument("--credential", help="only this credential's tokens")
     purge.add_argument("--scope", type=scope, help="only this scope's token")
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    dead = verb(
+        checks,
+        "dead-letters",
+        "what the refresher could not do: list, redrive or purge it",
+        [
+            "vcc-token admin dead-letters --queue-url <RefreshDeadLetterQueueUrl output> list",
+            "vcc-token admin dead-letters --queue-url <URL> redrive --function "
+            "<RefreshFunctionName output>",
+            "vcc-token admin dead-letters --queue-url <URL> purge --yes",
+        ],
+    )
+    dead.add_argument("action", choices=["list", "redrive", "purge"])
+    dead.add_argument("--queue-url", required=True, help="the stack's RefreshDeadLetterQueueUrl")
+    dead.add_argument("--function", help="redrive: the stack's RefreshFunctionName output")
+    dead.add_argument("--yes", action="store_true", help="purge: do not ask for confirmation")
     smoke = verb(
         checks,
         "smoke",
@@ -345,6 +361,8 @@ def run_admin(args: argparse.Namespace) -> int:
             return run_rotate(args)
         if args.check == "purge":
             return run_purge(args)
+        if args.check == "dead-letters":
+            return run_dead_letters(args)
         print(admin.format_status(admin.status(args.table), args.json))
         return 0
     except BrokenPipeError:
@@ -413,6 +431,34 @@ def run_purge(args: argparse.Namespace) -> int:
         "no revocation). To stop new grants with a leaked credential, re-issue its secret at "
         "VCC and run vcc-token admin rotate"
     )
+    return 0
+
+
+def run_dead_letters(args: argparse.Namespace) -> int:
+    from vcc_token_client import dead_letters
+
+    if args.action == "list":
+        letters = dead_letters.listed(args.queue_url)
+        for letter in letters:
+            print(letter.line())
+        print(f"{len(letters)} dead letter{'' if len(letters) == 1 else 's'}")
+        return 0
+    if args.action == "redrive":
+        if not args.function:
+            raise admin.AdminError("redrive needs --function <RefreshFunctionName output>", 2)
+        redriven, failed = dead_letters.redrive(args.queue_url, args.function)
+        print(f"redriven and removed: {redriven}")
+        for line in failed:
+            print(f"left in the queue: {line}")
+        return 0 if not failed else 1
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise admin.AdminError("purge removes every dead letter: confirm with --yes", 2)
+        if input("remove every dead letter? [y/N] ").strip().lower() not in ("y", "yes"):
+            print("nothing removed")
+            return 0
+    dead_letters.purge(args.queue_url)
+    print("purged: the queue is empty (its alarm clears within 5 minutes)")
     return 0
 
 

@@ -149,6 +149,9 @@ def _requests(call: AwsCall, deployment: Deployment) -> list[Request]:
         if "AlarmNamePrefix" in names:  # authorized per alarm it returns: every one of the stack
             return _alarms_by_prefix(call, action, names["AlarmNamePrefix"], deployment)
         return [_alarm(call, action, name, deployment) for name in names["AlarmNames"].split(",")]
+    elif call.service == "sqs" and "QueueUrl" in names:
+        (queue,) = deployment.of_type("AWS::SQS::Queue")  # the dead-letter queue, the only one
+        resource = deployment.arn(queue)
     elif call.service == "logs" and call.operation == "DescribeLogStreams":
         resource = deployment.arn("RefreshFunctionLogGroup")  # the only group read by name
     else:

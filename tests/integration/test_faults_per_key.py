@@ -311,3 +311,22 @@ def test_keys_the_routes_no_longer_use_are_neither_renewed_nor_counted(
     assert (summary["orphaned"], summary["renewed"], summary["failed"]) == (1, 0, [])
     assert emulator.token_requests == 0
     assert not renewed(routed, "emea", "users:read", "admin")
+
+
+# --- purge refuses what names nothing ------------------------------------------------------------
+def test_purge_refuses_an_unknown_scope_or_credential_with_exit_2(
+    routed: Service, vend_handler: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert invoke(vend_handler, api_event("emea", "users:write")).status == 200
+    purge = ["admin", "purge", "--table", routed.table_name, "--region", "emea", "--yes"]
+    with pytest.raises(SystemExit) as typo:
+        vcc_token([*purge, "--scope", "users:wirte"])
+    assert typo.value.code == 2
+    assert (
+        "unknown scope 'users:wirte'; allowed: agents-availability:read" in capsys.readouterr().err
+    )
+    assert vcc_token([*purge, "--credential", "admn"]) == 2
+    said = capsys.readouterr().err
+    assert "credential 'admn' of emea has no cached token or health record" in said
+    assert "it has: admin" in said
+    assert len(routed.dynamodb.scan(TableName=routed.table_name)["Items"]) >= 1  # nothing removed

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
+import boto3
 import botocore.session
 import pytest
 from vcc_token_client import smoke
@@ -112,6 +113,14 @@ def toured(
     session = botocore.session.get_session()  # smoke --stack's reads (its API calls are a caller's)
     smoke.alarm_states(session, "vcc-token-vending")
     smoke.refresher_last_run(session, "vcc-token-vending")
+    sqs = boto3.client("sqs")  # a dead letter listed, redriven (the refresher runs it), purged
+    queue = sqs.create_queue(QueueName=f"dead-letters-{secrets.token_hex(4)}")["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(load_event("scheduled_refresh.json")))
+    dead = ["admin", "dead-letters", "--queue-url", queue]
+    assert vcc_token([*dead, "list"]) == 0
+    assert vcc_token([*dead, "redrive", "--function", REFRESHER_NAME]) == 0
+    assert vcc_token([*dead, "purge", "--yes"]) == 0
+    sqs.delete_queue(QueueUrl=queue)
     return set(aws_calls)
 
 

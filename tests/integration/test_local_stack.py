@@ -4,6 +4,7 @@ unknown-key calls get API Gateway's 403, and SIGTERM stops everything and frees 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import signal
 import socket
@@ -16,7 +17,8 @@ import pytest
 import requests
 from vcc_token_client.cli import main as vcc_token
 
-from local.stack import LOCAL_STACK_NAME
+from local.run import LOCAL_REFRESHER
+from local.stack import DEAD_LETTER_QUEUE, LOCAL_STACK_NAME, ROOT, create_table_from_template
 from local.vcc_emulator import VccEmulator
 from tests.conftest import CLIENTS
 from tests.signing import signed_headers
@@ -216,6 +218,72 @@ def test_a_purge_reaches_every_instance_within_the_memory_window(
     finally:
         quick.process.kill()
         quick.process.wait(timeout=10)
+
+
+def test_dead_letters_fail_list_redrive_and_the_queue_empties(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quick = next(running_stack())
+    try:
+        # Given an operator on make run's AWS, and a refresher run that fails as a whole
+        # (its table is gone): Lambda retries it twice, then dead-letters it
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "LOCALOPERATOR0000001",
+            "AWS_SECRET_ACCESS_KEY": "local-only",
+            "AWS_ENDPOINT_URL": quick.aws_endpoint,
+            "AWS_DEFAULT_REGION": "eu-west-1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+        dynamodb, sqs, logs = (boto3.client(name) for name in ("dynamodb", "sqs", "logs"))
+        group = f"/aws/lambda/{LOCAL_STACK_NAME}/refresher"
+        deadline = time.monotonic() + 60  # the stack's first scheduled run, then the failure
+        while not any("lastEventTimestamp" in s for s in streams(logs, group)):
+            assert time.monotonic() < deadline, "the first scheduled run did not log in 60 s"
+            time.sleep(0.1)
+        dynamodb.delete_table(TableName="vcc-tokens-local")
+        queue = sqs.get_queue_url(QueueName=DEAD_LETTER_QUEUE)["QueueUrl"]
+        event = (ROOT / "events" / "scheduled_refresh.json").read_text()
+        boto3.client("lambda").invoke(
+            FunctionName=LOCAL_REFRESHER, InvocationType="Event", Payload=event
+        )
+        while waiting(sqs, queue) == 0:
+            assert time.monotonic() < deadline, "no dead letter within 60 s"
+            time.sleep(0.1)
+        # When the operator lists them: the run, and why it failed
+        dead = ["admin", "dead-letters", "--queue-url", queue]
+        assert vcc_token([*dead, "list"]) == 0
+        listed = capsys.readouterr().out
+        assert "a scheduled run: 200: DependencyError: " in listed
+        assert listed.rstrip().endswith("1 dead letter")
+        # Then, the cause fixed, a redrive runs it again and empties the queue (the alarm's
+        # metric, the visible messages, is back to 0: it clears)
+        create_table_from_template(dynamodb, "vcc-tokens-local")
+        assert vcc_token([*dead, "redrive", "--function", LOCAL_REFRESHER]) == 0
+        assert "redriven and removed: 1" in capsys.readouterr().out
+        assert waiting(sqs, queue) == 0
+        # And a purge empties it too, only when confirmed
+        sqs.send_message(QueueUrl=queue, MessageBody=event)
+        monkeypatch.setattr("sys.stdin", io.StringIO(""))
+        assert vcc_token([*dead, "purge"]) == 2
+        assert waiting(sqs, queue) == 1
+        assert vcc_token([*dead, "purge", "--yes"]) == 0
+        assert waiting(sqs, queue) == 0
+    finally:
+        quick.process.kill()
+        quick.process.wait(timeout=10)
+
+
+def streams(logs: object, group: str) -> list[dict[str, object]]:
+    answer = logs.describe_log_streams(logGroupName=group)  # type: ignore[attr-defined]
+    return list(answer["logStreams"])
+
+
+def waiting(sqs: object, queue: str) -> int:
+    answer = sqs.get_queue_attributes(  # type: ignore[attr-defined]
+        QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    return int(answer["Attributes"]["ApproximateNumberOfMessages"])
 
 
 def test_unsigned_request_is_403_missing_token(stack: Stack) -> None:
