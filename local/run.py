@@ -155,6 +155,36 @@ def read_entitlements(path: Path) -> str:
     return document
 
 
+DEMO_CALLER = "LOCALORDERSSERVICE01"  # orders-service in local/callers.json: the examples' caller
+
+
+def export_block(
+    service_url: str,
+    aws_endpoint: str,
+    emulator_url: str | None,
+    dead_letters_url: str,
+    callers: dict[str, Any],
+) -> str:
+    """The shell lines that set what the README's examples and the runbook use, for the ports
+    this stack runs on: printed when it is ready, pasted into another shell."""
+    caller = callers.get(DEMO_CALLER) or next(iter(callers.values()))
+    names = {
+        "VCC_TOKEN_SERVICE_URL": service_url,
+        **({"VCC_EMULATOR_URL": emulator_url} if emulator_url else {}),
+        "LOCAL_AWS_ENDPOINT": aws_endpoint,
+        "AWS_ACCESS_KEY_ID": caller.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": caller.secret_access_key,
+        "AWS_DEFAULT_REGION": LOCAL_AWS_ENV["AWS_REGION"],
+        "LOCAL_STACK": LOCAL_STACK_NAME,
+        "LOCAL_TABLE": TABLE,
+        "LOCAL_SECRET_PREFIX": SECRET_PREFIX,
+        "LOCAL_ENTITLEMENTS_PARAMETER": ENTITLEMENTS_PARAMETER,
+        "LOCAL_REFRESHER": LOCAL_REFRESHER,
+        "LOCAL_DEAD_LETTERS": dead_letters_url,
+    }
+    return "\n".join(f"export {name}={value}" for name, value in names.items())
+
+
 def aws_client(service: str, aws_endpoint: str) -> Any:
     """A client of the stack's own AWS (moto), with the local stack's keys."""
     import boto3
@@ -231,8 +261,10 @@ def main() -> int:
                 emulator.token_url_template, client.client_id, client.client_secret, None
             )
             upstream_name = f"VCC emulator at {emulator.base_url}"
+            emulator_url: str | None = emulator.base_url
         else:
             upstream_name = f"VCC at {upstream.token_url_template}"
+            emulator_url = None
 
         deployment = LocalDeployment(
             table=TABLE,
@@ -303,6 +335,8 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, shut_down)
     signal.signal(signal.SIGTERM, shut_down)
+    print("# paste into another shell: the README's examples and the runbook use these")
+    print(export_block(front.url, aws_endpoint, emulator_url, dead_letter_url, callers))
     print(
         f"VCC token vending ready at {front.url} "
         f"(routes: {', '.join(f'{r.method} {r.resource}' for r in routes)}; "

@@ -16,7 +16,9 @@ Run alone for development:
     python -m local.vcc_emulator --port 8081 --expires-in 900 --latency 0.15
 Control endpoints (JSON): GET /_emulator/stats, POST /_emulator/fail {"failure": ..., "count": N},
 POST /_emulator/reset (counters and pending failures), POST /_emulator/revoke
-{"token_sha256": hex} (or {} to revoke every token). It prints its routes and clients at start.
+{"token_sha256": hex} (or {} to revoke every token), POST /_emulator/reissue {"client_id",
+"previous_for": seconds} (a new secret, as VCC's portal re-issues one). It prints its routes and
+clients at start.
 """
 
 from __future__ import annotations
@@ -389,6 +391,9 @@ def _handler_for(emulator: VccEmulator) -> type[BaseHTTPRequestHandler]:
                 emulator.reset()
                 self._send(200, emulator.stats())
                 return
+            if self.path == "/_emulator/reissue":  # VCC's admin portal re-issuing a secret
+                self._send(*reissue_answer(emulator, body))
+                return
             if self.path == "/_emulator/revoke":
                 try:
                     digest = json.loads(body or b"{}").get("token_sha256")
@@ -407,6 +412,23 @@ def _handler_for(emulator: VccEmulator) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def reissue_answer(emulator: VccEmulator, body: bytes) -> tuple[int, Any]:
+    """POST /_emulator/reissue {"client_id", "previous_for": seconds}: a new secret for the
+    client (shown once, as VCC's portal shows it); the old one is still accepted for
+    `previous_for` seconds (VCC's propagation), so a rotation can be rehearsed end to end."""
+    try:
+        request = json.loads(body or b"{}")
+        client_id = str(request["client_id"])
+        previous_for = float(request.get("previous_for", 300))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return 400, {"error": "bad_request", "message": 'send {"client_id", "previous_for"}'}
+    if client_id not in emulator.clients or not 0 <= previous_for <= 86_400:
+        return 400, {"error": "bad_request", "message": "unknown client_id or previous_for"}
+    secret = f"reissued-{secrets.token_urlsafe(24)}"
+    emulator.reissue(client_id, secret, previous_for=previous_for)
+    return 200, {"client_id": client_id, "client_secret": secret}
+
+
 DEMO_SCOPES = frozenset(
     {"agents-availability:read", "users:read", "interaction-content:read", "stats", "admin:read"}
 )
@@ -422,7 +444,8 @@ def describe(emulator: VccEmulator) -> str:
         f"  token endpoint  POST {emulator.token_url_template}  (region: emea, nam or apac)",
         f"  VCC API         GET  {base}/{{region}}{API_PATH}  (Authorization: Bearer <token>)",
         f"  control         GET {base}/_emulator/stats; POST /_emulator/fail "
-        '{"failure": NAME, "count": N}, /_emulator/reset, /_emulator/revoke {}',
+        '{"failure": NAME, "count": N}, /_emulator/reset, /_emulator/revoke {}, '
+        '/_emulator/reissue {"client_id": ID, "previous_for": S}',
         f"  failures        {', '.join(FAILURES)}",
         "  clients (local demo credentials):",
     ]

@@ -58,6 +58,7 @@ class Stack:
     ports: list[int]
     emulator_url: str
     aws_endpoint: str  # the stack's moto server
+    exports: dict[str, str]  # what it printed to paste into another shell
 
     def get(
         self, path: str, caller: dict[str, str] | None = None, **kwargs: object
@@ -76,10 +77,13 @@ def running_stack(env: dict[str, str] | None = None) -> Iterator[Stack]:
     process = start_stack({**{name: str(port) for name, port in ports.items()}, **(env or {})})
     assert process.stdout is not None
     deadline = time.monotonic() + 60
-    line = ""
+    line, exports = "", {}
     while time.monotonic() < deadline and "ready at" not in line:
         line = process.stdout.readline()
         assert line or process.poll() is None, "the stack exited before it was ready"
+        if line.startswith("export "):
+            name, _, value = line.removeprefix("export ").strip().partition("=")
+            exports[name] = value
     assert "ready at" in line, "the stack did not say it was ready within 60 s"
     # Keep reading its output: a full pipe would block the stack's next log line.
     threading.Thread(target=process.stdout.read, daemon=True).start()
@@ -89,6 +93,7 @@ def running_stack(env: dict[str, str] | None = None) -> Iterator[Stack]:
         list(ports.values()),
         f"http://127.0.0.1:{ports['VCC_EMULATOR_PORT']}",
         f"http://127.0.0.1:{ports['MOTO_PORT']}",
+        exports,
     )
     if process.poll() is None:
         process.kill()

@@ -371,8 +371,12 @@ def test_a_configured_upstream_replaces_the_emulator(emulator: VccEmulator) -> N
     )
     try:
         assert process.stdout is not None
-        ready = process.stdout.readline()
+        printed = [process.stdout.readline()]  # the exports, then ready
+        while "ready at" not in printed[-1] and printed[-1]:
+            printed.append(process.stdout.readline())
+        ready = printed[-1]
         assert f"upstream: VCC at {emulator.token_url_template}" in ready
+        assert not any("VCC_EMULATOR_URL" in line for line in printed)  # no emulator to name
         url = f"http://127.0.0.1:{port}/tokens/apac/stats"
         caller = CALLERS[1]  # entitled to stats in every region (local/entitlements.json)
         headers = signed_headers("GET", url, caller["access_key_id"], caller["secret_access_key"])

@@ -1,9 +1,9 @@
 """The examples of the README and of docs/, extracted from the pages and run as written against
-`make run`'s stack (only its ports differ: the stack runs on free ones), so they cannot drift
-from the code.
+`make run`'s stack on free ports (not the defaults), so they cannot drift from the code.
 
-An example is a fenced sh or python block right after the marker comment. The first one sets
-the variables the README says the others assume; a reader following the README runs it first too.
+An example is a fenced sh or python block right after the marker comment. The first one is the
+export block `make run` prints (for the default ports); the reader pastes the one their stack
+printed, and the other examples reach the stack only through those variables.
 """
 
 from __future__ import annotations
@@ -19,6 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from local.run import DEFAULT_CALLERS, export_block
+from local.sigv4 import load_callers
+from local.stack import DEAD_LETTER_QUEUE
 from tests.stack_support import Stack, free_port, running_stack
 
 pytestmark = pytest.mark.integration
@@ -26,7 +29,6 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 MARKER = "<!-- example: runs against make run (tests/integration/test_readme_examples.py) -->"
 BLOCK = re.compile(re.escape(MARKER) + r"\n```(sh|python)\n(.*?)\n```", re.DOTALL)
-DEFAULT_PORTS = {"3000": "stack", "5000": "moto", "8081": "emulator", "8700": "proxy"}
 
 
 def examples() -> list[tuple[str, str]]:
@@ -56,16 +58,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return here
 
 
-def ported(code: str, stack: Stack, proxy_port: int) -> str:
-    ports = {
-        "stack": stack.url.rsplit(":", 1)[1],
-        "moto": stack.aws_endpoint.rsplit(":", 1)[1],
-        "emulator": stack.emulator_url.rsplit(":", 1)[1],
-        "proxy": str(proxy_port),
-    }
-    for default, name in DEFAULT_PORTS.items():
-        code = re.sub(rf"(?<=127\.0\.0\.1:){default}\b|(?<=--port ){default}\b", ports[name], code)
-    return code
+def without_exports(code: str) -> str:
+    """The first example minus its export lines: the reader pasted the stack's own instead."""
+    return "\n".join(line for line in code.splitlines() if not line.startswith("export "))
 
 
 def run(
@@ -92,16 +87,28 @@ def run(
 
 
 @pytest.fixture(scope="module")
-def reader_env(stack: Stack, workspace: Path) -> dict[str, str]:
-    """The environment after the first example (its exports), as a reader's shell would have."""
+def reader_env(stack: Stack) -> dict[str, str]:
+    """A reader's shell after pasting the export lines the stack printed (its own ports)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VCC_", "LOCAL_"))}
+    return {**env, **stack.exports}
+
+
+def test_the_first_example_is_what_make_run_prints_for_the_default_ports() -> None:
     language, code = EXAMPLES[0]
     assert language == "sh"
-    assert "export " in code
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VCC_"))}
-    done = run("sh", ported(code, stack, 0) + "\nenv -0", workspace, env)
-    assert done.returncode == 0, done.stderr
-    pairs = (item.split("=", 1) for item in done.stdout.split("\0") if "=" in item)
-    return dict(pairs)
+    printed = export_block(
+        "http://127.0.0.1:3000",
+        "http://127.0.0.1:5000",
+        "http://127.0.0.1:8081",
+        f"http://127.0.0.1:5000/123456789012/{DEAD_LETTER_QUEUE}",
+        load_callers(DEFAULT_CALLERS),
+    )
+    assert [line for line in code.splitlines() if line.startswith("export ")] == printed.split("\n")
+
+
+def test_the_examples_name_no_port_but_through_the_variables() -> None:
+    for _, code in EXAMPLES[1:]:
+        assert not re.search(r"127\.0\.0\.1:(3000|5000|8081)\b", code), code
 
 
 @pytest.mark.parametrize(
@@ -112,7 +119,8 @@ def reader_env(stack: Stack, workspace: Path) -> dict[str, str]:
 def test_the_readme_example_runs_as_written(
     language: str, code: str, stack: Stack, workspace: Path, reader_env: dict[str, str]
 ) -> None:
-    done = run(language, ported(code, stack, free_port()), workspace, dict(reader_env))
+    env = {**reader_env, "VCC_PROXY_PORT": str(free_port())}
+    done = run(language, without_exports(code), workspace, env)
     assert done.returncode == 0, f"exit {done.returncode}\n{done.stdout}\n{done.stderr}"
     assert "Traceback" not in done.stderr
     assert done.stdout.strip(), "the example printed nothing"
