@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -28,10 +29,12 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
     here = tmp_path_factory.mktemp("release")
     wheels = here / "dist"
     for package in ("client", "layers/common"):
+        source = here / "src" / package  # a copy: a build leaves build/ and egg-info behind
+        shutil.copytree(ROOT / package, source, ignore=shutil.ignore_patterns("__pycache__"))
         subprocess.run(  # the commands of `make dist`
             [sys.executable, "-m", "build", "--no-isolation", "--wheel", "--outdir", str(wheels),
-             str(ROOT / package)],
-            check=True, capture_output=True, cwd=ROOT,
+             str(source)],
+            check=True, capture_output=True, cwd=here,
         )  # fmt: skip
     environment = here / "venv"
     venv.EnvBuilder(with_pip=True).create(environment)
