@@ -7,7 +7,7 @@ principal's behalf are added from the template:
 - EventBridge invokes the refresher for the schedule's rule (the Lambda permission SAM made),
   and sends events it could not deliver to the dead-letter queue (the queue's policy);
 - Lambda sends a failed asynchronous event to the function's dead-letter queue with the
-  function's role;
+  function's role, and with Tracing=Active each sampled invocation's segments to X-Ray;
 - API Gateway invokes the vending function for each route (the Lambda permissions), once the
   API's resource policy and the caller's IAM policy let the caller in.
 """
@@ -110,6 +110,10 @@ def on_behalf_of_services(deployment: Deployment) -> list[Request]:
         if queue:
             lambda_async = "Lambda (a failed asynchronous event)"
             requests.append(Request(function_id, "sqs:SendMessage", queue, made_by=lambda_async))
+        if properties.get("TracingConfig", {}).get("Mode") == "Active":
+            tracing = "Lambda (active tracing)"  # sends each sampled invocation's segments
+            for action in ("xray:PutTraceSegments", "xray:PutTelemetryRecords"):
+                requests.append(Request(function_id, action, "*", made_by=tracing))
     for route, _method, _path, function in api_routes(deployment):
         requests.append(Request("Caller", "execute-api:Invoke", route, made_by="a caller (SigV4)"))
         context = {"aws:SourceArn": route, "aws:SourceAccount": deployment.stack.account}

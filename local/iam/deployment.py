@@ -23,6 +23,30 @@ NO_VALUE = object()  # AWS::NoValue: the property or list element disappears
 MAX_ROLE_NAME = 64  # CloudFormation shortens generated role names to fit
 
 
+# The AWS-managed policies whose grants the proof evaluates (the AWS Managed Policy Reference's
+# documents, read 2026-12-05): SAM attaches AWSXrayWriteOnlyAccess to the functions' roles when
+# Tracing is Active. AWS's own grants are not trimmed by the project, so they are evaluated but
+# never counted as unused; the rest (AWSLambdaBasicExecutionRole) stays Lambda's business.
+AWS_MANAGED_POLICIES: dict[str, dict[str, Any]] = {
+    "AWSXrayWriteOnlyAccess": {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": [
+                    "xray:PutTraceSegments",
+                    "xray:PutTelemetryRecords",
+                    "xray:GetSamplingRules",
+                    "xray:GetSamplingTargets",
+                    "xray:GetSamplingStatisticSummaries",
+                ],
+                "Resource": ["*"],
+            }
+        ],
+    }
+}
+
+
 class TemplateError(Exception):
     """The template uses something this expansion cannot resolve (the proof fails closed)."""
 
@@ -165,6 +189,8 @@ class _Resolver:
             "AWS::StackName": stack.name,
             "AWS::Partition": PARTITION,
             "AWS::URLSuffix": URL_SUFFIX,
+            "AWS::StackId": f"arn:{PARTITION}:cloudformation:{stack.region}:{stack.account}:stack/"
+            f"{stack.name}/{_uuid_like(stack.name)}",
         }
         self.parameters = parameters
         self.physical = {

@@ -26,7 +26,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from local.iam.deployment import Deployment
+from local.iam.deployment import AWS_MANAGED_POLICIES, Deployment
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "simulate.mjs"
@@ -47,6 +47,8 @@ class Principal:
     policies: dict[str, dict[str, Any]]  # policy name -> document (AWS-managed ones left out)
     organization: str | None = None
     service: bool = False  # an AWS service principal (apigateway.amazonaws.com)
+    # AWS-managed policies the proof knows (AWS_MANAGED_POLICIES): evaluated, never "unused"
+    aws_managed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -97,11 +99,17 @@ def principals(
             f"{role_id}/{policy['PolicyName']}": policy["PolicyDocument"]
             for policy in properties.get("Policies", [])
         }
+        aws_managed = {}
         for arn in properties.get("ManagedPolicyArns", []):
             document = deployment.managed_policy(arn)
+            policy_name = arn.rsplit("/", 1)[-1]
             if document is not None:
-                policies[arn.rsplit("/", 1)[-1]] = document
-        found[name] = Principal(name, role_arn, stack.account, policies, stack.organization)
+                policies[policy_name] = document
+            elif policy_name in AWS_MANAGED_POLICIES:
+                aws_managed[policy_name] = AWS_MANAGED_POLICIES[policy_name]
+        found[name] = Principal(
+            name, role_arn, stack.account, policies, stack.organization, aws_managed=aws_managed
+        )
     attach = {
         "Caller": [deployment.outputs["CallerPolicyArn"]],
         "Operator": deployment.outputs["OperatorPolicyArns"].split(","),
@@ -217,7 +225,7 @@ def _simulation(deployment: Deployment, request: Request, principal: Principal) 
     return {
         "identityPolicies": [
             {"name": name, "policy": _with_context(with_sids(document), encryption)}
-            for name, document in principal.policies.items()
+            for name, document in {**principal.policies, **principal.aws_managed}.items()
         ],
         "serviceControlPolicies": [],
         "resourceControlPolicies": [],

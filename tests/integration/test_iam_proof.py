@@ -271,6 +271,62 @@ def test_the_schedule_reaches_the_refresher_and_its_dead_letter_queue_only_from_
     ]
 
 
+TRACING = {
+    "off": {"Tracing": "Disabled"},
+    "stack rule": {"Tracing": "Active", "TracingSampling": "StackRule"},
+    "X-Ray default": {"Tracing": "Active", "TracingSampling": "XRayDefault"},
+}
+XRAY_POLICY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
+
+
+@pytest.mark.parametrize("setting", list(TRACING))
+def test_each_tracing_setting_grants_exactly_what_it_uses(
+    toured: set[AwsCall], setting: str
+) -> None:
+    # Given the stack deployed with this tracing setting
+    stack = Stack(parameters={**ACCOUNTS_ONLY, **TRACING[setting]})
+    deployment = expand(load_sam_template(), stack)
+    active = TRACING[setting]["Tracing"] == "Active"
+    # Then the functions trace (and may write to X-Ray) exactly when tracing is on
+    for function in ("VendFunction", "RefreshFunction"):
+        properties = deployment.resources[function]["Properties"]
+        assert ("TracingConfig" in properties) is active
+        assert (
+            XRAY_POLICY
+            in deployment.resources[f"{function}Role"]["Properties"]["ManagedPolicyArns"]
+        ) is active
+    (stage,) = deployment.of_type("AWS::ApiGateway::Stage").values()
+    assert stage["TracingEnabled"] is active
+    # And every call, Lambda's trace segments included, is allowed; nothing granted goes unused
+    refused, unused = prove(toured, stack=stack)
+    assert not refused, report(refused)
+    assert not unused, "granted but never used:\n" + "\n".join(unused)
+    traced = [r for r in requests_for(toured, deployment) if r.action.startswith("xray:")]
+    assert len(traced) == (4 if active else 0)
+
+
+def test_the_stacks_sampling_rule_takes_its_values_from_the_parameters() -> None:
+    parameters = {**ACCOUNTS_ONLY, "Tracing": "Active", "TracingSampleRate": "0.05"}
+    deployment = expand(
+        load_sam_template(),
+        Stack(name="tokens-prod", parameters={**parameters, "TracingReservoir": "2"}),
+    )
+    ((rule,),) = [
+        [p["SamplingRule"] for p in deployment.of_type("AWS::XRay::SamplingRule").values()]
+    ]
+    assert (str(rule["FixedRate"]), str(rule["ReservoirSize"])) == ("0.05", "2")
+    assert (rule["ServiceName"], rule["ServiceType"]) == (
+        "tokens-prod-api/v1",
+        "AWS::ApiGateway::Stage",
+    )
+    assert len(rule["RuleName"]) <= 32  # X-Ray's limit, whatever the stack's name
+    default = expand(
+        load_sam_template(),
+        Stack(parameters={**ACCOUNTS_ONLY, "Tracing": "Active", "TracingSampling": "XRayDefault"}),
+    )
+    assert not default.of_type("AWS::XRay::SamplingRule")
+
+
 def caller(name: str, account: str, organization: str | None) -> Principal:
     """A caller whose own IAM policy allows execute-api:Invoke on the API."""
     arn = f"arn:aws:iam::{account}:role/{name}"

@@ -14,7 +14,7 @@ from cfnlint.api import ManualArgs, lint_file
 
 from local.iam.deployment import ROOT, load_sam_template
 from local.rehearsal.first_deploy import translated
-from local.rehearsal.sar import sar_capabilities, unnamed_capabilities
+from local.rehearsal.sar import sar_capabilities, unnamed_capabilities, unsupported_by_sar
 
 RULES = str(ROOT / "local" / "rehearsal" / "rules")
 Template = dict[str, Any]
@@ -108,6 +108,10 @@ def event_invoke_config(t: Template) -> None:  # what the template had (SAM make
     }
 
 
+def unconditional_sampling_rule(t: Template) -> None:  # SAR: unverified, so only conditional
+    del t["Resources"]["TracingSamplingRule"]["Condition"]
+
+
 def create_star_for_administrators(t: Template) -> None:  # what the template had
     statements = t["Resources"]["TokenKey"]["Properties"]["KeyPolicy"]["Statement"]
     statements[0]["Action"] = ["kms:Create*", *statements[0]["Action"][1:]]
@@ -134,6 +138,11 @@ SEEDED: dict[str, tuple[Callable[[Template], None], str, str]] = {
     "AWS::Scheduler::Schedule": (scheduler_schedule, "E9103", "AWS::Scheduler::Schedule is not"),
     "EventInvokeConfig": (event_invoke_config, "E9103", "AWS::Lambda::EventInvokeConfig is not"),
     "kms:Create*": (create_star_for_administrators, "E9104", "allows kms:CreateGrant"),
+    "an unverified type by default": (
+        unconditional_sampling_rule,
+        "E9103",
+        "AWS::XRay::SamplingRule is not",
+    ),
 }
 
 
@@ -161,3 +170,12 @@ def test_the_deploy_docs_and_samconfig_name_every_capability(tmp_path: Path) -> 
     (tmp_path / "docs" / "deploying.md").write_text("sam deploy --capabilities CAPABILITY_IAM")
     missing = [finding.message for finding in unnamed_capabilities(cfn, tmp_path)]
     assert missing == ["docs/deploying.md does not name CAPABILITY_RESOURCE_POLICY"]
+
+
+def test_an_unverified_sar_type_passes_only_while_the_deploy_docs_say_so(tmp_path: Path) -> None:
+    cfn = translated(load_sam_template())
+    assert unsupported_by_sar(cfn, ROOT) == []
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "deploying.md").write_text("nothing said about SAR")
+    (found,) = unsupported_by_sar(cfn, tmp_path)
+    assert found.message.startswith("AWS::XRay::SamplingRule is not on SAR's list")

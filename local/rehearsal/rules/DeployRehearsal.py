@@ -55,7 +55,7 @@ class ServerlessApplicationRepository(CloudFormationLintRule):
 
     def match(self, cfn: Template) -> list[RuleMatch]:
         sam = translated(load_sam_template(Path(cfn.filename)))
-        return _matches(unsupported_by_sar(sam) + unnamed_capabilities(sam, ROOT))
+        return _matches(unsupported_by_sar(sam, ROOT) + unnamed_capabilities(sam, ROOT))
 
 
 class KeyAdministratorsCannotGrant(CloudFormationLintRule):
