@@ -43,6 +43,7 @@ from typing import Any
 import boto3
 
 from local.aws_faults import WRITES, AwsFaultProxy, Fault
+from local.bench_costs import print_monthly, tracing_choices
 from local.bench_report import AwsCalls, Measured, Storm, counting_aws_calls, draw, print_costs
 from local.lambda_runtime import LambdaContext, load_function
 from local.odd_upstream import OddUpstream
@@ -102,7 +103,9 @@ else:
 # VmHWM, not ru_maxrss: the latter keeps the parent's high-water mark across fork and exec
 status = open("/proc/self/status").read().splitlines()
 peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
-modules = sorted(m for m in sys.modules if m.split(".")[0] in ("aws_xray_sdk", "requests"))
+modules = sorted(
+    m for m in sys.modules if m.split(".")[0] in ("aws_xray_sdk", "opentelemetry", "requests")
+)
 print(json.dumps({"import_ms": (imported - started) * 1000, "first_ms": (served - started) * 1000,
                   "max_rss_mb": peak_kb / 1024, "loaded": modules[:3]}))
 """
@@ -630,7 +633,7 @@ def main() -> None:
             f"{start['max_rss_mb']:.0f} |"
         )
     loaded = starts["vend"]["loaded"]
-    print(f"X-Ray SDK or requests loaded by the first cached answer: {loaded or 'neither'}")
+    print(f"tracing SDK or requests loaded by the first cached answer: {loaded or 'neither'}")
     print(
         f"layer, unzipped: {layer['total_mb']:.1f} MB, of which the AWS SDK (boto3, botocore, "
         f"s3transfer, jmespath) {layer['sdk_mb']:.1f} MB"
@@ -650,7 +653,8 @@ def main() -> None:
     print_storm(storm_timeline)
     print_logging(log_bytes, with_and_without_line)
     mean = {name: statistics.fmean(samples) for name, samples in by_source.items()}
-    print_costs(
+    choices = tracing_choices()
+    per_million = print_costs(
         Measured(
             served=sum(strategies.sources.values()),
             sources=strategies.sources,
@@ -663,8 +667,10 @@ def main() -> None:
             },
             log_bytes=log_bytes,
             item_kb=item_size,
-        )
+        ),
+        [(choice.name, choice.traced_share) for choice in choices],
     )
+    print_monthly(per_million)
     served_by = {name: by_source[name] for name in list(by_source)[:3]}
     draw(PICTURE, strategies.timelines, served_by, storm_timeline)
     print(f"\npicture: {PICTURE.relative_to(ROOT)}")

@@ -32,9 +32,6 @@ CLOUDWATCH_LOGS_PER_GB_INGESTED = 0.50
 XRAY_PER_MILLION_TRACES = 5.00  # traces recorded
 # Not measured here: Lambda's START/END/REPORT lines and API Gateway's access log line per request
 PLATFORM_LOG_BYTES = 300 + 400
-# X-Ray's default sampling records the first request each second and 5% of the rest: at the
-# rates most deployments see, nearly every request. Priced as every request (the upper bound).
-XRAY_SAMPLED_FRACTION = 1.0
 
 
 @dataclass
@@ -120,26 +117,23 @@ def cost_rows(measured: Measured) -> list[tuple[str, str, float]]:
             "and API Gateway access lines",
             log_gb * CLOUDWATCH_LOGS_PER_GB_INGESTED,
         ),
-        (
-            "X-Ray (Tracing: Active)",
-            "at most one trace per token (default sampling)",
-            XRAY_SAMPLED_FRACTION * XRAY_PER_MILLION_TRACES,
-        ),
     ]
 
 
-def print_costs(measured: Measured) -> None:
+def print_costs(measured: Measured, tracing: list[tuple[str, float]]) -> float:
+    """The per-million table, one X-Ray row per tracing choice ((name, share of requests
+    traced)); returns the total without X-Ray."""
     rows = cost_rows(measured)
     print(f"\n(h) cost per million served tokens ({PRICES_AS_OF})")
     print("| item | counted from this run | $ per million tokens |\n|---|---|---:|")
     for item, basis, dollars in rows:
         print(f"| {item} | {basis} | {dollars:.3f} |")
     total = sum(dollars for _, _, dollars in rows)
-    print(f"| **total** | | **{total:.2f}** |")
-    print(
-        "Fixed monthly costs are left out: the KMS key ($1), each secret ($0.40), custom metrics "
-        "($0.30 each), the dashboard ($3) and alarms ($0.10 each)."
-    )
+    print(f"| **total, tracing off** | | **{total:.2f}** |")
+    for name, share in tracing[1:]:
+        traces = f"{share:g} traces per token"
+        print(f"| X-Ray, tracing {name} | {traces} | +{share * XRAY_PER_MILLION_TRACES:.3f} |")
+    return total
 
 
 @dataclass(frozen=True)

@@ -22,14 +22,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vcc_tokens.errors import InvalidRequest, VendError
-from vcc_tokens.observability import MetricUnit, logger, metrics, tracer
+from vcc_tokens.observability import MetricUnit, logger, metrics
 from vcc_tokens.renewal import RENEW_EVENT, parse_renewal
 from vcc_tokens.rotation import ROTATE_EVENT, parse_rotation
 from vcc_tokens.wiring import refresher_vendor, rotation
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if ROTATE_EVENT in event:  # an operator's rotation: the answer goes back to them

@@ -20,7 +20,7 @@ from vcc_tokens.contract import OAUTH_RESPONSES, TOKEN_RESPONSES
 from vcc_tokens.entitlements import authorize
 from vcc_tokens.errors import UpstreamError, VendError
 from vcc_tokens.oauth2 import OAuthError, oauth_error, parse_token_form, token_answer
-from vcc_tokens.observability import MetricUnit, logger, metrics, tracer
+from vcc_tokens.observability import MetricUnit, logger, metrics
 from vcc_tokens.rest import APIGatewayRestResolver, NotFoundError, Response, content_types
 from vcc_tokens.token_request import (
     TokenRequest,
@@ -107,7 +107,6 @@ def vended(vend: Vend, min_ttl: int = 0) -> Response[dict[str, Any]]:
     responses=TOKEN_RESPONSES,
     tags=["tokens"],
 )
-@tracer.capture_method(capture_response=False)
 def get_token(region: str, scope: str) -> Response[dict[str, Any]]:
     check_no_body(app.current_event.body, "GET")
     request = token_request(region, scope, GET_QUERY)
@@ -120,7 +119,6 @@ def get_token(region: str, scope: str) -> Response[dict[str, Any]]:
     responses=TOKEN_RESPONSES,
     tags=["tokens"],
 )
-@tracer.capture_method(capture_response=False)
 def refresh_token(region: str, scope: str) -> Response[dict[str, Any]]:
     request = token_request(region, scope, REFRESH_QUERY)
     rejected = parse_rejected_token(app.current_event.body)
@@ -133,7 +131,6 @@ def refresh_token(region: str, scope: str) -> Response[dict[str, Any]]:
     responses=OAUTH_RESPONSES,
     tags=["oauth2"],
 )
-@tracer.capture_method(capture_response=False)
 def oauth2_token() -> Response[dict[str, Any]]:
     event = app.current_event
     if event.query_string_parameters:
@@ -190,7 +187,6 @@ def unexpected_error(_: Exception) -> Response[dict[str, Any]]:
 @logger.inject_lambda_context(
     correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
 )
-@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response = app.resolve(event, context)

@@ -1,5 +1,5 @@
 """What importing a function loads (cold start): not pydantic (the OpenAPI document is made at
-build time), not the X-Ray SDK (unless subsegments are asked for), not requests (until the first
+build time), no tracing SDK (tracing is Lambda's own), not requests (until the first
 fetch from VCC), not asyncio (which Powertools' other resolvers bring: vcc_tokens.rest)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 
 from local.stack import ROOT, function_environment
 
-HEAVY = ("pydantic", "aws_xray_sdk", "requests", "asyncio")
+HEAVY = ("pydantic", "aws_xray_sdk", "opentelemetry", "requests", "asyncio")
 
 
 def loaded_after_import(function: str, **environment: str) -> set[str]:
@@ -37,7 +37,3 @@ def loaded_after_import(function: str, **environment: str) -> set[str]:
 @pytest.mark.parametrize("function", ["vend", "refresher"])
 def test_importing_a_function_loads_none_of_the_heavy_modules(function: str) -> None:
     assert loaded_after_import(function) == set()
-
-
-def test_subsegments_when_asked_for_load_the_xray_sdk() -> None:
-    assert "aws_xray_sdk" in loaded_after_import("vend", XRAY_SUBSEGMENTS="true")

@@ -7,14 +7,8 @@ import json
 import re
 from typing import Any
 
-from local.stack import ROOT, load_template
-from vcc_tokens.errors import UpstreamError
-
-SOURCES = [
-    *(ROOT / "layers" / "common" / "vcc_tokens").rglob("*.py"),
-    *(ROOT / "functions").glob("*/app.py"),
-]
-AWS_SERVICES = {"DynamoDB", "KMS", "SecretsManager", "SSM"}  # vcc_tokens.aws, spaces removed
+from local.metric_catalog import emitted_names
+from local.stack import load_template
 
 
 def dashboard() -> dict[str, Any]:
@@ -23,24 +17,6 @@ def dashboard() -> dict[str, Any]:
     ]
     document: dict[str, Any] = json.loads(re.sub(r"\$\{([^}]+)\}", r"\1", body))
     return document
-
-
-def emitted_names() -> set[str]:
-    code = "\n".join(path.read_text(encoding="utf-8") for path in SOURCES)
-    names = set(re.findall(r'add_metric\(\s*name="(\w+)"', code))
-    names |= set(re.findall(r'"(\w+Hits)"', code))  # the handler's HIT_METRICS
-    names |= set(re.findall(r'count_for_credential\(\s*"(\w+)"', code))  # per credential
-    kinds = {cls.kind for cls in _subclasses(UpstreamError)}
-    names |= {f"UpstreamErrors_{kind}" for kind in kinds}
-    names |= {f"DependencyFaults_{service}" for service in AWS_SERVICES}
-    return names
-
-
-def _subclasses(cls: type) -> set[type]:
-    found = set(cls.__subclasses__())
-    for sub in list(found):
-        found |= _subclasses(sub)
-    return found
 
 
 def test_every_service_metric_on_the_dashboard_is_emitted_by_the_code() -> None:
