@@ -635,6 +635,10 @@ def main() -> None:
     loaded = starts["vend"]["loaded"]
     print(f"tracing SDK or requests loaded by the first cached answer: {loaded or 'neither'}")
     print(
+        "the tracing path (Lambda's own, docs/design-tracing.md) adds no import: the vend ratio "
+        "above is the chosen path's cold start against a bare `import boto3`"
+    )
+    print(
         f"layer, unzipped: {layer['total_mb']:.1f} MB, of which the AWS SDK (boto3, botocore, "
         f"s3transfer, jmespath) {layer['sdk_mb']:.1f} MB"
     )
