@@ -26,6 +26,7 @@ ACTORS = {
     str(ROOT / "client" / "vcc_token_client" / "admin.py"): "Operator",
     str(ROOT / "client" / "vcc_token_client" / "smoke.py"): "Operator",
     str(ROOT / "client" / "vcc_token_client" / "dead_letters.py"): "Operator",
+    str(ROOT / "client" / "vcc_token_client" / "ledger.py"): "Operator",
     str(ROOT / "client" / "vcc_token_client" / "rotate.py"): "Rotator",
 }
 NAMING_PARAMETERS = (

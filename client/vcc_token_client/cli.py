@@ -9,6 +9,7 @@
     vcc-token admin rotate --region R [--credential N] --function F < secret   # rotation
     vcc-token admin purge --table T --region R [--credential N] [--scope S] [--yes]
     vcc-token admin dead-letters --queue-url URL list | redrive --function F | purge [--yes]
+    vcc-token admin who-had [SHA256] --stack S | served-to CALLER_ARN --stack S   # a leak
 
 The service's URL comes from --url or VCC_TOKEN_SERVICE_URL (the proxy's from its config file);
 AWS credentials from the usual chain (environment, profile, role). `vcc-token VERB --help` shows
@@ -234,6 +235,29 @@ def _operations_verbs(checks: Any) -> None:
     purge.add_argument("--credential", help="only this credential's tokens")
     purge.add_argument("--scope", type=scope, help="only this scope's token")
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    who = verb(
+        checks,
+        "who-had",
+        "who received a token (a leak): from the vending function's log",
+        [
+            "vcc-token admin who-had 3f7c...e1 --stack vcc-token-vending --since 7d",
+            "pbpaste | vcc-token admin who-had --stack vcc-token-vending  # hashed here",
+        ],
+    )
+    who.add_argument(
+        "fingerprint", nargs="?", help="the token's SHA-256 (else: the token on stdin)"
+    )
+    who.add_argument("--stack", required=True, help="the stack's name")
+    who.add_argument("--since", default="30d", help="how far back: 30m, 24h, 30d (default 30d)")
+    served = verb(
+        checks,
+        "served-to",
+        "which tokens a caller received: from the vending function's log",
+        ["vcc-token admin served-to arn:aws:sts::111122223333:assumed-role/orders/job --stack S"],
+    )
+    served.add_argument("caller_arn", help="the caller's ARN, as the log names it")
+    served.add_argument("--stack", required=True, help="the stack's name")
+    served.add_argument("--since", default="30d", help="how far back: 30m, 24h, 30d (default 30d)")
     dead = verb(
         checks,
         "dead-letters",
@@ -363,6 +387,8 @@ def run_admin(args: argparse.Namespace) -> int:
             return run_purge(args)
         if args.check == "dead-letters":
             return run_dead_letters(args)
+        if args.check in ("who-had", "served-to"):
+            return run_ledger(args)
         print(admin.format_status(admin.status(args.table), args.json))
         return 0
     except BrokenPipeError:
@@ -431,6 +457,30 @@ def run_purge(args: argparse.Namespace) -> int:
         "no revocation). To stop new grants with a leaked credential, re-issue its secret at "
         "VCC and run vcc-token admin rotate"
     )
+    return 0
+
+
+def run_ledger(args: argparse.Namespace) -> int:
+    from vcc_token_client import ledger
+
+    since = ledger.since_ms(args.since)
+    window = f"since {args.since} ago (at most the log group's retention)"
+    if args.check == "served-to":
+        tokens = ledger.served_to(args.stack, args.caller_arn, since)
+        for digest, seen in sorted(tokens.items(), key=lambda item: item[1].first):
+            print(seen.line(f"{digest}  {', '.join(sorted(seen.keys))}"))
+        print(f"{len(tokens)} token{'' if len(tokens) == 1 else 's'} served to it {window}")
+        return 0
+    stdin = "" if args.fingerprint or sys.stdin.isatty() else sys.stdin.read()
+    digest = ledger.fingerprint(args.fingerprint, stdin)
+    callers = ledger.who_had(args.stack, digest, since)
+    if not callers:
+        print(f"token {digest[:12]}...: this service never served it {window}")
+        return 0
+    keys = sorted({key for seen in callers.values() for key in seen.keys})
+    print(f"token {digest[:12]}... ({', '.join(keys)}) was served to {len(callers)} caller(s):")
+    for caller, seen in sorted(callers.items(), key=lambda item: item[1].first):
+        print(seen.line(caller))
     return 0
 
 

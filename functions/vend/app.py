@@ -91,7 +91,15 @@ def authorized(request: TokenRequest) -> TokenRequest:
 
 
 def record(vend: Vend) -> None:
-    logger.append_keys(cache=vend.outcome, source=vend.source)
+    """The served token on the request's one INFO line: the issuance ledger `vcc-token admin
+    who-had` reads (which token by its SHA-256, never the token; its key; the caller)."""
+    token = vend.token
+    logger.append_keys(
+        cache=vend.outcome,
+        source=vend.source,
+        token_sha256=token.sha256,
+        credential=token.credential,
+    )
     if vend.source in HIT_METRICS:
         metrics.add_metric(name=HIT_METRICS[vend.source], unit=MetricUnit.Count, value=1)
 

@@ -156,8 +156,12 @@ def _requests(call: AwsCall, deployment: Deployment) -> list[Request]:
     elif call.service == "sqs" and "QueueUrl" in names:
         (queue,) = deployment.of_type("AWS::SQS::Queue")  # the dead-letter queue, the only one
         resource = deployment.arn(queue)
-    elif call.service == "logs" and call.operation == "DescribeLogStreams":
-        resource = deployment.arn("RefreshFunctionLogGroup")  # the only group read by name
+    elif call.service == "logs" and "logGroupName" in names:  # the functions' own groups
+        function = names["logGroupName"].rsplit("/", 1)[-1]  # /aws/lambda/<stack>/<function>
+        groups = {"vend": "VendFunctionLogGroup", "refresher": "RefreshFunctionLogGroup"}
+        if function not in groups:
+            raise UnplacedCall(f"{call.actor} read the log group {names['logGroupName']}")
+        resource = deployment.arn(groups[function])
     else:
         raise UnplacedCall(f"{call.actor} called {call.service} {call.operation} {names}")
     return [Request(call.actor, action, resource, context)]

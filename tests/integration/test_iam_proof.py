@@ -121,6 +121,12 @@ def toured(
     assert vcc_token([*dead, "redrive", "--function", REFRESHER_NAME]) == 0
     assert vcc_token([*dead, "purge", "--yes"]) == 0
     sqs.delete_queue(QueueUrl=queue)
+    logs = boto3.client("logs")  # the issuance ledger: who had a token, what a caller received
+    group = "/aws/lambda/vcc-token-vending/vend"
+    logs.create_log_group(logGroupName=group)
+    assert vcc_token(["admin", "who-had", "ab" * 32, "--stack", "vcc-token-vending"]) == 0
+    assert vcc_token(["admin", "served-to", TEST_CALLER_ROLE, "--stack", "vcc-token-vending"]) == 0
+    logs.delete_log_group(logGroupName=group)
     return set(aws_calls)
 
 

@@ -220,6 +220,54 @@ def test_a_purge_reaches_every_instance_within_the_memory_window(
         quick.process.wait(timeout=10)
 
 
+def test_who_had_a_token_and_what_a_caller_received_from_make_runs_logs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    quick = next(running_stack())
+    try:
+        # Given one token served to two callers: twice to the orders service, once to reports
+        orders, reports = CALLERS[0], CALLERS[1]
+        answers = [quick.get("/tokens/emea/users:read", who) for who in (orders, orders, reports)]
+        tokens = {answer.json()["access_token"] for answer in answers}
+        assert len(tokens) == 1
+        (token,) = tokens
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "LOCALOPERATOR0000001",
+            "AWS_SECRET_ACCESS_KEY": "local-only",
+            "AWS_ENDPOINT_URL": quick.aws_endpoint,
+            "AWS_DEFAULT_REGION": "eu-west-1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        who = ["admin", "who-had", "--stack", LOCAL_STACK_NAME]
+        # When an incident responder asks who had it, by its fingerprint and by the token
+        assert vcc_token([*who[:2], digest, *who[2:]]) == 0
+        by_digest = capsys.readouterr().out
+        monkeypatch.setattr("sys.stdin", io.StringIO(token + "\n"))
+        assert vcc_token(who) == 0
+        by_token = capsys.readouterr().out
+        # Then both name the two callers with their counts, and the key
+        for said in (by_digest, by_token):
+            assert f"token {digest[:12]}... (emea/users:read (default)) was served to 2" in said
+            assert f"{orders['principal_arn']}  2 x" in said
+            assert f"{reports['principal_arn']}  1 x" in said
+        # A token the service never issued says so
+        never = hashlib.sha256(b"not one of ours").hexdigest()
+        assert vcc_token([*who[:2], never, *who[2:]]) == 0
+        assert "this service never served it since 30d ago" in capsys.readouterr().out
+        # And served-to lists what a caller received
+        assert (
+            vcc_token(["admin", "served-to", orders["principal_arn"], "--stack", LOCAL_STACK_NAME])
+            == 0
+        )
+        received = capsys.readouterr().out
+        assert f"{digest}  emea/users:read (default)  2 x" in received
+        assert token not in by_digest + by_token + received
+    finally:
+        quick.process.kill()
+        quick.process.wait(timeout=10)
+
+
 def test_dead_letters_fail_list_redrive_and_the_queue_empties(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
