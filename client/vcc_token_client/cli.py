@@ -85,7 +85,10 @@ def global_options(cli: Any, url: object, min_ttl: object, signing_region: objec
     """--url, --min-ttl and --signing-region: on the main parser with their defaults, and on
     every verb with none (argparse.SUPPRESS), so they may come before or after the verb."""
     cli.add_argument(
-        "--url", default=url, help="the service's base URL (default: $VCC_TOKEN_SERVICE_URL)"
+        "--url",
+        default=url,
+        help="the service's base URL, or several, comma-separated, to fail over between "
+        "deployments in that order (default: $VCC_TOKEN_SERVICE_URL)",
     )
     cli.add_argument(
         "--min-ttl", type=int, default=min_ttl, help="seconds the token must still be valid"
@@ -348,7 +351,8 @@ def run(argv: list[str] | None = None) -> int:
         print("vcc-token: no service URL: pass --url or set VCC_TOKEN_SERVICE_URL", file=sys.stderr)
         return 2
     try:
-        client = TokenClient(args.url, min_ttl=args.min_ttl, signing_region=args.signing_region)
+        urls = [url.strip() for url in args.url.split(",") if url.strip()]  # failover order
+        client = TokenClient(urls, min_ttl=args.min_ttl, signing_region=args.signing_region)
         token = client.token(args.region, args.scope)
     except TokenServiceError as error:
         print(f"vcc-token: {error}", file=sys.stderr)

@@ -19,6 +19,7 @@ import functools
 import hashlib
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -33,6 +34,7 @@ from vcc_token_client.errors import (
     TokenServiceError,
     error_for,
 )
+from vcc_token_client.failover import UNHEALTHY_SECONDS, Deployments
 from vcc_token_client.sigv4 import SigV4RequestsAuth
 
 
@@ -82,10 +84,13 @@ def check_url(url: str) -> None:
         )
 
 
+CONNECT_TIMEOUT = 5.0  # seconds to reach a deployment before trying the next
+
+
 class TokenClient:
     def __init__(
         self,
-        base_url: str,
+        base_url: str | Sequence[str],
         *,
         min_ttl: int = 60,
         timeout: float = 25.0,
@@ -94,11 +99,16 @@ class TokenClient:
         http: requests.Session | None = None,
         api_base_url: str = DEFAULT_API_BASE_URL,
         refresh_interval: float = REFRESH_INTERVAL,
+        unhealthy_seconds: float = UNHEALTHY_SECONDS,
     ) -> None:
-        """`api_base_url`: where the tokens are used, `{region}` standing for the region (the
-        legacy https://{region}.api.newvoicemedia.com, or a test double)."""
-        check_url(base_url)
-        self._base_url = base_url.rstrip("/")
+        """`base_url`: the service's URL, or an ordered list of them (deployments in different
+        regions: vcc_token_client.failover). `api_base_url`: where the tokens are used,
+        `{region}` standing for the region (the legacy https://{region}.api.newvoicemedia.com,
+        or a test double)."""
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        for url in urls:
+            check_url(url)
+        self._deployments = Deployments(urls, unhealthy_seconds)
         self._api_base_url = api_base_url
         self._refresh_interval = refresh_interval
         self._refreshed_at: dict[tuple[str, str], float] = {}
@@ -155,19 +165,30 @@ class TokenClient:
             return self._locks.setdefault(key, threading.Lock())
 
     def _call(self, method: str, region: str, scope: str, suffix: str = "", **kwargs: Any) -> Token:
-        url = f"{self._base_url}/tokens/{quote(region, safe='')}/{quote(scope, safe='')}{suffix}"
-        try:
-            response = self._http.request(
-                method, url, auth=self._auth, timeout=self._timeout, **kwargs
-            )
-        except requests.RequestException as exc:
-            raise ServiceUnreachable(
-                None, "unreachable", f"{self._base_url} ({type(exc).__name__})"
-            ) from None
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
+        """One call, to each deployment in turn until one answers (failover's rules)."""
+        path = f"/tokens/{quote(region, safe='')}/{quote(scope, safe='')}{suffix}"
+        timeout = (min(CONNECT_TIMEOUT, self._timeout), self._timeout)
+        failure: TokenServiceError = ServiceUnreachable(None, "unreachable", "no URL answered")
+        for base in self._deployments.order():
+            try:
+                response = self._http.request(
+                    method, base + path, auth=self._auth, timeout=timeout, **kwargs
+                )
+            except requests.RequestException as exc:
+                failure = ServiceUnreachable(None, "unreachable", f"{base} ({type(exc).__name__})")
+                self._deployments.failed(base)
+                continue
+            if response.status_code >= 500:  # another deployment may answer
+                retry_after = response.headers.get("Retry-After")
+                failure = error_for(response.status_code, _json(response), retry_after)
+                self._deployments.failed(base)
+                continue
+            self._deployments.answered(base)
+            return self._token(response, region, scope)
+        raise failure
+
+    def _token(self, response: requests.Response, region: str, scope: str) -> Token:
+        body = _json(response)
         if response.status_code != 200:
             raise error_for(response.status_code, body, response.headers.get("Retry-After"))
         if not isinstance(body, dict) or not isinstance(body.get("access_token"), str):
@@ -178,6 +199,13 @@ class TokenClient:
             scope=scope,
             expires_at=time.time() + float(body.get("expires_in", 0)),
         )
+
+
+def _json(response: requests.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 class VccBearerAuth(AuthBase):

@@ -9,8 +9,9 @@ Without a fingerprint, the token is read from stdin and hashed here; it is never
 The lines come from CloudWatch Logs' FilterLogEvents with a quoted term (the fingerprint or the
 caller's ARN), then are matched exactly here, field by field, so the answer is the same whatever
 the term filter let through: the same call answers against `make run` (moto's CloudWatch Logs,
-to which the local stack delivers the functions' lines) and in AWS. How far back: the log group's retention (the stack's LogRetentionInDays) or --since,
-whichever is shorter. Needs the stack's OperatorPolicy (logs:FilterLogEvents on that group).
+to which the local stack delivers the functions' lines) and in AWS. How far back: the log
+group's retention (the stack's LogRetentionInDays) or --since, whichever is shorter. Needs the
+stack's OperatorPolicy (logs:FilterLogEvents on that group).
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ class Route:
 
 @dataclass(frozen=True)
 class ProxyConfig:
-    service_url: str
+    service_url: str | tuple[str, ...]  # one URL, or deployments to fail over between, in order
     routes: tuple[Route, ...]
     api_base_url: str = DEFAULT_API_BASE_URL
 
@@ -91,14 +91,17 @@ class ProxyConfig:
             document = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{path}: cannot read it as JSON ({type(exc).__name__})") from None
-        if not isinstance(document, dict) or not isinstance(document.get("service_url"), str):
+        given = document.get("service_url") if isinstance(document, dict) else None
+        urls = [given] if isinstance(given, str) else given
+        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
             raise ConfigError(f'{path}: expected {{"service_url": "...", "routes": [...]}}')
-        service_url = urlsplit(document["service_url"])
-        if service_url.scheme not in ("https", "http") or not service_url.hostname:
-            raise ConfigError(
-                f"{path}: service_url must be the service's URL (https://..., the stack's "
-                f"ApiUrl), got {document['service_url'][:80]!r}"
-            )
+        for url in urls:  # a list: deployments in different regions, tried in order
+            parts = urlsplit(url)
+            if parts.scheme not in ("https", "http") or not parts.hostname:
+                raise ConfigError(
+                    f"{path}: service_url must be the service's URL (https://..., the stack's "
+                    f"ApiUrl) or a list of them, got {url[:80]!r}"
+                )
         routes = document.get("routes")
         if not isinstance(routes, list) or not routes:
             raise ConfigError(f"{path}: routes must be a non-empty list")
@@ -121,7 +124,8 @@ class ProxyConfig:
         api_base_url = document.get("api_base_url", DEFAULT_API_BASE_URL)
         if not isinstance(api_base_url, str) or "{region}" not in api_base_url:
             raise ConfigError(f"{path}: api_base_url must contain {{region}}")
-        return cls(document["service_url"], tuple(parsed), api_base_url)
+        service_url = urls[0] if len(urls) == 1 else tuple(urls)
+        return cls(service_url, tuple(parsed), api_base_url)
 
     def scope_for(self, path: str) -> str | None:
         """The scope of the longest route that is `path` or a parent of it."""

@@ -151,6 +151,17 @@ def test_check_rules_refuses_a_document_over_its_ssm_tiers_limit(
     assert capsys.readouterr().out.endswith("valid, 1 rule\n")
 
 
+def test_the_proxy_takes_several_service_urls_to_fail_over_between(tmp_path: Path) -> None:
+    route = {"path": "/users", "scope": "users:read"}
+    urls = ["https://a1.execute-api.eu-west-1.amazonaws.com/v1", "http://127.0.0.1:3001"]
+    path = tmp_path / "proxy.json"
+    path.write_text(json.dumps({"service_url": urls, "routes": [route]}))
+    assert ProxyConfig.load(path).service_url == tuple(urls)
+    path.write_text(json.dumps({"service_url": [urls[0], "127.0.0.1:3001"], "routes": [route]}))
+    with pytest.raises(ConfigError, match=r"or a list of them, got '127\.0\.0\.1:3001'"):
+        ProxyConfig.load(path)
+
+
 class _ClosedPipe(io.StringIO):
     def write(self, text: str) -> int:
         raise BrokenPipeError(32, "Broken pipe")
