@@ -221,7 +221,7 @@ def sar_capabilities(cfn: dict[str, Any]) -> set[str]:
 
 
 def unnamed_capabilities(cfn: dict[str, Any], root: Path) -> list[Finding]:
-    """samconfig.toml's deploy must acknowledge what CloudFormation asks; the README must name
+    """samconfig.toml's deploy must acknowledge what CloudFormation asks; docs/deploying.md must name
     everything SAR asks."""
     found = []
     deploy = tomllib.loads((root / "samconfig.toml").read_text(encoding="utf-8"))

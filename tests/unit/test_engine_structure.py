@@ -59,9 +59,17 @@ def test_no_class_over_150_lines_and_no_function_over_40_in_the_layer() -> None:
     assert not too_long, too_long
 
 
-def test_every_module_the_readme_names_exists() -> None:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    named = set(re.findall(r"vcc_tokens/[\w/]+\.py", readme))
-    assert named, "the README names no module"
+def test_every_module_the_docs_name_exists() -> None:
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    text = "\n".join(page.read_text(encoding="utf-8") for page in pages)
+    named = set(re.findall(r"vcc_tokens/[\w/]+\.py", text))
+    assert named, "the docs name no module"
     missing = sorted(name for name in named if not (PACKAGE.parent / name).exists())
     assert not missing, missing
+
+
+def test_the_readme_is_short_and_links_every_docs_page() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 250
+    for page in sorted((ROOT / "docs").glob("*.md")):
+        assert f"(docs/{page.name})" in readme, f"the README does not link docs/{page.name}"
