@@ -221,8 +221,8 @@ def sar_capabilities(cfn: dict[str, Any]) -> set[str]:
 
 
 def unnamed_capabilities(cfn: dict[str, Any], root: Path) -> list[Finding]:
-    """samconfig.toml's deploy must acknowledge what CloudFormation asks; docs/deploying.md must name
-    everything SAR asks."""
+    """samconfig.toml's deploy must acknowledge what CloudFormation asks; docs/deploying.md
+    must name everything SAR asks."""
     found = []
     deploy = tomllib.loads((root / "samconfig.toml").read_text(encoding="utf-8"))
     configured = set(str(deploy["default"]["deploy"]["parameters"]["capabilities"]).split())
