@@ -250,8 +250,7 @@ def _operations_verbs(checks: Any) -> None:
     who.add_argument(
         "fingerprint", nargs="?", help="the token's SHA-256 (else: the token on stdin)"
     )
-    who.add_argument("--stack", required=True, help="the stack's name")
-    who.add_argument("--since", default="30d", help="how far back: 30m, 24h, 30d (default 30d)")
+    _ledger_window(who)
     served = verb(
         checks,
         "served-to",
@@ -259,8 +258,7 @@ def _operations_verbs(checks: Any) -> None:
         ["vcc-token admin served-to arn:aws:sts::111122223333:assumed-role/orders/job --stack S"],
     )
     served.add_argument("caller_arn", help="the caller's ARN, as the log names it")
-    served.add_argument("--stack", required=True, help="the stack's name")
-    served.add_argument("--since", default="30d", help="how far back: 30m, 24h, 30d (default 30d)")
+    _ledger_window(served)
     dead = verb(
         checks,
         "dead-letters",
@@ -299,6 +297,14 @@ def _operations_verbs(checks: Any) -> None:
         default=5,
         help="the stack's RefreshRateMinutes: its refresher must have run within twice that "
         "(default 5, the template's)",
+    )
+
+
+def _ledger_window(ledger_verb: Any) -> None:
+    """Where the issuance ledger is (the stack's vending log group) and how far back to read."""
+    ledger_verb.add_argument("--stack", required=True, help="the stack's name")
+    ledger_verb.add_argument(
+        "--since", default="30d", help="how far back: 30m, 24h, 30d (default 30d)"
     )
 
 

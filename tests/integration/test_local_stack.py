@@ -192,6 +192,15 @@ def test_the_smoke_check_fails_clearly_outside_the_resource_policy(
     assert out.splitlines()[-1] == "smoke check FAILED"
 
 
+def as_operator(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment of an operator of `stack`: its AWS (moto takes any keys)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "LOCALOPERATOR0000001")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local-only")
+    monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", stack.aws_endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+
+
 def test_a_purge_reaches_every_instance_within_the_memory_window(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -202,11 +211,7 @@ def test_a_purge_reaches_every_instance_within_the_memory_window(
         caller = CALLERS[0]
         first = quick.get("/tokens/nam/users:read", caller).json()["access_token"]
         # When an operator purges nam's cached tokens through the stack's AWS
-        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "LOCALOPERATOR0000001")  # moto takes any
-        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local-only")
-        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-        monkeypatch.setenv("AWS_ENDPOINT_URL", quick.aws_endpoint)
-        monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+        as_operator(quick, monkeypatch)
         purge = ["admin", "purge", "--table", "vcc-tokens-local", "--region", "nam", "--yes"]
         assert vcc_token(purge) == 0
         assert "nam#users:read" in capsys.readouterr().out
@@ -232,13 +237,7 @@ def test_who_had_a_token_and_what_a_caller_received_from_make_runs_logs(
         assert len(tokens) == 1
         (token,) = tokens
         digest = hashlib.sha256(token.encode()).hexdigest()
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "LOCALOPERATOR0000001",
-            "AWS_SECRET_ACCESS_KEY": "local-only",
-            "AWS_ENDPOINT_URL": quick.aws_endpoint,
-            "AWS_DEFAULT_REGION": "eu-west-1",
-        }.items():
-            monkeypatch.setenv(name, value)
+        as_operator(quick, monkeypatch)
         who = ["admin", "who-had", "--stack", LOCAL_STACK_NAME]
         # When an incident responder asks who had it, by its fingerprint and by the token
         assert vcc_token([*who[:2], digest, *who[2:]]) == 0
@@ -275,14 +274,7 @@ def test_dead_letters_fail_list_redrive_and_the_queue_empties(
     try:
         # Given an operator on make run's AWS, and a refresher run that fails as a whole
         # (its table is gone): Lambda retries it twice, then dead-letters it
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "LOCALOPERATOR0000001",
-            "AWS_SECRET_ACCESS_KEY": "local-only",
-            "AWS_ENDPOINT_URL": quick.aws_endpoint,
-            "AWS_DEFAULT_REGION": "eu-west-1",
-        }.items():
-            monkeypatch.setenv(name, value)
-        monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
+        as_operator(quick, monkeypatch)
         dynamodb, sqs, logs = (boto3.client(name) for name in ("dynamodb", "sqs", "logs"))
         group = f"/aws/lambda/{LOCAL_STACK_NAME}/refresher"
         deadline = time.monotonic() + 60  # the stack's first scheduled run, then the failure
