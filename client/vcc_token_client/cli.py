@@ -17,7 +17,7 @@ each verb's options and examples.
 
 Exit codes:
   0 ok (admin explain: allowed)
-  1 anything else (admin smoke: an alarm in ALARM, a check that could not run)
+  1 anything else (admin smoke: an alarm in ALARM, a refresher that has not run lately)
   2 bad input (usage, unknown region or scope, invalid rules, a URL or route that does not exist)
   3 forbidden (admin explain: refused; admin rotate: not rotated)
   4 retry later (VCC failing or rate limiting)
@@ -41,6 +41,7 @@ from botocore.exceptions import BotoCoreError
 from vcc_token_client import __version__, admin
 from vcc_token_client.client import TokenClient
 from vcc_token_client.errors import Exit, TokenServiceError, exit_code
+from vcc_token_client.smoke import DEFAULT_RATE_MINUTES
 from vcc_token_client.vcc import REGIONS, SCOPES
 
 
@@ -294,7 +295,7 @@ def _operations_verbs(checks: Any) -> None:
     smoke.add_argument(
         "--refresh-rate-minutes",
         type=int,
-        default=5,
+        default=DEFAULT_RATE_MINUTES,
         help="the stack's RefreshRateMinutes: its refresher must have run within twice that "
         "(default 5, the template's)",
     )

@@ -132,7 +132,7 @@ def alarm_states(session: botocore.session.Session, stack: str) -> Check:
         f"{name.removeprefix(prefix)} {state}" for name, state in sorted(states.items())
     )
     if firing:
-        return Check("alarms", "FAIL", f"in ALARM: {', '.join(firing)} ({summary})", 1)
+        return Check("alarms", "FAIL", f"in ALARM: {', '.join(firing)} ({summary})", Exit.FAILED)
     return Check("alarms", "ok", summary)
 
 
@@ -155,7 +155,7 @@ def refresher_last_run(
     streams = answer.get("logStreams", [])
     last = streams[0].get("lastEventTimestamp") if streams else None
     if last is None:
-        return Check("refresher", "FAIL", f"no run logged in {group} yet", 1)
+        return Check("refresher", "FAIL", f"no run logged in {group} yet", Exit.FAILED)
     minutes = (time.time() - last / 1000) / 60
     if minutes > 2 * rate_minutes:
         return Check(
@@ -163,7 +163,7 @@ def refresher_last_run(
             "FAIL",
             f"last run logged {minutes:.0f} min ago, over twice the schedule's {rate_minutes} min "
             "(docs/operating.md: the refresher is not running)",
-            1,
+            Exit.FAILED,
         )
     return Check("refresher", "ok", f"last run logged {minutes:.0f} min ago")
 
