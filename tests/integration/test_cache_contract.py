@@ -1,0 +1,120 @@
+"""One contract, two caches: the unit tests' MemoryTokenCache (tests/fakes.py) and the service's
+DynamoDBTokenCache on moto's server behave alike for every conditional write the engine relies
+on, so the fake cannot drift from DynamoDB's semantics."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import Service
+from tests.fakes import MemoryTokenCache
+from vcc_tokens.backoff import Failure
+from vcc_tokens.cache import TokenCache
+from vcc_tokens.tokens import NOTHING_CACHED, CachedToken, Key, Lease
+
+pytestmark = pytest.mark.integration
+
+KEY = Key("emea", "users:read")
+NOW = int(time.time())  # tokens' times are whole epoch seconds
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def cache(request: pytest.FixtureRequest) -> TokenCache:
+    if request.param == "memory":
+        return MemoryTokenCache()
+    service: Service = request.getfixturevalue("service")
+    return service.cache
+
+
+def token(name: str, expires_in: int, key: Key = KEY) -> CachedToken:
+    fetched = NOW - 10
+    return CachedToken(
+        key.region, key.scope, name, "Bearer", fetched, NOW + expires_in, key.credential
+    )
+
+
+def lease(owner: str, seconds: int = 9) -> Lease:
+    return Lease(KEY, owner * 16, NOW + seconds)  # 32 hex digits, as the engine's owners
+
+
+def test_an_unknown_key_has_no_entry(cache: TokenCache) -> None:
+    assert cache.get(KEY, consistent=True) is None
+
+
+def test_one_lease_at_a_time_until_it_expires(cache: TokenCache) -> None:
+    assert cache.acquire_lease(lease("aa"), NOW)
+    assert not cache.acquire_lease(lease("bb"), NOW)  # held
+    assert cache.acquire_lease(lease("bb"), NOW + 10)  # expired: taken over
+    entry = cache.get(KEY, consistent=True)
+    assert entry is not None
+    assert entry.lease_owner == "bb" * 16
+
+
+def test_only_the_owner_releases_and_a_failure_blocks_until_its_time(cache: TokenCache) -> None:
+    assert cache.acquire_lease(lease("aa"), NOW)
+    cache.release_lease(lease("bb"))  # not its lease: nothing happens
+    assert not cache.acquire_lease(lease("cc"), NOW)
+    failure = Failure("upstream_unavailable", "VCC failed", NOW + 30, 1)
+    cache.release_lease(lease("aa"), failure)
+    assert not cache.acquire_lease(lease("cc"), NOW + 1)  # the failure forbids fetching
+    assert cache.acquire_lease(lease("cc"), NOW + 31)
+
+
+def test_a_handed_lease_is_claimed_once(cache: TokenCache) -> None:
+    assert cache.acquire_lease(lease("aa"), NOW)
+    assert cache.claim_lease(lease("aa"), lease("bb"), NOW)
+    assert not cache.claim_lease(lease("aa"), lease("cc"), NOW)  # the second delivery
+    assert not cache.claim_lease(lease("bb"), lease("dd"), NOW + 10)  # expired meanwhile
+
+
+def test_a_stored_token_is_replaced_only_by_one_that_expires_later(cache: TokenCache) -> None:
+    assert cache.store(token("first", 600))
+    assert not cache.store(token("older", 300))
+    assert cache.store(token("newer", 900))
+    entry = cache.get(KEY, consistent=True)
+    assert entry is not None
+    assert entry.token is not None
+    assert (entry.token.access_token, entry.stored_sha256) == ("newer", entry.token.sha256)
+
+
+def test_a_refresh_replaces_only_the_token_it_names(cache: TokenCache) -> None:
+    assert cache.store(token("rejected", 600), replacing=NOTHING_CACHED)
+    current = cache.get(KEY, consistent=True)
+    assert current is not None
+    assert current.token is not None
+    assert not cache.store(token("late", 300), replacing="0" * 64)  # another token was named
+    assert cache.store(token("refreshed", 300), replacing=current.token.sha256)  # even shorter
+    entry = cache.get(KEY, consistent=True)
+    assert entry is not None
+    assert entry.token is not None
+    assert entry.token.access_token == "refreshed"
+    assert entry.refreshed_at == pytest.approx(NOW - 10)
+
+
+def test_storing_forgets_the_failure(cache: TokenCache) -> None:
+    assert cache.acquire_lease(lease("aa"), NOW)
+    cache.release_lease(lease("aa"), Failure("upstream_timeout", "slow", NOW + 60, 2))
+    assert cache.store(token("fetched", 600))
+    entry = cache.get(KEY, consistent=True)
+    assert entry is not None
+    assert entry.failure is None
+    assert cache.acquire_lease(lease("bb"), NOW)
+
+
+def test_touch_records_interest_only_in_a_cached_key(cache: TokenCache) -> None:
+    cache.touch(KEY, NOW)
+    assert cache.get(KEY, consistent=True) is None  # nothing to keep warm: no item made
+    assert cache.store(token("t", 600), requested_at=NOW - 100)
+    cache.touch(KEY, NOW)
+    entry = cache.get(KEY, consistent=True)
+    assert entry is not None
+    assert entry.last_requested_at == pytest.approx(NOW)
+
+
+def test_entries_are_every_cached_key(cache: TokenCache) -> None:
+    other = Key("nam", "stats", "admin")
+    assert cache.store(token("a", 600))
+    assert cache.store(token("b", 600, other))
+    assert {entry.key for entry in cache.entries()} == {KEY, other}
