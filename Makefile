@@ -21,7 +21,7 @@ COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --custom-compile-comma
 LAYER_LOCK = $(COMPILE) --python-version 3.13 --python-platform aarch64-manylinux_2_28
 TOOL_LOCK = $(COMPILE) --universal --python-version 3.13
 
-.PHONY: run test lint build dist bench openapi lock lock-check clean python
+.PHONY: run test lint build dist bench openapi docs lock lock-check clean python
 
 run: $(VENV)/.run-installed
 	PYTHONPATH=layers/common $(BIN)/python -m local.run
@@ -34,6 +34,10 @@ bench: $(VENV)/.installed
 
 openapi: $(VENV)/.installed
 	PYTHONPATH=layers/common $(BIN)/python -m local.openapi
+
+# docs/configuration.md's table, from the settings' declarations (vcc_tokens/config.py)
+docs: $(VENV)/.installed
+	PYTHONPATH=layers/common $(BIN)/python -m local.configuration_doc
 
 lock: $(VENV)/.installed
 	cd layers/common && ../../$(LAYER_LOCK) requirements.in -o requirements.txt

@@ -96,3 +96,23 @@ def test_the_request_deadline_fits_the_function_timeout_and_api_gateways() -> No
 def test_a_request_budget_too_short_for_the_aws_timeouts_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="REQUEST_BUDGET_SECONDS must be at least 19"):
         Settings.from_env({**REQUIRED, "AWS_READ_TIMEOUT": "3", "REQUEST_BUDGET_SECONDS": "18"})
+
+
+def test_the_configuration_page_is_made_from_the_settings() -> None:
+    from local.configuration_doc import PAGE, render
+
+    assert PAGE.read_text(encoding="utf-8") == render(), "stale: run make docs"
+
+
+def test_each_setting_a_template_parameter_sets_is_set_from_that_parameter() -> None:
+    from dataclasses import fields
+
+    from local.stack import load_template
+
+    environment = load_template()["Globals"]["Function"]["Environment"]["Variables"]
+    parameters = load_template()["Parameters"]
+    named = [f.metadata["setting"] for f in fields(Settings) if f.metadata["setting"].template]
+    assert len(named) >= 7
+    for spec in named:
+        assert spec.template in parameters, spec.template
+        assert environment[spec.variable] == {"Ref": spec.template}, spec.variable

@@ -23,7 +23,7 @@ ENGINE_ORDER = [
     "outcome",
 ]
 MAX_CLASS_LINES, MAX_FUNCTION_LINES = 150, 40
-SETTINGS_TABLE = {("config.py", "Settings"), ("config.py", "from_env")}  # the table of settings
+SETTINGS_TABLE = {("config.py", "Settings")}  # the table of settings: data, not a function
 
 
 def engine_imports(module: str) -> set[str]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import ipaddress
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from vcc_tokens.routes import NO_ROUTES, CredentialRoutes, RouteError, parse_routes
@@ -39,61 +40,251 @@ class ConfigurationError(Exception):
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Every field with a default here is optional in the environment, with that default."""
+class Setting:
+    """How one environment variable is read: its bounds and what it means. The Settings fields
+    below carry one each; from_env reads them and docs/configuration.md's table is made from
+    them (local/configuration_doc.py), so a default or a range lives here alone."""
 
-    table_name: str
-    secret_prefix: str
-    kms_key_id: str
-    entitlements_parameter: str
-    default_vcc_region: str = "emea"  # for POST /oauth2/token without a region
-    entitlements_max_age: int = 60
-    token_url_template: str = DEFAULT_TOKEN_URL_TEMPLATE
-    allowed_scopes: frozenset[str] = frozenset(DOCUMENTED_SCOPES)
-    # Which credential serves which scope of a region (vcc_tokens.routes); none: one per region
-    credential_routes: CredentialRoutes = NO_ROUTES
-    # Used when the token endpoint omits expires_in, which RFC 6749 only RECOMMENDS.
-    fallback_expires_in: int = 900
-    # An expires_in outside these bounds is a bad answer (502), not a token: a lifetime of 1 s
-    # would mean a fetch per request, one of 10**12 s a date nobody can compute.
-    min_token_lifetime: int = 60
-    max_token_lifetime: int = 365 * 86_400
-    # How far instances' clocks may disagree: a lease is taken over, a remembered failure
-    # ends and a token stops being served this much later than a single clock would say.
-    clock_skew_seconds: float = 5.0
-    connect_timeout: float = 3.05
-    read_timeout: float = 5.0
-    upstream_budget: float = 8.0  # one fetch, retries included
-    upstream_max_attempts: int = 3
-    # A caller renewing a token inside its margin holds a valid one: it waits at most this long
-    renew_ahead_budget: float = 1.5
-    # The refresher function that renews keys in the background (vcc_tokens.renewal); unset:
-    # the request renews inline, within renew_ahead_budget
-    renewal_function_name: str | None = None
-    secret_max_age: int = 300
-    # After a rotation, how long a credential whose new secret VCC rejects (invalid_client)
-    # falls back to its previous secret (AWSPREVIOUS) while VCC propagates the re-issue
-    rotation_grace_seconds: int = 3600
-    default_min_ttl: int = 60
-    max_min_ttl: int = 600
-    # Refresh-ahead: renew once less than max(seconds, fraction x lifetime) is left.
-    refresh_margin_seconds: int = 60
-    refresh_margin_fraction: float = 0.2
-    memory_cache_seconds: float = 30.0  # how stale an instance's in-memory copy may be
-    forced_refresh_interval: int = 30  # at most one body-less forced refresh per key per interval
-    refresh_rate_seconds: int = 300  # the scheduled refresher's period
-    idle_seconds: int = 3600  # keys nobody asked for in this long are left to expire
-    # Failure memory (vcc_tokens.backoff): after VCC fails for a key, nobody asks again for
-    # about base x 2^(n-1) s (n failures in a row), at most the cap; VCC's Retry-After wins.
-    backoff_base_seconds: float = 2.0
-    backoff_cap_seconds: int = 300
-    rejected_backoff_cap_seconds: int = 60  # invalid_client, invalid_scope, bad answers
-    # AWS calls and the request deadline (the arithmetic is in vcc_tokens/aws.py)
-    aws_connect_timeout: float = 1.0
-    aws_read_timeout: float = 1.0
-    aws_max_attempts: int = 2
-    request_budget: float = 18.0  # no request outlives it; the function's timeout is 25 s
-    entitlements_grace_seconds: int = 300  # last good rules kept through an SSM outage
+    variable: str
+    meaning: str
+    low: float | None = None  # numbers: the allowed range
+    high: float | None = None
+    scale: int = 1  # what the variable's unit is worth in the field's (minutes: 60)
+    choices: tuple[str, ...] = ()  # texts: the allowed values, if few
+    template: str = ""  # the template parameter that sets it, if any
+    shown_default: str = ""  # the default as the docs show it, where it is not the field's
+
+
+def setting(default: Any, variable: str, meaning: str, **spec: Any) -> Any:
+    """A Settings field read from `variable` (dataclasses.MISSING as default: required)."""
+    metadata = {"setting": Setting(variable, meaning, **spec)}
+    if default is MISSING:
+        return field(metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The service's settings: the environment variables the template sets, each read once and
+    validated (a wrong value names the variable and what is allowed)."""
+
+    table_name: str = setting(
+        MISSING, "TOKEN_TABLE_NAME", "DynamoDB cache table", shown_default="the stack's table"
+    )
+    secret_prefix: str = setting(
+        MISSING,
+        "VCC_SECRET_PREFIX",
+        "a region's default secret is `<prefix><region>`, a named credential's "
+        "`<prefix><region>/<name>`",
+        template="SecretPrefix",
+    )
+    kms_key_id: str = setting(
+        MISSING,
+        "TOKEN_KMS_KEY_ID",
+        "the key that wraps the data keys sealing cached tokens",
+        shown_default="the stack's key",
+    )
+    entitlements_parameter: str = setting(
+        MISSING,
+        "ENTITLEMENTS_PARAMETER",
+        "the entitlement rules' SSM parameter",
+        template="EntitlementsParameterName",
+    )
+    default_vcc_region: str = setting(
+        "emea",
+        "DEFAULT_VCC_REGION",
+        "the region of `POST /oauth2/token` requests that name none",
+        choices=REGIONS,
+        template="DefaultVccRegion",
+    )
+    entitlements_max_age: int = setting(
+        60, "ENTITLEMENTS_MAX_AGE", "seconds the rules are cached", low=0, high=3600
+    )
+    token_url_template: str = setting(
+        DEFAULT_TOKEN_URL_TEMPLATE,
+        "VCC_TOKEN_URL_TEMPLATE",
+        "token endpoint; `{region}` is optional. The legacy "
+        "`https://{region}.newvoicemedia.com/Auth/connect/token` works too. Plain `http` is "
+        "refused unless the host is loopback",
+        template="TokenUrlTemplate",
+    )
+    allowed_scopes: frozenset[str] = setting(
+        frozenset(DOCUMENTED_SCOPES),
+        "ALLOWED_SCOPES",
+        "comma-separated allow-list of scopes",
+        template="AllowedScopes",
+        shown_default="every scope VCC documents",
+    )
+    credential_routes: CredentialRoutes = setting(  # noqa: RUF009 - a field(), its default frozen
+        NO_ROUTES,
+        "VCC_CREDENTIALS",
+        "which credential serves which scopes, per region (JSON; see "
+        "[Credentials](credentials.md))",
+        template="CredentialRoutes",
+        shown_default="none: one credential per region",
+    )
+    fallback_expires_in: int = setting(
+        900,
+        "FALLBACK_EXPIRES_IN",
+        "lifetime assumed when VCC omits `expires_in` (RFC 6749 only RECOMMENDS it)",
+        low=60,
+        high=86_400,
+    )
+    min_token_lifetime: int = setting(
+        60,
+        "MIN_TOKEN_LIFETIME_SECONDS",
+        "shortest `expires_in` taken from VCC; shorter is a bad answer (502): a fetch per "
+        "request otherwise",
+        low=1,
+        high=3600,
+    )
+    max_token_lifetime: int = setting(
+        365 * 86_400,
+        "MAX_TOKEN_LIFETIME_SECONDS",
+        "longest `expires_in` taken from VCC",
+        low=3600,
+        high=365 * 86_400,
+    )
+    clock_skew_seconds: float = setting(
+        5.0,
+        "CLOCK_SKEW_SECONDS",
+        "how far instances' clocks may disagree: a lease is taken over, a remembered failure "
+        "ends and a token stops being served this much later",
+        low=0,
+        high=30,
+    )
+    connect_timeout: float = setting(
+        3.05, "UPSTREAM_CONNECT_TIMEOUT", "one VCC attempt's connect timeout", low=0.1, high=10
+    )
+    read_timeout: float = setting(
+        5.0, "UPSTREAM_READ_TIMEOUT", "one VCC attempt's read timeout", low=0.1, high=20
+    )
+    upstream_budget: float = setting(
+        8.0, "UPSTREAM_BUDGET_SECONDS", "one fetch's budget, retries included", low=0.5, high=20
+    )
+    upstream_max_attempts: int = setting(
+        3, "UPSTREAM_MAX_ATTEMPTS", "attempts of one fetch", low=1, high=5
+    )
+    renew_ahead_budget: float = setting(
+        1.5,
+        "RENEW_AHEAD_BUDGET_SECONDS",
+        "without a renewal function, the budget of a renewal inside a caller's request while "
+        "its token is still valid",
+        low=0.5,
+        high=20,
+    )
+    renewal_function_name: str | None = setting(
+        None,
+        "RENEWAL_FUNCTION_NAME",
+        "the function that renews due keys in the background (asynchronous invocation); "
+        "unset: renewal inside the request",
+        shown_default="the stack's RefreshFunction",
+    )
+    secret_max_age: int = setting(
+        300, "SECRET_MAX_AGE", "seconds a secret is cached in memory", low=0, high=3600
+    )
+    rotation_grace_seconds: int = setting(
+        3600,
+        "ROTATION_GRACE_SECONDS",
+        "after a rotation, how long a rejected current secret is retried with `AWSPREVIOUS`, "
+        "and a refused pending secret proven again (0: never)",
+        low=0,
+        high=7 * 86_400,
+    )
+    default_min_ttl: int = setting(
+        60, "DEFAULT_MIN_TTL", "`min_ttl` when a caller gives none", low=0, high=3600
+    )
+    max_min_ttl: int = setting(600, "MAX_MIN_TTL", "the largest `min_ttl`", low=0, high=3600)
+    refresh_margin_seconds: int = setting(
+        60,
+        "REFRESH_MARGIN_SECONDS",
+        "renew once less than max(seconds, fraction x lifetime) is left: the seconds",
+        low=0,
+        high=3600,
+    )
+    refresh_margin_fraction: float = setting(
+        0.2, "REFRESH_MARGIN_FRACTION", "and the fraction", low=0, high=0.9
+    )
+    memory_cache_seconds: float = setting(
+        30.0,
+        "MEMORY_CACHE_SECONDS",
+        "how stale an instance's in-memory copy may be; also how long a purged token may still "
+        "be served (0 turns it off)",
+        low=0,
+        high=300,
+    )
+    forced_refresh_interval: int = setting(
+        30,
+        "FORCED_REFRESH_INTERVAL",
+        "at most one body-less forced refresh per key per interval",
+        low=1,
+        high=3600,
+    )
+    refresh_rate_seconds: int = setting(
+        300,
+        "REFRESH_RATE_MINUTES",
+        "the scheduled refresher's period in minutes, also its look-ahead",
+        low=1,
+        high=60,
+        scale=60,
+        template="RefreshRateMinutes",
+    )
+    idle_seconds: int = setting(
+        3600,
+        "REFRESH_IDLE_SECONDS",
+        "keys nobody asked for in this long are left to expire",
+        low=60,
+        high=7 * 86_400,
+    )
+    backoff_base_seconds: float = setting(
+        2.0,
+        "BACKOFF_BASE_SECONDS",
+        "failure memory: after n failures in a row, nobody asks VCC again for between half "
+        "and all of base x 2^(n-1) s, at most the cap; VCC's Retry-After wins",
+        low=0.1,
+        high=60,
+    )
+    backoff_cap_seconds: int = setting(
+        300, "BACKOFF_CAP_SECONDS", "the failure memory's cap", low=1, high=3600
+    )
+    rejected_backoff_cap_seconds: int = setting(
+        60,
+        "REJECTED_BACKOFF_CAP_SECONDS",
+        "the cap for answers that need an operator (`invalid_client`, `invalid_scope`, bad "
+        "answers)",
+        low=1,
+        high=3600,
+    )
+    aws_connect_timeout: float = setting(
+        1.0, "AWS_CONNECT_TIMEOUT", "every AWS client's connect timeout", low=0.1, high=5
+    )
+    aws_read_timeout: float = setting(
+        1.0, "AWS_READ_TIMEOUT", "every AWS client's read timeout", low=0.1, high=5
+    )
+    aws_max_attempts: int = setting(
+        2,
+        "AWS_MAX_ATTEMPTS",
+        "every AWS client's attempts (standard retry mode): one call takes at most attempts x "
+        "(connect + read) + (attempts - 1) s",
+        low=1,
+        high=3,
+    )
+    request_budget: float = setting(
+        18.0,
+        "REQUEST_BUDGET_SECONDS",
+        "no request outlives it (the function's timeout is 25 s, API Gateway's 29 s); at least "
+        "a fetch and two AWS calls, checked at start-up",
+        low=1,
+        high=28,
+    )
+    entitlements_grace_seconds: int = setting(
+        300,
+        "ENTITLEMENTS_GRACE_SECONDS",
+        "how long the rules last read are used while SSM is throttling or unreachable (0: "
+        "refuse at once)",
+        low=0,
+        high=3600,
+    )
 
     @property
     def aws_call_seconds(self) -> float:
@@ -120,118 +311,43 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         reader = _EnvReader(env)
-        settings = cls(
-            table_name=reader.text("TOKEN_TABLE_NAME"),
-            secret_prefix=reader.text("VCC_SECRET_PREFIX"),
-            kms_key_id=reader.text("TOKEN_KMS_KEY_ID"),
-            entitlements_parameter=reader.text("ENTITLEMENTS_PARAMETER"),
-            entitlements_max_age=reader.integer(
-                "ENTITLEMENTS_MAX_AGE", cls.entitlements_max_age, low=0, high=3600
-            ),
-            default_vcc_region=reader.choice("DEFAULT_VCC_REGION", cls.default_vcc_region, REGIONS),
-            token_url_template=reader.text("VCC_TOKEN_URL_TEMPLATE", cls.token_url_template),
-            allowed_scopes=(allowed := allowed_scopes(env)),
-            credential_routes=reader.routes("VCC_CREDENTIALS", allowed),
-            fallback_expires_in=reader.integer(
-                "FALLBACK_EXPIRES_IN", cls.fallback_expires_in, low=60, high=86_400
-            ),
-            min_token_lifetime=reader.integer(
-                "MIN_TOKEN_LIFETIME_SECONDS", cls.min_token_lifetime, low=1, high=3600
-            ),
-            max_token_lifetime=reader.integer(
-                "MAX_TOKEN_LIFETIME_SECONDS", cls.max_token_lifetime, low=3600, high=365 * 86_400
-            ),
-            clock_skew_seconds=reader.seconds(
-                "CLOCK_SKEW_SECONDS", cls.clock_skew_seconds, low=0, high=30
-            ),
-            connect_timeout=reader.seconds(
-                "UPSTREAM_CONNECT_TIMEOUT", cls.connect_timeout, low=0.1, high=10
-            ),
-            read_timeout=reader.seconds(
-                "UPSTREAM_READ_TIMEOUT", cls.read_timeout, low=0.1, high=20
-            ),
-            upstream_budget=reader.seconds(
-                "UPSTREAM_BUDGET_SECONDS", cls.upstream_budget, low=0.5, high=20
-            ),
-            renewal_function_name=reader.optional_text("RENEWAL_FUNCTION_NAME"),
-            renew_ahead_budget=reader.seconds(
-                "RENEW_AHEAD_BUDGET_SECONDS", cls.renew_ahead_budget, low=0.5, high=20
-            ),
-            upstream_max_attempts=reader.integer(
-                "UPSTREAM_MAX_ATTEMPTS", cls.upstream_max_attempts, low=1, high=5
-            ),
-            secret_max_age=reader.integer("SECRET_MAX_AGE", cls.secret_max_age, low=0, high=3600),
-            rotation_grace_seconds=reader.integer(
-                "ROTATION_GRACE_SECONDS", cls.rotation_grace_seconds, low=0, high=7 * 86_400
-            ),
-            default_min_ttl=reader.integer(
-                "DEFAULT_MIN_TTL", cls.default_min_ttl, low=0, high=3600
-            ),
-            max_min_ttl=reader.integer("MAX_MIN_TTL", cls.max_min_ttl, low=0, high=3600),
-            refresh_margin_seconds=reader.integer(
-                "REFRESH_MARGIN_SECONDS", cls.refresh_margin_seconds, low=0, high=3600
-            ),
-            refresh_margin_fraction=reader.seconds(
-                "REFRESH_MARGIN_FRACTION", cls.refresh_margin_fraction, low=0, high=0.9
-            ),
-            memory_cache_seconds=reader.seconds(
-                "MEMORY_CACHE_SECONDS", cls.memory_cache_seconds, low=0, high=300
-            ),
-            forced_refresh_interval=reader.integer(
-                "FORCED_REFRESH_INTERVAL", cls.forced_refresh_interval, low=1, high=3600
-            ),
-            refresh_rate_seconds=60
-            * reader.integer(
-                "REFRESH_RATE_MINUTES", cls.refresh_rate_seconds // 60, low=1, high=60
-            ),
-            idle_seconds=reader.integer(
-                "REFRESH_IDLE_SECONDS", cls.idle_seconds, low=60, high=7 * 86_400
-            ),
-            backoff_base_seconds=reader.seconds(
-                "BACKOFF_BASE_SECONDS", cls.backoff_base_seconds, low=0.1, high=60
-            ),
-            backoff_cap_seconds=reader.integer(
-                "BACKOFF_CAP_SECONDS", cls.backoff_cap_seconds, low=1, high=3600
-            ),
-            rejected_backoff_cap_seconds=reader.integer(
-                "REJECTED_BACKOFF_CAP_SECONDS", cls.rejected_backoff_cap_seconds, low=1, high=3600
-            ),
-            aws_connect_timeout=reader.seconds(
-                "AWS_CONNECT_TIMEOUT", cls.aws_connect_timeout, low=0.1, high=5
-            ),
-            aws_read_timeout=reader.seconds(
-                "AWS_READ_TIMEOUT", cls.aws_read_timeout, low=0.1, high=5
-            ),
-            aws_max_attempts=reader.integer(
-                "AWS_MAX_ATTEMPTS", cls.aws_max_attempts, low=1, high=3
-            ),
-            request_budget=reader.seconds(
-                "REQUEST_BUDGET_SECONDS", cls.request_budget, low=1, high=28
-            ),
-            entitlements_grace_seconds=reader.integer(
-                "ENTITLEMENTS_GRACE_SECONDS", cls.entitlements_grace_seconds, low=0, high=3600
-            ),
-        )
-        _check_token_url_template(settings.token_url_template)
-        if settings.default_min_ttl > settings.max_min_ttl:
+        values: dict[str, Any] = {}
+        for spec_field in fields(cls):
+            spec: Setting = spec_field.metadata["setting"]
+            if spec_field.name == "allowed_scopes":
+                values["allowed_scopes"] = allowed_scopes(env)
+            elif spec_field.name == "credential_routes":
+                values["credential_routes"] = reader.routes(spec.variable, values["allowed_scopes"])
+            else:
+                values[spec_field.name] = reader.value(spec, spec_field.default)
+        settings = cls(**values)
+        settings._check()
+        return settings
+
+    def _check(self) -> None:
+        """What no single variable can say: the settings together."""
+        _check_token_url_template(self.token_url_template)
+        if self.default_min_ttl > self.max_min_ttl:
             raise ConfigurationError("DEFAULT_MIN_TTL must not exceed MAX_MIN_TTL")
-        if settings.fallback_expires_in < settings.min_token_lifetime:
+        if self.fallback_expires_in < self.min_token_lifetime:
             raise ConfigurationError(
                 "FALLBACK_EXPIRES_IN must be at least MIN_TOKEN_LIFETIME_SECONDS"
             )
-        least_budget = 2 * settings.aws_call_seconds + 1  # room to fetch, then to store
-        if settings.request_budget < least_budget:
+        least_budget = 2 * self.aws_call_seconds + 1  # room to fetch, then to store
+        if self.request_budget < least_budget:
             raise ConfigurationError(
                 f"REQUEST_BUDGET_SECONDS must be at least {least_budget:g} with these AWS "
                 f"timeouts: room for a 1 s fetch and two AWS calls of up to "
-                f"{settings.aws_call_seconds:g} s each (vcc_tokens/aws.py)"
+                f"{self.aws_call_seconds:g} s each (vcc_tokens/aws.py)"
             )
-        return settings
 
 
 def allowed_scopes(env: Mapping[str, str]) -> frozenset[str]:
-    """ALLOWED_SCOPES (comma-separated), or every scope VCC documents."""
-    return _EnvReader(env).scopes("ALLOWED_SCOPES", frozenset(DOCUMENTED_SCOPES))
+    """ALLOWED_SCOPES (comma-separated), or every scope VCC documents: the settings' own
+    reading, for what needs no other setting (vcc-token admin)."""
+    (scopes,) = [f for f in fields(Settings) if f.name == "allowed_scopes"]
+    default = cast(frozenset[str], scopes.default)
+    return _EnvReader(env).scopes(scopes.metadata["setting"].variable, default)
 
 
 @lru_cache(maxsize=1)
@@ -281,6 +397,23 @@ class _EnvReader:
 
     def optional_text(self, name: str) -> str | None:
         return self._raw(name)
+
+    def value(self, spec: Setting, default: Any) -> Any:
+        """The variable read as its field's default is typed (no default: required text)."""
+        if default is MISSING:
+            return self.text(spec.variable)
+        if default is None:
+            return self.optional_text(spec.variable)
+        if spec.choices:
+            return self.choice(spec.variable, default, spec.choices)
+        if isinstance(default, str):
+            return self.text(spec.variable, default)
+        low, high = spec.low or 0, spec.high if spec.high is not None else float("inf")
+        if isinstance(default, int):
+            return spec.scale * self.integer(
+                spec.variable, default // spec.scale, low=int(low), high=int(high)
+            )
+        return self.seconds(spec.variable, float(default), low=low, high=high)
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
         value = self.text(name, default)

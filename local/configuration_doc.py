@@ -1,0 +1,56 @@
+"""docs/configuration.md's table, made from the settings' own declarations (vcc_tokens.config:
+each Settings field's variable, default, range and meaning), so that no default or range is
+written down twice. `make docs` writes it; a test fails when the page is stale."""
+
+from __future__ import annotations
+
+from dataclasses import MISSING, fields
+from typing import Any
+
+from local.stack import ROOT
+from vcc_tokens.config import Setting, Settings
+
+PAGE = ROOT / "docs" / "configuration.md"
+HEADER = """# Configuration
+
+The functions' environment variables: the template sets them (from its parameters where one is
+named), and each execution environment reads them once and validates them; a wrong value stops
+it with a message naming the variable and what is allowed. Besides these: `POWERTOOLS_*`
+(service name, metrics namespace, log level: the template's Globals).
+
+<!-- generated from vcc_tokens/config.py by `make docs` (local/configuration_doc.py): edit there -->
+"""
+
+
+def default_text(spec: Setting, default: Any) -> str:
+    if spec.shown_default:
+        shown = spec.shown_default
+    elif default is MISSING:
+        shown = "required"
+    elif isinstance(default, (int, float)) and not isinstance(default, bool):
+        shown = f"{default / spec.scale:g}"
+    else:
+        shown = f"`{default}`"
+    return f"`{spec.template}`: {shown}" if spec.template else shown
+
+
+def range_text(spec: Setting) -> str:
+    if spec.choices:
+        return ", ".join(spec.choices)
+    if spec.low is None and spec.high is None:
+        return ""
+    return f"{spec.low:g} to {spec.high:g}"
+
+
+def render() -> str:
+    rows = ["| variable | default | allowed | meaning |", "|---|---|---|---|"]
+    for spec_field in fields(Settings):
+        spec: Setting = spec_field.metadata["setting"]
+        default = default_text(spec, spec_field.default)
+        rows.append(f"| `{spec.variable}` | {default} | {range_text(spec)} | {spec.meaning} |")
+    return HEADER + "\n" + "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    PAGE.write_text(render(), encoding="utf-8")
+    print(f"wrote {PAGE.relative_to(ROOT)}")
