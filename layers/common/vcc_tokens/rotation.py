@@ -106,19 +106,20 @@ class OneProofAtATime:
     def answer_of_the_other_run(
         self, request: RotationRequest, version: str, credentials: CredentialStore
     ) -> RotationResult:
-        """What the run holding the claim found, without a second request to VCC (waiting at
-        most until its claim ends)."""
+        """What the run holding the claim found, without a second request to VCC: the claim is
+        watched (one read of the health item per poll, at most until it runs out), then the
+        secret's current version read once (the claim ends only after the promotion)."""
         region, credential = request.region, request.credential
         state = None
         while self.health is not None:  # only a shared health log refuses a claim
-            if credentials.current(region, credential, fresh=True).version == version:
-                return RotationResult(True, ALREADY_PROMOTED)
             state = self.health.rotation_state(region, credential)
             if state is None or state.claimed_version != version:  # it has finished
                 break
             if state.claimed_until < self.clock():  # it has died: its claim ran out
                 break
             self.sleep(CLAIM_POLL_SECONDS)
+        if credentials.current(region, credential, fresh=True).version == version:
+            return RotationResult(True, ALREADY_PROMOTED)
         if state is not None and state.last_version == version and state.last_outcome:
             return RotationResult(False, state.last_outcome)  # it was refused: the same answer
         return RotationResult(
