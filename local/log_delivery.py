@@ -16,6 +16,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from vcc_token_contract.names import log_group
+
 Handler = Callable[[dict[str, Any], Any], Any]
 
 
@@ -30,7 +32,7 @@ class LogDelivery(logging.Handler):
         self._failed_once = False
 
     def group(self, function: str) -> str:
-        return f"/aws/lambda/{self._stack}/{function}"
+        return log_group(self._stack, function)
 
     def create(self, functions: list[str]) -> None:
         for function in functions:

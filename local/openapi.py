@@ -14,6 +14,7 @@ from typing import Any
 
 from local.lambda_runtime import load_function
 from local.stack import ROOT, function_environment
+from vcc_token_contract.vcc import REGIONS
 
 DOCUMENT = ROOT / "openapi.json"
 SHA256_HEX = "^[0-9a-fA-F]{64}$"
@@ -48,7 +49,7 @@ OAUTH_BODY = {
                 "properties": {
                     "grant_type": {"type": "string", "enum": ["client_credentials"]},
                     "scope": {"type": "string", "description": "Exactly one scope"},
-                    "region": {"type": "string", "enum": ["emea", "nam", "apac"]},
+                    "region": {"type": "string", "enum": list(REGIONS)},
                 },
                 "required": ["grant_type", "scope"],
             }

@@ -27,9 +27,10 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from vcc_token_contract.vcc import REGIONS
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
-REGIONS = ("emea", "nam", "apac")
 LOCAL_KEY_ALIAS = "alias/vcc-token-vending-local"  # named in local/sam-env.json
 
 # Credentials the local stack never uses outside loopback.

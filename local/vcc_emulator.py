@@ -40,10 +40,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
+from vcc_token_contract.vcc import REGIONS, SCOPES
+
 TOKEN_PATH = "/auth/connect/token"
 API_PATH = "/agents-availability"
 INVALID_TOKEN = "The access token is invalid or has expired"
-REGIONS = ("emea", "nam", "apac")
 
 # Canned answers for injected failures: (status, body, headers). Bodies as VCC documents them.
 FAILURES: dict[str, tuple[int, Any, dict[str, str]]] = {
@@ -429,9 +430,7 @@ def reissue_answer(emulator: VccEmulator, body: bytes) -> tuple[int, Any]:
     return 200, {"client_id": client_id, "client_secret": secret}
 
 
-DEMO_SCOPES = frozenset(
-    {"agents-availability:read", "users:read", "interaction-content:read", "stats", "admin:read"}
-)
+DEMO_SCOPES = frozenset(s for s in SCOPES if s.endswith(":read") or s == "stats")  # reads only
 DEMO_CLIENTS = [Client("demo-client", "demo-secret-not-for-production", DEMO_SCOPES)]
 
 
@@ -441,7 +440,7 @@ def describe(emulator: VccEmulator) -> str:
     base = emulator.base_url
     lines = [
         f"VCC emulator on {base}",
-        f"  token endpoint  POST {emulator.token_url_template}  (region: emea, nam or apac)",
+        f"  token endpoint  POST {emulator.token_url_template}  (region: {', '.join(REGIONS)})",
         f"  VCC API         GET  {base}/{{region}}{API_PATH}  (Authorization: Bearer <token>)",
         f"  control         GET {base}/_emulator/stats; POST /_emulator/fail "
         '{"failure": NAME, "count": N}, /_emulator/reset, /_emulator/revoke {}, '

@@ -35,16 +35,17 @@ os.environ.update(function_environment())
 from local.vcc_emulator import Client, VccEmulator
 from tests.aws_calls import recording
 from tests.support import GET_TOKEN_EVENT, OBSERVED_RESPONSES, load_event
+from vcc_token_contract.names import DEFAULT_CREDENTIAL
+from vcc_token_contract.vcc import SCOPES
 from vcc_tokens import wiring
 from vcc_tokens.cache import DynamoDBTokenCache
-from vcc_tokens.config import DOCUMENTED_SCOPES
 from vcc_tokens.observability import logger, metrics
 from vcc_tokens.sealing import KmsEnvelopeCipher
-from vcc_tokens.tokens import DEFAULT_CREDENTIAL, CachedToken, Key
+from vcc_tokens.tokens import CachedToken, Key
 
 # One VCC client per region. emea lacks globalpci (to see invalid_scope); nam authenticates with
 # HTTP Basic and has a secret full of characters that RFC 6749 §2.3.1 form-encodes.
-GRANTED = frozenset(DOCUMENTED_SCOPES) - {"globalpci"}
+GRANTED = frozenset(SCOPES) - {"globalpci"}
 CLIENTS = {
     "emea": (Client("emea-client", "emea-" + secrets.token_urlsafe(24), GRANTED), None),
     "nam": (

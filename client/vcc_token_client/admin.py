@@ -9,25 +9,30 @@
     vcc-token admin purge --table NAME --region R        remove cached tokens (an incident)
         [--credential N] [--scope S] [--yes]
 
-The rules are checked and matched by the service's own code (vcc_tokens.entitlements), so the
-answer is the service's. `status` reads only metadata from the table (a projection that leaves
-out the sealed token and its data key), so it needs dynamodb:Scan but no kms:Decrypt, and never
-prints a token.
+The rules, routes and secrets are checked by the service's own code (vcc_tokens, the [admin]
+extra), so the answer is the service's; the item names are the contract's (vcc_token_contract),
+so `status` and `purge` need only the client. `status` reads only metadata from the table (a
+projection that leaves out the sealed token and its data key), so it needs dynamodb:Scan but no
+kms:Decrypt, and never prints a token.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import botocore.session
+
+from vcc_token_contract.names import CacheKey, health_credential
+from vcc_token_contract.vcc import REGIONS
 
 if TYPE_CHECKING:
     from vcc_tokens.entitlements import Entitlements, Rule
@@ -49,15 +54,15 @@ class AdminError(Exception):
         self.code = code
 
 
-def _entitlements_module() -> Any:
-    return _service_module("entitlements")
-
-
-def _service_module(name: str) -> Any:
-    """One of the service's own modules (vcc_tokens.<name>), so the answer is the service's."""
+@contextmanager
+def service_code() -> Iterator[None]:
+    """Around an import of the service's own code (vcc_tokens), which the [admin] extra brings:
+    without it, one line saying how to install it (exit 1)."""
     try:
-        return importlib.import_module(f"vcc_tokens.{name}")
-    except ImportError:
+        yield
+    except ModuleNotFoundError as missing:
+        if (missing.name or "").partition(".")[0] != "vcc_tokens":
+            raise
         raise AdminError(
             "vcc-token admin uses the service's own code, which needs Python 3.13: install it "
             "beside the client (pip install 'vcc-token-client[admin]' --find-links <the "
@@ -67,12 +72,12 @@ def _service_module(name: str) -> Any:
 
 
 def load_rules(text: str, source: str) -> Entitlements:
-    module = _entitlements_module()
+    with service_code():
+        from vcc_tokens.entitlements import InvalidEntitlements, parse_entitlements
     try:
-        rules: Entitlements = module.parse_entitlements(text)
-    except module.InvalidEntitlements as problem:
+        return parse_entitlements(text)
+    except InvalidEntitlements as problem:
         raise AdminError(f"{source}: {problem}", 2) from None
-    return rules
 
 
 # SSM Parameter Store's limits on a value: 4 KB for a Standard parameter, 8 KB for an Advanced
@@ -101,7 +106,7 @@ def check_rules(path: Path, tier: str = "Standard") -> str:
     rules = load_rules(text, str(path))
     if not rules.rules:
         raise AdminError(f"{path}: no rules: the service would refuse every caller", 2)
-    allowed = _allowed_scopes(_service_module("config"))
+    allowed = _allowed_scopes()
     for number, rule in enumerate(rules.rules):
         for pattern in rule.scopes:
             if not any(fnmatch.fnmatchcase(scope, pattern) for scope in allowed):
@@ -119,10 +124,9 @@ CALLER_ARN = re.compile(r"^arn:aws[a-z-]*:(iam::\d{12}:(role|user)/|sts::\d{12}:
 
 def check_request(caller_arn: str, region: str, scope: str) -> None:
     """explain's inputs, checked as the service checks a request (exit 2 if wrong)."""
-    config = _service_module("config")
-    if region not in config.REGIONS:
-        raise AdminError(f"unknown region {region!r}; allowed: {', '.join(config.REGIONS)}", 2)
-    allowed = _allowed_scopes(config)
+    if region not in REGIONS:
+        raise AdminError(f"unknown region {region!r}; allowed: {', '.join(REGIONS)}", 2)
+    allowed = _allowed_scopes()
     if scope not in allowed:
         raise AdminError(f"unknown scope {scope!r}; allowed: {', '.join(sorted(allowed))}", 2)
     if not CALLER_ARN.match(caller_arn):
@@ -133,22 +137,24 @@ def check_request(caller_arn: str, region: str, scope: str) -> None:
         )
 
 
-def _allowed_scopes(config: Any) -> frozenset[str]:
+def _allowed_scopes() -> frozenset[str]:
     """The service's reading of ALLOWED_SCOPES (exit 2 if it would not start with it)."""
+    with service_code():
+        from vcc_tokens.config import ConfigurationError, allowed_scopes
     try:
-        scopes: frozenset[str] = config.allowed_scopes(os.environ)
-    except config.ConfigurationError as problem:
+        return allowed_scopes(os.environ)
+    except ConfigurationError as problem:
         raise AdminError(str(problem), 2) from None
-    return scopes
 
 
 def credential_behind(region: str, scope: str, routes_text: str | None) -> tuple[bool, str]:
     """(served, which credential serves the scope in the region, or why none does), from the
     routes (the stack's CredentialRoutes; none: each region's default credential)."""
-    routes_module, config = _service_module("routes"), _service_module("config")
+    with service_code():
+        from vcc_tokens.routes import RouteError, parse_routes
     try:
-        routes = routes_module.parse_routes(routes_text, config.REGIONS, _allowed_scopes(config))
-    except routes_module.RouteError as problem:
+        routes = parse_routes(routes_text, REGIONS, _allowed_scopes())
+    except RouteError as problem:
         raise AdminError(f"the credential routes {problem}", 2) from None
     credential = routes.credential_for(region, scope)
     if credential is None:
@@ -168,10 +174,9 @@ class Miss:
 
 def explain(rules: Entitlements, caller_arn: str, region: str, scope: str) -> tuple[bool, str]:
     """(allowed, the sentence that says why)."""
-    module = _entitlements_module()
     misses = []
     for number, rule in enumerate(rules.rules):
-        failed = _failed_parts(module, rule, caller_arn, region, scope)
+        failed = _failed_parts(rule, caller_arn, region, scope)
         if not failed:
             return True, f"allowed by rule {number}: {_describe(rule)}"
         misses.append(Miss(number, failed))
@@ -185,13 +190,12 @@ def explain(rules: Entitlements, caller_arn: str, region: str, scope: str) -> tu
     )
 
 
-def _failed_parts(
-    module: Any, rule: Rule, caller_arn: str, region: str, scope: str
-) -> tuple[str, ...]:
+def _failed_parts(rule: Rule, caller_arn: str, region: str, scope: str) -> tuple[str, ...]:
+    part_of = type(rule)  # vcc_tokens.entitlements.Rule: each part alone, the others any
     checks = {
-        "principal": module.Rule(rule.principals, ("*",), ("*",)),
-        "region": module.Rule(("*",), rule.regions, ("*",)),
-        "scope": module.Rule(("*",), ("*",), rule.scopes),
+        "principal": part_of(rule.principals, ("*",), ("*",)),
+        "region": part_of(("*",), rule.regions, ("*",)),
+        "scope": part_of(("*",), ("*",), rule.scopes),
     }
     return tuple(
         part for part, check in checks.items() if not check.allows(caller_arn, region, scope)
@@ -229,12 +233,11 @@ def rules_from_ssm(parameter: str, session: botocore.session.Session | None = No
 def status(table: str, session: botocore.session.Session | None = None) -> list[dict[str, Any]]:
     """Every cached key's metadata, soonest expiry first, then each credential's health."""
     items = _scan(table, "cache_key, " + STATUS_ATTRIBUTES + ", " + HEALTH_ATTRIBUTES, session)
-    health_of = _service_module("health").credential_of  # the service's own item keys
-    tokens = [_row(item) for item in items if health_of(_key_text(item)) is None]
+    tokens = [_row(item) for item in items if health_credential(_key_text(item)) is None]
     health = [
         _health_row(item, credential)
         for item in items
-        if (credential := health_of(_key_text(item))) is not None
+        if (credential := health_credential(_key_text(item))) is not None
     ]
     return sorted(tokens, key=lambda row: row.get("expires_at") or "") + sorted(
         health, key=lambda row: str(row["credential"])
@@ -315,7 +318,7 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
     cache_key = _key_text(item)
     return {
         "key": cache_key,
-        "credential": _service_module("tokens").Key.from_cache_key(cache_key).credential,
+        "credential": CacheKey.parse(cache_key).credential,
         "token": _token_state(item, fetched_at, expires_at),
         "fetched_at": fetched_at,
         "expires_at": expires_at,
@@ -376,11 +379,12 @@ def purge_candidates(
 ) -> list[str]:
     """The cache keys a purge with these filters removes. A credential the table has never seen
     in the region (no token, no health record: a typo) is refused, exit 2."""
-    health_of, key_of = _service_module("health").credential_of, _service_module("tokens").Key
     texts = [_key_text(item) for item in _scan(table, "cache_key", session)]
-    keys = [(text, key_of.from_cache_key(text)) for text in texts if health_of(text) is None]
+    keys = [(text, CacheKey.parse(text)) for text in texts if health_credential(text) is None]
     known = {key.credential for _, key in keys if key.region == region}
-    known |= {c.split("/", 1)[1] for t in texts if (c := health_of(t)) and c.startswith(region)}
+    known |= {
+        c.split("/", 1)[1] for t in texts if (c := health_credential(t)) and c.startswith(region)
+    }
     if credential is not None and credential not in known:
         raise AdminError(
             f"credential {credential[:40]!r} of {region} has no cached token or health record "

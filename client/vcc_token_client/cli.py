@@ -42,7 +42,9 @@ from vcc_token_client import __version__, admin
 from vcc_token_client.client import TokenClient
 from vcc_token_client.errors import Exit, TokenServiceError, exit_code
 from vcc_token_client.smoke import DEFAULT_RATE_MINUTES
-from vcc_token_client.vcc import REGIONS, SCOPES
+from vcc_token_contract.vcc import REGIONS, SCOPES
+
+REGION_HELP = " or ".join((", ".join(REGIONS[:-1]), REGIONS[-1]))  # emea, nam or apac
 
 
 def scope(value: str) -> str:
@@ -130,7 +132,7 @@ def _token_verb(commands: Any) -> None:
         description="Print a VCC bearer token for a region and scope, signed with your AWS "
         "credentials (environment, profile or role).",
     )
-    token.add_argument("region", help="emea, nam or apac")
+    token.add_argument("region", help=REGION_HELP)
     token.add_argument("scope", help="for example agents-availability:read")
     shape = token.add_mutually_exclusive_group()
     shape.add_argument("--json", action="store_true", help="print the whole answer as JSON")
@@ -219,7 +221,7 @@ def _operations_verbs(checks: Any) -> None:
             "--function <RefreshFunctionName output>   # then paste the secret, Ctrl-D",
         ],
     )
-    rotate.add_argument("--region", required=True, type=region, help="emea, nam or apac")
+    rotate.add_argument("--region", required=True, type=region, help=REGION_HELP)
     rotate.add_argument("--credential", default="default", help="its name (default: default)")
     rotate.add_argument("--function", required=True, help="the stack's RefreshFunctionName output")
     rotate.add_argument(
@@ -235,7 +237,7 @@ def _operations_verbs(checks: Any) -> None:
         ["vcc-token admin purge --table <TokenTableName output> --region emea --credential admin"],
     )
     purge.add_argument("--table", required=True, help="the service's DynamoDB table")
-    purge.add_argument("--region", required=True, type=region, help="emea, nam or apac")
+    purge.add_argument("--region", required=True, type=region, help=REGION_HELP)
     purge.add_argument("--credential", help="only this credential's tokens")
     purge.add_argument("--scope", type=scope, help="only this scope's token")
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
@@ -435,13 +437,10 @@ def run_rotate(args: argparse.Namespace) -> int:
         print("paste the re-issued client secret, then Ctrl-D:", file=sys.stderr)
     from vcc_token_client import rotate
 
-    secret = rotate.secret_name(args.secret_prefix, args.region, args.credential)
-    event = {"region": args.region, "credential": args.credential}
-    if args.scope:
-        event["scope"] = args.scope
+    rotation = rotate.Rotation(args.secret_prefix, args.region, args.credential, args.scope)
     stdin = getattr(sys.stdin, "buffer", None)  # bytes, decoded explicitly (rotate.decoded)
     text = rotate.decoded(stdin.read()) if stdin is not None else sys.stdin.read()
-    rotated, why = rotate.rotate(secret, text, args.function, event)
+    rotated, why = rotate.rotate(rotation, text, args.function)
     print(f"{args.region}/{args.credential}: {'rotated' if rotated else 'NOT rotated'}: {why}")
     return 0 if rotated else 3
 

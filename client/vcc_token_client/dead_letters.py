@@ -24,6 +24,7 @@ from typing import Any
 import botocore.session
 
 from vcc_token_client.admin import AdminError, _aws_error, _client
+from vcc_token_contract.events import RENEW, ROTATE
 
 MAX_LISTED = 100  # messages one listing shows (a queue holds at most a few per failed run)
 RECEIVE_ROUNDS = 20  # receives per listing: each answers up to 10 messages
@@ -46,13 +47,10 @@ class DeadLetter:
         event = self.event
         if not isinstance(event, dict):
             return "an event that is not JSON"
-        if isinstance(event.get("renew"), dict):
-            renew = event["renew"]
+        if isinstance(renew := event.get(RENEW), dict):
             return f"renewal of {renew.get('region')} {renew.get('scope')}"
-        if isinstance(event.get("rotate"), dict):
-            return (
-                f"rotation of {event['rotate'].get('region')}/{event['rotate'].get('credential')}"
-            )
+        if isinstance(rotate := event.get(ROTATE), dict):
+            return f"rotation of {rotate.get('region')}/{rotate.get('credential')}"
         return "a scheduled run"
 
     def line(self) -> str:

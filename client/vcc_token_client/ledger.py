@@ -28,6 +28,7 @@ from typing import Any
 import botocore.session
 
 from vcc_token_client.admin import AdminError, _aws_error, _client
+from vcc_token_contract.names import log_group
 
 FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 DURATION = re.compile(r"(\d{1,4})([mhd])")
@@ -102,7 +103,7 @@ def served_lines(
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(timestamp, line) of each served-token line of the vending function mentioning `term`."""
     logs = _client("logs", session)
-    group = f"/aws/lambda/{stack}/vend"
+    group = log_group(stack, "vend")
     request: dict[str, Any] = {
         "logGroupName": group,
         "filterPattern": f'"{term}"',

@@ -47,8 +47,8 @@ import requests
 
 from vcc_token_client.client import DEFAULT_API_BASE_URL, TokenClient
 from vcc_token_client.errors import TokenServiceError, UpstreamUnavailable
-from vcc_token_client.vcc import REGIONS, SCOPES
 from vcc_token_client.wsgi import request_headers
+from vcc_token_contract.vcc import REGIONS, SCOPES
 
 MAX_BODY = 10 * 1024 * 1024
 HOP_BY_HOP = frozenset(

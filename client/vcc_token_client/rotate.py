@@ -16,16 +16,14 @@ import codecs
 import json
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import botocore.session
 
-from vcc_token_client.admin import AdminError, _aws_error, _client, _service_module
-
-
-def secret_name(prefix: str, region: str, credential: str) -> str:
-    """The secret of a credential (vcc_tokens.credentials: the same naming)."""
-    return f"{prefix}{region}" if credential == "default" else f"{prefix}{region}/{credential}"
+from vcc_token_client.admin import AdminError, _aws_error, _client, service_code
+from vcc_token_contract.events import rotation_event
+from vcc_token_contract.names import secret_name
 
 
 def decoded(data: bytes) -> str:
@@ -70,23 +68,40 @@ def pending_secret(text: str, current: Callable[[], str], secret_id: str) -> str
     ):
         raise AdminError("the pending secret needs client_id and client_secret strings", 2)
     stored = json.dumps(document)
-    credentials = _service_module("credentials")
+    with service_code():
+        from vcc_tokens.credentials import parse_credentials
+        from vcc_tokens.errors import CredentialsUnavailable
     try:
-        credentials.parse_credentials(secret_id, stored, "AWSPENDING")
-    except credentials.CredentialsUnavailable as refused:  # names the secret, never a value
+        parse_credentials(secret_id, stored, "AWSPENDING")
+    except CredentialsUnavailable as refused:  # names the secret, never a value
         raise AdminError(f"not stored: {refused.message}", 2) from None
     return stored
 
 
+@dataclass(frozen=True)
+class Rotation:
+    """Which credential: its secret is named from the stack's SecretPrefix as the service names
+    it, and `scope` (optional) is the one the refresher proves the new secret with."""
+
+    secret_prefix: str
+    region: str
+    credential: str
+    scope: str | None = None
+
+    @property
+    def secret(self) -> str:
+        return secret_name(self.secret_prefix, self.region, self.credential)
+
+
 def rotate(
-    secret: str,
+    rotation: Rotation,
     text: str,
     function: str,
-    event: dict[str, str],
     session: botocore.session.Session | None = None,
 ) -> tuple[bool, str]:
     """Store `text` (see pending_secret) as the secret's AWSPENDING version, then have the
     refresher prove and promote it; (rotated, why)."""
+    secret = rotation.secret
     secrets = _client("secretsmanager", session)
 
     def current() -> str:
@@ -106,9 +121,11 @@ def rotate(
     except Exception as exc:  # botocore's errors: say which, never the service's text
         raise _aws_error(exc, f"the secret {secret!r}", "write") from None
     # the version stored: if a scheduled run proves and promotes it first, the refresher says so
-    event = {**event, "version": str(stored["VersionId"])}
+    event = rotation_event(
+        rotation.region, rotation.credential, rotation.scope, str(stored["VersionId"])
+    )
     try:
-        answer = _invoke(function, {"rotate": event}, session)
+        answer = _invoke(function, event, session)
     except AdminError as stopped:  # half-way: say what is left behind
         raise AdminError(
             f"{stopped}; the secret is stored as AWSPENDING, not current: the next scheduled "

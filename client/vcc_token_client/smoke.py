@@ -34,6 +34,7 @@ from vcc_token_client.errors import (
     exit_code,
 )
 from vcc_token_client.sigv4 import SigV4RequestsAuth
+from vcc_token_contract.names import log_group
 
 DEFAULT_RATE_MINUTES = 5  # the template's RefreshRateMinutes default
 
@@ -140,7 +141,7 @@ def refresher_last_run(
     session: botocore.session.Session, stack: str, rate_minutes: int = DEFAULT_RATE_MINUTES
 ) -> Check:
     """The refresher's log group has an event younger than twice the schedule's rate."""
-    group = f"/aws/lambda/{stack}/refresher"
+    group = log_group(stack, "refresher")
     try:
         logs: Any = session.create_client("logs")
         answer = logs.describe_log_streams(

@@ -21,21 +21,22 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from vcc_token_contract.events import RENEW, ROTATE
 from vcc_tokens.errors import InvalidRequest, VendError
 from vcc_tokens.observability import MetricUnit, logger, metrics
-from vcc_tokens.renewal import RENEW_EVENT, parse_renewal
-from vcc_tokens.rotation import ROTATE_EVENT, parse_rotation
+from vcc_tokens.renewal import parse_renewal
+from vcc_tokens.rotation import parse_rotation
 from vcc_tokens.wiring import refresher_vendor, rotation
 
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    if ROTATE_EVENT in event:  # an operator's rotation: the answer goes back to them
-        return rotate(event[ROTATE_EVENT])
-    if RENEW_EVENT in event:  # one key, handed over by the vending function
+    if ROTATE in event:  # an operator's rotation: the answer goes back to them
+        return rotate(event[ROTATE])
+    if RENEW in event:  # one key, handed over by the vending function
         try:
-            key, lease_owner = parse_renewal(event[RENEW_EVENT], refresher_vendor().settings)
+            key, lease_owner = parse_renewal(event[RENEW], refresher_vendor().settings)
         except InvalidRequest as refused:
             logger.warning("renewal event refused", extra={"reason": refused.message})
             metrics.add_metric(name="RenewalEventsRefused", unit=MetricUnit.Count, value=1)

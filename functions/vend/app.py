@@ -14,9 +14,9 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vcc_tokens.answers import token_body
+from vcc_tokens.api_types import OAUTH_RESPONSES, TOKEN_RESPONSES
 from vcc_tokens.aws import deadline_in
 from vcc_tokens.config import get_settings
-from vcc_tokens.contract import OAUTH_RESPONSES, TOKEN_RESPONSES
 from vcc_tokens.entitlements import authorize
 from vcc_tokens.errors import UpstreamError, VendError
 from vcc_tokens.oauth2 import OAuthError, oauth_error, parse_token_form, token_answer

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from local.iam.deployment import URL_SUFFIX, Deployment
 from local.iam.evaluation import Request
-from vcc_tokens.config import REGIONS
+from vcc_token_contract.vcc import REGIONS
 
 # botocore operation -> IAM action, and botocore's signing name -> IAM prefix, where they differ
 ACTION_NAMES = {("lambda", "Invoke"): "lambda:InvokeFunction"}

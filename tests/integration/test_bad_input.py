@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from local.vcc_emulator import VccEmulator
 from tests.conftest import GRANTED, Service
 from tests.support import api_event, invoke
-from vcc_tokens.config import DOCUMENTED_SCOPES, REGIONS
+from vcc_token_contract.vcc import REGIONS, SCOPES
 
 pytestmark = pytest.mark.integration
 
@@ -30,8 +30,8 @@ TRAVERSALS = [
 ]
 regions = st.one_of(st.sampled_from(REGIONS), st.sampled_from(TRAVERSALS), st.text(max_size=40))
 scopes = st.one_of(
-    st.sampled_from(DOCUMENTED_SCOPES),
-    st.sampled_from(DOCUMENTED_SCOPES).map(lambda s: quote(s, safe="")),
+    st.sampled_from(SCOPES),
+    st.sampled_from(SCOPES).map(lambda s: quote(s, safe="")),
     st.sampled_from(TRAVERSALS),
     st.text(max_size=80),
     st.text(alphabet="abcdefghijklmnopqrstuvwxyz:-", min_size=300, max_size=5000),  # oversized

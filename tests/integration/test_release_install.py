@@ -1,6 +1,7 @@
-"""`vcc-token admin` from the released artifacts: the client's and the service's wheels (built as
-`make dist` builds them) installed into a fresh virtual environment, every admin verb run
-against `make run`'s stack. Nothing of the checkout is on that environment's path."""
+"""`vcc-token admin` from the released artifacts: the contract's, the client's and the
+service's wheels (built as `make dist` builds them) installed into a fresh virtual environment,
+every admin verb run against `make run`'s stack. Nothing of the checkout is on that
+environment's path."""
 
 from __future__ import annotations
 
@@ -25,12 +26,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv with the release's two wheels (and their locked dependencies) only."""
+    """A fresh venv with the release's three wheels (and their locked dependencies) only."""
     here = tmp_path_factory.mktemp("release")
     wheels = here / "dist"
-    for package in ("client", "layers/common"):
-        source = here / "src" / package  # a copy: a build leaves build/ and egg-info behind
-        shutil.copytree(ROOT / package, source, ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("layers/common/contract", "client", "layers/common"):
+        source = here / "src" / package.replace("/", "-")  # a copy: a build leaves files behind
+        ignored = shutil.ignore_patterns("__pycache__", "contract")  # the contract: its own wheel
+        shutil.copytree(ROOT / package, source, ignore=ignored)
         subprocess.run(  # the commands of `make dist`
             [sys.executable, "-m", "build", "--no-isolation", "--wheel", "--outdir", str(wheels),
              str(source)],

@@ -18,10 +18,11 @@ from local.vcc_emulator import VccEmulator
 from tests.conftest import Service
 from tests.support import api_event, invoke
 from tests.workers import vend_after_barrier, vend_once
+from vcc_token_contract.events import RENEW, renewal_event
 from vcc_tokens import wiring
 from vcc_tokens.cache import DynamoDBTokenCache
 from vcc_tokens.config import Settings
-from vcc_tokens.renewal import RENEW_EVENT, Renewer
+from vcc_tokens.renewal import Renewer
 from vcc_tokens.token_request import TokenRequest
 from vcc_tokens.tokens import CachedToken, CacheEntry, Key
 from vcc_tokens.vending import CacheOutcome, Source, TokenVendor
@@ -174,7 +175,7 @@ class ThreadRenewer(Renewer):
         self.threads: list[threading.Thread] = []
 
     def request(self, region: str, scope: str, lease_owner: str) -> None:
-        event = {RENEW_EVENT: {"region": region, "scope": scope, "lease_owner": lease_owner}}
+        event = renewal_event(region, scope, lease_owner)
         thread = threading.Thread(target=self.refresher, args=(event, LambdaContext("renew")))
         thread.start()
         self.threads.append(thread)
@@ -262,9 +263,7 @@ class CapturingRenewer(Renewer):
         self.events: list[dict[str, Any]] = []
 
     def request(self, region: str, scope: str, lease_owner: str) -> None:
-        self.events.append(
-            {RENEW_EVENT: {"region": region, "scope": scope, "lease_owner": lease_owner}}
-        )
+        self.events.append(renewal_event(region, scope, lease_owner))
 
 
 def test_a_renewal_event_delivered_twice_at_once_costs_one_grant(
@@ -284,7 +283,7 @@ def test_a_renewal_event_delivered_twice_at_once_costs_one_grant(
 
     def deliver(vendor: TokenVendor) -> None:
         barrier.wait(timeout=30)
-        key = event[RENEW_EVENT]
+        key = event[RENEW]
         results.append(vendor.renew_held(Key(key["region"], key["scope"]), key["lease_owner"]))
 
     threads = [threading.Thread(target=deliver, args=(vendor,)) for vendor in refreshers]
@@ -316,7 +315,7 @@ def test_a_malformed_renewal_event_is_refused_without_a_grant(
 ) -> None:
     put_token(service, "old-but-valid", seconds_left=150)
     refresher = load_function("refresher").lambda_handler
-    answer = refresher({RENEW_EVENT: payload}, LambdaContext("renew"))
+    answer = refresher({RENEW: payload}, LambdaContext("renew"))
     assert answer == {"renewed": False, "refused": answer["refused"]}
     assert answer["refused"] in ("unknown_region", "unknown_scope", "invalid_request")
     assert emulator.token_requests == 0

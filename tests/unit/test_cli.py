@@ -8,13 +8,12 @@ import json
 from pathlib import Path
 
 import pytest
-from vcc_token_client import __version__, vcc
+from vcc_token_client import __version__
 from vcc_token_client.cli import main as vcc_token
 from vcc_token_client.errors import Exit
 from vcc_token_client.proxy import ConfigError, ProxyConfig
 
 import vcc_tokens
-from vcc_tokens.config import DOCUMENTED_SCOPES, REGIONS
 
 VERBS = [
     ["token"],
@@ -103,11 +102,6 @@ def test_the_proxy_config_is_checked_when_it_starts(
     assert why in str(refused.value)
     assert vcc_token(["proxy", "--config", str(path), "--port", "0"]) == 2
     assert why in capsys.readouterr().err
-
-
-def test_the_clients_regions_and_scopes_are_the_services() -> None:
-    assert vcc.REGIONS == REGIONS
-    assert set(vcc.SCOPES) == set(DOCUMENTED_SCOPES)
 
 
 def test_check_rules_refuses_a_scope_no_vcc_scope_matches_and_an_empty_document(

@@ -2,7 +2,8 @@
 
 import pytest
 
-from vcc_tokens.config import DOCUMENTED_SCOPES, ConfigurationError, Settings
+from vcc_token_contract.vcc import SCOPES
+from vcc_tokens.config import ConfigurationError, Settings
 
 REQUIRED = {
     "TOKEN_TABLE_NAME": "tokens",
@@ -15,7 +16,7 @@ REQUIRED = {
 def test_defaults_point_at_vcc_over_https_with_the_documented_scopes() -> None:
     settings = Settings.from_env(REQUIRED)
     assert settings.token_url("nam") == "https://nam.cc.vonage.com/Auth/connect/token"
-    assert settings.allowed_scopes == frozenset(DOCUMENTED_SCOPES)
+    assert settings.allowed_scopes == frozenset(SCOPES)
     assert settings.connect_timeout + settings.read_timeout < 15  # the function's timeout
 
 

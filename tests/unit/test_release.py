@@ -10,6 +10,7 @@ import tomllib
 import vcc_token_client
 from vcc_token_client.cli import version_line
 
+import vcc_token_contract
 import vcc_tokens
 from local.stack import ROOT, load_template
 
@@ -25,9 +26,10 @@ def test_one_version_for_the_application_the_layer_the_client_and_the_cli() -> N
     version = vcc_tokens.__version__
     assert SEMVER.match(version)
     assert vcc_token_client.__version__ == version
+    assert vcc_token_contract.__version__ == version
     assert sar()["SemanticVersion"] == version
     assert version_line() == f"vcc-token {version} (service code {version})"
-    for package in ("client", "layers/common"):
+    for package in ("client", "layers/common", "layers/common/contract"):
         project = tomllib.loads((ROOT / package / "pyproject.toml").read_text())["project"]
         assert project["dynamic"] == ["version"]  # read from the package's __version__
     newest = re.search(r"^## \[(\d[^\]]*)\] - \d{4}-\d{2}-\d{2}$", changelog(), re.MULTILINE)

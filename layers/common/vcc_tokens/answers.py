@@ -1,12 +1,13 @@
 """The bodies callers receive for a token, built at the edge from the contract's types
-(vcc_tokens.contract): the engine returns values, the handler presents them."""
+(vcc_tokens.api_types): the engine returns values, the handler presents them."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import cast
 
-from vcc_tokens.contract import Region, TokenAnswer
+from vcc_token_contract.vcc import Region
+from vcc_tokens.api_types import TokenAnswer
 from vcc_tokens.tokens import CachedToken
 
 

@@ -21,9 +21,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from vcc_token_contract.names import health_credential
 from vcc_tokens.aws import calling
 from vcc_tokens.backoff import Failure
-from vcc_tokens.health import credential_of
 from vcc_tokens.observability import MetricUnit, logger, metrics
 from vcc_tokens.sealing import Sealed, TokenCipher
 from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
@@ -217,7 +217,7 @@ class DynamoDBTokenCache(TokenCache):
         with calling("DynamoDB", self._table):
             items = [item for page in pages for item in page["Items"]]
         for item in items:
-            if credential_of(item["cache_key"]["S"]) is None:  # not a credential's health
+            if health_credential(item["cache_key"]["S"]) is None:  # not a credential's health
                 yield _entry(item, self._cipher)
 
 

@@ -14,25 +14,10 @@ from functools import lru_cache
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from vcc_token_contract.vcc import REGIONS, SCOPES
 from vcc_tokens.routes import NO_ROUTES, CredentialRoutes, RouteError, parse_routes
 
-REGIONS: tuple[str, ...] = ("emea", "nam", "apac")
-
 DEFAULT_TOKEN_URL_TEMPLATE = "https://{region}.cc.vonage.com/Auth/connect/token"
-
-# The scopes VCC documents (FACTS.md); the default allow-list, replaceable with ALLOWED_SCOPES.
-DOCUMENTED_SCOPES: tuple[str, ...] = (
-    "agents-availability:read",
-    "users:read",
-    "users:write",
-    "interaction-content:read",
-    "interaction-content:delete",
-    "interactions:write",
-    "stats",
-    "globalpci",
-    "admin:read",
-    "admin:write",
-)
 
 
 class ConfigurationError(Exception):
@@ -109,7 +94,7 @@ class Settings:
         template="TokenUrlTemplate",
     )
     allowed_scopes: frozenset[str] = setting(
-        frozenset(DOCUMENTED_SCOPES),
+        frozenset(SCOPES),
         "ALLOWED_SCOPES",
         "comma-separated allow-list of scopes",
         template="AllowedScopes",

@@ -31,10 +31,11 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any, Literal, cast
 
+from vcc_token_contract.names import DEFAULT_CREDENTIAL, secret_name
 from vcc_tokens.aws import calling
 from vcc_tokens.errors import CredentialsUnavailable, DependencyError, DependencyUnavailable
 from vcc_tokens.observability import logger
-from vcc_tokens.tokens import DEFAULT_CREDENTIAL, Key
+from vcc_tokens.tokens import Key
 
 AuthMethod = Literal["client_secret_post", "client_secret_basic"]
 AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_post", "client_secret_basic")
@@ -117,9 +118,7 @@ class SecretsManagerCredentialStore(CredentialStore):
         return self._make_client()
 
     def secret_name(self, region: str, credential: str) -> str:
-        if credential == DEFAULT_CREDENTIAL:
-            return f"{self._prefix}{region}"
-        return f"{self._prefix}{region}/{credential}"
+        return secret_name(self._prefix, region, credential)
 
     def read(
         self, region: str, credential: str, stage: Stage = CURRENT, *, fresh: bool = False

@@ -29,8 +29,8 @@ from fnmatch import fnmatchcase
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
+from vcc_token_contract.vcc import REGIONS
 from vcc_tokens.aws import calling, parameter_fault
-from vcc_tokens.config import REGIONS
 from vcc_tokens.errors import DependencyUnavailable, EntitlementsUnavailable, Forbidden
 from vcc_tokens.observability import MetricUnit, logger, metrics
 

@@ -17,25 +17,12 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vcc_token_contract.names import health_key
 from vcc_tokens.aws import calling
 from vcc_tokens.errors import DependencyError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-
-HEALTH_PREFIX = "health#"
-
-
-def health_key(region: str, credential: str) -> str:
-    return f"{HEALTH_PREFIX}{region}#{credential}"
-
-
-def credential_of(cache_key: str) -> str | None:
-    """`region/credential` for a health item's key; None for any other item (a token's)."""
-    if not cache_key.startswith(HEALTH_PREFIX):
-        return None
-    region, _, credential = cache_key.removeprefix(HEALTH_PREFIX).partition("#")
-    return f"{region}/{credential}"
 
 
 @dataclass(frozen=True)

@@ -10,27 +10,25 @@ within the short RENEW_AHEAD_BUDGET_SECONDS.
 from __future__ import annotations
 
 import json
-import re
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import cached_property
 from typing import Any
 
+from vcc_token_contract.events import RENEW_SHAPE, renewal_event
+from vcc_token_contract.names import LEASE_OWNER
 from vcc_tokens.aws import calling
 from vcc_tokens.config import Settings
 from vcc_tokens.errors import InvalidRequest
 from vcc_tokens.token_request import parse_token_request
 from vcc_tokens.tokens import Key
 
-RENEW_EVENT = "renew"  # the key of the refresher's event that names one key to renew
-LEASE_OWNER = re.compile(r"[0-9a-f]{32}")  # what a vending instance names its leases
-
 
 def parse_renewal(payload: object, settings: Settings) -> tuple[Key, str]:
     """The key and lease owner a renewal event names, validated like a caller's request (an
     asynchronous event is input too: replayed, forged or malformed ones are refused)."""
     if not isinstance(payload, dict):
-        raise InvalidRequest('a renewal event is {"renew": {"region", "scope", "lease_owner"}}')
+        raise InvalidRequest(f"a renewal event is {RENEW_SHAPE}")
     region, scope, owner = (payload.get(name) for name in ("region", "scope", "lease_owner"))
     if not all(isinstance(value, str) for value in (region, scope, owner)):
         raise InvalidRequest("a renewal event needs region, scope and lease_owner as strings")
@@ -59,7 +57,7 @@ class LambdaRenewer(Renewer):
         return self._make_client()  # made on the first renewal, not at cold start
 
     def request(self, region: str, scope: str, lease_owner: str) -> None:
-        payload = {RENEW_EVENT: {"region": region, "scope": scope, "lease_owner": lease_owner}}
+        payload = renewal_event(region, scope, lease_owner)
         with calling("Lambda", self._function_name):
             self._client.invoke(
                 FunctionName=self._function_name,

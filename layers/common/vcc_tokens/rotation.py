@@ -20,7 +20,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from vcc_tokens.config import REGIONS, Settings
+from vcc_token_contract.events import ROTATE_SHAPE
+from vcc_token_contract.names import DEFAULT_CREDENTIAL
+from vcc_token_contract.vcc import REGIONS
+from vcc_tokens.config import Settings
 from vcc_tokens.credentials import PENDING, ClientCredentials, CredentialStore
 from vcc_tokens.errors import (
     CredentialsUnavailable,
@@ -31,10 +34,9 @@ from vcc_tokens.errors import (
 from vcc_tokens.health import HealthLog
 from vcc_tokens.observability import count_for_credential, logger
 from vcc_tokens.token_request import check_region, parse_token_request
-from vcc_tokens.tokens import DEFAULT_CREDENTIAL, Key
+from vcc_tokens.tokens import Key
 from vcc_tokens.upstream import TokenEndpoint
 
-ROTATE_EVENT = "rotate"
 VERSION_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # Secrets Manager's VersionId (a UUID)
 CLAIM_MARGIN_SECONDS = 10.0  # a claim outlives one proof (the upstream budget) by this much
 CLAIM_POLL_SECONDS = 0.25  # how often a run waiting on another's proof looks again
@@ -60,7 +62,7 @@ class RotationResult:
 def parse_rotation(payload: object, settings: Settings) -> RotationRequest:
     """A rotation event, validated: the region, a credential the routes know, an optional scope
     routed to it."""
-    expected = 'a rotation event is {"rotate": {"region", "credential"[, "scope"][, "version"]}}'
+    expected = f"a rotation event is {ROTATE_SHAPE}"
     if not isinstance(payload, dict) or not isinstance(payload.get("region"), str):
         raise InvalidRequest(expected)
     region = str(payload["region"])

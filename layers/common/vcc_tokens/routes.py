@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from vcc_tokens.tokens import DEFAULT_CREDENTIAL
+from vcc_token_contract.names import DEFAULT_CREDENTIAL
 
 CREDENTIAL_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,31}")
 ALLOWED_NAMES = "1 to 32 lower-case letters, digits or '-', starting with a letter or digit"

@@ -12,9 +12,11 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from vcc_tokens.config import REGIONS, Settings
+from vcc_token_contract.names import DEFAULT_CREDENTIAL
+from vcc_token_contract.vcc import REGIONS
+from vcc_tokens.config import Settings
 from vcc_tokens.errors import InvalidRequest, ScopeNotServed, UnknownRegion, UnknownScope
-from vcc_tokens.tokens import DEFAULT_CREDENTIAL, Key
+from vcc_tokens.tokens import Key
 
 _MAX_ECHO = 64  # how much of a caller's bad value an error message repeats
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")

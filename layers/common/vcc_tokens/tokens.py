@@ -10,12 +10,11 @@ import json
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from vcc_token_contract.names import DEFAULT_CREDENTIAL, CacheKey
 from vcc_tokens.backoff import Failure
 
 # What a refresh says it replaces when no token is cached (no token's SHA-256 looks like it).
 NOTHING_CACHED = "nothing-cached"
-# The credential of a region without routes: the secret <prefix><region>, serving every scope.
-DEFAULT_CREDENTIAL = "default"
 
 
 class Key(NamedTuple):
@@ -28,17 +27,12 @@ class Key(NamedTuple):
 
     @property
     def cache_key(self) -> str:
-        """The cache item's key (a default credential's keys are those of before credentials
-        had names, so its cached tokens stay readable)."""
-        if self.credential == DEFAULT_CREDENTIAL:
-            return f"{self.region}#{self.scope}"
-        return f"{self.region}#{self.scope}#{self.credential}"
+        """The cache item's key (vcc_token_contract.names.CacheKey)."""
+        return CacheKey(*self).text()
 
     @classmethod
     def from_cache_key(cls, cache_key: str) -> Key:
-        region, _, rest = cache_key.partition("#")
-        scope, _, credential = rest.partition("#")
-        return cls(region, scope, credential or DEFAULT_CREDENTIAL)
+        return cls(*CacheKey.parse(cache_key))
 
     def describe(self) -> str:
         if self.credential == DEFAULT_CREDENTIAL:

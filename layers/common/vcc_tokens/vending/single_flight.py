@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import itertools
 import random
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from vcc_token_contract.names import new_lease_owner
 from vcc_tokens.aws import time_left_after_calls
 from vcc_tokens.backoff import Backoff, Failure
 from vcc_tokens.config import Settings
@@ -30,10 +30,6 @@ from vcc_tokens.vending.store import TokenStore
 MIN_FETCH_SECONDS = 1.0  # a fetch is not started with less of the request's deadline left
 
 Satisfied = Callable[[CachedToken | None], bool]
-
-
-def _new_owner() -> str:
-    return uuid.uuid4().hex
 
 
 POLL_FIRST, POLL_CAP = 0.2, 1.0  # seconds between a waiter's reads: doubling, jittered
@@ -53,7 +49,7 @@ class SingleFlight:
     settings: Settings
     clock: Callable[[], float]
     sleep: Callable[[float], None]
-    new_owner: Callable[[], str] = _new_owner
+    new_owner: Callable[[], str] = new_lease_owner
     pause: Callable[[int], float] = _poll_pause
     backoff: Backoff = field(init=False)
 

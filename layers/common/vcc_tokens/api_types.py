@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
 
+from vcc_token_contract.vcc import Region
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-
-
-Region = Literal["emea", "nam", "apac"]
 
 
 class TokenAnswer(TypedDict):

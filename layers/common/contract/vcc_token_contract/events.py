@@ -1,0 +1,22 @@
+"""The refresher function's events besides its schedule: renew one key under a lease (from a
+vending instance, asynchronously) and rotate one credential (`vcc-token admin rotate`)."""
+
+from __future__ import annotations
+
+RENEW = "renew"
+ROTATE = "rotate"
+RENEW_SHAPE = '{"renew": {"region", "scope", "lease_owner"}}'
+ROTATE_SHAPE = '{"rotate": {"region", "credential"[, "scope"][, "version"]}}'
+
+
+def renewal_event(region: str, scope: str, lease_owner: str) -> dict[str, dict[str, str]]:
+    return {RENEW: {"region": region, "scope": scope, "lease_owner": lease_owner}}
+
+
+def rotation_event(
+    region: str, credential: str, scope: str | None = None, version: str | None = None
+) -> dict[str, dict[str, str]]:
+    """`version`: the AWSPENDING version to prove (what `admin rotate` stored)."""
+    body = {"region": region, "credential": credential}
+    body |= {name: value for name, value in (("scope", scope), ("version", version)) if value}
+    return {ROTATE: body}

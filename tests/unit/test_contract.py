@@ -1,0 +1,100 @@
+"""The contract both sides import (vcc_token_contract): each fact spelled out there alone, and
+the service reading what the client builds with it."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from local.stack import load_template
+from vcc_token_contract.events import renewal_event, rotation_event
+from vcc_token_contract.names import (
+    DEFAULT_CREDENTIAL,
+    CacheKey,
+    health_credential,
+    health_key,
+    new_lease_owner,
+    secret_name,
+)
+from vcc_token_contract.vcc import REGIONS, SCOPES
+from vcc_tokens.config import Settings
+from vcc_tokens.errors import InvalidRequest
+from vcc_tokens.renewal import parse_renewal
+from vcc_tokens.rotation import parse_rotation
+from vcc_tokens.tokens import Key
+
+ROOT = Path(__file__).resolve().parents[2]
+CODE = [ROOT / "layers" / "common" / "vcc_tokens", ROOT / "client", ROOT / "functions"]
+CODE += [ROOT / "local"]
+CONTRACT = ROOT / "layers" / "common" / "contract" / "vcc_token_contract"
+
+
+def spelled_out(values: frozenset[str]) -> list[str]:
+    """Collections written in code outside the contract holding two or more of `values`."""
+    found = []
+    for path in sorted(p for folder in CODE for p in folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Tuple | ast.List | ast.Set):
+                items = {e.value for e in node.elts if isinstance(e, ast.Constant)}
+                if len(items & values) >= 2:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    return found
+
+
+def test_regions_and_scopes_are_spelled_out_once_in_code() -> None:
+    assert not spelled_out(frozenset(REGIONS)), spelled_out(frozenset(REGIONS))
+    assert not spelled_out(frozenset(SCOPES)), spelled_out(frozenset(SCOPES))
+
+
+def test_the_templates_region_choices_are_the_contracts() -> None:
+    parameter = load_template()["Parameters"]["DefaultVccRegion"]
+    assert tuple(parameter["AllowedValues"]) == REGIONS
+
+
+def test_the_client_reaches_the_service_by_plain_imports_only() -> None:
+    for path in sorted((ROOT / "client").rglob("*.py")):
+        assert "importlib" not in path.read_text(encoding="utf-8"), path
+
+
+@pytest.mark.parametrize(
+    "key",
+    [CacheKey("emea", "stats"), CacheKey("nam", "users:write", "admin")],
+)
+def test_a_cache_key_reads_back_as_written_and_as_the_service_names_it(key: CacheKey) -> None:
+    assert CacheKey.parse(key.text()) == key
+    assert Key(*key).cache_key == key.text()
+    assert health_credential(key.text()) is None  # a token's item is no credential's health
+
+
+def test_a_default_credentials_items_and_secret_keep_their_names_from_before_credentials() -> None:
+    assert CacheKey("emea", "stats", DEFAULT_CREDENTIAL).text() == "emea#stats"
+    assert secret_name("vcc/p/", "emea", DEFAULT_CREDENTIAL) == "vcc/p/emea"
+    assert secret_name("vcc/p/", "emea", "admin") == "vcc/p/emea/admin"
+    assert health_credential(health_key("apac", "admin")) == "apac/admin"
+
+
+def test_the_service_takes_the_events_the_contract_builds() -> None:
+    settings = Settings.from_env(
+        {
+            "TOKEN_TABLE_NAME": "tokens",
+            "VCC_SECRET_PREFIX": "vcc/",
+            "ENTITLEMENTS_PARAMETER": "/vcc/entitlements",
+            "TOKEN_KMS_KEY_ID": "alias/k",
+            "VCC_CREDENTIALS": '{"emea": {"default": ["stats"], "admin": ["users:write"]}}',
+        }
+    )
+    owner = new_lease_owner()
+    key, lease_owner = parse_renewal(renewal_event("emea", "stats", owner)["renew"], settings)
+    assert (key, lease_owner) == (Key("emea", "stats"), owner)
+    event = rotation_event("emea", "admin", "users:write", "a1b2-c3")["rotate"]
+    request = parse_rotation(event, settings)
+    assert (request.region, request.credential, request.scope, request.version) == (
+        "emea",
+        "admin",
+        "users:write",
+        "a1b2-c3",
+    )
+    with pytest.raises(InvalidRequest, match="lease_owner"):
+        parse_renewal(renewal_event("emea", "stats", "not-an-owner")["renew"], settings)
