@@ -89,11 +89,7 @@ def proxy_event(
 ) -> dict[str, Any]:
     """The API Gateway REST (v1) Lambda proxy event for one verified request."""
     path, _, query = raw_path.partition("?")
-    pairs = parse_qsl(query, keep_blank_values=True)
-    multi_query: dict[str, list[str]] = {}
-    for key, value in pairs:
-        multi_query.setdefault(key, []).append(value)
-    role_session = caller.principal_arn.split("/", 1)[-1].replace("/", ":")
+    multi_query = _multi_query(query)
     return {
         "resource": route.resource,
         "path": path,
@@ -113,23 +109,36 @@ def proxy_event(
             "stage": STAGE,
             "requestId": request_id,
             "requestTimeEpoch": int(datetime.now(UTC).timestamp() * 1000),
-            "identity": {
-                "accountId": caller.account_id,
-                "accessKey": caller.access_key_id,
-                "caller": role_session,
-                "user": role_session,
-                "userArn": caller.principal_arn,
-                "sourceIp": source_ip,
-                "userAgent": headers.get("User-Agent") or headers.get("user-agent"),
-                "cognitoIdentityPoolId": None,
-                "cognitoIdentityId": None,
-                "cognitoAuthenticationType": None,
-                "cognitoAuthenticationProvider": None,
-            },
+            "identity": identity(caller, source_ip, headers),
             "apiId": "local",
         },
         "body": body.decode("utf-8", errors="replace") if body else None,
         "isBase64Encoded": False,
+    }
+
+
+def _multi_query(query: str) -> dict[str, list[str]]:
+    values: dict[str, list[str]] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        values.setdefault(key, []).append(value)
+    return values
+
+
+def identity(caller: Caller, source_ip: str, headers: dict[str, str]) -> dict[str, Any]:
+    """requestContext.identity of an IAM-authorized request, as API Gateway fills it."""
+    role_session = caller.principal_arn.split("/", 1)[-1].replace("/", ":")
+    return {
+        "accountId": caller.account_id,
+        "accessKey": caller.access_key_id,
+        "caller": role_session,
+        "user": role_session,
+        "userArn": caller.principal_arn,
+        "sourceIp": source_ip,
+        "userAgent": headers.get("User-Agent") or headers.get("user-agent"),
+        "cognitoIdentityPoolId": None,
+        "cognitoIdentityId": None,
+        "cognitoAuthenticationType": None,
+        "cognitoAuthenticationProvider": None,
     }
 
 
@@ -205,17 +214,22 @@ class ApiFront:
         start_response(f"{status} {HTTPStatus(status).phrase}", list(response_headers.items()))
         return [data] if environ["REQUEST_METHOD"] != "HEAD" else []
 
+    def route(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self.routes:
+            path_parameters = route.match(method, path)
+            if path_parameters is not None:
+                return route, path_parameters
+        return None
+
     def answer(
         self, method: str, raw_path: str, headers: dict[str, str], body: bytes, source_ip: str
     ) -> tuple[int, dict[str, str], bytes]:
         request_id = str(uuid.uuid4())
         path = urlsplit(raw_path).path
-        for route in self.routes:
-            path_parameters = route.match(method, path)
-            if path_parameters is not None:
-                break
-        else:  # API Gateway answers an unknown resource or method like this, signed or not
+        matched = self.route(method, path)
+        if matched is None:  # API Gateway answers an unknown resource or method like this
             return _gateway_error(403, MISSING_TOKEN, request_id)
+        route, path_parameters = matched
         try:
             caller = verify(
                 method=method,
@@ -245,13 +259,7 @@ class ApiFront:
         )
         with self._invoke_lock:
             result = self.handlers[route.function](event, LambdaContext(request_id))
-        response_headers = dict(result.get("headers") or {})
-        for name, values in (result.get("multiValueHeaders") or {}).items():
-            response_headers[name] = ", ".join(values)
-        response_headers["x-amzn-RequestId"] = request_id
-        payload = result.get("body") or ""
-        data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
-        return result["statusCode"], response_headers, data
+        return proxy_answer(result, request_id)
 
 
 def _gateway_error(
@@ -270,3 +278,14 @@ def _gateway_shaped_error(self: waitress.utilities.Error, ident: str | None = No
 
 
 waitress.utilities.Error.to_response = _gateway_shaped_error
+
+
+def proxy_answer(result: dict[str, Any], request_id: str) -> tuple[int, dict[str, str], bytes]:
+    """A Lambda proxy integration's result as the HTTP answer API Gateway makes of it."""
+    response_headers = dict(result.get("headers") or {})
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        response_headers[name] = ", ".join(values)
+    response_headers["x-amzn-RequestId"] = request_id
+    payload = result.get("body") or ""
+    data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
+    return result["statusCode"], response_headers, data

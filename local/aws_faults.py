@@ -114,47 +114,49 @@ class _QuietServer(ThreadingHTTPServer):
         pass  # a client that gave up on a delayed answer closed its end: expected here
 
 
+class _Handler(BaseHTTPRequestHandler):
+    proxy: AwsFaultProxy  # set by _handler_for
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        prefix, _, operation = self.headers.get("X-Amz-Target", "").partition(".")
+        service = SERVICES.get(prefix, prefix)
+        fault = self.proxy.fault_for(service, operation)
+        if fault is not None and fault.kind == "refuse":
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault is not None and fault.kind in ("throttle", "fail"):
+            throttled = fault.kind == "throttle"
+            error_type = (THROTTLED if throttled else INTERNAL)[service]
+            message = "Rate exceeded" if throttled else "Internal server error"
+            self._answer(400 if throttled else 500, error_type, message)
+            return
+        if fault is not None and fault.kind == "delay":
+            time.sleep(fault.seconds)
+        headers = dict(self.headers.items())
+        status, answer_headers, answer = self.proxy.forward("POST", self.path, headers, body)
+        self.send_response(status)
+        for name, value in answer_headers:
+            if name.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+
+    def _answer(self, status: int, error_type: str, message: str) -> None:
+        payload = json.dumps({"__type": error_type, "message": message}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.1")
+        self.send_header("x-amzn-ErrorType", error_type.rsplit("#", 1)[-1])
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
 def _handler_for(proxy: AwsFaultProxy) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-            pass
-
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            prefix, _, operation = self.headers.get("X-Amz-Target", "").partition(".")
-            service = SERVICES.get(prefix, prefix)
-            fault = proxy.fault_for(service, operation)
-            if fault is not None and fault.kind == "refuse":
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            if fault is not None and fault.kind in ("throttle", "fail"):
-                throttled = fault.kind == "throttle"
-                error_type = (THROTTLED if throttled else INTERNAL)[service]
-                message = "Rate exceeded" if throttled else "Internal server error"
-                self._answer(400 if throttled else 500, error_type, message)
-                return
-            if fault is not None and fault.kind == "delay":
-                time.sleep(fault.seconds)
-            headers = dict(self.headers.items())
-            status, answer_headers, answer = proxy.forward("POST", self.path, headers, body)
-            self.send_response(status)
-            for name, value in answer_headers:
-                if name.lower() not in ("content-length", "transfer-encoding", "connection"):
-                    self.send_header(name, value)
-            self.send_header("Content-Length", str(len(answer)))
-            self.end_headers()
-            self.wfile.write(answer)
-
-        def _answer(self, status: int, error_type: str, message: str) -> None:
-            payload = json.dumps({"__type": error_type, "message": message}).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/x-amz-json-1.1")
-            self.send_header("x-amzn-ErrorType", error_type.rsplit("#", 1)[-1])
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-    return Handler
+    return type("Handler", (_Handler,), {"proxy": proxy})

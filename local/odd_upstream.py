@@ -49,44 +49,46 @@ class OddUpstream:
             self.bytes_sent += sent
 
 
-def _handler_for(upstream: OddUpstream) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-            pass
+class _Handler(BaseHTTPRequestHandler):
+    upstream: OddUpstream  # set by _handler_for
 
-        def do_POST(self) -> None:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            upstream._count(requests=1)
-            body, drip = upstream.body, upstream.drip_seconds
-            try:
-                if upstream.header_drip_seconds:
-                    self._drip_headers(len(body), upstream.header_drip_seconds)
-                else:
-                    self.send_response(200)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(body)))
-                    self.end_headers()
-                if not drip:
-                    self.wfile.write(body)
-                    upstream._count(sent=len(body))
-                    return
-                for byte in body:
-                    self.wfile.write(bytes([byte]))
-                    self.wfile.flush()
-                    upstream._count(sent=1)
-                    time.sleep(drip)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up: what it was sent is counted
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
 
-        def _drip_headers(self, length: int, seconds: float) -> None:
-            head = (
-                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {length}\r\n\r\n"
-            ).encode()
-            for byte in head:
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.upstream._count(requests=1)
+        body, drip = self.upstream.body, self.upstream.drip_seconds
+        try:
+            if self.upstream.header_drip_seconds:
+                self._drip_headers(len(body), self.upstream.header_drip_seconds)
+            else:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+            if not drip:
+                self.wfile.write(body)
+                self.upstream._count(sent=len(body))
+                return
+            for byte in body:
                 self.wfile.write(bytes([byte]))
                 self.wfile.flush()
-                upstream._count(sent=1)
-                time.sleep(seconds)
+                self.upstream._count(sent=1)
+                time.sleep(drip)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client gave up: what it was sent is counted
 
-    return Handler
+    def _drip_headers(self, length: int, seconds: float) -> None:
+        head = (
+            f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+        ).encode()
+        for byte in head:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            self.upstream._count(sent=1)
+            time.sleep(seconds)
+
+
+def _handler_for(upstream: OddUpstream) -> type[BaseHTTPRequestHandler]:
+    return type("Handler", (_Handler,), {"upstream": upstream})

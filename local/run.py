@@ -29,7 +29,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -219,115 +219,177 @@ def refresh_rate_minutes(template: dict[str, Any]) -> int:
     return int(raw)
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What `make run` reads before it starts anything: a mistake here starts nothing."""
+
+    port: int
+    callers_path: Path
+    callers: dict[str, Any]
+    entitlements_path: Path
+    entitlements: str
+    upstream: Upstream | None  # None: the emulator
+    template: dict[str, Any]
+    rate: int  # the refresher's, in minutes
+
+    @classmethod
+    def read(cls) -> Inputs:
+        callers_path = Path(os.environ.get("LOCAL_CALLERS") or DEFAULT_CALLERS)
+        entitlements_path = Path(os.environ.get("LOCAL_ENTITLEMENTS") or DEFAULT_ENTITLEMENTS)
+        template = load_template()
+        return cls(
+            port_setting("PORT", 3000),
+            callers_path,
+            load_callers(callers_path),
+            entitlements_path,
+            read_entitlements(entitlements_path),
+            configured_upstream(),
+            template,
+            refresh_rate_minutes(template),
+        )
+
+
+@dataclass
+class Running:
+    """What has started, to stop in reverse order; and what moto's Lambda API reaches."""
+
+    stops: list[Callable[[], None]] = field(default_factory=list)
+    functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
+    sends: list[DeadLetters] = field(default_factory=list)  # once the stack is seeded
+
+    def dead_letters(self, event: dict[str, Any], error: Exception) -> None:
+        for send in self.sends:
+            send(event, error)
+
+    def stop(self) -> None:
+        for stop in reversed(self.stops):  # the API front again too: stopping it twice is fine
+            stop()
+
+
+@dataclass(frozen=True)
+class Started:
+    front: ApiFront
+    aws_endpoint: str
+    upstream_name: str
+    emulator_url: str | None
+    dead_letter_url: str
+
+
+def start_aws(running: Running) -> str:
+    """moto's server; its endpoint."""
+    moto_port = port_setting("MOTO_PORT", 5000)
+    moto, aws_endpoint = bind(
+        "MOTO_PORT",
+        moto_port,
+        lambda: start_moto_server(moto_port, running.functions, running.dead_letters),
+    )
+    running.stops.append(lambda: stop_server(moto))
+    return str(aws_endpoint)
+
+
+def start_upstream(upstream: Upstream | None, running: Running) -> tuple[Upstream, str | None]:
+    """The VCC configured, or the emulator started; (it, the emulator's URL if started)."""
+    if upstream is not None:
+        return upstream, None
+    emulator_port = port_setting("VCC_EMULATOR_PORT", 8081)
+    latency = float(os.environ.get("VCC_EMULATOR_LATENCY", "0"))
+    emulator = bind(
+        "VCC_EMULATOR_PORT",
+        emulator_port,
+        lambda: VccEmulator(DEMO_CLIENTS, port=emulator_port, latency=latency).start(),
+    )
+    running.stops.append(emulator.stop)
+    client = DEMO_CLIENTS[0]
+    token_url = emulator.token_url_template
+    return Upstream(token_url, client.client_id, client.client_secret, None), emulator.base_url
+
+
+def seed(inputs: Inputs, upstream: Upstream, aws_endpoint: str) -> None:
+    """The stack's table, key, secret and rules in moto; the functions' environment."""
+    deployment = LocalDeployment(
+        table=TABLE,
+        secret_prefix=SECRET_PREFIX,
+        entitlements_parameter=ENTITLEMENTS_PARAMETER,
+        entitlements=inputs.entitlements,
+        client_id=upstream.client_id,
+        client_secret=upstream.client_secret,
+        auth_method=upstream.auth_method,
+    )
+    os.environ.update(
+        {
+            **deployment.seed(aws_endpoint),
+            "VCC_TOKEN_URL_TEMPLATE": upstream.token_url_template,
+            "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would drown the request logs
+            "REFRESH_RATE_MINUTES": str(inputs.rate),
+        }
+    )
+
+
+def start_functions(inputs: Inputs, running: Running, aws_endpoint: str) -> tuple[ApiFront, str]:
+    """The API front with the template's routes and resource policy, and the refresher on its
+    schedule with its dead-letter queue; (the front, the queue's URL)."""
+    policy = resource_policy(
+        [
+            LocalCaller(c.access_key_id, c.principal_arn, c.organization_id)
+            for c in inputs.callers.values()
+        ],
+        {
+            "AllowedAccountIds": os.environ.get("ALLOWED_ACCOUNT_IDS", DEFAULT_ACCOUNTS),
+            "AllowedOrganizationId": os.environ.get("ALLOWED_ORGANIZATION_ID", ""),
+        },
+    )
+    delivery = log_delivery(aws_endpoint)
+    sqs = aws_client("sqs", aws_endpoint)
+    dead_letter_url = str(sqs.get_queue_url(QueueName=DEAD_LETTER_QUEUE)["QueueUrl"])
+    routes = template_routes(inputs.template)
+    handlers = {
+        route.function: delivery.delivering(
+            route.function, load_function(route.function).lambda_handler
+        )
+        for route in routes
+    }
+    lock = threading.Lock()
+    port = inputs.port
+    front = bind(
+        "PORT",
+        port,
+        lambda: ApiFront(
+            routes, handlers, inputs.callers, port=port, invoke_lock=lock, resource_policy=policy
+        ),
+    )
+    running.stops.append(front.stop)
+    refresher = delivery.delivering("refresher", load_function("refresher").lambda_handler)
+    running.functions[LOCAL_REFRESHER] = refresher  # for `vcc-token admin rotate --function`
+    running.sends.append(dead_letter_queue(sqs, dead_letter_url))
+    schedule = Schedule(refresher, inputs.rate * 60, lock, running.dead_letters)
+    running.stops.append(schedule.start().stop)
+    return front, dead_letter_url
+
+
+def start(inputs: Inputs, running: Running) -> Started:
+    aws_endpoint = start_aws(running)
+    upstream, emulator_url = start_upstream(inputs.upstream, running)
+    seed(inputs, upstream, aws_endpoint)
+    front, dead_letter_url = start_functions(inputs, running, aws_endpoint)
+    where = (
+        f"VCC emulator at {emulator_url}"
+        if emulator_url
+        else f"VCC at {upstream.token_url_template}"
+    )
+    return Started(front, aws_endpoint, where, emulator_url, dead_letter_url)
+
+
 def main() -> int:
     os.environ.update(function_environment())  # Powertools reads it when vcc_tokens loads
-    stops: list[Callable[[], None]] = []
+    running = Running()
     try:
-        port = port_setting("PORT", 3000)
-        callers_path = Path(os.environ.get("LOCAL_CALLERS") or DEFAULT_CALLERS)
-        callers = load_callers(callers_path)
-        entitlements_path = Path(os.environ.get("LOCAL_ENTITLEMENTS") or DEFAULT_ENTITLEMENTS)
-        entitlements = read_entitlements(entitlements_path)
-        upstream = configured_upstream()
-        template = load_template()
-        rate = refresh_rate_minutes(template)
-
-        moto_port = port_setting("MOTO_PORT", 5000)
-        functions: dict[str, Callable[..., Any]] = {}  # what moto's Lambda Invoke API runs
-        sends: list[DeadLetters] = []  # the dead-letter queue, once the stack is seeded
-
-        def dead_letters(event: dict[str, Any], error: Exception) -> None:
-            for send in sends:
-                send(event, error)
-
-        moto, aws_endpoint = bind(
-            "MOTO_PORT", moto_port, lambda: start_moto_server(moto_port, functions, dead_letters)
-        )
-        stops.append(lambda: stop_server(moto))
-        if upstream is None:
-            emulator_port = port_setting("VCC_EMULATOR_PORT", 8081)
-            emulator = bind(
-                "VCC_EMULATOR_PORT",
-                emulator_port,
-                lambda: VccEmulator(
-                    DEMO_CLIENTS,
-                    port=emulator_port,
-                    latency=float(os.environ.get("VCC_EMULATOR_LATENCY", "0")),
-                ).start(),
-            )
-            stops.append(emulator.stop)
-            client = DEMO_CLIENTS[0]
-            upstream = Upstream(
-                emulator.token_url_template, client.client_id, client.client_secret, None
-            )
-            upstream_name = f"VCC emulator at {emulator.base_url}"
-            emulator_url: str | None = emulator.base_url
-        else:
-            upstream_name = f"VCC at {upstream.token_url_template}"
-            emulator_url = None
-
-        deployment = LocalDeployment(
-            table=TABLE,
-            secret_prefix=SECRET_PREFIX,
-            entitlements_parameter=ENTITLEMENTS_PARAMETER,
-            entitlements=entitlements,
-            client_id=upstream.client_id,
-            client_secret=upstream.client_secret,
-            auth_method=upstream.auth_method,
-        )
-        os.environ.update(
-            {
-                **deployment.seed(aws_endpoint),
-                "VCC_TOKEN_URL_TEMPLATE": upstream.token_url_template,
-                "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would drown the request logs
-                "REFRESH_RATE_MINUTES": str(rate),
-            }
-        )
-
-        routes = template_routes(template)
-        policy = resource_policy(
-            [
-                LocalCaller(c.access_key_id, c.principal_arn, c.organization_id)
-                for c in callers.values()
-            ],
-            {
-                "AllowedAccountIds": os.environ.get("ALLOWED_ACCOUNT_IDS", DEFAULT_ACCOUNTS),
-                "AllowedOrganizationId": os.environ.get("ALLOWED_ORGANIZATION_ID", ""),
-            },
-        )
-        delivery = log_delivery(aws_endpoint)
-        dead_letter_url = aws_client("sqs", aws_endpoint).get_queue_url(
-            QueueName=DEAD_LETTER_QUEUE
-        )["QueueUrl"]
-        handlers = {
-            route.function: delivery.delivering(
-                route.function, load_function(route.function).lambda_handler
-            )
-            for route in routes
-        }
-        invoke_lock = threading.Lock()
-        front = bind(
-            "PORT",
-            port,
-            lambda: ApiFront(
-                routes,
-                handlers,
-                callers,
-                port=port,
-                invoke_lock=invoke_lock,
-                resource_policy=policy,
-            ),
-        )
-        stops.append(front.stop)
-        refresher = delivery.delivering("refresher", load_function("refresher").lambda_handler)
-        functions[LOCAL_REFRESHER] = refresher  # for `vcc-token admin rotate --function`
-        sends.append(dead_letter_queue(aws_client("sqs", aws_endpoint), dead_letter_url))
-        stops.append(Schedule(refresher, rate * 60, invoke_lock, dead_letters).start().stop)
+        inputs = Inputs.read()
+        started = start(inputs, running)
     except (StartupError, ValueError, EvaluatorMissing, TemplateError) as exc:
         print(f"make run: cannot start: {exc}", file=sys.stderr)
-        for stop in reversed(stops):
-            stop()
+        running.stop()
         return 2
+    front = started.front
 
     def shut_down(signum: int, _frame: Any) -> None:
         print(f"\nstopping ({signal.Signals(signum).name})", flush=True)
@@ -335,22 +397,34 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, shut_down)
     signal.signal(signal.SIGTERM, shut_down)
-    print("# paste into another shell: the README's examples and the runbook use these")
-    print(export_block(front.url, aws_endpoint, emulator_url, dead_letter_url, callers))
-    print(
-        f"VCC token vending ready at {front.url} "
-        f"(routes: {', '.join(f'{r.method} {r.resource}' for r in routes)}; "
-        f"AWS: moto at {aws_endpoint}; upstream: {upstream_name}; "
-        f"refresher {LOCAL_REFRESHER} every {rate} min; "
-        f"callers: {callers_path}; entitlements: {entitlements_path}). Ctrl-C stops.",
-        flush=True,
-    )
+    announce(inputs, started)
     try:
         front.serve_forever()
     finally:
-        for stop in reversed(stops):  # the API front again too: stopping it twice is harmless
-            stop()
+        running.stop()
     return 0
+
+
+def announce(inputs: Inputs, started: Started) -> None:
+    print("# paste into another shell: the README's examples and the runbook use these")
+    print(
+        export_block(
+            started.front.url,
+            started.aws_endpoint,
+            started.emulator_url,
+            started.dead_letter_url,
+            inputs.callers,
+        )
+    )
+    routes = ", ".join(f"{r.method} {r.resource}" for r in template_routes(inputs.template))
+    print(
+        f"VCC token vending ready at {started.front.url} (routes: {routes}; "
+        f"AWS: moto at {started.aws_endpoint}; upstream: {started.upstream_name}; "
+        f"refresher {LOCAL_REFRESHER} every {inputs.rate} min; "
+        f"callers: {inputs.callers_path}; entitlements: {inputs.entitlements_path}). "
+        "Ctrl-C stops.",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -105,6 +105,34 @@ def verify(
     """The verified caller, or AuthError with API Gateway's message. `hosts`: the Host values
     this API answers to."""
     lowered = {name.lower(): value for name, value in headers.items()}
+    match = _authorization(lowered)
+    access_key_id, date, region, service, _ = (match["credential"].split("/") + [""] * 5)[:5]
+    caller = callers.get(access_key_id)
+    if caller is None:
+        raise AuthError(INVALID_TOKEN)
+    amz_date = lowered.get("x-amz-date", "")
+    if date != _signed_at(amz_date, now).strftime(AMZ_DATE)[:8]:
+        raise AuthError(SIGNATURE_MISMATCH)
+    signed_names = match["signed_headers"].split(";")
+    _check_signed_content(signed_names, lowered, body, hosts)
+    request = AWSRequest(
+        method=method,
+        url=f"http://{lowered['host']}{raw_path}",
+        headers={name: lowered[name] for name in signed_names},
+        data=body,
+    )
+    request.context["timestamp"] = amz_date
+    signer = SigV4Auth(Credentials(caller.access_key_id, caller.secret_access_key), service, region)
+    expected = signer.signature(
+        signer.string_to_sign(request, signer.canonical_request(request)), request
+    )
+    if not hmac.compare_digest(expected, match["signature"]):
+        raise AuthError(SIGNATURE_MISMATCH)
+    return caller
+
+
+def _authorization(lowered: dict[str, str]) -> re.Match[str]:
+    """The Authorization header's parts, its credential scoped to execute-api."""
     authorization = lowered.get("authorization")
     if not authorization:
         raise AuthError(MISSING_TOKEN)
@@ -114,16 +142,14 @@ def verify(
             f"Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' "
             f"parameters. Authorization={authorization.split(' ')[0]}"
         )
-    access_key_id, date, region, service, terminator = (match["credential"].split("/") + [""] * 5)[
-        :5
-    ]
-    if service != "execute-api" or terminator != "aws4_request":
+    scope = (match["credential"].split("/") + [""] * 5)[:5]
+    if scope[3] != "execute-api" or scope[4] != "aws4_request":
         raise AuthError("Credential should be scoped to correct service: 'execute-api'.")
-    caller = callers.get(access_key_id)
-    if caller is None:
-        raise AuthError(INVALID_TOKEN)
+    return match
 
-    amz_date = lowered.get("x-amz-date", "")
+
+def _signed_at(amz_date: str, now: datetime) -> datetime:
+    """X-Amz-Date, within API Gateway's 5 minutes of `now`."""
     try:
         signed_at = datetime.strptime(amz_date, AMZ_DATE).replace(tzinfo=UTC)
     except ValueError:
@@ -140,10 +166,14 @@ def verify(
             f"Signature not yet current: {amz_date} is still later than "
             f"{(now + MAX_SKEW).strftime(AMZ_DATE)} ({now.strftime(AMZ_DATE)} + 5 min.)"
         )
-    if date != amz_date[:8]:
-        raise AuthError(SIGNATURE_MISMATCH)
+    return signed_at
 
-    signed_names = match["signed_headers"].split(";")
+
+def _check_signed_content(
+    signed_names: list[str], lowered: dict[str, str], body: bytes, hosts: set[str]
+) -> None:
+    """The host is signed and is this API's, every signed header is present, and the payload
+    hash, if sent, is the body's."""
     if "host" not in signed_names or any(name not in lowered for name in signed_names):
         raise AuthError(SIGNATURE_MISMATCH)
     if lowered["host"] not in hosts:
@@ -153,17 +183,3 @@ def verify(
         raise AuthError(UNSIGNED_PAYLOAD)
     if payload_hash is not None and payload_hash != hashlib.sha256(body).hexdigest():
         raise AuthError(PAYLOAD_MISMATCH)
-    request = AWSRequest(
-        method=method,
-        url=f"http://{lowered['host']}{raw_path}",
-        headers={name: lowered[name] for name in signed_names},
-        data=body,
-    )
-    request.context["timestamp"] = amz_date
-    signer = SigV4Auth(Credentials(caller.access_key_id, caller.secret_access_key), service, region)
-    expected = signer.signature(
-        signer.string_to_sign(request, signer.canonical_request(request)), request
-    )
-    if not hmac.compare_digest(expected, match["signature"]):
-        raise AuthError(SIGNATURE_MISMATCH)
-    return caller

@@ -91,6 +91,17 @@ class Client:
             and (secrets.compare_digest(previous, secret))
         )
 
+    def reissued(self, new_secret: str, previous_for: float, propagation: float) -> Client:
+        now = time.time()
+        return Client(
+            self.client_id, new_secret, self.scopes, now + propagation, self.client_secret,
+            now + previous_for,
+        )  # fmt: skip
+
+
+def _sha256(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
 
 @dataclass(frozen=True)
 class IssuedToken:
@@ -175,24 +186,14 @@ class VccEmulator:
     ) -> Client:
         """VCC's admin portal re-issues the client's secret: the new one works after
         `propagation` seconds, the old one stops working after `previous_for` seconds."""
-        old = self.clients[client_id]
-        now = time.time()
-        reissued = Client(
-            client_id, new_secret, old.scopes, now + propagation, old.client_secret,
-            now + previous_for,
-        )  # fmt: skip
+        reissued = self.clients[client_id].reissued(new_secret, previous_for, propagation)
         self.clients[client_id] = reissued
         return reissued
 
     def revoke(self, token_sha256: str | None = None) -> int:
         """Revoke one issued token (by its SHA-256) or all of them; how many were revoked."""
         with self._lock:
-            doomed = [
-                token
-                for token in self.issued
-                if token_sha256 is None
-                or hashlib.sha256(token.encode()).hexdigest() == token_sha256
-            ]
+            doomed = [t for t in self.issued if token_sha256 in (None, _sha256(t))]
             for token in doomed:
                 del self.issued[token]
             return len(doomed)
@@ -242,32 +243,10 @@ class VccEmulator:
         elif failure is not None:
             return FAILURES[failure]
 
-        content_type = headers.get("content-type", "").split(";")[0].strip().lower()
-        if content_type != "application/x-www-form-urlencoded":
-            return _oauth_error(400, "invalid_request", "Content-Type must be form-urlencoded")
-        form = {key: values[0] for key, values in parse_qs(body.decode("utf-8", "replace")).items()}
-        if form.get("grant_type") != "client_credentials":
-            return _oauth_error(400, "unsupported_grant_type", "Invalid grant_type")
-
-        basic = _basic_credentials(headers.get("authorization", ""))
-        if basic is not None and ("client_id" in form or "client_secret" in form):
-            return _oauth_error(400, "invalid_request", "Use only one client authentication method")
-        client_id, client_secret = basic or (form.get("client_id"), form.get("client_secret"))
-        client = self.clients.get(client_id or "")
-        if client is None or not client.accepts(client_secret or "", time.time()):
-            status, error_body, error_headers = 400, {"error": "invalid_client"}, {}
-            if (
-                basic is not None
-            ):  # RFC 6749 §5.2: 401 when the client used the Authorization header
-                status, error_headers = 401, {"WWW-Authenticate": 'Basic realm="vcc"'}
-            return status, error_body, error_headers
-
-        scope = form.get("scope", "").strip()
-        if not scope:
-            return _oauth_error(400, "invalid_scope", "You must specify a scope")
-        for requested in scope.split():
-            if requested not in client.scopes:
-                return _oauth_error(400, "invalid_scope", f'"{requested}" is an invalid scope')
+        asked = client_request(self.clients, headers, body)
+        if not isinstance(asked, Asked):
+            return asked
+        client, scope = asked.client, asked.scope
         return 200, self._issue(client, scope, region), {}
 
     def _issue(self, client: Client, scope: str, region: str | None) -> dict[str, Any]:
@@ -281,6 +260,46 @@ class VccEmulator:
         if self.expires_in is not None:
             answer["expires_in"] = self.expires_in
         return answer
+
+
+Refusal = tuple[int, Any, dict[str, str]]
+
+
+@dataclass(frozen=True)
+class Asked:
+    client: Client
+    scope: str
+
+
+def client_request(
+    clients: dict[str, Client], headers: dict[str, str], body: bytes
+) -> Asked | Refusal:
+    """The authenticated client and the scope it asks for, or the OAuth error (RFC 6749 §5.2)."""
+    content_type = headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return _oauth_error(400, "invalid_request", "Content-Type must be form-urlencoded")
+    form = {key: values[0] for key, values in parse_qs(body.decode("utf-8", "replace")).items()}
+    if form.get("grant_type") != "client_credentials":
+        return _oauth_error(400, "unsupported_grant_type", "Invalid grant_type")
+
+    basic = _basic_credentials(headers.get("authorization", ""))
+    if basic is not None and ("client_id" in form or "client_secret" in form):
+        return _oauth_error(400, "invalid_request", "Use only one client authentication method")
+    client_id, client_secret = basic or (form.get("client_id"), form.get("client_secret"))
+    client = clients.get(client_id or "")
+    if client is None or not client.accepts(client_secret or "", time.time()):
+        status, error_body, error_headers = 400, {"error": "invalid_client"}, {}
+        if basic is not None:  # RFC 6749 §5.2: 401 when the client used the Authorization header
+            status, error_headers = 401, {"WWW-Authenticate": 'Basic realm="vcc"'}
+        return status, error_body, error_headers
+
+    scope = form.get("scope", "").strip()
+    if not scope:
+        return _oauth_error(400, "invalid_scope", "You must specify a scope")
+    for requested in scope.split():
+        if requested not in client.scopes:
+            return _oauth_error(400, "invalid_scope", f'"{requested}" is an invalid scope')
+    return Asked(client, scope)
 
 
 def _oauth_error(status: int, error: str, description: str) -> tuple[int, Any, dict[str, str]]:
@@ -342,75 +361,75 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
+class _Handler(BaseHTTPRequestHandler):
+    emulator: VccEmulator  # set by _handler_for
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass  # quiet: tests and `make run` print their own lines
+
+    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+        is_text = isinstance(body, str)
+        payload = (body if is_text else json.dumps(body)).encode() if body is not None else b""
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html" if is_text else "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Pragma", "no-cache")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    def do_GET(self) -> None:
+        if self.path == "/_emulator/stats":
+            self._send(200, self.emulator.stats())
+            return
+        _, path = _split_region(self.path)
+        if path == API_PATH:
+            self._send(*self.emulator.api_answer(self.headers.get("Authorization", "")))
+        else:
+            self._send(404, {"error": "not_found"})
+
+    def do_POST(self) -> None:
+        body = self._body()
+        if self.path.startswith("/_emulator/"):
+            self._send(*control_answer(self.emulator, self.path, body))
+            return
+        region, path = _split_region(self.path)
+        if path != TOKEN_PATH:
+            self._send(404, {"error": "not_found"})
+            return
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        self._send(*self.emulator.token_answer(region, headers, body))
+
+
 def _handler_for(emulator: VccEmulator) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        disable_nagle_algorithm = True  # headers and body go out in separate writes
+    return type("Handler", (_Handler,), {"emulator": emulator})
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-            pass  # quiet: tests and `make run` print their own lines
 
-        def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-            is_text = isinstance(body, str)
-            payload = (body if is_text else json.dumps(body)).encode() if body is not None else b""
-            self.send_response(status)
-            self.send_header("Content-Type", "text/html" if is_text else "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("Pragma", "no-cache")
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(payload)
-
-        def _body(self) -> bytes:
-            length = int(self.headers.get("Content-Length") or 0)
-            return self.rfile.read(length) if length else b""
-
-        def do_GET(self) -> None:
-            if self.path == "/_emulator/stats":
-                self._send(200, emulator.stats())
-                return
-            _, path = _split_region(self.path)
-            if path == API_PATH:
-                self._send(*emulator.api_answer(self.headers.get("Authorization", "")))
-            else:
-                self._send(404, {"error": "not_found"})
-
-        def do_POST(self) -> None:
-            body = self._body()
-            if self.path == "/_emulator/fail":
-                try:
-                    request = json.loads(body or b"{}")
-                    emulator.fail_next(request["failure"], int(request.get("count", 1)))
-                except (ValueError, KeyError, TypeError) as exc:
-                    self._send(400, {"error": "bad_request", "message": str(exc)})
-                    return
-                self._send(200, emulator.stats())
-                return
-            if self.path == "/_emulator/reset":
-                emulator.reset()
-                self._send(200, emulator.stats())
-                return
-            if self.path == "/_emulator/reissue":  # VCC's admin portal re-issuing a secret
-                self._send(*reissue_answer(emulator, body))
-                return
-            if self.path == "/_emulator/revoke":
-                try:
-                    digest = json.loads(body or b"{}").get("token_sha256")
-                except (ValueError, AttributeError) as exc:
-                    self._send(400, {"error": "bad_request", "message": str(exc)})
-                    return
-                self._send(200, {"revoked": emulator.revoke(digest)})
-                return
-            region, path = _split_region(self.path)
-            if path != TOKEN_PATH:
-                self._send(404, {"error": "not_found"})
-                return
-            headers = {name.lower(): value for name, value in self.headers.items()}
-            self._send(*emulator.token_answer(region, headers, body))
-
-    return Handler
+def control_answer(emulator: VccEmulator, path: str, body: bytes) -> tuple[int, Any]:
+    """The test controls: inject failures, reset, re-issue a secret (VCC's admin portal), revoke."""
+    if path == "/_emulator/reissue":
+        return reissue_answer(emulator, body)
+    try:
+        request = json.loads(body or b"{}")
+        if path == "/_emulator/fail":
+            emulator.fail_next(request["failure"], int(request.get("count", 1)))
+        elif path == "/_emulator/reset":
+            emulator.reset()
+        elif path == "/_emulator/revoke":
+            return 200, {"revoked": emulator.revoke(request.get("token_sha256"))}
+        else:
+            return 404, {"error": "not_found"}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return 400, {"error": "bad_request", "message": str(exc)}
+    return 200, emulator.stats()
 
 
 def reissue_answer(emulator: VccEmulator, body: bytes) -> tuple[int, Any]:

@@ -57,9 +57,14 @@ class MemoryTokenCache(TokenCache):
         *,
         replacing: str | None = None,
         requested_at: float | None = None,
+        releasing: Lease | None = None,
     ) -> bool:
         entry = self.items.get(token.key) or CacheEntry.empty(token.key)
         current = entry.token
+        if releasing is not None:
+            if entry.lease_owner != releasing.owner:
+                return False
+            entry = dataclasses.replace(entry, lease_owner=None, lease_until=0)
         if replacing is not None:
             if entry.holding() not in (replacing, NOTHING_CACHED):
                 return False

@@ -203,6 +203,15 @@ def _rules_verbs(checks: Any) -> None:
 
 
 def _operations_verbs(checks: Any) -> None:
+    _status_verb(checks)
+    _rotate_verb(checks)
+    _purge_verb(checks)
+    _ledger_verbs(checks)
+    _dead_letters_verb(checks)
+    _smoke_verb(checks)
+
+
+def _status_verb(checks: Any) -> None:
     status = verb(
         checks,
         "status",
@@ -211,6 +220,9 @@ def _operations_verbs(checks: Any) -> None:
     )
     status.add_argument("--table", required=True, help="the service's DynamoDB table")
     status.add_argument("--json", action="store_true")
+
+
+def _rotate_verb(checks: Any) -> None:
     rotate = verb(
         checks,
         "rotate",
@@ -230,6 +242,9 @@ def _operations_verbs(checks: Any) -> None:
         help="the stack's SecretPrefix (default vcc/token-vending/)",
     )
     rotate.add_argument("--scope", help="the scope to prove it with (default: its first)")
+
+
+def _purge_verb(checks: Any) -> None:
     purge = verb(
         checks,
         "purge",
@@ -241,6 +256,9 @@ def _operations_verbs(checks: Any) -> None:
     purge.add_argument("--credential", help="only this credential's tokens")
     purge.add_argument("--scope", type=scope, help="only this scope's token")
     purge.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+
+
+def _ledger_verbs(checks: Any) -> None:
     who = verb(
         checks,
         "who-had",
@@ -262,6 +280,9 @@ def _operations_verbs(checks: Any) -> None:
     )
     served.add_argument("caller_arn", help="the caller's ARN, as the log names it")
     _ledger_window(served)
+
+
+def _dead_letters_verb(checks: Any) -> None:
     dead = verb(
         checks,
         "dead-letters",
@@ -277,6 +298,9 @@ def _operations_verbs(checks: Any) -> None:
     dead.add_argument("--queue-url", required=True, help="the stack's RefreshDeadLetterQueueUrl")
     dead.add_argument("--function", help="redrive: the stack's RefreshFunctionName output")
     dead.add_argument("--yes", action="store_true", help="purge: do not ask for confirmation")
+
+
+def _smoke_verb(checks: Any) -> None:
     smoke = verb(
         checks,
         "smoke",

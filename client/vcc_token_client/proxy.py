@@ -160,29 +160,35 @@ class TokenProxy:
             return 400, "paths with dot segments or encoded slashes are refused"
         return None
 
+    def target(self, environ: dict[str, Any]) -> Target | tuple[int, str]:
+        """Where the request goes and with which token, or why it goes nowhere (404, 413)."""
+        raw_path = urlsplit(environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")).path
+        region, _, rest = raw_path.lstrip("/").partition("/")
+        path = "/" + rest  # still percent-encoded, as the caller sent it
+        if region not in REGIONS:
+            return 404, f"the path must start with a region: {', '.join(REGIONS)}"
+        scope = self.config.scope_for(unquote(path))
+        if scope is None:
+            known = ", ".join(route.path for route in self.config.routes)
+            return 404, f"no route for {path[:100]}; routes: {known}"
+        if int(environ.get("CONTENT_LENGTH") or 0) > MAX_BODY:
+            return 413, f"bodies are limited to {MAX_BODY} bytes"
+        url = self.config.api_base_url.format(region=region).rstrip("/") + path
+        if environ.get("QUERY_STRING"):
+            url += "?" + environ["QUERY_STRING"]
+        return Target(region, scope, url)
+
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
     ) -> Iterable[bytes]:
         refused = self.refusal(environ)
         if refused is not None:
             return _json(start_response, *refused)
-        raw_path = urlsplit(environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")).path
-        region, _, rest = raw_path.lstrip("/").partition("/")
-        path = "/" + rest  # still percent-encoded, as the caller sent it
-        if region not in REGIONS:
-            regions = ", ".join(REGIONS)
-            return _json(start_response, 404, f"the path must start with a region: {regions}")
-        scope = self.config.scope_for(unquote(path))
-        if scope is None:
-            known = ", ".join(route.path for route in self.config.routes)
-            return _json(start_response, 404, f"no route for {path[:100]}; routes: {known}")
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        if length > MAX_BODY:
-            return _json(start_response, 413, f"bodies are limited to {MAX_BODY} bytes")
+        target = self.target(environ)
+        if isinstance(target, tuple):
+            return _json(start_response, *target)
+        region, scope, url = target.region, target.scope, target.url
         body = environ["wsgi.input"].read()  # all of it, chunked too (waitress bounds it)
-        url = self.config.api_base_url.format(region=region).rstrip("/") + path
-        if environ.get("QUERY_STRING"):
-            url += "?" + environ["QUERY_STRING"]
         try:
             answer = self.http.request(
                 environ["REQUEST_METHOD"],
@@ -208,6 +214,13 @@ class TokenProxy:
         ]
         start_response(f"{answer.status_code} {answer.reason}", headers)
         return _streamed(answer)
+
+
+@dataclass(frozen=True)
+class Target:
+    region: str
+    scope: str
+    url: str  # the VCC API's, with the caller's path and query
 
 
 def _forwarded_headers(environ: dict[str, Any]) -> dict[str, str]:

@@ -157,14 +157,18 @@ def _requests(call: AwsCall, deployment: Deployment) -> list[Request]:
         (queue,) = deployment.of_type("AWS::SQS::Queue")  # the dead-letter queue, the only one
         resource = deployment.arn(queue)
     elif call.service == "logs" and "logGroupName" in names:  # the functions' own groups
-        function = names["logGroupName"].rsplit("/", 1)[-1]  # /aws/lambda/<stack>/<function>
-        groups = {"vend": "VendFunctionLogGroup", "refresher": "RefreshFunctionLogGroup"}
-        if function not in groups:
-            raise UnplacedCall(f"{call.actor} read the log group {names['logGroupName']}")
-        resource = deployment.arn(groups[function])
+        resource = _log_group(call, names["logGroupName"], deployment)
     else:
         raise UnplacedCall(f"{call.actor} called {call.service} {call.operation} {names}")
     return [Request(call.actor, action, resource, context)]
+
+
+def _log_group(call: AwsCall, group: str, deployment: Deployment) -> str:
+    function = group.rsplit("/", 1)[-1]  # vcc_token_contract.names.log_group's last part
+    groups = {"vend": "VendFunctionLogGroup", "refresher": "RefreshFunctionLogGroup"}
+    if function not in groups:
+        raise UnplacedCall(f"{call.actor} read the log group {group}")
+    return deployment.arn(groups[function])
 
 
 # What Secrets Manager asks KMS, as the caller, when the secrets use a customer-managed key

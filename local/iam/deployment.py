@@ -47,6 +47,43 @@ AWS_MANAGED_POLICIES: dict[str, dict[str, Any]] = {
 }
 
 
+# What CloudFormation names a resource of each type: its Ref and attributes, from the
+# generated name ({name}), the stack's account and region, and ids derived from the name.
+NAMES_BY_TYPE: dict[str, dict[str, str]] = {
+    "AWS::IAM::Role": {"Ref": "{name}", "Arn": "{prefix}:iam::{account}:role/{name}"},
+    "AWS::IAM::ManagedPolicy": {"Ref": "{prefix}:iam::{account}:policy/{name}"},
+    "AWS::DynamoDB::Table": {
+        "Ref": "{name}",
+        "Arn": "{prefix}:dynamodb:{region}:{account}:table/{name}",
+    },
+    "AWS::Lambda::Function": {
+        "Ref": "{name}",
+        "Arn": "{prefix}:lambda:{region}:{account}:function:{name}",
+    },
+    "AWS::SQS::Queue": {
+        "Ref": "https://sqs.{region}.{suffix}/{account}/{name}",
+        "Arn": "{prefix}:sqs:{region}:{account}:{name}",
+        "QueueName": "{name}",
+    },
+    "AWS::ApiGateway::RestApi": {"Ref": "{short_id}", "RootResourceId": "root"},
+    "AWS::Logs::LogGroup": {
+        "Ref": "{name}",
+        "Arn": "{prefix}:logs:{region}:{account}:log-group:{name}:*",
+    },
+    "AWS::CloudWatch::Alarm": {
+        "Ref": "{name}",
+        "Arn": "{prefix}:cloudwatch:{region}:{account}:alarm:{name}",
+    },
+    "AWS::Events::Rule": {"Ref": "{name}", "Arn": "{prefix}:events:{region}:{account}:rule/{name}"},
+    "AWS::KMS::Key": {
+        "Ref": "{key_id}",
+        "Arn": "{prefix}:kms:{region}:{account}:key/{key_id}",
+        "KeyId": "{key_id}",
+    },
+}
+UNKNOWN_TYPE_NAMES = {"Ref": "{name}", "Arn": "{prefix}:unknown:::{name}"}
+
+
 class TemplateError(Exception):
     """The template uses something this expansion cannot resolve (the proof fails closed)."""
 
@@ -205,47 +242,18 @@ class _Resolver:
                 self.physical[logical_id] = {"Ref": name, "Arn": arn}
 
     def _names(self, logical_id: str, resource_type: str) -> dict[str, str]:
-        account, region, stack = self.stack.account, self.stack.region, self.stack.name
-        name = generated_name(stack, logical_id)
-        prefix = f"arn:{PARTITION}"
-        by_type = {
-            "AWS::IAM::Role": {"Ref": name, "Arn": f"{prefix}:iam::{account}:role/{name}"},
-            "AWS::IAM::ManagedPolicy": {"Ref": f"{prefix}:iam::{account}:policy/{name}"},
-            "AWS::DynamoDB::Table": {
-                "Ref": name,
-                "Arn": f"{prefix}:dynamodb:{region}:{account}:table/{name}",
-            },
-            "AWS::Lambda::Function": {
-                "Ref": name,
-                "Arn": f"{prefix}:lambda:{region}:{account}:function:{name}",
-            },
-            "AWS::SQS::Queue": {
-                "Ref": f"https://sqs.{region}.{URL_SUFFIX}/{account}/{name}",
-                "Arn": f"{prefix}:sqs:{region}:{account}:{name}",
-                "QueueName": name,
-            },
-            "AWS::ApiGateway::RestApi": {"Ref": _short_id(name), "RootResourceId": "root"},
-            "AWS::Logs::LogGroup": {
-                "Ref": name,
-                "Arn": f"{prefix}:logs:{region}:{account}:log-group:{name}:*",
-            },
-            "AWS::CloudWatch::Alarm": {
-                "Ref": name,
-                "Arn": f"{prefix}:cloudwatch:{region}:{account}:alarm:{name}",
-            },
-            "AWS::Events::Rule": {
-                "Ref": name,
-                "Arn": f"{prefix}:events:{region}:{account}:rule/{name}",
-            },
+        name = generated_name(self.stack.name, logical_id)
+        fields = {
+            "name": name,
+            "account": self.stack.account,
+            "region": self.stack.region,
+            "prefix": f"arn:{PARTITION}",
+            "suffix": URL_SUFFIX,
+            "short_id": _short_id(name),
+            "key_id": _uuid_like(name),
         }
-        if resource_type == "AWS::KMS::Key":
-            key_id = _uuid_like(name)
-            return {
-                "Ref": key_id,
-                "Arn": f"{prefix}:kms:{region}:{account}:key/{key_id}",
-                "KeyId": key_id,
-            }
-        return by_type.get(resource_type, {"Ref": name, "Arn": f"{prefix}:unknown:::{name}"})
+        names = NAMES_BY_TYPE.get(resource_type, UNKNOWN_TYPE_NAMES)
+        return {attribute: form.format(**fields) for attribute, form in names.items()}
 
     def condition(self, name: str) -> bool:
         return bool(self.value(self.conditions[name]))

@@ -95,18 +95,7 @@ def principals(
         role_arn = deployment.arn(role_id)
         function = role_of.get(role_arn)
         name = function or role_id.removesuffix("Role")
-        policies = {
-            f"{role_id}/{policy['PolicyName']}": policy["PolicyDocument"]
-            for policy in properties.get("Policies", [])
-        }
-        aws_managed = {}
-        for arn in properties.get("ManagedPolicyArns", []):
-            document = deployment.managed_policy(arn)
-            policy_name = arn.rsplit("/", 1)[-1]
-            if document is not None:
-                policies[policy_name] = document
-            elif policy_name in AWS_MANAGED_POLICIES:
-                aws_managed[policy_name] = AWS_MANAGED_POLICIES[policy_name]
+        policies, aws_managed = _role_policies(deployment, role_id, properties)
         found[name] = Principal(
             name, role_arn, stack.account, policies, stack.organization, aws_managed=aws_managed
         )
@@ -124,6 +113,25 @@ def principals(
     return {**found, **(callers or {})}
 
 
+def _role_policies(
+    deployment: Deployment, role_id: str, properties: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A role's policies: its inline and the stack's managed ones; and AWS's managed ones."""
+    policies = {
+        f"{role_id}/{policy['PolicyName']}": policy["PolicyDocument"]
+        for policy in properties.get("Policies", [])
+    }
+    aws_managed = {}
+    for arn in properties.get("ManagedPolicyArns", []):
+        document = deployment.managed_policy(arn)
+        policy_name = arn.rsplit("/", 1)[-1]
+        if document is not None:
+            policies[policy_name] = document
+        elif policy_name in AWS_MANAGED_POLICIES:
+            aws_managed[policy_name] = AWS_MANAGED_POLICIES[policy_name]
+    return policies, aws_managed
+
+
 def resource_policy(deployment: Deployment, resource: str) -> dict[str, Any] | None:
     """The policy AWS attaches to `resource`, if any."""
     for key_id in deployment.of_type("AWS::KMS::Key"):
@@ -134,18 +142,7 @@ def resource_policy(deployment: Deployment, resource: str) -> dict[str, Any] | N
     if resource == deployment.parameters.get("SecretsKmsKeyArn"):
         # The organization's key, outside the stack: the docs require that its policy delegate
         # to the account's IAM policies, as KMS's default key policy does; that one is assumed.
-        return {
-            "Version": "2012-10-17",
-            "Statement": [
-                {
-                    "Sid": "DefaultKeyPolicyDelegatesToIam",
-                    "Effect": "Allow",
-                    "Principal": {"AWS": f"arn:aws:iam::{stack.account}:root"},
-                    "Action": "kms:*",
-                    "Resource": "*",
-                }
-            ],
-        }
+        return default_key_policy(stack.account)
     for api_id, properties in deployment.of_type("AWS::ApiGateway::RestApi").items():
         api_arn = f"arn:aws:execute-api:{stack.region}:{stack.account}:{deployment.ref(api_id)}/"
         document = properties.get("Body", {}).get("x-amazon-apigateway-policy")
@@ -162,6 +159,26 @@ def resource_policy(deployment: Deployment, resource: str) -> dict[str, Any] | N
         if any(q["Ref"] in properties["Queues"] and q["Arn"] == resource for q in queues):
             queue_policy: dict[str, Any] = properties["PolicyDocument"]
             return queue_policy
+    return _function_policy(deployment, resource)
+
+
+def default_key_policy(account: str) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DefaultKeyPolicyDelegatesToIam",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+
+
+def _function_policy(deployment: Deployment, resource: str) -> dict[str, Any] | None:
+    """A function's resource policy: its AWS::Lambda::Permission resources."""
     statements = [
         {
             "Sid": permission_id,

@@ -62,6 +62,24 @@ def test_only_the_owner_releases_and_a_failure_blocks_until_its_time(cache: Toke
     assert cache.acquire_lease(lease("cc"), NOW + 31)
 
 
+def test_storing_gives_the_lease_back_in_the_same_write_only_while_it_is_held(
+    cache: TokenCache,
+) -> None:
+    assert cache.acquire_lease(lease("aa"), NOW)
+    assert not cache.store(token("stale owner", 600), releasing=lease("bb"))  # not its lease
+    assert cache.get(KEY, consistent=True).token is None  # type: ignore[union-attr]
+    assert cache.store(token("fetched", 600), releasing=lease("aa"))
+    entry = cache.get(KEY, consistent=True)
+    assert entry is not None
+    assert entry.token is not None
+    assert (entry.token.access_token, entry.lease_owner) == ("fetched", None)
+    assert cache.acquire_lease(lease("cc"), NOW)  # free at once, not when it would expire
+    assert not cache.store(token("older", 300), releasing=lease("cc"))  # a later one is cached
+    held = cache.get(KEY, consistent=True)
+    assert held is not None
+    assert held.lease_owner == "cc" * 16  # refused: the lease is still held
+
+
 def test_a_handed_lease_is_claimed_once(cache: TokenCache) -> None:
     assert cache.acquire_lease(lease("aa"), NOW)
     assert cache.claim_lease(lease("aa"), lease("bb"), NOW)

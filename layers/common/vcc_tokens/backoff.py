@@ -28,6 +28,16 @@ from vcc_tokens.errors import (
 )
 
 MAX_DOUBLINGS = 20  # 2**20 x base is past any cap
+FULL_JITTER, EQUAL_JITTER = 0.0, 0.5  # the share of the ceiling a delay is at least
+
+
+def jittered(attempt: int, base: float, cap: float, least: float = FULL_JITTER) -> float:
+    """The one exponential backoff with jitter (the AWS Architecture Blog's "full" and "equal"
+    jitter): a random delay between `least` and all of min(cap, base x 2^attempt), the first
+    attempt being 0. Used for VCC retries within a request, the failure memory and a waiter's
+    reads."""
+    ceiling = min(cap, base * 2 ** min(attempt, MAX_DOUBLINGS))
+    return random.uniform(ceiling * least, ceiling)  # noqa: S311  # nosec B311
 
 
 @dataclass(frozen=True)
@@ -68,10 +78,7 @@ class Backoff:
         if asked is not None:
             delay = float(asked)
         else:
-            ceiling = min(
-                self.cap if transient else self.rejected_cap,
-                self.base * 2 ** min(count - 1, MAX_DOUBLINGS),
-            )
-            delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311  # nosec B311
+            cap = self.cap if transient else self.rejected_cap
+            delay = jittered(count - 1, self.base, cap, EQUAL_JITTER)
         # What callers will be told while it is remembered: the public message
         return Failure(error.code, error.public_message, now + delay, count)

@@ -69,12 +69,14 @@ class TokenCache(ABC):
         *,
         replacing: str | None = None,
         requested_at: float | None = None,
+        releasing: Lease | None = None,
     ) -> bool:
         """Store the token and forget any failure. With `replacing` (a refresh: the SHA-256 of
         the token it replaces, or NOTHING_CACHED), only while the cached token is that one (or
         none), and the time is recorded as `refreshed_at`; otherwise only if no cached token
         expires later. False if refused. `requested_at`: a caller asked for it then (as `touch`
-        records)."""
+        records). `releasing`: give this lease back in the same write, which is refused (False,
+        nothing written) unless its owner still holds it."""
 
     @abstractmethod
     def touch(self, key: Key, now: float) -> None:
@@ -152,6 +154,7 @@ class DynamoDBTokenCache(TokenCache):
         *,
         replacing: str | None = None,
         requested_at: float | None = None,
+        releasing: Lease | None = None,
     ) -> bool:
         sealed = self._cipher.seal(token.access_token, token.binding)
         values: dict[str, Any] = {
@@ -179,6 +182,10 @@ class DynamoDBTokenCache(TokenCache):
             condition = "attribute_not_exists(token_sha256) OR token_sha256 = :replacing"
             values[":replacing"] = {"S": replacing}
             expression = expression.replace(" REMOVE", ", refreshed_at = :fetched_at REMOVE")
+        if releasing is not None:
+            expression += ", lease_owner, lease_until"
+            condition = f"({condition}) AND lease_owner = :owner"
+            values[":owner"] = {"S": releasing.owner}
         return self._update(token.key, expression, condition, values)
 
     def touch(self, key: Key, now: float) -> None:

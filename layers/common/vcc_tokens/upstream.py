@@ -32,7 +32,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import random
 import re
 import time
 from abc import ABC, abstractmethod
@@ -42,6 +41,7 @@ from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote_plus
 
+from vcc_tokens.backoff import jittered
 from vcc_tokens.credentials import ClientCredentials
 from vcc_tokens.deadline_http import watched, watched_session
 
@@ -137,8 +137,7 @@ class VccTokenEndpoint(TokenEndpoint):
             try:
                 return self._attempt(region, scope, credentials, deadline)
             except UpstreamUnavailable as error:  # 429, 5xx, connection errors: retryable
-                ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** (attempt - 1))
-                delay = random.uniform(0, ceiling)  # jitter  # noqa: S311  # nosec B311
+                delay = jittered(attempt - 1, BACKOFF_BASE, BACKOFF_CAP)
                 asked = error.upstream_retry_after
                 if asked is not None:
                     delay = max(delay, asked)

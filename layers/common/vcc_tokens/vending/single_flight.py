@@ -11,13 +11,12 @@ failure memory, so a cache fault never turns into VCC traffic.
 from __future__ import annotations
 
 import itertools
-import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vcc_token_contract.names import new_lease_owner
 from vcc_tokens.aws import time_left_after_calls
-from vcc_tokens.backoff import Backoff, Failure
+from vcc_tokens.backoff import Backoff, Failure, jittered
 from vcc_tokens.config import Settings
 from vcc_tokens.errors import DependencyError, UpstreamError, UpstreamUnavailable, VendError
 from vcc_tokens.observability import MetricUnit, logger, metrics
@@ -37,9 +36,9 @@ POLL_FIRST, POLL_CAP = 0.2, 1.0  # seconds between a waiter's reads: doubling, j
 
 def _poll_pause(attempt: int) -> float:
     """How long a waiter pauses before its next read: up to 0.2 s, doubling with each read up
-    to 1 s, fully jittered, so fifty waiters do not keep DynamoDB busy while one fetches."""
-    ceiling = min(POLL_CAP, POLL_FIRST * 2 ** min(attempt, 10))
-    return random.uniform(0.05, ceiling)  # noqa: S311  # nosec B311
+    to 1 s, at least a quarter of that, so fifty waiters do not keep DynamoDB busy while one
+    fetches."""
+    return jittered(attempt, POLL_FIRST, POLL_CAP, least=0.25)
 
 
 @dataclass
@@ -126,42 +125,46 @@ class SingleFlight:
         budget: float | None = None,
     ) -> tuple[CachedToken, Source]:
         """With the key's lease: the token the previous holder stored if it will do, else a new
-        one from VCC (within `budget`, by default the whole upstream budget); the lease is given
-        back either way, with the failure to remember if VCC failed or the new token could not
-        be cached (then this instance keeps it in memory)."""
-        failure = None
+        one from VCC (within `budget`, by default the whole upstream budget). The lease is given
+        back either way: in the same write that stores a new token, else with the failure to
+        remember if VCC failed or the new token could not be cached (then this instance keeps
+        it in memory)."""
         try:
             latest, accepted = self._latest_accepted(lease.key, satisfied)
-            if accepted is not None:
-                return accepted, Source.LEASE_WAIT
-            previous = latest.failure if latest else None
-            budget = self._budget(lease.key, budget)
+        except BaseException:
+            self.store.release(lease)
+            raise
+        if accepted is not None:
+            self.store.release(lease)
+            return accepted, Source.LEASE_WAIT
+        previous = latest.failure if latest else None
+        token = self._mint(lease, previous, budget)
+        try:
+            return self.store.save(
+                token, lease, replacing=replacing, requested_at=requested_at
+            ), Source.UPSTREAM
+        except DependencyError as fault:
+            failure = self.remember(fault, previous)
+            self.store.keep_unstored(token, failure)
+            metrics.add_metric(name="UncachedTokens", unit=MetricUnit.Count, value=1)
+            self.store.release(lease, failure)
+            return token, Source.UPSTREAM
+
+    def _mint(self, lease: Lease, previous: Failure | None, budget: float | None) -> CachedToken:
+        """A new token from VCC; if none comes, the lease is given back, with the failure to
+        remember if VCC failed (not if this request ran out of time first)."""
+        failure = None
+        try:
+            budget = fetch_budget(lease.key, budget or self.settings.upstream_budget)
             try:
-                token = self.minter.mint(lease.key, budget)
+                return self.minter.mint(lease.key, budget)
             except UpstreamError as error:
                 failure = self.remember(error, previous)
                 error.retry_after = failure.wait(self.clock())  # what the memory will enforce
                 raise
-            try:
-                saved = self.store.save(token, replacing=replacing, requested_at=requested_at)
-            except DependencyError as fault:
-                failure = self.remember(fault, previous)
-                self.store.keep_unstored(token, failure)
-                metrics.add_metric(name="UncachedTokens", unit=MetricUnit.Count, value=1)
-                return token, Source.UPSTREAM
-            return saved, Source.UPSTREAM
-        finally:
+        except BaseException:
             self.store.release(lease, failure)
-
-    def _budget(self, key: Key, budget: float | None) -> float:
-        """The time a fetch may take: `budget` (the whole upstream budget by default), less
-        the room kept to store the token within this request's deadline."""
-        budget = min(budget or self.settings.upstream_budget, time_left_after_calls(2))
-        if budget < MIN_FETCH_SECONDS:  # this request's deadline, not VCC: not remembered
-            raise UpstreamUnavailable(
-                f"no time is left in this request to fetch {key.describe()}", retry_after=1
-            )
-        return budget
+            raise
 
     def remember(self, error: VendError, previous: Failure | None) -> Failure:
         failure = self.backoff.failure(error, previous, self.clock())
@@ -182,6 +185,17 @@ class SingleFlight:
         latest = self.store.latest(key)
         token = latest.token if latest else None
         return latest, token if token is not None and satisfied(token) else None
+
+
+def fetch_budget(key: Key, budget: float) -> float:
+    """The time a fetch may take: `budget`, less the room kept to store the token within this
+    request's deadline."""
+    budget = min(budget, time_left_after_calls(2))
+    if budget < MIN_FETCH_SECONDS:  # this request's deadline, not VCC: not remembered
+        raise UpstreamUnavailable(
+            f"no time is left in this request to fetch {key.describe()}", retry_after=1
+        )
+    return budget
 
 
 def _ours(latest: CacheEntry | None, owner: str) -> Lease | None:

@@ -115,13 +115,23 @@ class TokenStore:
     def save(
         self,
         token: CachedToken,
+        lease: Lease,
         *,
         replacing: str | None = None,
         requested_at: float | None = None,
     ) -> CachedToken:
-        """Cache the new token; the cached one instead if it expires later (or a refresh
-        replaced the rejected one already)."""
-        if not self.cache.store(token, replacing=replacing, requested_at=requested_at):
+        """Cache the new token and give the key's lease back, in one write (as Powertools'
+        idempotency records its result); the cached token instead if it expires later (or a
+        refresh replaced the rejected one already). If that write is refused (a later token, or
+        the lease expired and was taken over), the token is stored as before and the lease
+        released if still ours: two writes, as the rare case."""
+        stored = self.cache.store(
+            token, replacing=replacing, requested_at=requested_at, releasing=lease
+        )
+        if not stored:
+            stored = self.cache.store(token, replacing=replacing, requested_at=requested_at)
+            self.release(lease)
+        if not stored:
             latest = self.cache.get(token.key, consistent=True)
             if latest and latest.token and latest.token.seconds_left(self.clock()) > 0:
                 token = latest.token

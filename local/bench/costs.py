@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from local.bench_report import (
+from local.bench.report import (
     LAMBDA_ARM64_PER_GB_SECOND,
     LAMBDA_REQUESTS_PER_MILLION,
     XRAY_PER_MILLION_TRACES,

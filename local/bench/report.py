@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import boto3
+from vcc_tokens.aws import aws_session
 
 PRICES_AS_OF = (
     "AWS list prices, us-east-1, as published in November 2024 (DynamoDB on-demand after its "
@@ -46,18 +46,19 @@ class AwsCalls:
 
 @contextmanager
 def counting_aws_calls() -> Iterator[AwsCalls]:
-    """Counts the calls of every client made from boto3's default session meanwhile."""
+    """Counts the calls of every client the service makes meanwhile (from its one botocore
+    session, vcc_tokens.aws.aws_session): the bench's own calls are not counted."""
     calls = AwsCalls()
 
     def count(model: Any, **_: Any) -> None:
         calls.counts[(model.service_model.service_name, model.name)] += 1
 
-    session = boto3._get_default_session()
-    session.events.register("before-call", count)
+    session = aws_session()
+    session.register("before-call", count)
     try:
         yield calls
     finally:
-        session.events.unregister("before-call", count)
+        session.unregister("before-call", count)
 
 
 @dataclass(frozen=True)
@@ -73,17 +74,17 @@ class Measured:
 
 def cost_rows(measured: Measured) -> list[tuple[str, str, float]]:
     """(item, how it is counted, dollars per million served tokens)."""
-    per_million = 1_000_000 / measured.served
+    return [*_request_rows(measured), *_call_rows(measured)]
+
+
+Row = tuple[str, str, float]
+
+
+def _request_rows(measured: Measured) -> list[Row]:
+    """What every request costs: API Gateway, the invocation and its duration."""
     mix = {source: count / measured.served for source, count in measured.sources.items()}
     mean_ms = sum(share * measured.handler_ms[source] for source, share in mix.items())
     gb_seconds = 1_000_000 * (measured.memory_mb / 1024) * (math.ceil(mean_ms) / 1000)
-    calls = measured.calls
-    reads = calls.of("dynamodb", "GetItem", "Scan") * per_million
-    writes = calls.of("dynamodb", "UpdateItem", "PutItem", "DeleteItem") * per_million
-    write_units = math.ceil(measured.item_kb)
-    kms = calls.of("kms", "Decrypt", "GenerateDataKey") * per_million
-    secrets = calls.of("secretsmanager", "GetSecretValue") * per_million
-    log_gb = 1_000_000 * (measured.log_bytes + PLATFORM_LOG_BYTES) / 1e9
     share = ", ".join(f"{source} {100 * value:.0f}%" for source, value in sorted(mix.items()))
     return [
         ("API Gateway REST", "1 request per token", API_GATEWAY_REST_PER_MILLION),
@@ -93,23 +94,36 @@ def cost_rows(measured: Measured) -> list[tuple[str, str, float]]:
             f"{math.ceil(mean_ms)} ms billed per token (mean over {share})",
             gb_seconds * LAMBDA_ARM64_PER_GB_SECOND,
         ),
+    ]
+
+
+def _call_rows(measured: Measured) -> list[Row]:
+    """What the AWS calls and the log lines counted in the run cost, per million tokens."""
+    per_token = 1 / measured.served
+    calls = measured.calls
+    reads = calls.of("dynamodb", "GetItem", "Scan") * per_token
+    writes = calls.of("dynamodb", "UpdateItem", "PutItem", "DeleteItem") * per_token
+    write_units = math.ceil(measured.item_kb)
+    kms = calls.of("kms", "Decrypt", "GenerateDataKey") * per_token
+    secrets = calls.of("secretsmanager", "GetSecretValue") * per_token
+    log_gb = 1_000_000 * (measured.log_bytes + PLATFORM_LOG_BYTES) / 1e9
+    return [
         (
             "DynamoDB on-demand reads",
-            f"{reads / 1e6:.3f} reads per token, 1 read unit each",
-            reads / 1e6 * DYNAMODB_READ_UNIT_PER_MILLION,
+            f"{reads:.3f} reads per token, 1 read unit each",
+            reads * DYNAMODB_READ_UNIT_PER_MILLION,
         ),
         (
             "DynamoDB on-demand writes",
-            f"{writes / 1e6:.3f} writes per token, {write_units} write "
-            f"unit{'s' if write_units > 1 else ''} each "
-            f"({measured.item_kb:.1f} KB items)",
-            writes / 1e6 * write_units * DYNAMODB_WRITE_UNIT_PER_MILLION,
+            f"{writes:.3f} writes per token, {write_units} write "
+            f"unit{'s' if write_units > 1 else ''} each ({measured.item_kb:.1f} KB items)",
+            writes * write_units * DYNAMODB_WRITE_UNIT_PER_MILLION,
         ),
-        ("KMS", f"{kms / 1e6:.4f} requests per token", kms / 1e6 * KMS_PER_MILLION_REQUESTS),
+        ("KMS", f"{kms:.4f} requests per token", kms * KMS_PER_MILLION_REQUESTS),
         (
             "Secrets Manager",
-            f"{secrets / 1e6:.4f} reads per token",
-            secrets / 1e6 * SECRETS_MANAGER_PER_MILLION_CALLS,
+            f"{secrets:.4f} reads per token",
+            secrets * SECRETS_MANAGER_PER_MILLION_CALLS,
         ),
         (
             "CloudWatch Logs ingestion",
@@ -170,19 +184,28 @@ def draw(
     middle.boxplot([latency[name] for name in names], showfliers=False)
     middle.set_xticks(range(1, len(names) + 1), [n.replace(" ", "\n", 1) for n in names])
     middle.set(title="answer latency by source", ylabel="milliseconds", yscale="log")
+    _draw_storm(right, storm)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110, metadata={"Software": None})
+    plt.close(figure)
+
+
+def _draw_storm(axis: Any, storm: Storm) -> None:
+    """Callers' answers over time (by status), and VCC's requests so far on a second axis."""
     colors = {200: "tab:green", 503: "tab:orange"}
     for status in sorted({status for _, _, status in storm.answers}):
         answered = [(at, ms) for at, ms, code in storm.answers if code == status]
-        right.scatter(
+        axis.scatter(
             [at for at, _ in answered],
             [ms for _, ms in answered],
             s=6,
             color=colors.get(status, "tab:red"),
             label=f"callers: {status}",
         )
-    right.set(title="VCC answers 429 (Retry-After 7 s) twice", xlabel="seconds", ylabel="ms")
-    right.set_yscale("log")
-    requests_axis = right.twinx()
+    axis.set(title="VCC answers 429 (Retry-After 7 s) twice", xlabel="seconds", ylabel="ms")
+    axis.set_yscale("log")
+    requests_axis = axis.twinx()
     requests_axis.step(
         [t for t, _ in storm.vcc_requests],
         [n for _, n in storm.vcc_requests],
@@ -191,10 +214,6 @@ def draw(
         label="VCC requests so far",
     )
     requests_axis.set_ylabel("VCC requests so far")
-    handles = right.get_legend_handles_labels()
+    handles = axis.get_legend_handles_labels()
     extra = requests_axis.get_legend_handles_labels()
-    right.legend(handles[0] + extra[0], handles[1] + extra[1], fontsize=8, loc="center right")
-    figure.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110, metadata={"Software": None})
-    plt.close(figure)
+    axis.legend(handles[0] + extra[0], handles[1] + extra[1], fontsize=8, loc="center right")

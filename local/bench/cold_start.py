@@ -1,0 +1,122 @@
+"""(c) Cold start: importing each function module, and the vend function's first cached
+answer, in fresh processes alternated with a bare `import boto3` (medians of 9 rounds, as
+ratios), with peak memory (max RSS) and the built layer's unzipped size."""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from local.bench.common import fresh_process
+from local.stack import ROOT
+
+COLD_START_CHILD = """
+import time, sys, json
+started = time.perf_counter()
+if sys.argv[1] == "boto3":
+    import boto3
+    imported = served = time.perf_counter()
+else:
+    from local.lambda_runtime import LambdaContext, load_function
+    handler = load_function(sys.argv[1]).lambda_handler
+    imported = served = time.perf_counter()
+    if sys.argv[1] == "vend":
+        event = json.load(open("events/get_token_emea_agents_availability.json"))
+        assert handler(event, LambdaContext("cold"))["statusCode"] == 200
+        served = time.perf_counter()
+# VmHWM, not ru_maxrss: the latter keeps the parent's high-water mark across fork and exec
+status = open("/proc/self/status").read().splitlines()
+peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
+modules = sorted(
+    m for m in sys.modules if m.split(".")[0] in ("aws_xray_sdk", "opentelemetry", "requests")
+)
+print(json.dumps({"import_ms": (imported - started) * 1000, "first_ms": (served - started) * 1000,
+                  "max_rss_mb": peak_kb / 1024, "loaded": modules[:3]}))
+"""
+
+COLD_START_KINDS = ("boto3", "vend", "refresher")
+
+COLD_START_ROUNDS = 9
+
+SDK_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath")
+
+
+def cold_starts(rounds: int = COLD_START_ROUNDS) -> dict[str, dict[str, Any]]:
+    """(c): medians over fresh interpreters, the kinds alternated in every round."""
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}"}
+    samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in COLD_START_KINDS}
+    for _ in range(rounds):
+        for kind in COLD_START_KINDS:
+            command = [sys.executable, "-c", COLD_START_CHILD, kind]  # our own code, fresh
+            samples[kind].append(json.loads(fresh_process(command, env)))
+    return {
+        kind: {
+            **{
+                name: statistics.median(sample[name] for sample in runs)
+                for name in ("import_ms", "first_ms", "max_rss_mb")
+            },
+            "loaded": runs[0]["loaded"],
+        }
+        for kind, runs in samples.items()
+    }
+
+
+def layer_size() -> dict[str, float]:
+    """The layer as `sam build` makes it (from the lock, for arm64), unzipped: MB in all and
+    MB of the AWS SDK (what taking the runtime's own boto3 would save)."""
+    with tempfile.TemporaryDirectory() as out:
+        fresh_process(
+            [
+                "make",
+                "-s",
+                "-C",
+                "layers/common",
+                "build-CommonLayer",
+                f"ARTIFACTS_DIR={out}",
+                f"PYTHON={sys.executable}",
+            ],
+            dict(os.environ),
+        )
+        root = Path(out) / "python"
+        sizes = {
+            entry.name: sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+            for entry in root.iterdir()
+        }
+    sdk = sum(size for name, size in sizes.items() if name.split("-")[0] in SDK_PACKAGES)
+    return {"total_mb": sum(sizes.values()) / 1e6, "sdk_mb": sdk / 1e6}
+
+
+def print_cold_starts(starts: dict[str, dict[str, Any]], layer: dict[str, float]) -> None:
+    print(
+        f"\n(c) cold start in fresh processes (median of {COLD_START_ROUNDS} rounds, the kinds "
+        "alternated); ratios against a bare `import boto3`"
+    )
+    print("| process | import, ms | ratio | first cached answer, ms | ratio | peak RSS, MB |")
+    print("|---|---:|---:|---:|---:|---:|")
+    bare = starts["boto3"]["import_ms"]
+    for kind in COLD_START_KINDS:
+        start = starts[kind]
+        first = (
+            f"{start['first_ms']:.0f} | {start['first_ms'] / bare:.2f}"
+            if kind == "vend"
+            else "- | -"
+        )
+        print(
+            f"| {kind} | {start['import_ms']:.0f} | {start['import_ms'] / bare:.2f} | {first} | "
+            f"{start['max_rss_mb']:.0f} |"
+        )
+    loaded = starts["vend"]["loaded"]
+    print(f"tracing SDK or requests loaded by the first cached answer: {loaded or 'neither'}")
+    print(
+        "the tracing path (Lambda's own, docs/design-tracing.md) adds no import: the vend ratio "
+        "above is the chosen path's cold start against a bare `import boto3`"
+    )
+    print(
+        f"layer, unzipped: {layer['total_mb']:.1f} MB, of which the AWS SDK (boto3, botocore, "
+        f"s3transfer, jmespath) {layer['sdk_mb']:.1f} MB"
+    )
