@@ -50,7 +50,8 @@ def counting_aws_calls() -> Iterator[AwsCalls]:
     session, vcc_tokens.aws.aws_session): the bench's own calls are not counted."""
     calls = AwsCalls()
 
-    def count(model: Any, **_: Any) -> None:
+    def count(**kwargs: Any) -> None:
+        model = kwargs["model"]
         calls.counts[(model.service_model.service_name, model.name)] += 1
 
     session = aws_session()

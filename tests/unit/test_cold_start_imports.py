@@ -1,6 +1,8 @@
 """What importing a function loads (cold start): not pydantic (the OpenAPI document is made at
 build time), no tracing SDK (tracing is Lambda's own), not requests (until the first
-fetch from VCC), not asyncio (which Powertools' other resolvers bring: vcc_tokens.rest)."""
+fetch from VCC), not asyncio (which Powertools' other resolvers bring: vcc_tokens.rest), not
+boto3 (the service makes its clients with botocore: boto3 would add s3transfer and its
+multiprocessing for nothing)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import pytest
 
 from local.stack import ROOT, function_environment
 
-HEAVY = ("pydantic", "aws_xray_sdk", "opentelemetry", "requests", "asyncio")
+HEAVY = ("pydantic", "aws_xray_sdk", "opentelemetry", "requests", "asyncio", "boto3", "s3transfer")
 
 
 def loaded_after_import(function: str, **environment: str) -> set[str]:

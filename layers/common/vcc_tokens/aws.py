@@ -20,12 +20,15 @@ error code, never AWS's message text or a value; each fault is counted by servic
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
@@ -59,6 +62,24 @@ _TRANSIENT_CODES = frozenset(
 )
 # (monotonic deadline, the longest one AWS call can take) of the request being served
 _deadline: ContextVar[tuple[float, float] | None] = ContextVar("vcc_deadline", default=None)
+
+
+_session_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def aws_session() -> botocore.session.Session:
+    """This execution environment's one botocore session (boto3 adds nothing the service uses
+    but import time: s3transfer and its multiprocessing, docs/bench.md (c))."""
+    return botocore.session.get_session()
+
+
+def aws_client(service: str, config: Config) -> Any:
+    """A client of `service` (AWS_ENDPOINT_URL and the region come from the environment, as
+    for boto3). Made under a lock: a botocore session is not safe to share while it makes
+    clients."""
+    with _session_lock:
+        return aws_session().create_client(service, config=config)
 
 
 def client_config(settings: Settings) -> Config:
@@ -135,12 +156,6 @@ def fault(service: str, resource: str, exc: BaseException) -> DependencyError:
             aws_code=code,
         )
     return _count(error)
-
-
-def parameter_fault(service: str, resource: str, exc: BaseException) -> DependencyError:
-    """`fault` for Powertools' parameter providers, which wrap the SDK's error in a
-    GetParameterError raised while handling it (so the SDK's error is its context)."""
-    return fault(service, resource, exc.__context__ or exc)
 
 
 def _count(error: DependencyError) -> DependencyError:

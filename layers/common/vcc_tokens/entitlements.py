@@ -1,7 +1,7 @@
 """Which caller may obtain which (region, scope): denied unless a rule allows it.
 
-The rules are a JSON document in an SSM parameter, read through Powertools parameters with a max
-age and validated; a document that does not validate refuses everything (fails closed).
+The rules are a JSON document in an SSM parameter, read at most once per ENTITLEMENTS_MAX_AGE
+and validated; a document that does not validate refuses everything (fails closed).
 
     {"version": 1,
      "rules": [{"principals": ["arn:aws:iam::111122223333:role/orders-*"],
@@ -25,13 +25,16 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
-
-from aws_lambda_powertools.utilities.parameters import SSMProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+from typing import Any
 
 from vcc_token_contract.vcc import REGIONS
-from vcc_tokens.aws import calling, parameter_fault
-from vcc_tokens.errors import DependencyUnavailable, EntitlementsUnavailable, Forbidden
+from vcc_tokens.aws import calling
+from vcc_tokens.errors import (
+    DependencyError,
+    DependencyUnavailable,
+    EntitlementsUnavailable,
+    Forbidden,
+)
 from vcc_tokens.observability import MetricUnit, logger, metrics
 
 _ASSUMED_ROLE = re.compile(
@@ -134,8 +137,8 @@ class EntitlementStore(ABC):
 
 
 class SsmEntitlementStore(EntitlementStore):
-    """Powertools caches the parameter's text for `max_age`; the parsed rules are kept until
-    that text changes, so a request does not validate the document again.
+    """The parameter's text is read at most once per `max_age` seconds; the parsed rules are
+    kept until that text changes, so a request does not validate the document again.
 
     Fails closed: a document that does not validate, or a parameter that is missing or denied,
     refuses everything at once (500 `entitlements_unavailable`). Only a transient SSM fault
@@ -145,13 +148,14 @@ class SsmEntitlementStore(EntitlementStore):
 
     def __init__(
         self,
-        provider: SSMProvider,
+        ssm: Any,  # a botocore SSM client
         parameter: str,
         max_age: int,
         grace_seconds: int,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._provider = provider
+        self._ssm = ssm
+        self._text: tuple[float, str] | None = None  # (read at, the parameter's text)
         self._parameter = parameter
         self._max_age = max_age
         self._grace = grace_seconds
@@ -161,15 +165,11 @@ class SsmEntitlementStore(EntitlementStore):
 
     def get(self) -> Entitlements:
         try:
-            with calling("SSM", self._parameter):
-                raw = str(self._provider.get(self._parameter, max_age=self._max_age))
-        except GetParameterError as exc:
-            error = parameter_fault("SSM", self._parameter, exc)
-            if isinstance(error, DependencyUnavailable):
-                return self._within_grace(error)
-            raise self._unavailable(error.message) from None
-        except DependencyUnavailable as error:  # no time left in this request
+            raw = self._read()
+        except DependencyUnavailable as error:  # transient, or no time left in this request
             return self._within_grace(error)
+        except DependencyError as error:  # missing or denied: fail closed
+            raise self._unavailable(error.message) from None
         try:
             if self._parsed is None or self._parsed[0] != raw:
                 self._parsed = (raw, parse_entitlements(raw))
@@ -178,6 +178,16 @@ class SsmEntitlementStore(EntitlementStore):
             raise self._unavailable(str(problem)) from None
         self._read_at = self._clock()
         return self._parsed[1]
+
+    def _read(self) -> str:
+        """The parameter's text: from SSM, or as read within the last `max_age` seconds."""
+        now = self._clock()
+        if self._text is not None and now - self._text[0] < self._max_age:
+            return self._text[1]
+        with calling("SSM", self._parameter):
+            answer = self._ssm.get_parameter(Name=self._parameter)
+        self._text = (now, str(answer["Parameter"]["Value"]))
+        return self._text[1]
 
     def _within_grace(self, error: DependencyUnavailable) -> Entitlements:
         age = self._clock() - self._read_at

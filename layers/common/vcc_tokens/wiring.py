@@ -1,6 +1,6 @@
 """Builds the service's collaborators once per execution environment, on first use.
 
-Nothing here runs at import time, so importing a handler creates no boto3 client and reads no
+Nothing here runs at import time, so importing a handler creates no AWS client and reads no
 environment variable; tests reset everything with `reset()`.
 """
 
@@ -11,11 +11,9 @@ from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-import boto3
-from aws_lambda_powertools.utilities.parameters import SSMProvider
 from botocore.config import Config
 
-from vcc_tokens.aws import client_config
+from vcc_tokens.aws import aws_client, client_config
 from vcc_tokens.cache import MAX_TOKEN_BYTES, DynamoDBTokenCache
 from vcc_tokens.config import Settings, get_settings
 from vcc_tokens.credentials import SecretsManagerCredentialStore
@@ -70,13 +68,13 @@ def build_vendor(
     """A vendor with its own clients and in-memory cache: what one Lambda instance holds.
     `records_health`: the refresher's, which records each credential's outcomes."""
     config = client_config(settings)
-    dynamodb = boto3.client("dynamodb", config=config)
+    dynamodb = aws_client("dynamodb", config=config)
     return TokenVendor(
         settings=settings,
         cache=DynamoDBTokenCache(
             dynamodb,
             settings.table_name,
-            KmsEnvelopeCipher(boto3.client("kms", config=config), settings.kms_key_id),
+            KmsEnvelopeCipher(aws_client("kms", config=config), settings.kms_key_id),
         ),
         credentials=credential_store(settings),
         upstream=token_endpoint(settings),
@@ -103,7 +101,7 @@ def token_endpoint(settings: Settings) -> VccTokenEndpoint:
 def credential_store(settings: Settings) -> SecretsManagerCredentialStore:
     config = client_config(settings)
     return SecretsManagerCredentialStore(
-        lambda: boto3.client("secretsmanager", config=config),
+        lambda: aws_client("secretsmanager", config=config),
         prefix=settings.secret_prefix,
         max_age=settings.secret_max_age,
     )
@@ -114,14 +112,14 @@ def renewer(settings: Settings, config: Config) -> Renewer | None:
     name = settings.renewal_function_name
     if name is None:
         return None
-    return LambdaRenewer(lambda: boto3.client("lambda", config=config), name)
+    return LambdaRenewer(lambda: aws_client("lambda", config=config), name)
 
 
 @lru_cache(maxsize=1)
 def entitlement_store() -> EntitlementStore:
     settings = get_settings()
     return SsmEntitlementStore(
-        SSMProvider(boto3_client=boto3.client("ssm", config=client_config(settings))),
+        aws_client("ssm", config=client_config(settings)),
         settings.entitlements_parameter,
         settings.entitlements_max_age,
         settings.entitlements_grace_seconds,
