@@ -11,8 +11,9 @@ from vcc_tokens.cache import TokenCache
 from vcc_tokens.credentials import ClientCredentials, CredentialStore, Stage
 from vcc_tokens.errors import UpstreamError
 from vcc_tokens.renewal import Renewer
+from vcc_tokens.token_answer import IssuedToken
 from vcc_tokens.tokens import NOTHING_CACHED, CachedToken, CacheEntry, Key, Lease
-from vcc_tokens.upstream import IssuedToken, TokenEndpoint
+from vcc_tokens.upstream import TokenEndpoint
 
 
 class MemoryTokenCache(TokenCache):

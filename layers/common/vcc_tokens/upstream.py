@@ -16,10 +16,8 @@ invalid_scope...): retrying cannot help.
 Size: the answer is read up to MAX_ANSWER_BYTES, and a token longer than `max_token_bytes` (what
 the cache can hold) is a bad response: it could be neither stored nor shared.
 
-What VCC sends is checked before anything is cached: `access_token` in RFC 6750 b64token syntax
-(no spaces, CR, LF or non-ASCII: it goes into Authorization headers), `expires_in` an integer (a
-JSON number or ASCII digits) within `lifetimes`. Anything else is UpstreamBadResponse (502,
-remembered with backoff like any failure).
+What VCC sends is checked before anything is cached, by plain functions of the answer
+(vcc_tokens.token_answer): this module is the transport and the retries.
 
 Time: one deadline for the whole answer. The body is read against it (every socket read waits
 at most what is left), and while the status line and headers are awaited a watchdog shuts the
@@ -30,51 +28,48 @@ its body ends as UpstreamTimeout at the deadline, not after a read timeout per b
 from __future__ import annotations
 
 import base64
-import json
-import math
-import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote_plus
 
 from vcc_tokens.backoff import jittered
 from vcc_tokens.credentials import ClientCredentials
 from vcc_tokens.deadline_http import watched, watched_session
+from vcc_tokens.errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
+from vcc_tokens.token_answer import (
+    DEFAULT_RETRY_AFTER,
+    AnswerBounds,
+    IssuedToken,
+    error_for_response,
+    issued_token,
+    json_object,
+)
 
 if TYPE_CHECKING:
     import requests
-from vcc_tokens.errors import (
-    UpstreamBadResponse,
-    UpstreamError,
-    UpstreamRateLimited,
-    UpstreamRefusedScope,
-    UpstreamRejectedCredentials,
-    UpstreamRejectedRequest,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-)
 
-# Retry-After we suggest when VCC gives none: its fair-usage limit resets "after a short period".
-DEFAULT_RETRY_AFTER = 5
-MAX_RETRY_AFTER = 300
 BACKOFF_BASE = 0.2  # seconds; attempt n waits up to BACKOFF_BASE * 2**(n-1), capped
 BACKOFF_CAP = 2.0
 MIN_ATTEMPT_SECONDS = 0.5  # no retry unless at least this much budget is left for it
 MAX_RETRY_AFTER_WAIT = 1.0  # the longest Retry-After a fetch waits out before retrying
 MAX_ANSWER_BYTES = 1024 * 1024  # a token answer past this is not read
-B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")  # RFC 6750 §2.1
-MAX_LIFETIME_DIGITS = 12  # more digits than any allowed expires_in: refused before int() reads them
 
 
 @dataclass(frozen=True)
-class IssuedToken:
-    access_token: str = field(repr=False)
-    expires_in: int
-    token_type: str = "Bearer"
+class Call:
+    """One token request: what it asks for, with which credentials, and when it must end."""
+
+    region: str
+    scope: str
+    credentials: ClientCredentials = field(repr=False)
+    deadline: float  # on the endpoint's clock
+
+    @property
+    def where(self) -> str:
+        return f"the {self.region} token endpoint"
 
 
 class TokenEndpoint(ABC):
@@ -115,9 +110,7 @@ class VccTokenEndpoint(TokenEndpoint):
         self._token_url = token_url
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
-        self._fallback_expires_in = fallback_expires_in
-        self._max_token_bytes = max_token_bytes
-        self._lifetimes = lifetimes  # the shortest and longest expires_in taken
+        self._bounds = AnswerBounds(max_token_bytes, fallback_expires_in, lifetimes)
         self._budget = budget_seconds
         self._max_attempts = max_attempts
         self._session = session
@@ -132,16 +125,17 @@ class VccTokenEndpoint(TokenEndpoint):
         budget: float | None = None,
     ) -> IssuedToken:
         deadline = self._clock() + min(self._budget, budget or self._budget)
+        call = Call(region, scope, credentials, deadline)
         attempt = 1
         while True:
             try:
-                return self._attempt(region, scope, credentials, deadline)
+                return self._attempt(call)
             except UpstreamUnavailable as error:  # 429, 5xx, connection errors: retryable
                 delay = jittered(attempt - 1, BACKOFF_BASE, BACKOFF_CAP)
                 asked = error.upstream_retry_after
                 if asked is not None:
                     delay = max(delay, asked)
-                left_after_wait = deadline - self._clock() - delay
+                left_after_wait = call.deadline - self._clock() - delay
                 if (
                     attempt >= self._max_attempts
                     or left_after_wait < MIN_ATTEMPT_SECONDS
@@ -151,52 +145,42 @@ class VccTokenEndpoint(TokenEndpoint):
                 self._sleep(delay)
                 attempt += 1
 
-    def _attempt(
-        self, region: str, scope: str, credentials: ClientCredentials, deadline: float
-    ) -> IssuedToken:
-        where = f"the {region} token endpoint"
-        status, response_headers, body = self._exchange(region, scope, credentials, deadline)
+    def _attempt(self, call: Call) -> IssuedToken:
+        status, response_headers, body = self._exchange(call)
         if body is None:
             raise UpstreamBadResponse(
-                f"{where} answered ({status}) with more than {MAX_ANSWER_BYTES} bytes; not read"
+                f"{call.where} answered ({status}) with more than {MAX_ANSWER_BYTES} bytes; "
+                "not read"
             )
         if status == 200:
-            return self._parse_token(_json_object(body), where)
-        raise error_for_response(status, response_headers, body, region, scope)
+            return issued_token(json_object(body), call.where, self._bounds)
+        raise error_for_response(status, response_headers, body, call.region, call.scope)
 
-    def _exchange(
-        self, region: str, scope: str, credentials: ClientCredentials, deadline: float
-    ) -> tuple[int, Mapping[str, str], bytes | None]:
-        """One POST and its whole answer by `deadline`: (status, headers, body or None if
-        too long); transport failures as UpstreamErrors."""
-        form, headers = _token_request(scope, credentials)
-        where = f"the {region} token endpoint"
+    def _exchange(self, call: Call) -> tuple[int, Mapping[str, str], bytes | None]:
+        """One POST and its whole answer by the call's deadline: (status, headers, body or
+        None if too long); transport failures as UpstreamErrors."""
         if self._session is None:
             self._session = watched_session()  # requests is imported here, on the first fetch
-        with watched(deadline, self._clock) as watchdog:
+        with watched(call.deadline, self._clock) as watchdog:
             try:
-                return self._post(self._session, form, headers, region, deadline)
+                return self._post(self._session, call)
             except UpstreamUnavailable:
                 if watchdog.fired:  # the connection was ended at the deadline, not lost
-                    raise UpstreamTimeout(f"{where} did not answer in time") from None
+                    raise UpstreamTimeout(f"{call.where} did not answer in time") from None
                 raise
 
     def _post(
-        self,
-        session: requests.Session,
-        form: dict[str, str],
-        headers: dict[str, str],
-        region: str,
-        deadline: float,
+        self, session: requests.Session, call: Call
     ) -> tuple[int, Mapping[str, str], bytes | None]:
         import requests
         from urllib3.exceptions import HTTPError, ReadTimeoutError
 
-        where = f"the {region} token endpoint"
+        form, headers = _token_request(call.scope, call.credentials)
+        where, deadline = call.where, call.deadline
         budget = max(0.01, deadline - self._clock())
         try:
             response = session.post(
-                self._token_url(region),
+                self._token_url(call.region),
                 data=form,  # requests form-urlencodes it and sets the Content-Type
                 headers=headers,
                 timeout=(min(self._connect_timeout, budget), min(self._read_timeout, budget)),
@@ -216,78 +200,6 @@ class VccTokenEndpoint(TokenEndpoint):
                 f"{where} is unreachable ({type(exc).__name__})", DEFAULT_RETRY_AFTER
             ) from None
         return response.status_code, response.headers, body
-
-    def _parse_token(self, body: dict[str, Any] | None, where: str) -> IssuedToken:
-        if body is None:
-            raise UpstreamBadResponse(f"{where} answered 200 without a JSON object")
-        access_token = body.get("access_token")
-        if not isinstance(access_token, str) or not access_token:
-            raise UpstreamBadResponse(f"{where} answered 200 without an access_token")
-        if not B64TOKEN.fullmatch(access_token):
-            raise UpstreamBadResponse(
-                f"{where} issued an access_token outside RFC 6750's b64token syntax (letters, "
-                "digits, -._~+/ and trailing =)"
-            )
-        size = len(access_token.encode("utf-8"))
-        if size > self._max_token_bytes:
-            raise UpstreamBadResponse(
-                f"{where} issued a token of {size} bytes; the cache holds tokens of at most "
-                f"{self._max_token_bytes} bytes"
-            )
-        token_type = body.get("token_type")
-        if not isinstance(token_type, str) or token_type.lower() != "bearer":
-            raise UpstreamBadResponse(f"{where} issued a token_type other than Bearer")
-        expires_in = _whole_number(body.get("expires_in", self._fallback_expires_in))
-        shortest, longest = self._lifetimes
-        if expires_in is None or not shortest <= expires_in <= longest:
-            raise UpstreamBadResponse(
-                f"{where} issued an expires_in that is not an integer from {shortest} to "
-                f"{longest} s"
-            )
-        return IssuedToken(access_token=access_token, expires_in=expires_in)
-
-
-def error_for_response(
-    status: int, headers: Mapping[str, str], body: bytes, region: str, scope: str
-) -> UpstreamError:
-    """Map a non-200 answer of the token endpoint to the typed error callers see."""
-    error = (_json_object(body) or {}).get("error")
-    where = f"the {region} token endpoint"
-    if status == 429 or status >= 500:
-        retry_after = retry_after_seconds(headers)
-        cls = UpstreamRateLimited if status == 429 else UpstreamUnavailable
-        reason = "is rate limiting requests" if status == 429 else "failed"
-        return cls(f"{where} {reason} ({status})", retry_after or DEFAULT_RETRY_AFTER, retry_after)
-    if error == "invalid_client" or (status == 401 and error is None):
-        return UpstreamRejectedCredentials(
-            f"{where} rejected the {region} client credentials (invalid_client); "
-            f"check the region's secret"
-        )
-    if error == "invalid_scope":
-        return UpstreamRefusedScope(
-            f"the {region} client credentials are not granted scope {scope!r} (invalid_scope)"
-        )
-    if 300 <= status < 400:
-        return UpstreamBadResponse(f"{where} answered with a redirect ({status}); not followed")
-    label = error if isinstance(error, str) and error.isidentifier() else "no OAuth error code"
-    return UpstreamRejectedRequest(f"{where} rejected the token request ({status}, {label})")
-
-
-def retry_after_seconds(headers: Mapping[str, str], now: float | None = None) -> int | None:
-    """Retry-After as seconds (RFC 9110: delay-seconds or an HTTP date), kept between 1 s and
-    MAX_RETRY_AFTER; None when absent or unreadable."""
-    raw = headers.get("Retry-After", "").strip()
-    if raw.isascii() and raw.isdigit():
-        seconds = int(raw)
-    else:
-        try:
-            when = parsedate_to_datetime(raw)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            return None
-        seconds = math.ceil(when.timestamp() - (time.time() if now is None else now))
-    return max(1, min(seconds, MAX_RETRY_AFTER))
 
 
 class _DeadlinePassed(Exception):
@@ -314,25 +226,6 @@ def _read_limited(
             body += chunk
             if len(body) > limit:
                 return None
-
-
-def _json_object(body: bytes) -> dict[str, Any] | None:
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    return document if isinstance(document, dict) else None
-
-
-def _whole_number(value: object) -> int | None:
-    """An integer given as a JSON number or as ASCII digits; None for anything else."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str):
-        digits = value.strip()
-        ascii_digits = digits.isascii() and digits.isdigit()
-        value = int(digits) if ascii_digits and len(digits) <= MAX_LIFETIME_DIGITS else None
-    return value if isinstance(value, int) else None
 
 
 def _token_request(

@@ -17,8 +17,9 @@ from vcc_tokens.errors import (
 )
 from vcc_tokens.health import HealthLog
 from vcc_tokens.observability import MetricUnit, count_for_credential, logger, metrics
+from vcc_tokens.token_answer import IssuedToken
 from vcc_tokens.tokens import CachedToken, Key
-from vcc_tokens.upstream import IssuedToken, TokenEndpoint
+from vcc_tokens.upstream import TokenEndpoint
 
 
 @dataclass
