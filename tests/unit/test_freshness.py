@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from vcc_tokens.tokens import CachedToken
-from vcc_tokens.vending.freshness import RenewalMargin, usable
+from vcc_tokens.backoff import Failure
+from vcc_tokens.tokens import CachedToken, CacheEntry
+from vcc_tokens.vending.freshness import KeyState, RenewalMargin, key_state, usable
 
 NOW = 1_800_000_000
 MARGIN = RenewalMargin(seconds=180, fraction=0.2)  # the defaults: 3 minutes or 20 %
@@ -53,3 +54,39 @@ def test_usable_means_valid_with_min_ttl_left_capped_at_half_a_lifetime(
 
 def test_no_token_is_never_usable() -> None:
     assert not usable(None, 0, NOW)
+
+
+FAILED = Failure("upstream_unavailable", "VCC failed", NOW + 30, 1)
+
+
+def entry(left: int | None, **fields: object) -> CacheEntry:
+    held = token(left) if left is not None else None
+    return CacheEntry("emea", "stats", held, **fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("item", "min_ttl", "expected"),
+    [
+        (None, 60, KeyState.ABSENT),
+        (entry(None), 60, KeyState.ABSENT),
+        (entry(600), 60, KeyState.FRESH),
+        (entry(100), 60, KeyState.DUE),  # inside the margin, still usable: served
+        (entry(100, failure=FAILED), 60, KeyState.DUE),  # served whatever failed before
+        (entry(100), 120, KeyState.EXPIRED),  # short of this caller's min_ttl
+        (entry(-5), 0, KeyState.EXPIRED),
+        (entry(-5, failure=FAILED), 0, KeyState.BACKING_OFF),
+        (entry(None, failure=FAILED), 0, KeyState.BACKING_OFF),
+        (entry(None, unreadable=True), 0, KeyState.UNREADABLE),
+        (entry(-5, lease_owner="a" * 32, lease_until=NOW + 5), 0, KeyState.LEASED),
+        (entry(-5, lease_owner="a" * 32, lease_until=NOW - 60), 0, KeyState.EXPIRED),  # lapsed
+    ],
+)
+def test_a_keys_state_is_worked_out_once_from_its_entry(
+    item: CacheEntry | None, min_ttl: int, expected: KeyState
+) -> None:
+    assert key_state(item, NOW, min_ttl=min_ttl, margin=MARGIN, skew=5) is expected
+
+
+def test_the_scheduled_renewal_sees_due_by_its_horizon() -> None:
+    state = key_state(entry(400), NOW, min_ttl=0, margin=MARGIN, skew=5, horizon=300)
+    assert state is KeyState.DUE

@@ -1,4 +1,5 @@
-"""When a token will do: plain functions of a token, the time and the policy's numbers.
+"""When a token will do, and a key's state: plain functions of a token (or an entry), the time
+and the policy's numbers.
 
 Two windows, as botocore's RefreshableCredentials has them:
 - the advisory window (`RenewalMargin.due`): less than the margin left. The token is still
@@ -14,9 +15,10 @@ lifetimes with the default margin), never once per request.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
 from typing import TypeGuard
 
-from vcc_tokens.tokens import CachedToken
+from vcc_tokens.tokens import CachedToken, CacheEntry
 
 SHORT_LIFETIME_CAP = 0.5  # margin and min_ttl never exceed this fraction of a token's lifetime
 
@@ -47,3 +49,41 @@ def usable(
         return False
     left = token.seconds_left(now)
     return left > max(skew, 0) and left >= min(min_ttl, SHORT_LIFETIME_CAP * token.lifetime)
+
+
+class KeyState(Enum):
+    """What a key's entry says at a time, for a caller's min_ttl: the one place the engine
+    works it out (vend, the memory shortcut and the scheduled renewal dispatch on it)."""
+
+    FRESH = "fresh"  # usable, outside the renewal margin: serve it
+    DUE = "due"  # usable, inside the margin: serve it, and one instance renews it meanwhile
+    BACKING_OFF = "backing off"  # not usable; a remembered failure forbids fetching for now
+    LEASED = "leased"  # not usable; another instance holds the lease: wait for its token
+    EXPIRED = "expired"  # not usable (expired, or short of min_ttl): fetch a new one
+    UNREADABLE = "unreadable"  # its token does not parse or open: fetch, replacing it
+    ABSENT = "absent"  # nothing cached: fetch
+
+
+def key_state(
+    entry: CacheEntry | None,
+    now: float,
+    *,
+    min_ttl: int,
+    margin: RenewalMargin,
+    skew: float,
+    horizon: float = 0.0,
+) -> KeyState:
+    """The key's state from its entry (None: no item), by every clock that may be `skew`
+    behind this one; `horizon`: due by then counts as due now (the scheduled renewal's)."""
+    token = entry.token if entry is not None else None
+    if usable(token, min_ttl, now, skew):
+        return KeyState.DUE if margin.due(token, now, horizon) else KeyState.FRESH
+    if entry is None:
+        return KeyState.ABSENT
+    if entry.blocking(now - skew) is not None:
+        return KeyState.BACKING_OFF
+    if entry.unreadable:
+        return KeyState.UNREADABLE
+    if entry.lease_owner is not None and entry.lease_until >= now - skew:
+        return KeyState.LEASED
+    return KeyState.ABSENT if token is None else KeyState.EXPIRED

@@ -26,7 +26,7 @@ from vcc_tokens.errors import DependencyError, VendError
 from vcc_tokens.observability import MetricUnit, count_for_credential, logger, metrics
 from vcc_tokens.renewal import Renewer
 from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
-from vcc_tokens.vending.freshness import RenewalMargin
+from vcc_tokens.vending.freshness import KeyState, RenewalMargin, key_state
 from vcc_tokens.vending.single_flight import SingleFlight
 
 
@@ -125,13 +125,21 @@ class Renewals:
                 report.orphaned += 1
             elif entry.token is None or entry.last_requested_at < now - self.settings.idle_seconds:
                 report.idle += 1
-            elif not self.margin.due(entry.token, now, self.settings.refresh_rate_seconds):
-                report.fresh += 1
-            elif self.flight.store.blocking(entry, now) is not None:
-                report.backing_off += 1
             else:
-                self._renew_scheduled(entry, report)
+                self._by_state(entry, now, report)
         return report
+
+    def _by_state(self, entry: CacheEntry, now: float, report: RenewalReport) -> None:
+        """A wanted key: renewed if due before the next run, unless VCC is backing off for it."""
+        horizon = self.settings.refresh_rate_seconds
+        skew = self.settings.clock_skew_seconds
+        state = key_state(entry, now, min_ttl=0, margin=self.margin, skew=skew, horizon=horizon)
+        if state is KeyState.FRESH:
+            report.fresh += 1
+        elif self.flight.store.blocking(entry, now) is not None:
+            report.backing_off += 1  # BACKING_OFF, or DUE with a failure remembered
+        else:
+            self._renew_scheduled(entry, report)
 
     def _renew_scheduled(self, entry: CacheEntry, report: RenewalReport) -> None:
         try:

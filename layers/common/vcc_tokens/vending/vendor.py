@@ -21,10 +21,10 @@ from vcc_tokens.errors import VendError
 from vcc_tokens.health import HealthLog
 from vcc_tokens.renewal import Renewer
 from vcc_tokens.token_request import TokenRequest
-from vcc_tokens.tokens import NOTHING_CACHED, CachedToken, Key
+from vcc_tokens.tokens import NOTHING_CACHED, CachedToken, CacheEntry, Key
 from vcc_tokens.upstream import TokenEndpoint
 from vcc_tokens.vending.fallback import best_valid, remembered
-from vcc_tokens.vending.freshness import RenewalMargin, usable
+from vcc_tokens.vending.freshness import KeyState, RenewalMargin, key_state, usable
 from vcc_tokens.vending.minting import Minter
 from vcc_tokens.vending.outcome import CacheOutcome, Source, Vend, shortfall
 from vcc_tokens.vending.renewals import RenewalReport, Renewals
@@ -71,36 +71,39 @@ class TokenVendor:
             entry = self.store.read(key, now)
             held = self.store.still_held(held, entry)  # purged: not served from memory again
             cached = entry.token if entry else None
-            if usable(cached, min_ttl, now, self.skew):
-                if self.renewals.margin.due(cached, now):
+            state = self.state(entry, now, min_ttl)
+            if cached is not None and state in (KeyState.FRESH, KeyState.DUE):
+                if state is KeyState.DUE:
                     cached = self.renewals.ahead(cached)
                 return Vend(cached, CacheOutcome.HIT, Source.DYNAMODB)
             if usable(held, min_ttl, now, self.skew):  # fetched here, not stored
                 return Vend(held, CacheOutcome.HIT, Source.MEMORY)
             failure = self.store.blocking(entry, now)
-            if failure is not None:
+            if state is KeyState.BACKING_OFF and failure is not None:
                 raise remembered(failure, now)
             wanted = lambda t: usable(t, min_ttl, self.clock(), self.skew)  # noqa: E731
-            heal = entry.holding() if entry and entry.unreadable else None  # replaced as it is
+            heal = None  # an unreadable item's token is replaced as it is
+            if entry is not None and state is KeyState.UNREADABLE:
+                heal = entry.holding()
             token, source = self.flight.obtain(key, wanted, requested_at=now, replacing=heal)
         except VendError as error:  # one rule, whatever failed: the best valid token, or this
             candidates = [(cached, Source.DYNAMODB), (held, Source.MEMORY)]
             return best_valid(error, candidates, now, self.skew)
         return Vend(token, shortfall(cached, now), source)
 
+    def state(self, entry: CacheEntry | None, now: float, min_ttl: int) -> KeyState:
+        return key_state(entry, now, min_ttl=min_ttl, margin=self.renewals.margin, skew=self.skew)
+
     def _recent_enough(self, key: Key, min_ttl: int, now: float) -> CachedToken | None:
-        """The memory's recent copy, if usable and not due (or its renewal is settled)."""
+        """The memory's recent copy, if fresh, or due with its renewal settled (under way, or
+        backing off)."""
         entry = self.store.remembered(key, now)
-        token = entry.token if entry else None
-        if entry is None or not usable(token, min_ttl, now, self.skew):
-            return None
-        if (
-            self.renewals.margin.due(token, now)
-            and self.store.blocking(entry, now) is None
-            and not self.renewals.settled(key, now)
+        state = self.state(entry, now, min_ttl)
+        if state is KeyState.DUE and (
+            self.store.blocking(entry, now) is not None or self.renewals.settled(key, now)
         ):
-            return None
-        return token
+            state = KeyState.FRESH
+        return entry.token if state is KeyState.FRESH and entry is not None else None
 
     # --- POST /tokens/{region}/{scope}/refresh --------------------------------------------------
     def refresh(self, key: Key, rejected_sha256: str | None) -> Vend:
