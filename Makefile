@@ -70,8 +70,8 @@ lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(SAM) validate --lint --region $(AWS_REGION_FOR_LINT)
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
-build: $(SAM_VENV)/.installed
-	$(SAM) build
+build: $(SAM_VENV)/.installed | python
+	PYTHON="$(PYTHON313)" $(SAM) build  # 3.13: the layer ships its bytecode
 
 # A release: the client's and the contract's wheels and sdists, the service's wheel (what `vcc-token admin` runs:
 # pip install 'vcc-token-client[admin]' --find-links dist), and the built SAM application
@@ -82,7 +82,7 @@ dist: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(BIN)/python -m build --no-isolation --outdir dist ./client
 	$(BIN)/python -m build --no-isolation --outdir dist ./layers/common/contract
 	$(BIN)/python -m build --no-isolation --wheel --outdir dist ./layers/common
-	$(SAM) build
+	PYTHON="$(PYTHON313)" $(SAM) build
 	cp LICENSE README.md .aws-sam/build/ && cp -R docs .aws-sam/build/
 	$(BIN)/python -c 'import shutil, vcc_tokens; shutil.make_archive(f"dist/vcc-token-vending-{vcc_tokens.__version__}-sam", "zip", ".aws-sam/build")'
 	@ls -l dist
