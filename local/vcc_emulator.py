@@ -45,6 +45,8 @@ from vcc_token_contract.vcc import REGIONS, SCOPES
 TOKEN_PATH = "/auth/connect/token"
 API_PATH = "/agents-availability"
 INVALID_TOKEN = "The access token is invalid or has expired"
+MAX_BODY = 64 * 1024  # a token request is a short form; the controls' JSON shorter still
+MAX_PENDING_FAILURES = 1000  # what one test could want queued
 
 # Canned answers for injected failures: (status, body, headers). Bodies as VCC documents them.
 FAILURES: dict[str, tuple[int, Any, dict[str, str]]] = {
@@ -179,6 +181,8 @@ class VccEmulator:
         if failure not in FAILURES:
             raise ValueError(f"unknown failure {failure!r}; known: {', '.join(FAILURES)}")
         with self._lock:
+            if not 1 <= count <= MAX_PENDING_FAILURES - len(self._failures):
+                raise ValueError(f"count: 1 to {MAX_PENDING_FAILURES} pending failures in all")
             self._failures.extend([failure] * count)
 
     def reissue(
@@ -382,9 +386,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(payload)
 
-    def _body(self) -> bytes:
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length else b""
+    def _body(self) -> bytes | None:
+        """The request's body; None (not read) if it is not 0 to MAX_BODY bytes."""
+        length = self.headers.get("Content-Length") or "0"
+        if not (length.isascii() and length.isdigit() and int(length) <= MAX_BODY):
+            return None
+        return self.rfile.read(int(length)) if int(length) else b""
 
     def do_GET(self) -> None:
         if self.path == "/_emulator/stats":
@@ -398,6 +405,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self._body()
+        if body is None:
+            self.close_connection = True  # the body is not read: the connection cannot be reused
+            self._send(413, {"error": "invalid_request", "error_description": "body too large"})
+            return
         if self.path.startswith("/_emulator/"):
             self._send(*control_answer(self.emulator, self.path, body))
             return

@@ -136,6 +136,11 @@ def test_control_endpoints(emulator: VccEmulator) -> None:
         emulator.base_url + "/_emulator/fail", json={"failure": "gremlins"}, timeout=5
     )
     assert unknown.status_code == 400
+    flood = {"failure": "server_error", "count": 10**9}  # bounded, not a billion-long queue
+    fail = emulator.base_url + "/_emulator/fail"
+    assert requests.post(fail, json=flood, timeout=5).status_code == 400
+    token_url = emulator.base_url + "/emea/Auth/connect/token"
+    assert requests.post(token_url, data=b"x" * 70_000, timeout=5).status_code == 413
 
 
 def test_the_api_accepts_only_live_tokens_it_issued(emulator: VccEmulator) -> None:

@@ -28,6 +28,7 @@ from vcc_tokens.vending import (
     TokenVendor,
 )
 from vcc_tokens.vending.single_flight import POLL_CAP
+from vcc_tokens.vending.store import TokenStore
 
 # One fake clock for every instance here, so no skew between them (tests of skew set it)
 SETTINGS = Settings(
@@ -623,3 +624,48 @@ def test_a_take_whose_sdk_retry_was_refused_by_its_own_lease_still_fetches(
     assert (result.outcome, result.source) == (CacheOutcome.MISS, Source.UPSTREAM)
     assert upstream.calls == [("emea", "stats")]
     assert cache.items[STATS.key].lease_owner is None  # and gives it back
+
+
+class CountingWrites(MemoryTokenCache):
+    """The memory cache, counting the writes a token's storing costs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[str] = []
+
+    def store(self, token: CachedToken, **how: object) -> bool:  # type: ignore[override]
+        self.writes.append("store+release" if how.get("releasing") else "store")
+        return super().store(token, **how)  # type: ignore[arg-type]
+
+    def release_lease(self, lease: Lease, failure: object = None) -> None:  # type: ignore[override]
+        self.writes.append("release")
+        super().release_lease(lease, failure)  # type: ignore[arg-type]
+
+
+def saved(cached_expires_in: int | None, lease_owner: str) -> tuple[str, list[str]]:
+    """Store a new token (expiring in 600 s) under lease "aa..." over what the item holds;
+    (the token served, the writes it cost)."""
+    cache, now = CountingWrites(), 1_800_000_000
+    key = Key("emea", "stats")
+    if cached_expires_in is not None:
+        cache.store(CachedToken("emea", "stats", "later", "Bearer", now, now + cached_expires_in))
+    cache.acquire_lease(Lease(key, lease_owner, now + 9), now)
+    cache.writes.clear()
+    store = TokenStore(cache, MemoryCache(30), lambda: now)
+    new = CachedToken("emea", "stats", "new", "Bearer", now, now + 600)
+    served = store.save(new, Lease(key, "aa" * 16, now + 9))
+    return served.access_token, cache.writes
+
+
+@pytest.mark.parametrize(
+    ("cached", "holder", "expected"),
+    [
+        (None, "aa" * 16, ("new", ["store+release"])),  # the usual case: one write
+        (900, "aa" * 16, ("later", ["store+release", "release"])),  # a later token stays
+        (None, "bb" * 16, ("new", ["store+release", "store"])),  # the lease was taken over
+    ],
+)
+def test_storing_a_token_gives_the_lease_back_in_its_write_and_the_rare_cases_cost_two(
+    cached: int | None, holder: str, expected: tuple[str, list[str]]
+) -> None:
+    assert saved(cached, holder) == expected

@@ -149,6 +149,9 @@ class SingleFlight:
             metrics.add_metric(name="UncachedTokens", unit=MetricUnit.Count, value=1)
             self.store.release(lease, failure)
             return token, Source.UPSTREAM
+        except BaseException:  # anything else: the lease goes back (refused if it already went)
+            self.store.release(lease)
+            raise
 
     def _mint(self, lease: Lease, previous: Failure | None, budget: float | None) -> CachedToken:
         """A new token from VCC; if none comes, the lease is given back, with the failure to

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import Any
 
 from vcc_tokens.backoff import Failure
 from vcc_tokens.cache import TokenCache
@@ -122,21 +123,29 @@ class TokenStore:
     ) -> CachedToken:
         """Cache the new token and give the key's lease back, in one write (as Powertools'
         idempotency records its result); the cached token instead if it expires later (or a
-        refresh replaced the rejected one already). If that write is refused (a later token, or
-        the lease expired and was taken over), the token is stored as before and the lease
-        released if still ours: two writes, as the rare case."""
-        stored = self.cache.store(
-            token, replacing=replacing, requested_at=requested_at, releasing=lease
-        )
-        if not stored:
-            stored = self.cache.store(token, replacing=replacing, requested_at=requested_at)
-            self.release(lease)
-        if not stored:
-            latest = self.cache.get(token.key, consistent=True)
-            if latest and latest.token and latest.token.seconds_left(self.clock()) > 0:
-                token = latest.token
+        refresh replaced the rejected one already)."""
+        how: dict[str, Any] = {"replacing": replacing, "requested_at": requested_at}
+        if not self.cache.store(token, releasing=lease, **how):
+            token = self._refused(token, lease, how)
         self.memory.put(CacheEntry.holding_token(token), self.clock())
         self._unstored.pop(token.key, None)
+        return token
+
+    def _refused(self, token: CachedToken, lease: Lease, how: dict[str, Any]) -> CachedToken:
+        """The store-and-release write was refused. Still our lease: the token's own condition
+        refused it (a later token is cached, or another refresh's), so the lease goes back and
+        the cached token is served. Else the lease expired and was taken over: the token is
+        stored alone, as any token would be. One read decides, so the rare case costs what it
+        did before the two writes were one."""
+        latest = self.cache.get(token.key, consistent=True)
+        if latest is not None and latest.lease_owner == lease.owner:
+            self.release(lease)
+        elif self.cache.store(token, **how):
+            return token
+        else:
+            latest = self.cache.get(token.key, consistent=True)
+        if latest and latest.token and latest.token.seconds_left(self.clock()) > 0:
+            return latest.token
         return token
 
     def keep_unstored(self, token: CachedToken, failure: Failure) -> None:
