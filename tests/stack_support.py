@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,14 +88,20 @@ def running_stack(env: dict[str, str] | None = None) -> Iterator[Stack]:
     assert "ready at" in line, "the stack did not say it was ready within 60 s"
     # Keep reading its output: a full pipe would block the stack's next log line.
     threading.Thread(target=process.stdout.read, daemon=True).start()
-    yield Stack(
-        process,
-        f"http://127.0.0.1:{ports['PORT']}",
-        list(ports.values()),
-        f"http://127.0.0.1:{ports['VCC_EMULATOR_PORT']}",
-        f"http://127.0.0.1:{ports['MOTO_PORT']}",
-        exports,
-    )
-    if process.poll() is None:
-        process.kill()
-        process.wait(timeout=10)
+    try:
+        yield Stack(
+            process,
+            f"http://127.0.0.1:{ports['PORT']}",
+            list(ports.values()),
+            f"http://127.0.0.1:{ports['VCC_EMULATOR_PORT']}",
+            f"http://127.0.0.1:{ports['MOTO_PORT']}",
+            exports,
+        )
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+# A stack of a test's own (`with own_stack(env) as stack:`), stopped when the test ends.
+own_stack = contextmanager(running_stack)

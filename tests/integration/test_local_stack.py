@@ -26,6 +26,7 @@ from tests.stack_support import (
     CALLERS,
     Stack,
     free_port,
+    own_stack,
     port_is_free,
     running_stack,
     start_stack,
@@ -206,8 +207,7 @@ def test_a_purge_reaches_every_instance_within_the_memory_window(
 ) -> None:
     # Given make run's stack with a 1 s memory window, its vending instance warm with a token
     window = 1.0
-    quick = next(running_stack({"MEMORY_CACHE_SECONDS": str(window)}))
-    try:
+    with own_stack({"MEMORY_CACHE_SECONDS": str(window)}) as quick:
         caller = CALLERS[0]
         first = quick.get("/tokens/nam/users:read", caller).json()["access_token"]
         # When an operator purges nam's cached tokens through the stack's AWS
@@ -220,16 +220,12 @@ def test_a_purge_reaches_every_instance_within_the_memory_window(
         again = quick.get("/tokens/nam/users:read", caller)
         assert again.status_code == 200
         assert again.json()["access_token"] != first
-    finally:
-        quick.process.kill()
-        quick.process.wait(timeout=10)
 
 
 def test_who_had_a_token_and_what_a_caller_received_from_make_runs_logs(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    quick = next(running_stack())
-    try:
+    with own_stack() as quick:
         # Given one token served to two callers: twice to the orders service, once to reports
         orders, reports = CALLERS[0], CALLERS[1]
         answers = [quick.get("/tokens/emea/users:read", who) for who in (orders, orders, reports)]
@@ -262,16 +258,12 @@ def test_who_had_a_token_and_what_a_caller_received_from_make_runs_logs(
         received = capsys.readouterr().out
         assert f"{digest}  emea/users:read (default)  2 x" in received
         assert token not in by_digest + by_token + received
-    finally:
-        quick.process.kill()
-        quick.process.wait(timeout=10)
 
 
 def test_dead_letters_fail_list_redrive_and_the_queue_empties(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    quick = next(running_stack())
-    try:
+    with own_stack() as quick:
         # Given an operator on make run's AWS, and a refresher run that fails as a whole
         # (its table is gone): Lambda retries it twice, then dead-letters it
         as_operator(quick, monkeypatch)
@@ -309,9 +301,6 @@ def test_dead_letters_fail_list_redrive_and_the_queue_empties(
         assert waiting(sqs, queue) == 1
         assert vcc_token([*dead, "purge", "--yes"]) == 0
         assert waiting(sqs, queue) == 0
-    finally:
-        quick.process.kill()
-        quick.process.wait(timeout=10)
 
 
 def streams(logs: object, group: str) -> list[dict[str, object]]:
