@@ -101,6 +101,15 @@ class Client:
         )  # fmt: skip
 
 
+def _queued(failure: str, count: int, pending: int) -> list[str]:
+    """`count` more of a known failure, within MAX_PENDING_FAILURES in all."""
+    if failure not in FAILURES:
+        raise ValueError(f"unknown failure {failure!r}; known: {', '.join(FAILURES)}")
+    if not 1 <= count <= MAX_PENDING_FAILURES - pending:
+        raise ValueError(f"count: 1 to {MAX_PENDING_FAILURES} pending failures in all")
+    return [failure] * count
+
+
 def _sha256(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -178,12 +187,8 @@ class VccEmulator:
 
     # --- test controls -----------------------------------------------------------------------
     def fail_next(self, failure: str, count: int = 1) -> None:
-        if failure not in FAILURES:
-            raise ValueError(f"unknown failure {failure!r}; known: {', '.join(FAILURES)}")
         with self._lock:
-            if not 1 <= count <= MAX_PENDING_FAILURES - len(self._failures):
-                raise ValueError(f"count: 1 to {MAX_PENDING_FAILURES} pending failures in all")
-            self._failures.extend([failure] * count)
+            self._failures.extend(_queued(failure, count, len(self._failures)))
 
     def reissue(
         self, client_id: str, new_secret: str, *, previous_for: float, propagation: float = 0.0
