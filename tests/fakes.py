@@ -67,7 +67,7 @@ class MemoryTokenCache(TokenCache):
                 return False
             entry = dataclasses.replace(entry, lease_owner=None, lease_until=0)
         if replacing is not None:
-            if entry.holding() not in (replacing, NOTHING_CACHED):
+            if entry.replaced_sha256() not in (replacing, NOTHING_CACHED):
                 return False
         elif current is not None and current.expires_at > token.expires_at:
             return False

@@ -22,6 +22,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vcc_token_contract.events import RENEW, ROTATE
+from vcc_tokens.config import get_settings
 from vcc_tokens.errors import InvalidRequest, VendError
 from vcc_tokens.observability import MetricUnit, logger, metrics
 from vcc_tokens.renewal import parse_renewal
@@ -36,12 +37,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         return rotate(event[ROTATE])
     if RENEW in event:  # one key, handed over by the vending function
         try:
-            key, lease_owner = parse_renewal(event[RENEW], refresher_vendor().settings)
+            key, lease_owner = parse_renewal(event[RENEW], get_settings())
         except InvalidRequest as refused:
             logger.warning("renewal event refused", extra={"reason": refused.message})
             metrics.add_metric(name="RenewalEventsRefused", unit=MetricUnit.Count, value=1)
             return {"renewed": False, "refused": refused.code}  # not retried: it cannot pass
-        renewed = refresher_vendor().renew_held(key, lease_owner)
+        renewed = refresher_vendor().renew_handed_over(key, lease_owner)
         logger.info("background renewal finished", extra={"renewed": renewed})
         return {"renewed": renewed}  # a failure is remembered and counted; no retry wanted
     metrics.add_metric(name="ScheduledRuns", unit=MetricUnit.Count, value=1)
@@ -64,7 +65,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 def rotate(payload: object) -> dict[str, Any]:
     metrics.add_metric(name="RotationRequests", unit=MetricUnit.Count, value=1)
     try:
-        request = parse_rotation(payload, refresher_vendor().settings)
+        request = parse_rotation(payload, get_settings())
         result = rotation().promote_pending(request)
     except VendError as refused:  # a bad event, or AWS or the secret failing: say which
         logger.warning("rotation refused", extra={"error": refused.code})

@@ -7,6 +7,7 @@ API Gateway has already verified the caller's SigV4 signature (AWS_IAM authoriza
 function only resolves the route. Domain errors are mapped to HTTP answers once, below.
 """
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -78,7 +79,7 @@ def token_request(region: str, scope: str, query_parameters: frozenset[str]) -> 
     logger.append_keys(region=region[:64], scope=scope[:64])
     check_query(app.current_event.multi_value_query_string_parameters, query_parameters)
     query = app.current_event.get_query_string_value("min_ttl")
-    request = parse_token_request(region, scope, query, token_vendor().settings)
+    request = parse_token_request(region, scope, query, get_settings())
     logger.append_keys(scope=request.scope)
     return authorized(request)
 
@@ -106,7 +107,7 @@ def record(vend: Vend) -> None:
 
 def vended(vend: Vend, min_ttl: int = 0) -> Response[dict[str, Any]]:
     record(vend)
-    return json_response(200, dict(token_body(vend.token, token_vendor().clock(), min_ttl)))
+    return json_response(200, dict(token_body(vend.token, time.time(), min_ttl)))
 
 
 @app.get(

@@ -62,9 +62,8 @@ def untrusted_inputs(emulator: VccEmulator) -> list[tuple[object, ...]]:
 def duplicate_renewal_event(emulator: VccEmulator) -> tuple[object, ...]:
     """One renewal event delivered twice at once to two refresher instances."""
     settings = Settings.from_env(os.environ)
-    vending = wiring.build_vendor(settings)
     renewer = CapturingRenewer()
-    vending.renewer = renewer
+    vending = wiring.build_vendor(settings, renewer=renewer)
     now = int(time.time())
     scope = "interaction-content:read"
     vending.cache.store(CachedToken("emea", scope, "due-token", "Bearer", now - 760, now + 140))
@@ -78,7 +77,7 @@ def duplicate_renewal_event(emulator: VccEmulator) -> tuple[object, ...]:
 
     def deliver(refresher: TokenVendor) -> None:
         barrier.wait(timeout=30)
-        renewed.append(refresher.renew_held(Key(region, scope), owner))
+        renewed.append(refresher.renew_handed_over(Key(region, scope), owner))
 
     threads = [threading.Thread(target=deliver, args=(refresher,)) for refresher in refreshers]
     for thread in threads:

@@ -182,14 +182,15 @@ class ThreadRenewer(Renewer):
 
 
 def test_a_due_token_is_renewed_by_the_refresher_while_its_caller_gets_it_at_once(
-    service: Service, emulator: VccEmulator, vend_handler: Any
+    service: Service, emulator: VccEmulator, vend_handler: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a valid token inside its margin, VCC answering after 0.5 s, and the vending
     # function handing renewals to the refresher (as RENEWAL_FUNCTION_NAME does in AWS)
     old = put_token(service, "old-but-valid", seconds_left=150)
     emulator.latency = 0.5
     renewer = ThreadRenewer()
-    wiring.token_vendor().renewer = renewer
+    monkeypatch.setattr(wiring, "renewal_function", lambda settings: renewer)
+    wiring.reset()
     # When a caller asks
     answer = invoke(vend_handler, api_event("emea", SCOPE))
     renewing_when_answered = renewer.threads[0].is_alive()
@@ -267,12 +268,13 @@ class CapturingRenewer(Renewer):
 
 
 def test_a_renewal_event_delivered_twice_at_once_costs_one_grant(
-    service: Service, emulator: VccEmulator, vend_handler: Any
+    service: Service, emulator: VccEmulator, vend_handler: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a due token handed over for renewal, and VCC answering after 0.3 s
     put_token(service, "old-but-valid", seconds_left=150)
     renewer = CapturingRenewer()
-    wiring.token_vendor().renewer = renewer
+    monkeypatch.setattr(wiring, "renewal_function", lambda settings: renewer)
+    wiring.reset()
     assert invoke(vend_handler, api_event("emea", SCOPE)).status == 200
     (event,) = renewer.events
     emulator.latency = 0.3
@@ -284,7 +286,9 @@ def test_a_renewal_event_delivered_twice_at_once_costs_one_grant(
     def deliver(vendor: TokenVendor) -> None:
         barrier.wait(timeout=30)
         key = event[RENEW]
-        results.append(vendor.renew_held(Key(key["region"], key["scope"]), key["lease_owner"]))
+        results.append(
+            vendor.renew_handed_over(Key(key["region"], key["scope"]), key["lease_owner"])
+        )
 
     threads = [threading.Thread(target=deliver, args=(vendor,)) for vendor in refreshers]
     for thread in threads:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import pytest
 
@@ -19,6 +20,7 @@ from vcc_tokens.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from vcc_tokens.renewal import Renewer
 from vcc_tokens.token_request import TokenRequest
 from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease, token_sha256
 from vcc_tokens.vending import (
@@ -57,8 +59,16 @@ def cache() -> MemoryTokenCache:
 
 
 def vendor_for(
-    cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock, **settings: object
+    cache: MemoryTokenCache,
+    upstream: CountingEndpoint,
+    clock: FakeClock,
+    *,
+    sleep: Callable[[float], None] | None = None,
+    renewer: Renewer | None = None,
+    **settings: object,
 ) -> TokenVendor:
+    """A vendor on the fakes; `sleep`: what a waiter's pause does (by default, the clock
+    moves on)."""
     configured = dataclasses.replace(SETTINGS, **settings)  # type: ignore[arg-type]
     return TokenVendor(
         settings=configured,
@@ -66,8 +76,9 @@ def vendor_for(
         credentials=FixedCredentials(),
         upstream=upstream,
         memory=MemoryCache(configured.memory_cache_seconds),
+        renewer=renewer,
         clock=clock,
-        sleep=clock.sleep,
+        sleep=sleep or clock.sleep,
     )
 
 
@@ -194,7 +205,7 @@ def test_a_waiter_takes_the_holders_token(
         original_sleep(seconds)
         cache.store(holder_token)
 
-    vendor.sleep = holder_finishes
+    vendor = vendor_for(cache, upstream, clock, sleep=holder_finishes)
     result = vendor.vend(STATS)
     assert (result.token.access_token, result.source) == ("holders", Source.LEASE_WAIT)
     assert upstream.calls == []
@@ -218,7 +229,7 @@ def test_a_waiter_only_reads_while_the_lease_runs(
             cache_token(cache, clock, 900)
 
     cache.acquire_lease = counted  # type: ignore[method-assign]
-    vendor.sleep = holder_finishes_after_3_s
+    vendor = vendor_for(cache, upstream, clock, sleep=holder_finishes_after_3_s)
     # When a caller waits for it
     assert vendor.vend(STATS).source is Source.LEASE_WAIT
     # Then it tried the lease once, then only read: a refused conditional write costs a write
@@ -352,10 +363,10 @@ def test_a_waiter_learns_of_the_holders_failure_at_once(
 
     def holder_fails(seconds: float) -> None:
         original_sleep(seconds)
-        failure = vendor.backoff.failure(UpstreamTimeout("slow"), None, clock.now)
+        failure = vendor.flight.backoff.failure(UpstreamTimeout("slow"), None, clock.now)
         cache.release_lease(Lease(STATS.key, "holder", 0), failure)
 
-    vendor.sleep = holder_fails
+    vendor = vendor_for(cache, upstream, clock, sleep=holder_fails)
     started = clock.now
     with pytest.raises(UpstreamTimeout):
         vendor.vend(STATS)
@@ -437,7 +448,7 @@ def test_the_scheduler_leaves_keys_that_back_off(
 ) -> None:
     cache_token(cache, clock, 100)
     entry = cache.items[Key("emea", "stats")]
-    failure = vendor.backoff.failure(UpstreamUnavailable("500", 5), None, clock.now)
+    failure = vendor.flight.backoff.failure(UpstreamUnavailable("500", 5), None, clock.now)
     cache.items[Key("emea", "stats")] = dataclasses.replace(
         entry, failure=failure, last_requested_at=clock.now
     )
@@ -462,8 +473,7 @@ def test_with_a_renewer_a_due_token_is_served_and_renewed_in_the_background(
     # Given a token inside its margin, and a vending instance with a background renewer
     cache_token(cache, clock, 150)
     renewer = RecordingRenewer()
-    vendor = vendor_for(cache, upstream, clock)
-    vendor.renewer = renewer
+    vendor = vendor_for(cache, upstream, clock, renewer=renewer)
     # When two callers ask
     served = [vendor.vend(STATS).token.access_token for _ in range(2)]
     # Then both get the valid token at once; one renewal was handed over, under its lease
@@ -473,7 +483,7 @@ def test_with_a_renewer_a_due_token_is_served_and_renewed_in_the_background(
     assert cache.items[Key(region, scope)].lease_owner == owner
     # And the refresher renews under that lease, once
     refresher = vendor_for(cache, upstream, clock)
-    assert refresher.renew_held(Key(region, scope), owner)
+    assert refresher.renew_handed_over(Key(region, scope), owner)
     assert upstream.calls == [("emea", "stats")]
     assert cache.items[Key("emea", "stats")].lease_owner is None
     assert vendor_for(cache, upstream, clock).vend(STATS).token.access_token == "token-1"
@@ -486,10 +496,10 @@ def test_a_handed_over_renewal_whose_lease_expired_takes_a_new_one_or_leaves_it(
     refresher = vendor_for(cache, upstream, clock)
     # the event arrives after its lease expired, and someone else holds a new one
     assert cache.acquire_lease(Lease(STATS.key, "someone-else", clock.now + 9), clock.now)
-    assert not refresher.renew_held(STATS.key, "the-expired-owner")
+    assert not refresher.renew_handed_over(STATS.key, "the-expired-owner")
     assert upstream.calls == []
     clock.now += 10  # nobody holds it now
-    assert refresher.renew_held(STATS.key, "the-expired-owner")
+    assert refresher.renew_handed_over(STATS.key, "the-expired-owner")
     assert upstream.calls == [("emea", "stats")]
 
 
@@ -497,10 +507,10 @@ def test_a_failed_hand_over_releases_the_lease_and_serves_the_token(
     cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
 ) -> None:
     cache_token(cache, clock, 150)
-    vendor = vendor_for(cache, upstream, clock)
-    vendor.renewer = RecordingRenewer(
+    failing = RecordingRenewer(
         failure=DependencyUnavailable("Lambda throttled", 2, service="Lambda")
     )
+    vendor = vendor_for(cache, upstream, clock, renewer=failing)
     assert vendor.vend(STATS).token.access_token == "old"
     assert cache.items[Key("emea", "stats")].lease_owner is None
     assert upstream.calls == []
@@ -542,7 +552,11 @@ class SkewedClock:
 
 
 def skewed_vendor(
-    cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock, ahead: float
+    cache: MemoryTokenCache,
+    upstream: CountingEndpoint,
+    clock: FakeClock,
+    ahead: float,
+    sleep: Callable[[float], None] | None = None,
 ) -> TokenVendor:
     configured = dataclasses.replace(SETTINGS, clock_skew_seconds=5)
     fast = SkewedClock(clock, ahead)
@@ -553,7 +567,7 @@ def skewed_vendor(
         upstream,
         MemoryCache(configured.memory_cache_seconds),
         clock=fast,
-        sleep=fast.sleep,
+        sleep=sleep or fast.sleep,
     )
 
 
@@ -563,16 +577,15 @@ def test_a_fresh_lease_is_not_taken_over_by_an_instance_whose_clock_runs_ahead(
     # Given a lease taken just now by an instance with the true time
     lease = Lease(STATS.key, "holder", clock.now + SETTINGS.lease_seconds)
     assert cache.acquire_lease(lease, clock.now)
+
     # When an instance whose clock is ahead by the lease's length (within the 5 s tolerance)
     # sees it, while the holder is still fetching
-    fast = skewed_vendor(cache, upstream, clock, ahead=SETTINGS.lease_seconds + 4)
-
     def holder_stores(seconds: float) -> None:
         clock.now += seconds
         if clock.now - lease.until + SETTINGS.lease_seconds >= 1:  # the holder took 1 s
             cache_token(cache, clock, 900, lifetime=900)
 
-    fast.sleep = holder_stores
+    fast = skewed_vendor(cache, upstream, clock, SETTINGS.lease_seconds + 4, holder_stores)
     served = fast.vend(STATS)
     # Then it waited for the holder's token instead of fetching: no second grant
     assert served.source is Source.LEASE_WAIT

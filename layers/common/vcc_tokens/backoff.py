@@ -24,7 +24,7 @@ from vcc_tokens.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
     VendError,
-    remembered_error,
+    error_for_code,
 )
 
 MAX_DOUBLINGS = 20  # 2**20 x base is past any cap
@@ -59,7 +59,7 @@ class Failure:
     def error(self, now: float) -> VendError:
         """The answer for a caller who has no valid token while the key backs off."""
         wait = self.wait(now)
-        return remembered_error(
+        return error_for_code(
             self.code, f"{self.message}; VCC is not asked again for this token for {wait} s", wait
         )
 

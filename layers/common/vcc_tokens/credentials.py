@@ -36,6 +36,7 @@ from vcc_tokens.aws import calling
 from vcc_tokens.errors import CredentialsUnavailable, DependencyError, DependencyUnavailable
 from vcc_tokens.observability import logger
 from vcc_tokens.tokens import Key
+from vcc_tokens.ttl_cache import TtlCache
 
 AuthMethod = Literal["client_secret_post", "client_secret_basic"]
 AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_post", "client_secret_basic")
@@ -107,11 +108,10 @@ class SecretsManagerCredentialStore(CredentialStore):
     ) -> None:
         self._make_client = make_client
         self._prefix = prefix
-        self._max_age = max_age
         self._clock = clock
-        # (secret, stage) -> (read at, value): the current value last read is also what an
-        # outage falls back on; a value that does not parse is not kept, so it is read again
-        self._cached: dict[tuple[str, Stage], tuple[float, ClientCredentials]] = {}
+        # (secret, stage) -> value: the current value last read is also what an outage falls
+        # back on; a value that does not parse is not kept, so it is read again
+        self._cached: TtlCache[tuple[str, Stage], ClientCredentials] = TtlCache(max_age)
 
     @cached_property
     def _client(self) -> Any:
@@ -124,9 +124,9 @@ class SecretsManagerCredentialStore(CredentialStore):
         self, region: str, credential: str, stage: Stage = CURRENT, *, fresh: bool = False
     ) -> ClientCredentials | None:
         name = self.secret_name(region, credential)
-        cached = self._cached.get((name, stage))
-        if cached is not None and not fresh and self._clock() - cached[0] < self._max_age:
-            return cached[1]
+        cached = None if fresh else self._cached.get((name, stage), self._clock())
+        if cached is not None:
+            return cached
         try:
             answer = self._get(name, stage)
         except DependencyError as error:
@@ -141,10 +141,10 @@ class SecretsManagerCredentialStore(CredentialStore):
         try:
             credentials = self._parsed(name, answer, stage)
         except CredentialsUnavailable:
-            self._cached.pop((name, stage), None)  # an operator's fix is read at once
+            self._cached.pop((name, stage))  # an operator's fix is read at once
             raise
         if stage != PENDING:  # read once per rotation: nothing to keep
-            self._cached[(name, stage)] = (self._clock(), credentials)
+            self._cached.put((name, stage), credentials, self._clock())
         return credentials
 
     def promote(self, region: str, credential: str, pending: str, current: str) -> None:
@@ -160,7 +160,7 @@ class SecretsManagerCredentialStore(CredentialStore):
                 SecretId=name, VersionStage=PENDING, RemoveFromVersionId=pending
             )
         for stage in (CURRENT, PREVIOUS):
-            self._cached.pop((name, stage), None)
+            self._cached.pop((name, stage))
 
     def _get(self, name: str, stage: Stage) -> dict[str, Any] | None:
         with calling("Secrets Manager", name):
@@ -176,10 +176,10 @@ class SecretsManagerCredentialStore(CredentialStore):
         self, name: str, stage: Stage, credential: str, error: DependencyError
     ) -> ClientCredentials | None:
         if isinstance(error, DependencyUnavailable):
-            last_read = self._cached.get((name, CURRENT))
+            last_read = self._cached.any_age((name, CURRENT))
             if stage == CURRENT and last_read is not None:
                 logger.warning("Secrets Manager unavailable; using the secret last read")
-                return last_read[1]
+                return last_read
             raise error
         raise CredentialsUnavailable(
             f"cannot read secret {name!r} of credential {credential!r}: {error.message}"

@@ -36,6 +36,7 @@ from vcc_tokens.errors import (
     Forbidden,
 )
 from vcc_tokens.observability import MetricUnit, logger, metrics
+from vcc_tokens.ttl_cache import TtlCache
 
 _ASSUMED_ROLE = re.compile(
     r"^arn:(?P<partition>aws[\w-]*):sts::(?P<account>\d{12}):assumed-role/(?P<role>[^/]+)/.+$"
@@ -155,9 +156,8 @@ class SsmEntitlementStore(EntitlementStore):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._ssm = ssm
-        self._text: tuple[float, str] | None = None  # (read at, the parameter's text)
+        self._text: TtlCache[str, str] = TtlCache(max_age)  # the parameter's text
         self._parameter = parameter
-        self._max_age = max_age
         self._grace = grace_seconds
         self._clock = clock
         self._parsed: tuple[str, Entitlements] | None = None
@@ -182,12 +182,13 @@ class SsmEntitlementStore(EntitlementStore):
     def _read(self) -> str:
         """The parameter's text: from SSM, or as read within the last `max_age` seconds."""
         now = self._clock()
-        if self._text is not None and now - self._text[0] < self._max_age:
-            return self._text[1]
-        with calling("SSM", self._parameter):
-            answer = self._ssm.get_parameter(Name=self._parameter)
-        self._text = (now, str(answer["Parameter"]["Value"]))
-        return self._text[1]
+        text = self._text.get(self._parameter, now)
+        if text is None:
+            with calling("SSM", self._parameter):
+                answer = self._ssm.get_parameter(Name=self._parameter)
+            text = str(answer["Parameter"]["Value"])
+            self._text.put(self._parameter, text, now)
+        return text
 
     def _within_grace(self, error: DependencyUnavailable) -> Entitlements:
         age = self._clock() - self._read_at

@@ -167,7 +167,7 @@ class UpstreamTimeout(UpstreamError):
     kind = "timeout"
 
 
-def remembered_error(code: str, message: str, retry_after: int) -> VendError:
+def error_for_code(code: str, message: str, retry_after: int) -> VendError:
     """The error with this `code`, for a failure remembered by code (vcc_tokens.backoff)."""
     classes: list[type[VendError]] = [VendError]
     while classes:

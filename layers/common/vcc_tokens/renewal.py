@@ -1,7 +1,7 @@
 """Renewal in the background: a caller whose request finds its (valid) token inside the refresh
 margin should not wait for VCC, so the vending function takes the key's lease and asks the
 refresher function, asynchronously, to renew the key under that lease, then serves the valid
-token at once. The refresher's `renew_held` (vcc_tokens.vending) does the fetch.
+token at once. The refresher's `renew_handed_over` (vcc_tokens.vending) does the fetch.
 
 Without a renewer (RENEWAL_FUNCTION_NAME unset, as in `make run`), the request renews inline,
 within the short RENEW_AHEAD_BUDGET_SECONDS.

@@ -31,6 +31,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from vcc_tokens.aws import calling
+from vcc_tokens.ttl_cache import TtlCache
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -70,10 +71,11 @@ class KmsEnvelopeCipher(TokenCipher):
     ) -> None:
         self._client = client
         self._key_id = key_id
-        self._max_age = max_age
         self._clock = clock
-        self._sealing: tuple[float, bytes, bytes] | None = None  # (made at, plain, encrypted)
-        self._opened: dict[bytes, tuple[float, bytes]] = {}  # encrypted -> (opened at, plain)
+        self._sealing: TtlCache[str, tuple[bytes, bytes]] = TtlCache(max_age)  # (plain, encrypted)
+        self._opened: TtlCache[bytes, bytes] = TtlCache(
+            max_age, OPENED_KEYS_KEPT
+        )  # encrypted -> plain
 
     def seal(self, plaintext: str, binding: bytes) -> Sealed:
         plain_key, encrypted_key = self._sealing_key()
@@ -93,20 +95,22 @@ class KmsEnvelopeCipher(TokenCipher):
 
     def _sealing_key(self) -> tuple[bytes, bytes]:
         now = self._clock()
-        if self._sealing is None or now - self._sealing[0] >= self._max_age:
+        sealing = self._sealing.get(self._key_id, now)
+        if sealing is None:
             with calling("KMS", self._key_id):
                 answer = self._client.generate_data_key(
                     KeyId=self._key_id, KeySpec="AES_256", EncryptionContext=self.CONTEXT
                 )
-            self._sealing = (now, answer["Plaintext"], answer["CiphertextBlob"])
-            self._remember(answer["CiphertextBlob"], answer["Plaintext"], now)
-        return self._sealing[1], self._sealing[2]
+            sealing = (answer["Plaintext"], answer["CiphertextBlob"])
+            self._sealing.put(self._key_id, sealing, now)
+            self._opened.put(answer["CiphertextBlob"], answer["Plaintext"], now)
+        return sealing
 
     def _opened_key(self, encrypted_key: bytes) -> bytes | None:
         now = self._clock()
-        known = self._opened.get(encrypted_key)
-        if known is not None and now - known[0] < self._max_age:
-            return known[1]
+        known = self._opened.get(encrypted_key, now)
+        if known is not None:
+            return known
         with calling("KMS", self._key_id):
             try:
                 answer = self._client.decrypt(
@@ -116,11 +120,5 @@ class KmsEnvelopeCipher(TokenCipher):
                 )
             except self._client.exceptions.InvalidCiphertextException:
                 return None  # not our key's, or altered: not a fault, a token that does not open
-        self._remember(encrypted_key, answer["Plaintext"], now)
+        self._opened.put(encrypted_key, answer["Plaintext"], now)
         return answer["Plaintext"]
-
-    def _remember(self, encrypted_key: bytes, plain_key: bytes, now: float) -> None:
-        self._opened.pop(encrypted_key, None)
-        self._opened[encrypted_key] = (now, plain_key)
-        while len(self._opened) > OPENED_KEYS_KEPT:  # dicts keep insertion order: oldest first
-            del self._opened[next(iter(self._opened))]

@@ -99,10 +99,10 @@ class CacheEntry:
         return cls(key.region, key.scope, None, credential=key.credential)
 
     @classmethod
-    def holding_token(cls, token: CachedToken, failure: Failure | None = None) -> CacheEntry:
+    def of_token(cls, token: CachedToken, failure: Failure | None = None) -> CacheEntry:
         return cls(token.region, token.scope, token, failure=failure, credential=token.credential)
 
-    def holding(self) -> str:
+    def replaced_sha256(self) -> str:
         """What a fetch that replaces this item's token names as replaced (TokenCache.store)."""
         if self.stored_sha256 is not None:
             return self.stored_sha256

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
-
-from botocore.config import Config
 
 from vcc_tokens.aws import aws_client, client_config
 from vcc_tokens.cache import MAX_TOKEN_BYTES, DynamoDBTokenCache
@@ -34,54 +33,86 @@ def token_vendor() -> TokenVendor:
     return build_vendor(get_settings())
 
 
+@dataclass(frozen=True)
+class Connections:
+    """What an execution environment reaches: the token cache (and its table's health items),
+    the secrets, VCC. The refresher's vendor and its rotation share one set, so a promoted
+    secret is the one the next renewal reads."""
+
+    settings: Settings
+    cache: DynamoDBTokenCache
+    credentials: SecretsManagerCredentialStore
+    upstream: VccTokenEndpoint
+    health: DynamoDBHealthLog
+
+
+def connect(settings: Settings) -> Connections:
+    config = client_config(settings)
+    dynamodb = aws_client("dynamodb", config=config)
+    cipher = KmsEnvelopeCipher(aws_client("kms", config=config), settings.kms_key_id)
+    return Connections(
+        settings,
+        DynamoDBTokenCache(dynamodb, settings.table_name, cipher),
+        credential_store(settings),
+        token_endpoint(settings),
+        DynamoDBHealthLog(dynamodb, settings.table_name),
+    )
+
+
+@lru_cache(maxsize=1)
+def refresher_connections() -> Connections:
+    return connect(get_settings())
+
+
 @lru_cache(maxsize=1)
 def refresher_vendor() -> TokenVendor:
     """The refresher's vendor: the same engine, recording each credential's health."""
-    return build_vendor(get_settings(), records_health=True)
+    return vendor_on(refresher_connections(), records_health=True)
 
 
 @lru_cache(maxsize=1)
 def rotation() -> Rotation:
-    """The refresher's rotation, on its vendor's secrets, VCC session and health log."""
+    """The refresher's rotation, on the refresher's secrets, VCC session and health log."""
     from vcc_tokens.rotation import Rotation  # the refresher's only: not on the vend import path
 
-    vendor = refresher_vendor()
+    reach = refresher_connections()
 
     def scopes_in_use(region: str, credential: str) -> Iterator[str]:
-        for entry in vendor.store.entries():
+        for entry in reach.cache.entries():
             if (entry.region, entry.credential) == (region, credential) and entry.token:
                 yield entry.scope
 
     return Rotation(
-        vendor.credentials,
-        vendor.upstream,
-        vendor.settings,
-        vendor.health,
-        vendor.clock,
-        scopes_in_use,
+        reach.credentials, reach.upstream, reach.settings, reach.health, time.time, scopes_in_use
     )
 
 
 def build_vendor(
-    settings: Settings, clock: Callable[[], float] = time.time, *, records_health: bool = False
+    settings: Settings, clock: Callable[[], float] = time.time, *, renewer: Renewer | None = None
 ) -> TokenVendor:
-    """A vendor with its own clients and in-memory cache: what one Lambda instance holds.
-    `records_health`: the refresher's, which records each credential's outcomes."""
-    config = client_config(settings)
-    dynamodb = aws_client("dynamodb", config=config)
+    """A vendor with its own connections and in-memory cache: what one Lambda instance holds.
+    `renewer`: where renewals ahead are handed; by default the function the settings name."""
+    return vendor_on(connect(settings), clock, renewer=renewer)
+
+
+def vendor_on(
+    reach: Connections,
+    clock: Callable[[], float] = time.time,
+    *,
+    records_health: bool = False,
+    renewer: Renewer | None = None,
+) -> TokenVendor:
+    """`records_health`: the refresher's, which records each credential's outcomes."""
+    settings = reach.settings
     return TokenVendor(
         settings=settings,
-        cache=DynamoDBTokenCache(
-            dynamodb,
-            settings.table_name,
-            KmsEnvelopeCipher(aws_client("kms", config=config), settings.kms_key_id),
-        ),
-        credentials=credential_store(settings),
-        upstream=token_endpoint(settings),
+        cache=reach.cache,
+        credentials=reach.credentials,
+        upstream=reach.upstream,
         memory=MemoryCache(settings.memory_cache_seconds),
-        renewer=renewer(settings, config),
+        renewer=renewer or renewal_function(settings),
         clock=clock,
-        health=DynamoDBHealthLog(dynamodb, settings.table_name) if records_health else None,
+        health=reach.health if records_health else None,
     )
 
 
@@ -107,11 +138,12 @@ def credential_store(settings: Settings) -> SecretsManagerCredentialStore:
     )
 
 
-def renewer(settings: Settings, config: Config) -> Renewer | None:
+def renewal_function(settings: Settings) -> Renewer | None:
     """Background renewal through the refresher function, when the template names it."""
     name = settings.renewal_function_name
     if name is None:
         return None
+    config = client_config(settings)
     return LambdaRenewer(lambda: aws_client("lambda", config=config), name)
 
 
@@ -130,6 +162,7 @@ def reset() -> None:
     """Forget settings, clients and in-memory tokens, e.g. after a test changed the environment."""
     token_vendor.cache_clear()
     refresher_vendor.cache_clear()
+    refresher_connections.cache_clear()
     rotation.cache_clear()
     entitlement_store.cache_clear()
     get_settings.cache_clear()

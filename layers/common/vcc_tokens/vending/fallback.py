@@ -3,7 +3,7 @@
 
 A valid token, though short of what was asked, is better than an error: the candidate with the
 most time left is served (outcome `fallback`, counted); with none, the error. While a key backs
-off after a failure, its callers get the remembered error at once (`remembered`).
+off after a failure, its callers get the error its failure memory holds at once (`backoff_answer`).
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def best_valid(
     return Vend(token, CacheOutcome.FALLBACK, source)
 
 
-def remembered(failure: Failure, now: float) -> VendError:
+def backoff_answer(failure: Failure, now: float) -> VendError:
     """The answer the key's failure memory gives while it backs off (counted)."""
     metrics.add_metric(name="BackoffAnswers", unit=MetricUnit.Count, value=1)
     return failure.error(now)

@@ -1,5 +1,6 @@
 """What one request got: the token, how the cache stood (`CacheOutcome`) and where the token
-came from (`Source`). The handler logs and counts them; the engine only reports them."""
+came from (`Source`); what the single flight obtained (`Obtained`). The handler logs and counts
+them; the engine only reports them."""
 
 from __future__ import annotations
 
@@ -30,6 +31,15 @@ class Source(StrEnum):
 class Vend:
     token: CachedToken
     outcome: CacheOutcome
+    source: Source
+
+
+@dataclass(frozen=True)
+class Obtained:
+    """A token the key's lease holder fetched: this instance (UPSTREAM) or another one it
+    waited for (LEASE_WAIT)."""
+
+    token: CachedToken
     source: Source
 
 

@@ -28,6 +28,7 @@ from vcc_tokens.renewal import Renewer
 from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
 from vcc_tokens.vending.freshness import KeyState, RenewalMargin, key_state
 from vcc_tokens.vending.single_flight import SingleFlight
+from vcc_tokens.vending.store import TokenStore
 
 
 @dataclass
@@ -43,6 +44,7 @@ class RenewalReport:
 
 @dataclass
 class Renewals:
+    store: TokenStore
     flight: SingleFlight
     margin: RenewalMargin
     settings: Settings
@@ -70,13 +72,13 @@ class Renewals:
             if self.renewer is not None:
                 self._hand_over(lease, self.renewer)
                 return current
-            renewed, _ = self.flight.fetch_holding(
+            renewed = self.flight.fetch_under(
                 lease, self.not_due(), budget=self.settings.renew_ahead_budget
-            )
+            ).token
         except VendError as error:  # the caller holds a valid token: serve it, whatever failed
             metrics.add_metric(name="RenewAheadFailures", unit=MetricUnit.Count, value=1)
             logger.warning(
-                "refresh-ahead failed; serving the current token",
+                "renewal ahead failed; serving the current token",
                 extra={"error": error.code, "seconds_left": current.seconds_left(self.clock())},
             )
             return current
@@ -87,7 +89,7 @@ class Renewals:
         try:
             renewer.request(lease.key.region, lease.key.scope, lease.owner)
         except DependencyError:  # counted where it happened; the lease expires, others retry
-            self.flight.store.release(lease)
+            self.store.release(lease)
             raise
         metrics.add_metric(name="RenewalsHandedOver", unit=MetricUnit.Count, value=1)
 
@@ -96,17 +98,17 @@ class Renewals:
         expired meanwhile, under a new one, unless someone else holds it. False if VCC or AWS
         failed (remembered and counted like any failure) or someone else is renewing."""
         try:
-            latest = self.flight.store.latest(key)
+            latest = self.store.latest(key)
             now = self.clock()
             if latest is None or latest.lease_owner != lease_owner or latest.lease_until < now:
                 lease = self.flight.take(key)
             else:  # claimed first: of two deliveries of one event, one fetches
                 lease = self.flight.lease(key)
                 handed = Lease(key, lease_owner, latest.lease_until)
-                lease = lease if self.flight.store.claim(handed, lease) else None
+                lease = lease if self.store.claim(handed, lease) else None
             if lease is None:
                 return False  # someone else is renewing it, or it backs off
-            self.flight.fetch_holding(lease, self.not_due())
+            self.flight.fetch_under(lease, self.not_due())
         except Exception as error:  # one key's fault: recorded, never raised
             key_failed(key, error, "renewal failed")
             return False
@@ -118,7 +120,7 @@ class Renewals:
         now = self.clock()
         report = RenewalReport()
         routes = self.settings.credential_routes
-        for entry in self.flight.store.entries():
+        for entry in self.store.entries():
             if entry.unreadable:
                 report.unreadable += 1
             elif routes.credential_for(entry.region, entry.scope) != entry.credential:
@@ -136,7 +138,7 @@ class Renewals:
         state = key_state(entry, now, min_ttl=0, margin=self.margin, skew=skew, horizon=horizon)
         if state is KeyState.FRESH:
             report.fresh += 1
-        elif self.flight.store.blocking(entry, now) is not None:
+        elif self.store.blocking(entry, now) is not None:
             report.backing_off += 1  # BACKING_OFF, or DUE with a failure remembered
         else:
             self._renew_scheduled(entry, report)

@@ -21,9 +21,9 @@ from vcc_tokens.config import Settings
 from vcc_tokens.errors import DependencyError, UpstreamError, UpstreamUnavailable, VendError
 from vcc_tokens.observability import MetricUnit, logger, metrics
 from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
-from vcc_tokens.vending.fallback import remembered
+from vcc_tokens.vending.fallback import backoff_answer
 from vcc_tokens.vending.minting import Minter
-from vcc_tokens.vending.outcome import Source
+from vcc_tokens.vending.outcome import Obtained, Source
 from vcc_tokens.vending.store import TokenStore
 
 MIN_FETCH_SECONDS = 1.0  # a fetch is not started with less of the request's deadline left
@@ -75,7 +75,7 @@ class SingleFlight:
         *,
         replacing: str | None = None,
         requested_at: float | None = None,
-    ) -> tuple[CachedToken, Source]:
+    ) -> Obtained:
         """A token that `satisfied` accepts, fetched by exactly one instance at a time: the
         others wait for it, or take the lease over once it expires. If the key backs off after
         a failure, the remembered error at once."""
@@ -90,10 +90,10 @@ class SingleFlight:
             if lease is None:
                 latest, accepted = self._latest_accepted(key, satisfied)
                 if accepted is not None:
-                    return accepted, Source.LEASE_WAIT
+                    return Obtained(accepted, Source.LEASE_WAIT)
                 lease = _ours(latest, owner)
             if lease is not None:
-                return self.fetch_holding(
+                return self.fetch_under(
                     lease, satisfied, replacing=replacing, requested_at=requested_at
                 )
             self._wait(key, latest, attempt, deadline)
@@ -105,7 +105,7 @@ class SingleFlight:
         now = self.clock()
         failure = self.store.blocking(latest, now)
         if failure is not None:
-            raise remembered(failure, now)
+            raise backoff_answer(failure, now)
         if attempt == 0:
             metrics.add_metric(name="LeaseWaits", unit=MetricUnit.Count, value=1)
         if now > deadline or time_left_after_calls(2) < MIN_FETCH_SECONDS:
@@ -115,7 +115,7 @@ class SingleFlight:
             )
         self.sleep(self.pause(attempt))
 
-    def fetch_holding(
+    def fetch_under(
         self,
         lease: Lease,
         satisfied: Satisfied,
@@ -123,7 +123,7 @@ class SingleFlight:
         replacing: str | None = None,
         requested_at: float | None = None,
         budget: float | None = None,
-    ) -> tuple[CachedToken, Source]:
+    ) -> Obtained:
         """With the key's lease: the token the previous holder stored if it will do, else a new
         one from VCC (within `budget`, by default the whole upstream budget). The lease is given
         back either way: in the same write that stores a new token, else with the failure to
@@ -136,19 +136,18 @@ class SingleFlight:
             raise
         if accepted is not None:
             self.store.release(lease)
-            return accepted, Source.LEASE_WAIT
+            return Obtained(accepted, Source.LEASE_WAIT)
         previous = latest.failure if latest else None
         token = self._mint(lease, previous, budget)
         try:
-            return self.store.save(
-                token, lease, replacing=replacing, requested_at=requested_at
-            ), Source.UPSTREAM
+            stored = self.store.save(token, lease, replacing=replacing, requested_at=requested_at)
+            return Obtained(stored, Source.UPSTREAM)
         except DependencyError as fault:
             failure = self.remember(fault, previous)
             self.store.keep_unstored(token, failure)
             metrics.add_metric(name="UncachedTokens", unit=MetricUnit.Count, value=1)
             self.store.release(lease, failure)
-            return token, Source.UPSTREAM
+            return Obtained(token, Source.UPSTREAM)
         except BaseException:  # anything else: the lease goes back (refused if it already went)
             self.store.release(lease)
             raise

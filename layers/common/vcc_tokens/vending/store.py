@@ -21,6 +21,7 @@ from vcc_tokens.backoff import Failure
 from vcc_tokens.cache import TokenCache
 from vcc_tokens.errors import DependencyError
 from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
+from vcc_tokens.ttl_cache import TtlCache
 
 TOUCH_INTERVAL = 60  # how often an instance records that a key is still being asked for
 
@@ -29,23 +30,19 @@ class MemoryCache:
     """This execution environment's copies of cache entries, each trusted for `max_age` s."""
 
     def __init__(self, max_age: float) -> None:
-        self._max_age = max_age
-        self._entries: dict[Key, tuple[float, CacheEntry]] = {}
+        self._entries: TtlCache[Key, CacheEntry] = TtlCache(max_age)
 
     def get(self, key: Key, now: float) -> CacheEntry | None:
-        remembered = self._entries.get(key)
-        if remembered is None or now - remembered[0] >= self._max_age:
-            return None
-        return remembered[1]
+        return self._entries.get(key, now)
 
-    def held(self, key: Key, now: float) -> CachedToken | None:
-        """The token this environment holds for the key, whatever its age, if still valid."""
-        remembered = self._entries.get(key)
-        token = remembered[1].token if remembered else None
+    def valid_copy(self, key: Key, now: float) -> CachedToken | None:
+        """The token this environment keeps for the key, whatever its copy's age, if valid."""
+        entry = self._entries.any_age(key)
+        token = entry.token if entry else None
         return token if token is not None and token.seconds_left(now) > 0 else None
 
     def put(self, entry: CacheEntry, now: float) -> None:
-        self._entries[entry.key] = (now, entry)
+        self._entries.put(entry.key, entry, now)
 
     def clear(self) -> None:
         self._entries.clear()
@@ -60,21 +57,23 @@ class TokenStore:
     _touched: dict[Key, float] = field(default_factory=dict)
     _unstored: dict[Key, str] = field(default_factory=dict)  # sha256 of a token kept, not stored
 
-    def remembered(self, key: Key, now: float) -> CacheEntry | None:
+    def recent(self, key: Key, now: float) -> CacheEntry | None:
         """The entry read within the memory's max age, without asking DynamoDB."""
         return self.memory.get(key, now)
 
-    def held(self, key: Key, now: float) -> CachedToken | None:
-        """A valid token this environment holds for the key, however old its copy."""
-        return self.memory.held(key, now)
+    def valid_copy(self, key: Key, now: float) -> CachedToken | None:
+        """A valid token this environment keeps for the key, however old its copy."""
+        return self.memory.valid_copy(key, now)
 
-    def still_held(self, held: CachedToken | None, read: CacheEntry | None) -> CachedToken | None:
-        """`held` (this environment's copy, taken before DynamoDB answered `read`), unless
-        DynamoDB no longer holds it: a purged or replaced token is not served from memory
-        again. A token DynamoDB never took (keep_unstored) stays."""
-        if held is None or self._unstored.get(held.key) == held.sha256:
-            return held
-        return held if read is not None and read.holding() == held.sha256 else None
+    def still_current(
+        self, copy: CachedToken | None, read: CacheEntry | None
+    ) -> CachedToken | None:
+        """`copy` (this environment's, taken before DynamoDB answered `read`), unless DynamoDB
+        no longer has it: a purged or replaced token is not served from memory again. A token
+        DynamoDB never took (keep_unstored) stays."""
+        if copy is None or self._unstored.get(copy.key) == copy.sha256:
+            return copy
+        return copy if read is not None and read.replaced_sha256() == copy.sha256 else None
 
     def read(self, key: Key, now: float) -> CacheEntry | None:
         """The key's entry from DynamoDB (eventually consistent); the caller still wants it."""
@@ -127,7 +126,7 @@ class TokenStore:
         how: dict[str, Any] = {"replacing": replacing, "requested_at": requested_at}
         if not self.cache.store(token, releasing=lease, **how):
             token = self._refused(token, lease, how)
-        self.memory.put(CacheEntry.holding_token(token), self.clock())
+        self.memory.put(CacheEntry.of_token(token), self.clock())
         self._unstored.pop(token.key, None)
         return token
 
@@ -151,7 +150,7 @@ class TokenStore:
     def keep_unstored(self, token: CachedToken, failure: Failure) -> None:
         """A token DynamoDB would not take: kept here, behind the failure that keeps the key's
         other instances from fetching it again."""
-        self.memory.put(CacheEntry.holding_token(token, failure), self.clock())
+        self.memory.put(CacheEntry.of_token(token, failure), self.clock())
         self._unstored[token.key] = token.sha256
 
     def entries(self) -> Iterator[CacheEntry]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from vcc_tokens.backoff import Backoff
 from vcc_tokens.cache import TokenCache
 from vcc_tokens.config import Settings
 from vcc_tokens.credentials import CredentialStore
@@ -23,7 +22,7 @@ from vcc_tokens.renewal import Renewer
 from vcc_tokens.token_request import TokenRequest
 from vcc_tokens.tokens import NOTHING_CACHED, CachedToken, CacheEntry, Key
 from vcc_tokens.upstream import TokenEndpoint
-from vcc_tokens.vending.fallback import best_valid, remembered
+from vcc_tokens.vending.fallback import backoff_answer, best_valid
 from vcc_tokens.vending.freshness import KeyState, RenewalMargin, key_state, usable
 from vcc_tokens.vending.minting import Minter
 from vcc_tokens.vending.outcome import CacheOutcome, Source, Vend, shortfall
@@ -57,7 +56,7 @@ class TokenVendor:
         minter = Minter(credentials, upstream, clock, settings.rotation_grace_seconds, health)
         self.flight = SingleFlight(self.store, minter, settings, clock, sleep)
         margin = RenewalMargin(settings.refresh_margin_seconds, settings.refresh_margin_fraction)
-        self.renewals = Renewals(self.flight, margin, settings, clock, renewer)
+        self.renewals = Renewals(self.store, self.flight, margin, settings, clock, renewer)
 
     # --- GET /tokens/{region}/{scope} ---------------------------------------------------------
     def vend(self, request: TokenRequest) -> Vend:
@@ -65,31 +64,31 @@ class TokenVendor:
         recent = self._recent_enough(key, min_ttl, now)
         if recent is not None:
             return Vend(recent, CacheOutcome.HIT, Source.MEMORY)
-        held = self.store.held(key, now)  # any age: a candidate if all else fails
+        copy = self.store.valid_copy(key, now)  # any age: a candidate if all else fails
         cached: CachedToken | None = None
         try:
             entry = self.store.read(key, now)
-            held = self.store.still_held(held, entry)  # purged: not served from memory again
+            copy = self.store.still_current(copy, entry)  # purged: not served from memory again
             cached = entry.token if entry else None
             state = self.state(entry, now, min_ttl)
             if cached is not None and state in (KeyState.FRESH, KeyState.DUE):
                 if state is KeyState.DUE:
                     cached = self.renewals.ahead(cached)
                 return Vend(cached, CacheOutcome.HIT, Source.DYNAMODB)
-            if usable(held, min_ttl, now, self.skew):  # fetched here, not stored
-                return Vend(held, CacheOutcome.HIT, Source.MEMORY)
+            if usable(copy, min_ttl, now, self.skew):  # fetched here, not stored
+                return Vend(copy, CacheOutcome.HIT, Source.MEMORY)
             failure = self.store.blocking(entry, now)
             if state is KeyState.BACKING_OFF and failure is not None:
-                raise remembered(failure, now)
+                raise backoff_answer(failure, now)
             wanted = lambda t: usable(t, min_ttl, self.clock(), self.skew)  # noqa: E731
             heal = None  # an unreadable item's token is replaced as it is
             if entry is not None and state is KeyState.UNREADABLE:
-                heal = entry.holding()
-            token, source = self.flight.obtain(key, wanted, requested_at=now, replacing=heal)
+                heal = entry.replaced_sha256()
+            got = self.flight.obtain(key, wanted, requested_at=now, replacing=heal)
         except VendError as error:  # one rule, whatever failed: the best valid token, or this
-            candidates = [(cached, Source.DYNAMODB), (held, Source.MEMORY)]
+            candidates = [(cached, Source.DYNAMODB), (copy, Source.MEMORY)]
             return best_valid(error, candidates, now, self.skew)
-        return Vend(token, shortfall(cached, now), source)
+        return Vend(got.token, shortfall(cached, now), got.source)
 
     def state(self, entry: CacheEntry | None, now: float, min_ttl: int) -> KeyState:
         return key_state(entry, now, min_ttl=min_ttl, margin=self.renewals.margin, skew=self.skew)
@@ -97,7 +96,7 @@ class TokenVendor:
     def _recent_enough(self, key: Key, min_ttl: int, now: float) -> CachedToken | None:
         """The memory's recent copy, if fresh, or due with its renewal settled (under way, or
         backing off)."""
-        entry = self.store.remembered(key, now)
+        entry = self.store.recent(key, now)
         state = self.state(entry, now, min_ttl)
         if state is KeyState.DUE and (
             self.store.blocking(entry, now) is not None or self.renewals.settled(key, now)
@@ -130,35 +129,14 @@ class TokenVendor:
             return Vend(current, CacheOutcome.CURRENT, Source.DYNAMODB)
         # What the item holds is replaced, whatever hash was quoted: so a refresh of an expired,
         # unreadable or absent token is stored, and bounds the next ones like any other
-        replacing = entry.holding() if entry else NOTHING_CACHED
-        token, source = self.flight.obtain(key, satisfied, replacing=replacing)
-        outcome = CacheOutcome.REFRESHED if source is Source.UPSTREAM else CacheOutcome.CURRENT
-        return Vend(token, outcome, source)
+        replacing = entry.replaced_sha256() if entry else NOTHING_CACHED
+        got = self.flight.obtain(key, satisfied, replacing=replacing)
+        outcome = CacheOutcome.REFRESHED if got.source is Source.UPSTREAM else CacheOutcome.CURRENT
+        return Vend(got.token, outcome, got.source)
 
     # --- the refresher ----------------------------------------------------------------------
     def renew_due(self) -> RenewalReport:
         return self.renewals.scheduled()
 
-    def renew_held(self, key: Key, lease_owner: str) -> bool:
+    def renew_handed_over(self, key: Key, lease_owner: str) -> bool:
         return self.renewals.handed_over(key, lease_owner)
-
-    # --- collaborators a test or the wiring may swap ---------------------------------------
-    @property
-    def renewer(self) -> Renewer | None:
-        return self.renewals.renewer
-
-    @renewer.setter
-    def renewer(self, renewer: Renewer | None) -> None:
-        self.renewals.renewer = renewer
-
-    @property
-    def sleep(self) -> Callable[[float], None]:
-        return self.flight.sleep
-
-    @sleep.setter
-    def sleep(self, sleep: Callable[[float], None]) -> None:
-        self.flight.sleep = sleep
-
-    @property
-    def backoff(self) -> Backoff:
-        return self.flight.backoff
