@@ -35,9 +35,11 @@ bench: $(VENV)/.installed
 openapi: $(VENV)/.installed
 	PYTHONPATH=layers/common $(BIN)/python -m local.openapi
 
-# docs/configuration.md's table, from the settings' declarations (vcc_tokens/config.py)
+# docs/configuration.md's table, from the settings' declarations (vcc_tokens/config.py), and
+# the template's dashboard body, from the metric names (vcc_token_contract/metrics.py)
 docs: $(VENV)/.installed
 	PYTHONPATH=layers/common $(BIN)/python -m local.configuration_doc
+	PYTHONPATH=layers/common $(BIN)/python -m local.dashboard
 
 lock: $(VENV)/.installed
 	cd layers/common && ../../$(LAYER_LOCK) requirements.in -o requirements.txt

@@ -15,7 +15,9 @@ HEADER = """# Configuration
 
 The functions' environment variables: the template sets them (from its parameters where one is
 named), and each execution environment reads them once and validates them; a wrong value stops
-it with a message naming the variable and what is allowed. Besides these: `POWERTOOLS_*`
+it with a message naming the variable and what is allowed. A variable renamed so that "refresh"
+means only the 401 route and "renew" replacing a token before it expires is still read by its
+former name when the new one is not set (both set, they must agree). Besides these: `POWERTOOLS_*`
 (service name, metrics namespace, log level: the template's Globals).
 
 <!-- generated from vcc_tokens/config.py by `make docs` (local/configuration_doc.py): edit there -->
@@ -47,7 +49,10 @@ def render() -> str:
     for spec_field in fields(Settings):
         spec: Setting = spec_field.metadata["setting"]
         default = default_text(spec, spec_field.default)
-        rows.append(f"| `{spec.variable}` | {default} | {range_text(spec)} | {spec.meaning} |")
+        meaning = spec.meaning + (
+            f" (formerly `{spec.formerly}`, still read)" if spec.formerly else ""
+        )
+        rows.append(f"| `{spec.variable}` | {default} | {range_text(spec)} | {meaning} |")
     return HEADER + "\n" + "\n".join(rows) + "\n"
 
 

@@ -7,7 +7,7 @@ Lambda. Ctrl-C or SIGTERM stops everything and frees every port.
 
 Environment:
   PORT (3000), MOTO_PORT (5000), VCC_EMULATOR_PORT (8081), VCC_EMULATOR_LATENCY (0 s)
-  REFRESH_RATE_MINUTES  the scheduled refresher's period (default: the template's)
+  RENEW_RATE_MINUTES  the scheduled refresher's period (default: the template's)
   LOCAL_CALLERS      JSON file of known callers (default local/callers.json)
   LOCAL_ENTITLEMENTS JSON file of entitlement rules (default local/entitlements.json)
   ALLOWED_ACCOUNT_IDS, ALLOWED_ORGANIZATION_ID
@@ -211,11 +211,11 @@ def log_delivery(aws_endpoint: str) -> LogDelivery:
     return delivery
 
 
-def refresh_rate_minutes(template: dict[str, Any]) -> int:
+def renew_rate_minutes(template: dict[str, Any]) -> int:
     default = template["Parameters"]["RefreshRateMinutes"]["Default"]
-    raw = os.environ.get("REFRESH_RATE_MINUTES", str(default))
+    raw = os.environ.get("RENEW_RATE_MINUTES", str(default))
     if not raw.isdigit() or not 1 <= int(raw) <= 60:
-        raise StartupError(f"REFRESH_RATE_MINUTES must be from 1 to 60, got {raw!r}")
+        raise StartupError(f"RENEW_RATE_MINUTES must be from 1 to 60, got {raw!r}")
     return int(raw)
 
 
@@ -245,7 +245,7 @@ class Inputs:
             read_entitlements(entitlements_path),
             configured_upstream(),
             template,
-            refresh_rate_minutes(template),
+            renew_rate_minutes(template),
         )
 
 
@@ -320,7 +320,7 @@ def seed(inputs: Inputs, upstream: Upstream, aws_endpoint: str) -> None:
             **deployment.seed(aws_endpoint),
             "VCC_TOKEN_URL_TEMPLATE": upstream.token_url_template,
             "POWERTOOLS_METRICS_DISABLED": "true",  # EMF lines would drown the request logs
-            "REFRESH_RATE_MINUTES": str(inputs.rate),
+            "RENEW_RATE_MINUTES": str(inputs.rate),
         }
     )
 

@@ -4,7 +4,7 @@ vending function hands it over ({"renew": {"region", "scope", "lease_owner"}}, i
 asynchronously: vcc_tokens.renewal), and proves and promotes a credential's pending secret when
 `vcc-token admin rotate` asks ({"rotate": {"region", "credential"[, "scope"]}}, invoked
 synchronously: vcc_tokens.rotation). Keys nobody asked for within
-REFRESH_IDLE_SECONDS are left to expire. Renewals go through the same lease as the vending
+RENEW_IDLE_SECONDS are left to expire. Renewals go through the same lease as the vending
 function, so the two never fetch the same key at once.
 
 Invoked asynchronously by an EventBridge schedule rule. Faults are per key and per credential:
@@ -22,6 +22,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vcc_token_contract.events import RENEW, ROTATE
+from vcc_token_contract.metrics import Metric
 from vcc_tokens.config import get_settings
 from vcc_tokens.errors import InvalidRequest, VendError
 from vcc_tokens.observability import MetricUnit, logger, metrics
@@ -40,12 +41,12 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             key, lease_owner = parse_renewal(event[RENEW], get_settings())
         except InvalidRequest as refused:
             logger.warning("renewal event refused", extra={"reason": refused.message})
-            metrics.add_metric(name="RenewalEventsRefused", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=Metric.RENEWAL_EVENTS_REFUSED, unit=MetricUnit.Count, value=1)
             return {"renewed": False, "refused": refused.code}  # not retried: it cannot pass
         renewed = refresher_vendor().renew_handed_over(key, lease_owner)
         logger.info("background renewal finished", extra={"renewed": renewed})
         return {"renewed": renewed}  # a failure is remembered and counted; no retry wanted
-    metrics.add_metric(name="ScheduledRuns", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=Metric.SCHEDULED_RUNS, unit=MetricUnit.Count, value=1)
     rotations = rotation().promote_everywhere()  # first: renewals then use a promoted secret
     report = refresher_vendor().renew_due()
     summary: dict[str, Any] = {
@@ -63,7 +64,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 def rotate(payload: object) -> dict[str, Any]:
-    metrics.add_metric(name="RotationRequests", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=Metric.ROTATION_REQUESTS, unit=MetricUnit.Count, value=1)
     try:
         request = parse_rotation(payload, get_settings())
         result = rotation().promote_pending(request)

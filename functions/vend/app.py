@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from vcc_token_contract.metrics import Metric
 from vcc_tokens.answers import token_body
 from vcc_tokens.api_types import OAUTH_RESPONSES, TOKEN_RESPONSES
 from vcc_tokens.aws import deadline_in
@@ -34,7 +35,7 @@ from vcc_tokens.vending import Source, Vend
 from vcc_tokens.wiring import entitlement_store, token_vendor
 
 ROUTES = "GET /tokens/{region}/{scope}, POST /tokens/{region}/{scope}/refresh, POST /oauth2/token"
-HIT_METRICS = {Source.MEMORY: "MemoryHits", Source.DYNAMODB: "DynamoDBHits"}
+HIT_METRICS = {Source.MEMORY: Metric.MEMORY_HITS, Source.DYNAMODB: Metric.DYNAMODB_HITS}
 GET_QUERY = frozenset({"min_ttl"})
 REFRESH_QUERY: frozenset[str] = frozenset()
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -59,7 +60,7 @@ def log_caller(
     """Every log line of the request names the verified IAM caller."""
     identity = app.current_event.request_context.identity
     logger.append_keys(caller_arn=identity.user_arn, caller_account=identity.account_id)
-    metrics.add_metric(name="Requests", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=Metric.REQUESTS, unit=MetricUnit.Count, value=1)
     return next_middleware(app)
 
 

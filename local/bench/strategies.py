@@ -64,12 +64,12 @@ def this_service(run: StrategyRun, emulator: VccEmulator, schedule: Schedule, st
     with counting_aws_calls() as calls:
         instances = [wiring.build_vendor(settings, lambda: now[0]) for _ in range(INSTANCES)]
         refresher = wiring.build_vendor(settings, lambda: now[0])
-        next_run = start + settings.refresh_rate_seconds
+        next_run = start + settings.renew_rate_seconds
         for when, caller in schedule:
             while next_run <= when:
                 now[0] = next_run
                 refresher.renew_due()
-                next_run += settings.refresh_rate_seconds
+                next_run += settings.renew_rate_seconds
             now[0] = when
             vend = instances[caller % INSTANCES].vend(TokenRequest("emea", SCOPE, 60))
             run.sources[vend.source.value] += 1

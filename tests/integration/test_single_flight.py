@@ -1,5 +1,5 @@
 """One upstream request per token lifetime, on the real local servers (moto server, the VCC
-emulator): single-flight across processes, lease takeover, refresh-ahead, the scheduler, and
+emulator): single-flight across processes, lease takeover, renewal ahead, the scheduler, and
 the refresh endpoint under a burst of 401s."""
 
 from __future__ import annotations
@@ -143,7 +143,7 @@ def test_a_killed_lease_holder_is_taken_over_once_its_lease_and_the_tolerance_ru
     assert response.body["access_token"] in emulator.issued
 
 
-def test_refresh_ahead_serves_the_old_token_while_another_instance_renews(
+def test_renewal_ahead_serves_the_old_token_while_another_instance_renews(
     service: Service, emulator: VccEmulator
 ) -> None:
     # Given a valid token inside its refresh margin (150 s left of 900: margin 180 s)
@@ -210,7 +210,7 @@ def test_the_scheduler_keeps_a_15_minute_key_warm_through_a_simulated_hour(
     service: Service, emulator: VccEmulator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a scheduler every 5 minutes and a caller every minute, on one simulated clock
-    monkeypatch.setenv("REFRESH_RATE_MINUTES", "5")
+    monkeypatch.setenv("RENEW_RATE_MINUTES", "5")
     now = [time.time()]
     scheduler, caller = instance(lambda: now[0]), instance(lambda: now[0])
     assert caller.vend(REQUEST).outcome is CacheOutcome.MISS  # the key's first request

@@ -117,3 +117,20 @@ def test_each_setting_a_template_parameter_sets_is_set_from_that_parameter() -> 
     for spec in named:
         assert spec.template in parameters, spec.template
         assert environment[spec.variable] == {"Ref": spec.template}, spec.variable
+
+
+def test_a_renamed_variable_is_still_read_by_its_former_name() -> None:
+    # "refresh" is the 401 route's word; renewal before expiry reads RENEW_* now
+    settings = Settings.from_env({**REQUIRED, "REFRESH_MARGIN_SECONDS": "90"})
+    assert settings.renew_margin_seconds == 90
+    agreeing = {"REFRESH_RATE_MINUTES": "7", "RENEW_RATE_MINUTES": "7"}
+    assert Settings.from_env({**REQUIRED, **agreeing}).renew_rate_seconds == 420
+    assert Settings.from_env({**REQUIRED, "RENEW_IDLE_SECONDS": "120"}).idle_seconds == 120
+
+
+def test_a_former_name_set_wrong_or_against_the_new_one_is_named() -> None:
+    with pytest.raises(ConfigurationError, match="REFRESH_MARGIN_FRACTION must be"):
+        Settings.from_env({**REQUIRED, "REFRESH_MARGIN_FRACTION": "2"})
+    both = {"REFRESH_IDLE_SECONDS": "600", "RENEW_IDLE_SECONDS": "900"}
+    with pytest.raises(ConfigurationError, match="REFRESH_IDLE_SECONDS is the former name of"):
+        Settings.from_env({**REQUIRED, **both})

@@ -160,7 +160,7 @@ def test_memory_serves_within_its_staleness_bound_then_dynamodb_again(
     assert (fresh.source, fresh.token.access_token) == (Source.DYNAMODB, "newer")
 
 
-def test_refresh_ahead_serves_the_valid_token_and_renews_it_once(
+def test_renewal_ahead_serves_the_valid_token_and_renews_it_once(
     vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
 ) -> None:
     # 900 s lifetime: margin max(60, 20% of 900) = 180 s; 150 s left is inside it

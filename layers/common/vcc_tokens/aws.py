@@ -32,12 +32,16 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
+from vcc_token_contract.metrics import Metric, by_kind
 from vcc_tokens.errors import DependencyError, DependencyUnavailable
 from vcc_tokens.observability import MetricUnit, logger, metrics
 
 if TYPE_CHECKING:
     from vcc_tokens.config import Settings
 
+# The AWS services the functions call, as calling() and DependencyError name them; each fault
+# is also counted as DependencyFaults_<service, spaces removed>
+SERVICES = ("DynamoDB", "KMS", "Lambda", "Secrets Manager", "SSM")
 RETRY_AFTER = 2  # what callers are told to wait after a transient AWS fault
 _TRANSIENT_CODES = frozenset(
     {
@@ -159,9 +163,9 @@ def fault(service: str, resource: str, exc: BaseException) -> DependencyError:
 
 
 def _count(error: DependencyError) -> DependencyError:
-    metrics.add_metric(name="DependencyFaults", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=Metric.DEPENDENCY_FAULTS, unit=MetricUnit.Count, value=1)
     metrics.add_metric(
-        name=f"DependencyFaults_{error.service.replace(' ', '')}", unit=MetricUnit.Count, value=1
+        name=by_kind(Metric.DEPENDENCY_FAULTS, error.service), unit=MetricUnit.Count, value=1
     )
     logger.warning("AWS dependency fault", extra={"service": error.service, "error": error.code})
     return error

@@ -21,6 +21,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from vcc_token_contract.metrics import Metric
 from vcc_token_contract.names import health_credential
 from vcc_tokens.aws import calling
 from vcc_tokens.backoff import Failure
@@ -254,7 +255,7 @@ def _entry(item: dict[str, Any], cipher: TokenCipher) -> CacheEntry:
 
 
 def _unreadable(key: Key, message: str) -> None:
-    metrics.add_metric(name="CacheDecryptFailures", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=Metric.CACHE_DECRYPT_FAILURES, unit=MetricUnit.Count, value=1)
     logger.warning(message, extra={"cache_key": key.cache_key})
 
 

@@ -38,6 +38,7 @@ class Setting:
     choices: tuple[str, ...] = ()  # texts: the allowed values, if few
     template: str = ""  # the template parameter that sets it, if any
     shown_default: str = ""  # the default as the docs show it, where it is not the field's
+    formerly: str = ""  # the variable's former name, still read when the new one is not set
 
 
 def setting(default: Any, variable: str, meaning: str, **spec: Any) -> Any:
@@ -180,15 +181,21 @@ class Settings:
         60, "DEFAULT_MIN_TTL", "`min_ttl` when a caller gives none", low=0, high=3600
     )
     max_min_ttl: int = setting(600, "MAX_MIN_TTL", "the largest `min_ttl`", low=0, high=3600)
-    refresh_margin_seconds: int = setting(
+    renew_margin_seconds: int = setting(
         60,
-        "REFRESH_MARGIN_SECONDS",
+        "RENEW_MARGIN_SECONDS",
         "renew once less than max(seconds, fraction x lifetime) is left: the seconds",
         low=0,
         high=3600,
+        formerly="REFRESH_MARGIN_SECONDS",
     )
-    refresh_margin_fraction: float = setting(
-        0.2, "REFRESH_MARGIN_FRACTION", "and the fraction", low=0, high=0.9
+    renew_margin_fraction: float = setting(
+        0.2,
+        "RENEW_MARGIN_FRACTION",
+        "and the fraction",
+        low=0,
+        high=0.9,
+        formerly="REFRESH_MARGIN_FRACTION",
     )
     memory_cache_seconds: float = setting(
         30.0,
@@ -205,21 +212,23 @@ class Settings:
         low=1,
         high=3600,
     )
-    refresh_rate_seconds: int = setting(
+    renew_rate_seconds: int = setting(
         300,
-        "REFRESH_RATE_MINUTES",
-        "the scheduled refresher's period in minutes, also its look-ahead",
+        "RENEW_RATE_MINUTES",
+        "the scheduled refresher's period in minutes, also how far ahead it renews",
         low=1,
         high=60,
         scale=60,
         template="RefreshRateMinutes",
+        formerly="REFRESH_RATE_MINUTES",
     )
     idle_seconds: int = setting(
         3600,
-        "REFRESH_IDLE_SECONDS",
-        "keys nobody asked for in this long are left to expire",
+        "RENEW_IDLE_SECONDS",
+        "keys nobody asked for in this long are not renewed: left to expire",
         low=60,
         high=7 * 86_400,
+        formerly="REFRESH_IDLE_SECONDS",
     )
     backoff_base_seconds: float = setting(
         2.0,
@@ -385,20 +394,35 @@ class _EnvReader:
 
     def value(self, spec: Setting, default: Any) -> Any:
         """The variable read as its field's default is typed (no default: required text)."""
+        name = self._name(spec)
         if default is MISSING:
-            return self.text(spec.variable)
+            return self.text(name)
         if default is None:
-            return self.optional_text(spec.variable)
+            return self.optional_text(name)
         if spec.choices:
-            return self.choice(spec.variable, default, spec.choices)
+            return self.choice(name, default, spec.choices)
         if isinstance(default, str):
-            return self.text(spec.variable, default)
+            return self.text(name, default)
         low, high = spec.low or 0, spec.high if spec.high is not None else float("inf")
         if isinstance(default, int):
             return spec.scale * self.integer(
-                spec.variable, default // spec.scale, low=int(low), high=int(high)
+                name, default // spec.scale, low=int(low), high=int(high)
             )
-        return self.seconds(spec.variable, float(default), low=low, high=high)
+        return self.seconds(name, float(default), low=low, high=high)
+
+    def _name(self, spec: Setting) -> str:
+        """The variable to read: its name, or its former one when only that is set (so an
+        error names what was set); both set, they must agree."""
+        former = self._raw(spec.formerly) if spec.formerly else None
+        if former is None:
+            return spec.variable
+        current = self._raw(spec.variable)
+        if current is not None and current != former:
+            raise ConfigurationError(
+                f"{spec.formerly} is the former name of {spec.variable}, and the two differ "
+                f"({former!r}, {current!r}): set {spec.variable} only"
+            )
+        return spec.variable if current is not None else spec.formerly
 
     def choice(self, name: str, default: str, allowed: tuple[str, ...]) -> str:
         value = self.text(name, default)

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
+from vcc_token_contract.metrics import Metric
 from vcc_token_contract.vcc import REGIONS
 from vcc_tokens.aws import calling
 from vcc_tokens.errors import (
@@ -194,7 +195,7 @@ class SsmEntitlementStore(EntitlementStore):
         age = self._clock() - self._read_at
         if self._parsed is None or age > self._grace:
             raise error
-        metrics.add_metric(name="EntitlementsStale", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=Metric.ENTITLEMENTS_STALE, unit=MetricUnit.Count, value=1)
         logger.warning(
             "SSM unavailable; using the entitlements last read",
             extra={"parameter": self._parameter, "age_seconds": round(age), "grace": self._grace},

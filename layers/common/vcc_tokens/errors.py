@@ -167,6 +167,18 @@ class UpstreamTimeout(UpstreamError):
     kind = "timeout"
 
 
+def upstream_error_kinds() -> list[str]:
+    """The kinds of VCC failure, each counted as UpstreamErrors_<kind>, in the order defined."""
+    kinds: list[str] = []
+    classes: list[type[UpstreamError]] = [UpstreamError]
+    while classes:
+        cls = classes.pop(0)
+        if cls is not UpstreamError and cls.kind not in kinds:
+            kinds.append(cls.kind)
+        classes.extend(cls.__subclasses__())
+    return kinds
+
+
 def error_for_code(code: str, message: str, retry_after: int) -> VendError:
     """The error with this `code`, for a failure remembered by code (vcc_tokens.backoff)."""
     classes: list[type[VendError]] = [VendError]

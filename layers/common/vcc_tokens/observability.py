@@ -15,11 +15,13 @@ import logging
 from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
+from vcc_token_contract.metrics import Metric
+
 logger = Logger()
 metrics = Metrics()
 
 
-def count_for_credential(name: str, region: str, credential: str) -> None:
+def count_for_credential(name: Metric, region: str, credential: str) -> None:
     """One count of `name` with the credential as a dimension (a series, and an alarm row, per
     credential), flushed at once."""
     with single_metric(name=name, unit=MetricUnit.Count, value=1) as metric:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from vcc_token_contract.events import ROTATE_SHAPE
+from vcc_token_contract.metrics import Metric
 from vcc_token_contract.names import DEFAULT_CREDENTIAL
 from vcc_token_contract.vcc import REGIONS
 from vcc_tokens.config import Settings
@@ -171,7 +172,7 @@ class Rotation:
             reason = f"{error.code}: {error.message}"
         else:  # its message could hold anything: only its type
             reason = f"unexpected {type(error).__name__}"
-        count_for_credential("RotationsRefused", request.region, request.credential)
+        count_for_credential(Metric.ROTATIONS_REFUSED, request.region, request.credential)
         logger.warning("pending secret not usable", extra={"error": reason})
         return f"not promoted, still on the current secret: {reason}"
 
@@ -260,7 +261,7 @@ class Rotation:
                 " (if VCC re-issued the secret moments ago it may still be propagating: "
                 "try again in a few minutes)"
             )
-        count_for_credential("RotationsRefused", request.region, request.credential)
+        count_for_credential(Metric.ROTATIONS_REFUSED, request.region, request.credential)
         logger.warning("pending secret not promoted", extra={"error": error.code})
         self._record(request, reason, version)
         return RotationResult(False, reason)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from vcc_token_contract.metrics import Metric
 from vcc_tokens.backoff import Failure
 from vcc_tokens.errors import VendError
 from vcc_tokens.observability import MetricUnit, logger, metrics
@@ -29,7 +30,7 @@ def best_valid(
     if not valid:
         raise error
     token, source = max(valid, key=lambda candidate: candidate[0].expires_at)
-    metrics.add_metric(name="FallbackAnswers", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=Metric.FALLBACK_ANSWERS, unit=MetricUnit.Count, value=1)
     logger.warning(
         "serving a valid token short of what was asked",
         extra={"error": error.code, "seconds_left": token.seconds_left(now)},
@@ -39,5 +40,5 @@ def best_valid(
 
 def backoff_answer(failure: Failure, now: float) -> VendError:
     """The answer the key's failure memory gives while it backs off (counted)."""
-    metrics.add_metric(name="BackoffAnswers", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=Metric.BACKOFF_ANSWERS, unit=MetricUnit.Count, value=1)
     return failure.error(now)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 
+from vcc_token_contract.metrics import Metric, by_kind
 from vcc_tokens.credentials import PREVIOUS, ClientCredentials, CredentialStore
 from vcc_tokens.errors import (
     CredentialsUnavailable,
@@ -37,17 +38,19 @@ class Minter:
         try:
             issued = self._fetch_rotation_aware(key, budget)
         except UpstreamError as error:
-            metrics.add_metric(name="UpstreamErrors", unit=MetricUnit.Count, value=1)
-            metrics.add_metric(name=f"UpstreamErrors_{error.kind}", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=Metric.UPSTREAM_ERRORS, unit=MetricUnit.Count, value=1)
+            metrics.add_metric(
+                name=by_kind(Metric.UPSTREAM_ERRORS, error.kind), unit=MetricUnit.Count, value=1
+            )
             if isinstance(error, UpstreamRejectedCredentials | UpstreamRefusedScope):
                 self._rejected(key, error)
             raise
         finally:
             elapsed_ms = (time.perf_counter() - started) * 1000
             metrics.add_metric(
-                name="UpstreamLatency", unit=MetricUnit.Milliseconds, value=elapsed_ms
+                name=Metric.UPSTREAM_LATENCY, unit=MetricUnit.Milliseconds, value=elapsed_ms
             )
-        metrics.add_metric(name="UpstreamFetches", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=Metric.UPSTREAM_FETCHES, unit=MetricUnit.Count, value=1)
         if self.health is not None:
             self.health.granted(key.region, key.credential, self.clock())
         return CachedToken(
@@ -79,7 +82,7 @@ class Minter:
                 issued = self.upstream.fetch(key.region, key.scope, previous, budget)
             except UpstreamRejectedCredentials:
                 raise rejected from None
-            count_for_credential("PreviousSecretUsed", key.region, key.credential)
+            count_for_credential(Metric.PREVIOUS_SECRET_USED, key.region, key.credential)
             logger.warning(
                 "VCC rejected the current secret; served with the previous one (rotation grace)",
                 extra={"credential": key.credential, "region": key.region},
@@ -89,7 +92,7 @@ class Minter:
     def _rejected(self, key: Key, rejection: UpstreamError) -> None:
         """VCC refused the credential itself: counted per credential (the health alarm)."""
         code = "invalid_scope" if isinstance(rejection, UpstreamRefusedScope) else "invalid_client"
-        count_for_credential("CredentialRejections", key.region, key.credential)
+        count_for_credential(Metric.CREDENTIAL_REJECTIONS, key.region, key.credential)
         if self.health is not None:
             self.health.rejected(key.region, key.credential, code, self.clock())
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from vcc_token_contract.metrics import Metric
 from vcc_tokens.config import Settings
 from vcc_tokens.errors import DependencyError, VendError
 from vcc_tokens.observability import MetricUnit, count_for_credential, logger, metrics
@@ -76,7 +77,7 @@ class Renewals:
                 lease, self.not_due(), budget=self.settings.renew_ahead_budget
             ).token
         except VendError as error:  # the caller holds a valid token: serve it, whatever failed
-            metrics.add_metric(name="RenewAheadFailures", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=Metric.RENEW_AHEAD_FAILURES, unit=MetricUnit.Count, value=1)
             logger.warning(
                 "renewal ahead failed; serving the current token",
                 extra={"error": error.code, "seconds_left": current.seconds_left(self.clock())},
@@ -91,7 +92,7 @@ class Renewals:
         except DependencyError:  # counted where it happened; the lease expires, others retry
             self.store.release(lease)
             raise
-        metrics.add_metric(name="RenewalsHandedOver", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=Metric.RENEWALS_HANDED_OVER, unit=MetricUnit.Count, value=1)
 
     def handed_over(self, key: Key, lease_owner: str) -> bool:
         """Renew the key under the lease a vending instance took for it; if that lease has
@@ -133,7 +134,7 @@ class Renewals:
 
     def _by_state(self, entry: CacheEntry, now: float, report: RenewalReport) -> None:
         """A wanted key: renewed if due before the next run, unless VCC is backing off for it."""
-        horizon = self.settings.refresh_rate_seconds
+        horizon = self.settings.renew_rate_seconds
         skew = self.settings.clock_skew_seconds
         state = key_state(entry, now, min_ttl=0, margin=self.margin, skew=skew, horizon=horizon)
         if state is KeyState.FRESH:
@@ -145,12 +146,12 @@ class Renewals:
 
     def _renew_scheduled(self, entry: CacheEntry, report: RenewalReport) -> None:
         try:
-            self.flight.obtain(entry.key, self.not_due(self.settings.refresh_rate_seconds))
+            self.flight.obtain(entry.key, self.not_due(self.settings.renew_rate_seconds))
         except Exception as error:  # one key's fault: recorded, the rest go on
             report.failed.append(key_failed(entry.key, error, "scheduled renewal failed"))
         else:
             report.renewed += 1
-            metrics.add_metric(name="SchedulerRenewals", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=Metric.SCHEDULER_RENEWALS, unit=MetricUnit.Count, value=1)
 
 
 def key_failed(key: Key, error: Exception, what: str) -> str:
@@ -161,7 +162,7 @@ def key_failed(key: Key, error: Exception, what: str) -> str:
         reason = f"{error.code}: {error.message}"
     else:
         reason = f"unexpected {type(error).__name__}"
-    count_for_credential("RenewalFailures", key.region, key.credential)
+    count_for_credential(Metric.RENEWAL_FAILURES, key.region, key.credential)
     logger.warning(
         what,
         extra={

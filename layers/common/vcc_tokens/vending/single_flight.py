@@ -14,6 +14,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from vcc_token_contract.metrics import Metric
 from vcc_token_contract.names import new_lease_owner
 from vcc_tokens.aws import time_left_after_calls
 from vcc_tokens.backoff import Backoff, Failure, jittered
@@ -107,7 +108,7 @@ class SingleFlight:
         if failure is not None:
             raise backoff_answer(failure, now)
         if attempt == 0:
-            metrics.add_metric(name="LeaseWaits", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=Metric.LEASE_WAITS, unit=MetricUnit.Count, value=1)
         if now > deadline or time_left_after_calls(2) < MIN_FETCH_SECONDS:
             raise UpstreamUnavailable(
                 f"{key.describe()} is being fetched by another instance and did not arrive in time",
@@ -145,7 +146,7 @@ class SingleFlight:
         except DependencyError as fault:
             failure = self.remember(fault, previous)
             self.store.keep_unstored(token, failure)
-            metrics.add_metric(name="UncachedTokens", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=Metric.UNCACHED_TOKENS, unit=MetricUnit.Count, value=1)
             self.store.release(lease, failure)
             return Obtained(token, Source.UPSTREAM)
         except BaseException:  # anything else: the lease goes back (refused if it already went)

@@ -55,7 +55,7 @@ class TokenVendor:
         self.store = TokenStore(cache, memory, clock, self.skew)
         minter = Minter(credentials, upstream, clock, settings.rotation_grace_seconds, health)
         self.flight = SingleFlight(self.store, minter, settings, clock, sleep)
-        margin = RenewalMargin(settings.refresh_margin_seconds, settings.refresh_margin_fraction)
+        margin = RenewalMargin(settings.renew_margin_seconds, settings.renew_margin_fraction)
         self.renewals = Renewals(self.store, self.flight, margin, settings, clock, renewer)
 
     # --- GET /tokens/{region}/{scope} ---------------------------------------------------------
