@@ -160,7 +160,7 @@ class Service:
         token = CachedToken(
             region, scope, access_token, "Bearer", expires_at - lifetime, expires_at, credential
         )
-        assert self.cache.store(token)
+        assert self.cache.put(token)
         return token
 
     def cached_item(self, region: str, scope: str) -> dict[str, Any] | None:

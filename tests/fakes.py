@@ -52,7 +52,7 @@ class MemoryTokenCache(TokenCache):
                 entry, lease_owner=None, lease_until=0, failure=failure or entry.failure
             )
 
-    def store(
+    def put(
         self,
         token: CachedToken,
         *,

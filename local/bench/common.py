@@ -92,6 +92,9 @@ def direct_endpoint(settings: Settings) -> VccTokenEndpoint:
         read_timeout=5,
         fallback_expires_in=LIFETIME,
         max_token_bytes=MAX_TOKEN_BYTES,
+        lifetimes=(settings.min_token_lifetime, settings.max_token_lifetime),
+        budget_seconds=settings.upstream_budget,
+        max_attempts=settings.upstream_max_attempts,
     )
 
 

@@ -66,15 +66,15 @@ def test_storing_gives_the_lease_back_in_the_same_write_only_while_it_is_held(
     cache: TokenCache,
 ) -> None:
     assert cache.acquire_lease(lease("aa"), NOW)
-    assert not cache.store(token("stale owner", 600), releasing=lease("bb"))  # not its lease
+    assert not cache.put(token("stale owner", 600), releasing=lease("bb"))  # not its lease
     assert cache.get(KEY, consistent=True).token is None  # type: ignore[union-attr]
-    assert cache.store(token("fetched", 600), releasing=lease("aa"))
+    assert cache.put(token("fetched", 600), releasing=lease("aa"))
     entry = cache.get(KEY, consistent=True)
     assert entry is not None
     assert entry.token is not None
     assert (entry.token.access_token, entry.lease_owner) == ("fetched", None)
     assert cache.acquire_lease(lease("cc"), NOW)  # free at once, not when it would expire
-    assert not cache.store(token("older", 300), releasing=lease("cc"))  # a later one is cached
+    assert not cache.put(token("older", 300), releasing=lease("cc"))  # a later one is cached
     held = cache.get(KEY, consistent=True)
     assert held is not None
     assert held.lease_owner == "cc" * 16  # refused: the lease is still held
@@ -88,9 +88,9 @@ def test_a_handed_lease_is_claimed_once(cache: TokenCache) -> None:
 
 
 def test_a_stored_token_is_replaced_only_by_one_that_expires_later(cache: TokenCache) -> None:
-    assert cache.store(token("first", 600))
-    assert not cache.store(token("older", 300))
-    assert cache.store(token("newer", 900))
+    assert cache.put(token("first", 600))
+    assert not cache.put(token("older", 300))
+    assert cache.put(token("newer", 900))
     entry = cache.get(KEY, consistent=True)
     assert entry is not None
     assert entry.token is not None
@@ -98,12 +98,12 @@ def test_a_stored_token_is_replaced_only_by_one_that_expires_later(cache: TokenC
 
 
 def test_a_refresh_replaces_only_the_token_it_names(cache: TokenCache) -> None:
-    assert cache.store(token("rejected", 600), replacing=NOTHING_CACHED)
+    assert cache.put(token("rejected", 600), replacing=NOTHING_CACHED)
     current = cache.get(KEY, consistent=True)
     assert current is not None
     assert current.token is not None
-    assert not cache.store(token("late", 300), replacing="0" * 64)  # another token was named
-    assert cache.store(token("refreshed", 300), replacing=current.token.sha256)  # even shorter
+    assert not cache.put(token("late", 300), replacing="0" * 64)  # another token was named
+    assert cache.put(token("refreshed", 300), replacing=current.token.sha256)  # even shorter
     entry = cache.get(KEY, consistent=True)
     assert entry is not None
     assert entry.token is not None
@@ -114,7 +114,7 @@ def test_a_refresh_replaces_only_the_token_it_names(cache: TokenCache) -> None:
 def test_storing_forgets_the_failure(cache: TokenCache) -> None:
     assert cache.acquire_lease(lease("aa"), NOW)
     cache.release_lease(lease("aa"), Failure("upstream_timeout", "slow", NOW + 60, 2))
-    assert cache.store(token("fetched", 600))
+    assert cache.put(token("fetched", 600))
     entry = cache.get(KEY, consistent=True)
     assert entry is not None
     assert entry.failure is None
@@ -124,7 +124,7 @@ def test_storing_forgets_the_failure(cache: TokenCache) -> None:
 def test_touch_records_interest_only_in_a_cached_key(cache: TokenCache) -> None:
     cache.touch(KEY, NOW)
     assert cache.get(KEY, consistent=True) is None  # nothing to keep warm: no item made
-    assert cache.store(token("t", 600), requested_at=NOW - 100)
+    assert cache.put(token("t", 600), requested_at=NOW - 100)
     cache.touch(KEY, NOW)
     entry = cache.get(KEY, consistent=True)
     assert entry is not None
@@ -133,6 +133,6 @@ def test_touch_records_interest_only_in_a_cached_key(cache: TokenCache) -> None:
 
 def test_entries_are_every_cached_key(cache: TokenCache) -> None:
     other = Key("nam", "stats", "admin")
-    assert cache.store(token("a", 600))
-    assert cache.store(token("b", 600, other))
+    assert cache.put(token("a", 600))
+    assert cache.put(token("b", 600, other))
     assert {entry.key for entry in cache.entries()} == {KEY, other}

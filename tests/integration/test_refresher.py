@@ -25,7 +25,7 @@ def refresher() -> Any:
 def cache_token(service: Service, scope: str, seconds_left: int, asked_ago: float) -> None:
     cache = service.cache
     now = int(time.time())
-    cache.store(
+    cache.put(
         CachedToken(
             "apac", scope, f"old-{scope}", "Bearer", now + seconds_left - 900, now + seconds_left
         )

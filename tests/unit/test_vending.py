@@ -203,7 +203,7 @@ def test_a_waiter_takes_the_holders_token(
 
     def holder_finishes(seconds: float) -> None:
         original_sleep(seconds)
-        cache.store(holder_token)
+        cache.put(holder_token)
 
     vendor = vendor_for(cache, upstream, clock, sleep=holder_finishes)
     result = vendor.vend(STATS)
@@ -265,8 +265,8 @@ def test_a_token_is_never_replaced_by_one_that_expires_earlier(
 ) -> None:
     later = CachedToken("emea", "stats", "later", "Bearer", int(clock.now), int(clock.now) + 900)
     earlier = dataclasses.replace(later, access_token="earlier", expires_at=later.expires_at - 1)
-    assert cache.store(later)
-    assert not cache.store(earlier)
+    assert cache.put(later)
+    assert not cache.put(earlier)
     assert cache.items[Key("emea", "stats")].token == later
 
 
@@ -646,9 +646,9 @@ class CountingWrites(MemoryTokenCache):
         super().__init__()
         self.writes: list[str] = []
 
-    def store(self, token: CachedToken, **how: object) -> bool:  # type: ignore[override]
+    def put(self, token: CachedToken, **how: object) -> bool:  # type: ignore[override]
         self.writes.append("store+release" if how.get("releasing") else "store")
-        return super().store(token, **how)  # type: ignore[arg-type]
+        return super().put(token, **how)  # type: ignore[arg-type]
 
     def release_lease(self, lease: Lease, failure: object = None) -> None:  # type: ignore[override]
         self.writes.append("release")
@@ -661,7 +661,7 @@ def saved(cached_expires_in: int | None, lease_owner: str) -> tuple[str, list[st
     cache, now = CountingWrites(), 1_800_000_000
     key = Key("emea", "stats")
     if cached_expires_in is not None:
-        cache.store(CachedToken("emea", "stats", "later", "Bearer", now, now + cached_expires_in))
+        cache.put(CachedToken("emea", "stats", "later", "Bearer", now, now + cached_expires_in))
     cache.acquire_lease(Lease(key, lease_owner, now + 9), now)
     cache.writes.clear()
     store = TokenStore(cache, MemoryCache(30), lambda: now)

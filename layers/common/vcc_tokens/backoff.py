@@ -66,9 +66,12 @@ class Failure:
 
 @dataclass(frozen=True)
 class Backoff:
-    base: float = 2.0
-    cap: float = 300.0
-    rejected_cap: float = 60.0
+    """The failure memory's schedule (BACKOFF_BASE_SECONDS, BACKOFF_CAP_SECONDS,
+    REJECTED_BACKOFF_CAP_SECONDS)."""
+
+    base: float
+    cap: float
+    rejected_cap: float
 
     def failure(self, error: VendError, previous: Failure | None, now: float) -> Failure:
         """What to remember after `error`, given the key's previous failure (if any)."""

@@ -64,7 +64,7 @@ class TokenCache(ABC):
         failed."""
 
     @abstractmethod
-    def store(
+    def put(
         self,
         token: CachedToken,
         *,
@@ -149,7 +149,7 @@ class DynamoDBTokenCache(TokenCache):
             }
         self._update(lease.key, expression, condition="lease_owner = :owner", values=values)
 
-    def store(
+    def put(
         self,
         token: CachedToken,
         *,

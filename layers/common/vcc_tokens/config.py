@@ -172,8 +172,9 @@ class Settings:
     rotation_grace_seconds: int = setting(
         3600,
         "ROTATION_GRACE_SECONDS",
-        "after a rotation, how long a rejected current secret is retried with `AWSPREVIOUS`, "
-        "and a refused pending secret proven again (0: never)",
+        "how long VCC may take to accept a re-issued secret: while the version is younger, a "
+        "rejected current secret is retried with `AWSPREVIOUS` and a refused pending one is "
+        "proven again (0: never)",
         low=0,
         high=7 * 86_400,
     )

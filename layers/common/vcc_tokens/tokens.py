@@ -103,7 +103,7 @@ class CacheEntry:
         return cls(token.region, token.scope, token, failure=failure, credential=token.credential)
 
     def replaced_sha256(self) -> str:
-        """What a fetch that replaces this item's token names as replaced (TokenCache.store)."""
+        """What a fetch that replaces this item's token names as replaced (TokenCache.put)."""
         if self.stored_sha256 is not None:
             return self.stored_sha256
         return self.token.sha256 if self.token is not None else NOTHING_CACHED

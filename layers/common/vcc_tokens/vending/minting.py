@@ -28,7 +28,7 @@ class Minter:
     credentials: CredentialStore
     upstream: TokenEndpoint
     clock: Callable[[], float]
-    rotation_grace: float = 3600.0  # how long after a rotation the previous secret may serve
+    rotation_grace: float  # ROTATION_GRACE_SECONDS: how long VCC may take to accept a re-issue
     health: HealthLog | None = None  # the refresher records each credential's outcomes
 
     def mint(self, key: Key, budget: float) -> CachedToken:

@@ -124,7 +124,7 @@ class TokenStore:
         idempotency records its result); the cached token instead if it expires later (or a
         refresh replaced the rejected one already)."""
         how: dict[str, Any] = {"replacing": replacing, "requested_at": requested_at}
-        if not self.cache.store(token, releasing=lease, **how):
+        if not self.cache.put(token, releasing=lease, **how):
             token = self._refused(token, lease, how)
         self.memory.put(CacheEntry.of_token(token), self.clock())
         self._unstored.pop(token.key, None)
@@ -139,7 +139,7 @@ class TokenStore:
         latest = self.cache.get(token.key, consistent=True)
         if latest is not None and latest.lease_owner == lease.owner:
             self.release(lease)
-        elif self.cache.store(token, **how):
+        elif self.cache.put(token, **how):
             return token
         else:
             latest = self.cache.get(token.key, consistent=True)
