@@ -112,14 +112,14 @@ class CountingEndpoint(TokenEndpoint):
     expires_in: int = 900
     failure: UpstreamError | None = None
     calls: list[tuple[str, str]] = field(default_factory=list)
-    budgets: list[float | None] = field(default_factory=list)
+    budgets: list[float] = field(default_factory=list)
 
     def fetch(
         self,
         region: str,
         scope: str,
         credentials: ClientCredentials,
-        budget: float | None = None,
+        budget: float,
     ) -> IssuedToken:
         self.calls.append((region, scope))
         self.budgets.append(budget)

@@ -145,18 +145,17 @@ def oauth2_token() -> Response[dict[str, Any]]:
     event = app.current_event
     if event.query_string_parameters:
         raise OAuthError("invalid_request", "send the parameters in the form body, not the query")
-    vendor = token_vendor()
     request = parse_token_form(
-        event.headers.get("content-type"), event.decoded_body, vendor.settings
+        event.headers.get("content-type"), event.decoded_body, get_settings()
     )
     logger.append_keys(region=request.region, scope=request.scope)
     try:
-        vend = vendor.vend(authorized(request))
+        vend = token_vendor().vend(authorized(request))
     except VendError as error:
         logger.append_keys(service_error=error.code, service_error_detail=error.message)
         raise oauth_error(error) from None
     record(vend)
-    answer = token_answer(request, vend.token.access_token, vend.token.seconds_left(vendor.clock()))
+    answer = token_answer(request, vend.token.access_token, vend.token.seconds_left(time.time()))
     return json_response(200, answer)
 
 

@@ -84,6 +84,9 @@ def demo_credentials() -> ClientCredentials:
     return ClientCredentials(client.client_id, client.client_secret)
 
 
+DIRECT_BUDGET = 8.0  # seconds a caller without the service gives one fetch, retries included
+
+
 def direct_endpoint(settings: Settings) -> VccTokenEndpoint:
     """VCC's token endpoint as a caller without this service would use it."""
     return VccTokenEndpoint(
@@ -93,7 +96,6 @@ def direct_endpoint(settings: Settings) -> VccTokenEndpoint:
         fallback_expires_in=LIFETIME,
         max_token_bytes=MAX_TOKEN_BYTES,
         lifetimes=(settings.min_token_lifetime, settings.max_token_lifetime),
-        budget_seconds=settings.upstream_budget,
         max_attempts=settings.upstream_max_attempts,
     )
 

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from local.bench.common import (
+    DIRECT_BUDGET,
     KEY,
     SCOPE,
     TABLE,
@@ -46,7 +47,9 @@ def latencies(handler: Any, dynamodb: Any) -> dict[str, list[float]]:
     wiring.reset()
     endpoint = direct_endpoint(Settings.from_env(os.environ))
     credentials = demo_credentials()
-    results["direct upstream fetch"] = timed(lambda: endpoint.fetch("emea", SCOPE, credentials), 40)
+    results["direct upstream fetch"] = timed(
+        lambda: endpoint.fetch("emea", SCOPE, credentials, DIRECT_BUDGET), 40
+    )
     return results
 
 

@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from local.bench.common import LIFETIME, SCOPE, demo_credentials, direct_endpoint
+from local.bench.common import DIRECT_BUDGET, LIFETIME, SCOPE, demo_credentials, direct_endpoint
 from local.bench.report import AwsCalls, counting_aws_calls
 from local.vcc_emulator import VccEmulator
 from vcc_tokens import wiring
@@ -89,7 +89,9 @@ def each_caller_caches(
     line = run.timelines.setdefault("each caller caches its own", [(0.0, 0)])
     for when, caller in schedule:
         if expiry.get(caller, 0) - GO_OAUTH2_EXPIRY_DELTA <= when:
-            expiry[caller] = when + endpoint.fetch("emea", SCOPE, credentials).expires_in
+            expiry[caller] = (
+                when + endpoint.fetch("emea", SCOPE, credentials, DIRECT_BUDGET).expires_in
+            )
         line.append((when - start, emulator.token_requests))
     run.requests["each caller caches its own"] = emulator.token_requests
 
@@ -102,7 +104,7 @@ def fetch_every_call(emulator: VccEmulator) -> int:
 
     def caller_fetches(count: int) -> None:
         for _ in range(count):
-            endpoint.fetch("emea", SCOPE, credentials)
+            endpoint.fetch("emea", SCOPE, credentials, DIRECT_BUDGET)
 
     threads = [
         threading.Thread(target=caller_fetches, args=(REQUESTS_EACH,)) for _ in range(CALLERS)

@@ -79,10 +79,10 @@ class TokenEndpoint(ABC):
         region: str,
         scope: str,
         credentials: ClientCredentials,
-        budget: float | None = None,
+        budget: float,
     ) -> IssuedToken:
-        """Request a new token for one scope within `budget` seconds (retries included; None:
-        the endpoint's own budget), or raise an UpstreamError."""
+        """Request a new token for one scope within `budget` seconds (retries included: the
+        caller's whole allowance, already cut to its own deadline), or raise an UpstreamError."""
 
 
 def basic_authorization(client_id: str, client_secret: str) -> str:
@@ -101,7 +101,6 @@ class VccTokenEndpoint(TokenEndpoint):
         fallback_expires_in: int,
         max_token_bytes: int,
         lifetimes: tuple[int, int],
-        budget_seconds: float,
         max_attempts: int,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -111,7 +110,6 @@ class VccTokenEndpoint(TokenEndpoint):
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._bounds = AnswerBounds(max_token_bytes, fallback_expires_in, lifetimes)
-        self._budget = budget_seconds
         self._max_attempts = max_attempts
         self._session = session
         self._clock = clock
@@ -122,9 +120,9 @@ class VccTokenEndpoint(TokenEndpoint):
         region: str,
         scope: str,
         credentials: ClientCredentials,
-        budget: float | None = None,
+        budget: float,
     ) -> IssuedToken:
-        deadline = self._clock() + min(self._budget, budget or self._budget)
+        deadline = self._clock() + budget
         call = Call(region, scope, credentials, deadline)
         attempt = 1
         while True:

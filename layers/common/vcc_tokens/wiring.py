@@ -124,7 +124,6 @@ def token_endpoint(settings: Settings) -> VccTokenEndpoint:
         fallback_expires_in=settings.fallback_expires_in,
         max_token_bytes=MAX_TOKEN_BYTES,
         lifetimes=(settings.min_token_lifetime, settings.max_token_lifetime),
-        budget_seconds=settings.upstream_budget,
         max_attempts=settings.upstream_max_attempts,
     )
 

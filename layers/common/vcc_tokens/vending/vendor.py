@@ -45,9 +45,6 @@ class TokenVendor:
         health: HealthLog | None = None,
     ) -> None:
         self.settings = settings
-        self.credentials = credentials
-        self.upstream = upstream
-        self.health = health
         self.cache = cache
         self.memory = memory
         self.clock = clock
