@@ -1,4 +1,4 @@
-"""Scheduled refresher: renews every cached token that is inside its refresh margin, or will be
+"""Scheduled refresher: renews every cached token that is inside its renewal margin, or will be
 before the next run, so that callers almost never wait for VCC. Also renews one key when the
 vending function hands it over ({"renew": {"region", "scope", "lease_owner"}}, invoked
 asynchronously: vcc_tokens.renewal), and proves and promotes a credential's pending secret when

@@ -50,7 +50,7 @@ def test_a_rate_limiting_vcc_is_asked_once_and_nobody_sleeps_through_retry_after
 def test_a_valid_token_due_for_renewal_is_served_at_once_while_vcc_fails(
     service: Service, emulator: VccEmulator, vend_handler: Any, failure: str
 ) -> None:
-    # Given a valid token inside its refresh margin (100 s of 900 s left), and VCC failing
+    # Given a valid token inside its renewal margin (100 s of 900 s left), and VCC failing
     cached = service.put_token("emea", SCOPE, "valid-cached-token", int(time.time()) + 100)
     emulator.fail_next(failure, count=100)
     # When three callers ask

@@ -157,7 +157,7 @@ def test_a_cached_token_is_served_from_memory_when_kms_cannot_open_items(
 def test_a_valid_token_due_for_renewal_is_served_when_renewing_cannot_be_cached(
     faults: AwsFaultProxy, emulator: VccEmulator, vend_handler: Any, service: Service, fault: Fault
 ) -> None:
-    # Given a valid token inside its refresh margin (140 s of 900 s left)
+    # Given a valid token inside its renewal margin (140 s of 900 s left)
     cached = service.put_token("emea", SCOPE, "valid-cached-token", int(time.time()) + 140)
     faults.inject(fault)
     answers = [timed(vend_handler, api_event("emea", SCOPE)) for _ in range(3)]

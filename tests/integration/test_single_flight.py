@@ -146,7 +146,7 @@ def test_a_killed_lease_holder_is_taken_over_once_its_lease_and_the_tolerance_ru
 def test_renewal_ahead_serves_the_old_token_while_another_instance_renews(
     service: Service, emulator: VccEmulator
 ) -> None:
-    # Given a valid token inside its refresh margin (150 s left of 900: margin 180 s)
+    # Given a valid token inside its renewal margin (150 s left of 900: margin 180 s)
     old = put_token(service, "old-but-valid", seconds_left=150)
     emulator.latency = 0.5  # well under the read timeout
     renewer, bystander = instance(), instance()
