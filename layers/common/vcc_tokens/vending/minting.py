@@ -22,6 +22,8 @@ from vcc_tokens.token_answer import IssuedToken
 from vcc_tokens.tokens import CachedToken, Key
 from vcc_tokens.upstream import TokenEndpoint
 
+MIN_SECOND_TRY_SECONDS = 0.5  # a rejected secret is not retried with less of the budget left
+
 
 @dataclass
 class Minter:
@@ -66,20 +68,25 @@ class Minter:
     def _fetch_rotation_aware(self, key: Key, budget: float) -> IssuedToken:
         """Fetch with the credential's current secret. If VCC rejects it (invalid_client): the
         secret re-read past the cache, if it changed since (rotated meanwhile); else, within
-        the rotation grace, the previous secret (VCC may still be propagating a re-issue)."""
+        the rotation grace, the previous secret (VCC may still be propagating a re-issue).
+        All of it within `budget`: a second request gets only what the first left."""
+        ends = time.monotonic() + budget
         credentials = self.credentials.for_key(key)
         try:
             return self.upstream.fetch(key.region, key.scope, credentials, budget)
         except UpstreamRejectedCredentials as rejected:
             current = self.credentials.for_key(key, fresh=True)
+            left = ends - time.monotonic()
+            if left < MIN_SECOND_TRY_SECONDS:
+                raise
             if current != credentials:
                 logger.info("the credential's secret changed since it was cached; retrying")
-                return self.upstream.fetch(key.region, key.scope, current, budget)
+                return self.upstream.fetch(key.region, key.scope, current, left)
             previous = self._previous(key, current)
             if previous is None:
                 raise
             try:
-                issued = self.upstream.fetch(key.region, key.scope, previous, budget)
+                issued = self.upstream.fetch(key.region, key.scope, previous, left)
             except UpstreamRejectedCredentials:
                 raise rejected from None
             count_for_credential(Metric.PREVIOUS_SECRET_USED, key.region, key.credential)
