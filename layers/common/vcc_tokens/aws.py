@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import botocore.session
 from botocore.config import Config
@@ -39,9 +39,10 @@ from vcc_tokens.observability import MetricUnit, logger, metrics
 if TYPE_CHECKING:
     from vcc_tokens.config import Settings
 
-# The AWS services the functions call, as calling() and DependencyError name them; each fault
-# is also counted as DependencyFaults_<service, spaces removed>
-SERVICES = ("DynamoDB", "KMS", "Lambda", "Secrets Manager", "SSM")
+# The AWS services the functions call, as calling() names them (a type, so no call names one
+# that is not here); each fault is also counted as DependencyFaults_<service, spaces removed>
+AwsService = Literal["DynamoDB", "KMS", "Lambda", "Secrets Manager", "SSM"]
+SERVICES: tuple[AwsService, ...] = get_args(AwsService)
 RETRY_AFTER = 2  # what callers are told to wait after a transient AWS fault
 _TRANSIENT_CODES = frozenset(
     {
@@ -118,7 +119,7 @@ def time_left_after_calls(calls: int) -> float:
 
 
 @contextmanager
-def calling(service: str, resource: str) -> Iterator[None]:
+def calling(service: AwsService, resource: str) -> Iterator[None]:
     """One AWS call, its faults translated into our errors; refused if it might outlive the
     request's deadline."""
     if time_left_after_calls(1) < 0:
@@ -136,7 +137,7 @@ def calling(service: str, resource: str) -> Iterator[None]:
         raise fault(service, resource, exc) from None
 
 
-def fault(service: str, resource: str, exc: BaseException) -> DependencyError:
+def fault(service: AwsService, resource: str, exc: BaseException) -> DependencyError:
     """The service's error for an AWS fault (counted and logged here, without AWS's text)."""
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", "unknown"))

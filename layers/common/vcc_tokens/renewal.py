@@ -1,4 +1,4 @@
-"""Renewal in the background: a caller whose request finds its (valid) token inside the refresh
+"""Renewal in the background: a caller whose request finds its (valid) token inside the renewal
 margin should not wait for VCC, so the vending function takes the key's lease and asks the
 refresher function, asynchronously, to renew the key under that lease, then serves the valid
 token at once. The refresher's `renew_handed_over` (vcc_tokens.vending) does the fetch.

@@ -72,10 +72,10 @@ class KmsEnvelopeCipher(TokenCipher):
         self._client = client
         self._key_id = key_id
         self._clock = clock
-        self._sealing: TtlCache[str, tuple[bytes, bytes]] = TtlCache(max_age)  # (plain, encrypted)
-        self._opened: TtlCache[bytes, bytes] = TtlCache(
-            max_age, OPENED_KEYS_KEPT
-        )  # encrypted -> plain
+        # the data key this environment seals with, (plain, encrypted), by KMS key id
+        self._sealing: TtlCache[str, tuple[bytes, bytes]] = TtlCache(max_age)
+        # the data keys it opened (its own included), encrypted -> plain
+        self._opened: TtlCache[bytes, bytes] = TtlCache(max_age, OPENED_KEYS_KEPT)
 
     def seal(self, plaintext: str, binding: bytes) -> Sealed:
         plain_key, encrypted_key = self._sealing_key()
