@@ -42,6 +42,7 @@ from vcc_token_client import __version__, admin
 from vcc_token_client.client import TokenClient
 from vcc_token_client.errors import Exit, TokenServiceError, exit_code
 from vcc_token_client.smoke import DEFAULT_RATE_MINUTES
+from vcc_token_contract.names import DEFAULT_CREDENTIAL, DEFAULT_SECRET_PREFIX
 from vcc_token_contract.vcc import REGIONS, SCOPES
 
 REGION_HELP = " or ".join((", ".join(REGIONS[:-1]), REGIONS[-1]))  # emea, nam or apac
@@ -234,12 +235,16 @@ def _rotate_verb(checks: Any) -> None:
         ],
     )
     rotate.add_argument("--region", required=True, type=region, help=REGION_HELP)
-    rotate.add_argument("--credential", default="default", help="its name (default: default)")
+    rotate.add_argument(
+        "--credential",
+        default=DEFAULT_CREDENTIAL,
+        help=f"its name (default: {DEFAULT_CREDENTIAL})",
+    )
     rotate.add_argument("--function", required=True, help="the stack's RefreshFunctionName output")
     rotate.add_argument(
         "--secret-prefix",
-        default="vcc/token-vending/",
-        help="the stack's SecretPrefix (default vcc/token-vending/)",
+        default=DEFAULT_SECRET_PREFIX,
+        help=f"the stack's SecretPrefix (default {DEFAULT_SECRET_PREFIX})",
     )
     rotate.add_argument("--scope", help="the scope to prove it with (default: its first)")
 

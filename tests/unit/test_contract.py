@@ -12,6 +12,7 @@ from local.stack import load_template
 from vcc_token_contract.events import renewal_event, rotation_event
 from vcc_token_contract.names import (
     DEFAULT_CREDENTIAL,
+    DEFAULT_SECRET_PREFIX,
     CacheKey,
     health_credential,
     health_key,
@@ -48,9 +49,10 @@ def test_regions_and_scopes_are_spelled_out_once_in_code() -> None:
     assert not spelled_out(frozenset(SCOPES)), spelled_out(frozenset(SCOPES))
 
 
-def test_the_templates_region_choices_are_the_contracts() -> None:
-    parameter = load_template()["Parameters"]["DefaultVccRegion"]
-    assert tuple(parameter["AllowedValues"]) == REGIONS
+def test_the_templates_region_choices_and_secret_prefix_are_the_contracts() -> None:
+    parameters = load_template()["Parameters"]
+    assert tuple(parameters["DefaultVccRegion"]["AllowedValues"]) == REGIONS
+    assert parameters["SecretPrefix"]["Default"] == DEFAULT_SECRET_PREFIX
 
 
 def test_the_client_reaches_the_service_by_plain_imports_only() -> None:

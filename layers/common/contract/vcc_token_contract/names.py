@@ -9,6 +9,8 @@ from typing import NamedTuple
 
 # The credential of a region without routes: the secret <prefix><region>, serving every scope.
 DEFAULT_CREDENTIAL = "default"
+# Where the secrets live by default (the template's SecretPrefix parameter defaults to it)
+DEFAULT_SECRET_PREFIX = "vcc/token-vending/"
 HEALTH_PREFIX = "health#"
 # What a vending instance names the leases it takes (uuid4's hex).
 LEASE_OWNER = re.compile(r"[0-9a-f]{32}")
