@@ -38,6 +38,7 @@ SIGNATURE_MISMATCH = (
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD is not supported: sign the request's body."
 PAYLOAD_MISMATCH = "The provided 'x-amz-content-sha256' header does not match what was computed."
 
+_SCHEME = re.compile(r"[A-Za-z0-9-]{1,32}")  # Bearer, AWS4-HMAC-SHA256, Basic...
 _AUTHORIZATION = re.compile(
     r"^AWS4-HMAC-SHA256\s+Credential=(?P<credential>[^,\s]+),\s*"
     r"SignedHeaders=(?P<signed_headers>[^,\s]+),\s*Signature=(?P<signature>[0-9a-f]{64})$"
@@ -137,10 +138,12 @@ def _authorization(lowered: dict[str, str]) -> re.Match[str]:
     if not authorization:
         raise AuthError(MISSING_TOKEN)
     match = _AUTHORIZATION.match(authorization.strip())
-    if match is None:
+    if match is None:  # API Gateway names the scheme; anything longer is not echoed back
+        scheme = authorization.split(" ")[0]
+        shown = scheme if _SCHEME.fullmatch(scheme) else "(not shown)"
         raise AuthError(
             f"Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' "
-            f"parameters. Authorization={authorization.split(' ')[0]}"
+            f"parameters. Authorization={shown}"
         )
     scope = (match["credential"].split("/") + [""] * 5)[:5]
     if scope[3] != "execute-api" or scope[4] != "aws4_request":

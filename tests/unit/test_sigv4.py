@@ -152,3 +152,13 @@ def test_a_signature_for_another_host_is_refused() -> None:
     )
     with pytest.raises(AuthError, match="does not match"):
         check({**sent, "Host": "api.example.com"})
+
+
+def test_an_authorization_that_is_no_signature_is_not_echoed_back() -> None:
+    token = "eyJhbGciOiJSUzI1NiJ9.a-bearer-token-sent-by-mistake"
+    with pytest.raises(AuthError) as refused:
+        check(headers() | {"Authorization": token})
+    assert token not in str(refused.value)
+    assert "Authorization=(not shown)" in str(refused.value)
+    with pytest.raises(AuthError, match=r"Authorization=Bearer$"):
+        check(headers() | {"Authorization": f"Bearer {token}"})
