@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from local.stack import ROOT
+from local.stack import ROOT, load_template
 from vcc_token_contract.metrics import NAMESPACE, Metric, by_kind
 from vcc_tokens.aws import SERVICES as AWS_SERVICES
 from vcc_tokens.errors import upstream_error_kinds
@@ -20,14 +20,6 @@ TEMPLATE = ROOT / "template.yaml"
 START = "      DashboardBody: !Sub\n        - |\n"
 END = "        - Service: "
 INDENT = " " * 10
-ALARMS = [  # the template's alarms (tests/unit/test_dashboard.py checks it lists every one)
-    "UpstreamErrorsAlarm",
-    "DependencyFaultsAlarm",
-    "Api5xxRateAlarm",
-    "RefreshDeadLetterAlarm",
-    "CredentialRejectedAlarm",
-    "RenewalFailuresAlarm",
-]
 
 
 COUNTS = {"stat": "Sum", "view": "timeSeries"}
@@ -37,6 +29,12 @@ CREDENTIAL_ROWS = {  # each per-credential metric, with its row's id (a test che
     Metric.ROTATIONS_REFUSED: "refused",
     Metric.RENEWAL_FAILURES: "failed",
 }
+
+
+def alarm_names() -> list[str]:
+    """The template's alarms, in its order: the dashboard shows every one."""
+    resources = load_template(TEMPLATE)["Resources"].items()
+    return [name for name, resource in resources if resource["Type"] == "AWS::CloudWatch::Alarm"]
 
 
 def service_rows(names: list[str], **options: Any) -> list[list[Any]]:
@@ -99,7 +97,7 @@ def metric_widget(
 
 def widgets() -> list[dict[str, Any]]:
     health = "Credential health: rejections, previous-secret fallbacks, refused rotations, failed "
-    alarms = {"title": "Alarms", "alarms": [f"${{{name}.Arn}}" for name in ALARMS]}
+    alarms = {"title": "Alarms", "alarms": [f"${{{name}.Arn}}" for name in alarm_names()]}
     return [
         metric_widget(
             (0, 0, 12), "Requests and where their tokens came from", answer_rows(),
