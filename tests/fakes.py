@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from vcc_tokens.backoff import Failure
@@ -16,14 +16,36 @@ from vcc_tokens.tokens import NOTHING_CACHED, CachedToken, CacheEntry, Key, Leas
 from vcc_tokens.upstream import TokenEndpoint
 
 
-class MemoryTokenCache(TokenCache):
-    """The DynamoDB cache's conditional semantics, on a dict."""
+class _Versions(dict[Key, CacheEntry]):
+    """Each key's item, and every version of it with the time it was written."""
 
-    def __init__(self) -> None:
-        self.items: dict[Key, CacheEntry] = {}
+    def __init__(self, clock: Callable[[], float]) -> None:
+        super().__init__()
+        self.clock = clock
+        self.written: dict[Key, list[tuple[float, CacheEntry]]] = {}
+
+    def __setitem__(self, key: Key, entry: CacheEntry) -> None:
+        self.written.setdefault(key, []).append((self.clock(), entry))
+        super().__setitem__(key, entry)
+
+    def as_of(self, key: Key, when: float) -> CacheEntry | None:
+        versions = [entry for at, entry in self.written.get(key, []) if at <= when]
+        return versions[-1] if versions else None
+
+
+class MemoryTokenCache(TokenCache):
+    """The DynamoDB cache's conditional semantics, on a dict. With a `lag` (seconds on
+    `clock`), an eventually consistent read returns the item as it was that long ago, as
+    DynamoDB may for a moment after a write; a consistent read always returns the latest."""
+
+    def __init__(self, *, lag: float = 0.0, clock: Callable[[], float] = lambda: 0.0) -> None:
+        self.items = _Versions(clock)
+        self.lag = lag
 
     def get(self, key: Key, *, consistent: bool = False) -> CacheEntry | None:
-        return self.items.get(key)
+        if consistent or not self.lag:
+            return self.items.get(key)
+        return self.items.as_of(key, self.items.clock() - self.lag)
 
     def acquire_lease(self, lease: Lease, now: float) -> bool:
         entry = self.items.get(lease.key) or CacheEntry.empty(lease.key)

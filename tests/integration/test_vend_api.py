@@ -17,6 +17,10 @@ from tests.conftest import CLIENTS, Observed, Service
 from tests.support import api_event as event
 from tests.support import invoke, load_event
 from vcc_tokens import wiring
+from vcc_tokens.cache import MAX_TOKEN_BYTES
+from vcc_tokens.config import get_settings
+from vcc_tokens.credentials import ClientCredentials
+from vcc_tokens.upstream import VccTokenEndpoint
 
 pytestmark = pytest.mark.integration
 
@@ -184,6 +188,32 @@ def test_a_passing_upstream_failure_is_retried(
     response = invoke(vend_handler, event("emea", SCOPE))
     assert response.status == 200
     assert emulator.token_requests == 3
+
+
+def test_a_short_retry_after_is_waited_out_before_vcc_is_asked_again(
+    service: Service, emulator: VccEmulator
+) -> None:
+    # Given VCC answering 429 with Retry-After: 1, then granting; and a fetch whose waits are seen
+    emulator.fail_next("rate_limited_briefly")
+    settings, waits = get_settings(), []
+    endpoint = VccTokenEndpoint(
+        settings.token_url,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        fallback_expires_in=settings.fallback_expires_in,
+        max_token_bytes=MAX_TOKEN_BYTES,
+        lifetimes=(settings.min_token_lifetime, settings.max_token_lifetime),
+        max_attempts=settings.upstream_max_attempts,
+        sleep=waits.append,
+    )
+    client, _ = CLIENTS["emea"]  # its secret goes in the form: the default method
+    credentials = ClientCredentials(client.client_id, client.client_secret)
+    # When one token is fetched
+    endpoint.fetch("emea", SCOPE, credentials, budget=8.0)
+    # Then VCC was asked again only after the second it asked for (the backoff alone: 0-0.2 s)
+    assert emulator.token_requests == 2
+    assert len(waits) == 1
+    assert waits[0] >= 1.0
 
 
 def test_one_upstream_failure_counts_one_upstream_error(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -14,6 +15,7 @@ from tests.fakes import (
     MemoryTokenCache,
     RecordingRenewer,
 )
+from vcc_tokens.backoff import Failure
 from vcc_tokens.config import Settings
 from vcc_tokens.errors import (
     DependencyUnavailable,
@@ -21,6 +23,7 @@ from vcc_tokens.errors import (
     UpstreamUnavailable,
 )
 from vcc_tokens.renewal import Renewer
+from vcc_tokens.token_answer import IssuedToken
 from vcc_tokens.token_request import TokenRequest
 from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease, token_sha256
 from vcc_tokens.vending import (
@@ -116,6 +119,8 @@ def test_a_miss_fetches_and_stores_with_expiry_from_expires_in(
     [
         (600, 60, CacheOutcome.HIT),
         (600, 600, CacheOutcome.HIT),
+        (400, 400, CacheOutcome.HIT),  # exactly min_ttl left
+        (450, 900, CacheOutcome.HIT),  # exactly half the lifetime left, min_ttl past it
         (400, 401, CacheOutcome.BELOW_MIN_TTL),
         (600, 900, CacheOutcome.HIT),  # min_ttl is capped at half the 900 s lifetime
         (449, 900, CacheOutcome.BELOW_MIN_TTL),
@@ -261,13 +266,70 @@ def test_a_waiter_gives_up_with_503_when_nothing_arrives(
 
 
 def test_a_token_is_never_replaced_by_one_that_expires_earlier(
-    vendor: TokenVendor, cache: MemoryTokenCache, clock: FakeClock
+    cache: MemoryTokenCache, clock: FakeClock
 ) -> None:
-    later = CachedToken("emea", "stats", "later", "Bearer", int(clock.now), int(clock.now) + 900)
-    earlier = dataclasses.replace(later, access_token="earlier", expires_at=later.expires_at - 1)
-    assert cache.put(later)
-    assert not cache.put(earlier)
-    assert cache.items[Key("emea", "stats")].token == later
+    # Given a fetch of a 600 s token during which another instance stores one for 900 s
+    now = int(clock.now)
+    later = CachedToken("emea", "stats", "later", "Bearer", now, now + 900)
+
+    @dataclasses.dataclass
+    class StoredElsewhereMeanwhile(CountingEndpoint):
+        def fetch(self, *args: Any, **kwargs: Any) -> IssuedToken:
+            cache.put(later)
+            return super().fetch(*args, **kwargs)
+
+    upstream = StoredElsewhereMeanwhile(expires_in=600)
+    # When a caller's miss fetches and stores its token
+    served = vendor_for(cache, upstream, clock).vend(STATS)
+    # Then the later token is served and kept, and the lease went back
+    assert (served.token, len(upstream.calls)) == (later, 1)
+    entry = cache.items[STATS.key]
+    assert (entry.token, entry.lease_owner) == (later, None)
+
+
+def test_a_waiter_reads_consistently_so_it_sees_the_token_at_its_next_read(
+    upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given DynamoDB's eventually consistent reads 1 s behind, and a holder that stores its
+    # token (giving the lease back in the same write) during the waiter's first pause
+    cache = MemoryTokenCache(lag=1.0, clock=clock)
+    lease = Lease(STATS.key, "holder", clock.now + SETTINGS.lease_seconds)
+    assert cache.acquire_lease(lease, clock.now)
+    holder_token = CachedToken(
+        "emea", "stats", "holders", "Bearer", int(clock.now), int(clock.now) + 900
+    )
+    pauses: list[float] = []
+
+    def holder_finishes(seconds: float) -> None:
+        pauses.append(seconds)
+        clock.sleep(seconds)
+        if len(pauses) == 1:
+            assert cache.put(holder_token, releasing=lease)
+
+    # When a caller waits for it
+    result = vendor_for(cache, upstream, clock, sleep=holder_finishes).vend(STATS)
+    # Then its next read found the token (a lagging read would miss it: a second grant)
+    assert (result.token, result.source, upstream.calls) == (holder_token, Source.LEASE_WAIT, [])
+    assert len(pauses) == 1
+
+
+def test_a_lease_taken_after_the_previous_holder_stored_its_token_goes_back_unused(
+    upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given a holder that stored its token and gave its lease back in one write, which an
+    # eventually consistent read does not show yet
+    cache = MemoryTokenCache(lag=1.0, clock=clock)
+    lease = Lease(STATS.key, "holder", clock.now + SETTINGS.lease_seconds)
+    assert cache.acquire_lease(lease, clock.now)
+    holder_token = CachedToken(
+        "emea", "stats", "holders", "Bearer", int(clock.now), int(clock.now) + 900
+    )
+    assert cache.put(holder_token, releasing=lease)
+    # When a caller finds no token in its eventually consistent read, so takes the free lease
+    result = vendor_for(cache, upstream, clock).vend(STATS)
+    # Then it serves the holder's token, VCC unasked, and the lease it took is given back
+    assert (result.token, result.source, upstream.calls) == (holder_token, Source.LEASE_WAIT, [])
+    assert cache.items[STATS.key].lease_owner is None
 
 
 def test_refresh_with_the_rejected_hash_replaces_it_once(
@@ -397,6 +459,34 @@ def test_one_fallback_rule_a_valid_token_short_of_min_ttl_is_served_whatever_fai
     for served in (first, second):
         assert (served.outcome, served.token.access_token) == (CacheOutcome.FALLBACK, "old")
     assert len(upstream.calls) == (0 if failure == "aws-faltering" else 1)
+
+
+@pytest.mark.parametrize(
+    ("table_left", "memory_left", "served"),
+    [(30, 100, ("unstored", Source.MEMORY)), (100, 30, ("old", Source.DYNAMODB))],
+)
+def test_during_an_outage_the_fallback_is_the_valid_token_with_most_time_left(
+    vendor: TokenVendor,
+    cache: MemoryTokenCache,
+    clock: FakeClock,
+    table_left: int,
+    memory_left: int,
+    served: tuple[str, Source],
+) -> None:
+    # Given VCC down (the key backs off), an older token in the table, and one fetched here
+    # that DynamoDB would not take, both valid but short of what the caller asks
+    failure = Failure("upstream_unavailable", "VCC is down", clock.now + 30, 1)
+    old = cache_token(cache, clock, table_left)
+    cache.items[STATS.key] = dataclasses.replace(cache.items[STATS.key], failure=failure)
+    unstored = dataclasses.replace(
+        old, access_token="unstored", expires_at=int(clock.now) + memory_left
+    )
+    vendor.store.keep_unstored(unstored, failure)
+    # When a caller asks for 300 s
+    result = vendor.vend(TokenRequest("emea", "stats", 300))
+    # Then it gets the one with the most time left, as a fallback
+    assert result.outcome is CacheOutcome.FALLBACK
+    assert (result.token.access_token, result.source) == served
 
 
 def test_a_due_token_is_renewed_once_per_backoff_while_vcc_fails(

@@ -32,6 +32,7 @@ class Minter:
     clock: Callable[[], float]
     rotation_grace: float  # ROTATION_GRACE_SECONDS: how long VCC may take to accept a re-issue
     health: HealthLog | None = None  # the refresher records each credential's outcomes
+    monotonic: Callable[[], float] = time.monotonic  # what a budget is measured on
 
     def mint(self, key: Key, budget: float) -> CachedToken:
         """A new token from VCC within `budget` seconds (retries included); counted and timed."""
@@ -70,13 +71,13 @@ class Minter:
         secret re-read past the cache, if it changed since (rotated meanwhile); else, within
         the rotation grace, the previous secret (VCC may still be propagating a re-issue).
         All of it within `budget`: a second request gets only what the first left."""
-        ends = time.monotonic() + budget
+        ends = self.monotonic() + budget
         credentials = self.credentials.for_key(key)
         try:
             return self.upstream.fetch(key.region, key.scope, credentials, budget)
         except UpstreamRejectedCredentials as rejected:
             current = self.credentials.for_key(key, fresh=True)
-            left = ends - time.monotonic()
+            left = ends - self.monotonic()
             if left < MIN_SECOND_TRY_SECONDS:
                 raise
             if current != credentials:
