@@ -21,7 +21,7 @@ COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --custom-compile-comma
 LAYER_LOCK = $(COMPILE) --python-version 3.13 --python-platform aarch64-manylinux_2_28
 TOOL_LOCK = $(COMPILE) --universal --python-version 3.13
 
-.PHONY: run test lint build dist bench openapi docs lock lock-check clean python
+.PHONY: run test lint build dist bench mutants openapi docs lock lock-check clean python
 
 run: $(VENV)/.run-installed
 	PYTHONPATH=layers/common $(BIN)/python -m local.run
@@ -31,6 +31,11 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	PYTHONPATH=layers/common $(BIN)/python -m local.bench
+
+# The engine's tests against mutmut's one-change-at-a-time mutants (checks/mutation.py): prints
+# each survivor and the figure; docs/mutation.md keeps the last one and why each is left.
+mutants: $(VENV)/.installed
+	$(BIN)/python -m checks.mutation
 
 openapi: $(VENV)/.installed
 	PYTHONPATH=layers/common $(BIN)/python -m local.openapi
@@ -64,8 +69,8 @@ lock-check: $(VENV)/.installed
 lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common functions local client/vcc_token_client
-	$(BIN)/bandit --quiet -c pyproject.toml -r layers/common/vcc_tokens layers/common/contract functions local client/vcc_token_client
+	$(BIN)/mypy layers/common functions local checks client/vcc_token_client
+	$(BIN)/bandit --quiet -c pyproject.toml -r layers/common/vcc_tokens layers/common/contract functions local checks client/vcc_token_client
 	@# cfn-lint's own rules, and the deploy rehearsal's (local/rehearsal: what CloudFormation, a
 	@# brand-new account and the Serverless Application Repository would refuse)
 	PYTHONPATH=.:layers/common $(BIN)/cfn-lint -t template.yaml --append-rules local/rehearsal/rules

@@ -15,6 +15,7 @@ from tests.fakes import (
     MemoryTokenCache,
     RecordingRenewer,
 )
+from vcc_token_contract.names import DEFAULT_CREDENTIAL
 from vcc_tokens.backoff import Failure
 from vcc_tokens.config import Settings
 from vcc_tokens.errors import (
@@ -393,6 +394,56 @@ def test_scheduler_renews_due_keys_and_leaves_idle_or_fresh_ones(
     report = vendor.renew_due()
     assert (report.renewed, report.fresh, report.idle, report.failed) == (1, 1, 1, [])
     assert upstream.calls == [("nam", "stats")]
+
+
+@dataclasses.dataclass
+class FailsFor(CountingEndpoint):
+    """Grants, but raises what `errors` holds for a scope."""
+
+    errors: dict[str, Exception] = dataclasses.field(default_factory=dict)
+
+    def fetch(self, region: str, scope: str, *args: Any, **kwargs: Any) -> IssuedToken:
+        if scope in self.errors:
+            self.calls.append((region, scope))
+            raise self.errors[scope]
+        return super().fetch(region, scope, *args, **kwargs)
+
+
+def test_a_scheduled_run_counts_each_key_once_by_what_it_found_or_did(
+    cache: MemoryTokenCache, clock: FakeClock
+) -> None:
+    # Given two keys of each kind (nam and apac), and VCC failing for two scopes in emea
+    now, blocked = int(clock.now), Failure("upstream_unavailable", "VCC is down", clock.now + 60, 1)
+    upstream = FailsFor(
+        errors={"stats": UpstreamUnavailable("VCC answered 500", 5), "users:read": KeyError()}
+    )
+
+    def put(region: str, scope: str, left: int, asked_ago: float = 10, **entry: Any) -> None:
+        token = CachedToken(region, scope, "old", "Bearer", now + left - 900, now + left)
+        key = Key(region, scope, entry.get("credential", DEFAULT_CREDENTIAL))
+        cache.items[key] = CacheEntry(
+            region, scope, token, last_requested_at=clock.now - asked_ago, **entry
+        )
+
+    for region in ("nam", "apac"):
+        put(region, "agents:read", 400)  # due before the next run: renewed
+        put(region, "users:write", 800)  # fresh
+        put(region, "admin:read", 100, asked_ago=7200)  # idle
+        put(region, "calls:read", 100, unreadable=True)
+        put(region, "queues:read", 100, credential="retired")  # no longer routed: orphaned
+        put(region, "skills:read", 100, failure=blocked)  # backing off
+    put("emea", "stats", 100)
+    put("emea", "users:read", 100)
+    # When the refresher runs
+    report = vendor_for(cache, upstream, clock).renew_due()
+    # Then every key is counted once, and each failure says its key and why
+    assert dataclasses.astuple(report)[:-1] == (2, 2, 2, 2, 2, 2)
+    assert sorted(report.failed) == [
+        "emea stats (default): upstream_unavailable: VCC answered 500",
+        "emea users:read (default): unexpected KeyError",
+    ]
+    renewed = [("nam", "agents:read"), ("apac", "agents:read")]
+    assert sorted(upstream.calls) == sorted([*renewed, ("emea", "stats"), ("emea", "users:read")])
 
 
 # --- failure memory, bounded refreshes, short lifetimes (issue 9) ----------------------------
