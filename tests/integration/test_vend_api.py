@@ -17,10 +17,8 @@ from tests.conftest import CLIENTS, Observed, Service
 from tests.support import api_event as event
 from tests.support import invoke, load_event
 from vcc_tokens import wiring
-from vcc_tokens.cache import MAX_TOKEN_BYTES
 from vcc_tokens.config import get_settings
 from vcc_tokens.credentials import ClientCredentials
-from vcc_tokens.upstream import VccTokenEndpoint
 
 pytestmark = pytest.mark.integration
 
@@ -195,17 +193,8 @@ def test_a_short_retry_after_is_waited_out_before_vcc_is_asked_again(
 ) -> None:
     # Given VCC answering 429 with Retry-After: 1, then granting; and a fetch whose waits are seen
     emulator.fail_next("rate_limited_briefly")
-    settings, waits = get_settings(), []
-    endpoint = VccTokenEndpoint(
-        settings.token_url,
-        connect_timeout=settings.connect_timeout,
-        read_timeout=settings.read_timeout,
-        fallback_expires_in=settings.fallback_expires_in,
-        max_token_bytes=MAX_TOKEN_BYTES,
-        lifetimes=(settings.min_token_lifetime, settings.max_token_lifetime),
-        max_attempts=settings.upstream_max_attempts,
-        sleep=waits.append,
-    )
+    waits: list[float] = []
+    endpoint = wiring.token_endpoint(get_settings(), sleep=waits.append)
     client, _ = CLIENTS["emea"]  # its secret goes in the form: the default method
     credentials = ClientCredentials(client.client_id, client.client_secret)
     # When one token is fetched

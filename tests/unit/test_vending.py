@@ -288,17 +288,22 @@ def test_a_token_is_never_replaced_by_one_that_expires_earlier(
     assert (entry.token, entry.lease_owner) == (later, None)
 
 
+def lagging_cache_with_a_holder(clock: FakeClock) -> tuple[MemoryTokenCache, Lease, CachedToken]:
+    """A cache whose eventually consistent reads are 1 s behind, a holder's lease on STATS,
+    and the token that holder will store."""
+    cache = MemoryTokenCache(lag=1.0, clock=clock)
+    lease = Lease(STATS.key, "holder", clock.now + SETTINGS.lease_seconds)
+    assert cache.acquire_lease(lease, clock.now)
+    now = int(clock.now)
+    return cache, lease, CachedToken("emea", "stats", "holders", "Bearer", now, now + 900)
+
+
 def test_a_waiter_reads_consistently_so_it_sees_the_token_at_its_next_read(
     upstream: CountingEndpoint, clock: FakeClock
 ) -> None:
     # Given DynamoDB's eventually consistent reads 1 s behind, and a holder that stores its
     # token (giving the lease back in the same write) during the waiter's first pause
-    cache = MemoryTokenCache(lag=1.0, clock=clock)
-    lease = Lease(STATS.key, "holder", clock.now + SETTINGS.lease_seconds)
-    assert cache.acquire_lease(lease, clock.now)
-    holder_token = CachedToken(
-        "emea", "stats", "holders", "Bearer", int(clock.now), int(clock.now) + 900
-    )
+    cache, lease, holder_token = lagging_cache_with_a_holder(clock)
     pauses: list[float] = []
 
     def holder_finishes(seconds: float) -> None:
@@ -319,12 +324,7 @@ def test_a_lease_taken_after_the_previous_holder_stored_its_token_goes_back_unus
 ) -> None:
     # Given a holder that stored its token and gave its lease back in one write, which an
     # eventually consistent read does not show yet
-    cache = MemoryTokenCache(lag=1.0, clock=clock)
-    lease = Lease(STATS.key, "holder", clock.now + SETTINGS.lease_seconds)
-    assert cache.acquire_lease(lease, clock.now)
-    holder_token = CachedToken(
-        "emea", "stats", "holders", "Bearer", int(clock.now), int(clock.now) + 900
-    )
+    cache, lease, holder_token = lagging_cache_with_a_holder(clock)
     assert cache.put(holder_token, releasing=lease)
     # When a caller finds no token in its eventually consistent read, so takes the free lease
     result = vendor_for(cache, upstream, clock).vend(STATS)
@@ -510,6 +510,39 @@ def test_one_fallback_rule_a_valid_token_short_of_min_ttl_is_served_whatever_fai
     for served in (first, second):
         assert (served.outcome, served.token.access_token) == (CacheOutcome.FALLBACK, "old")
     assert len(upstream.calls) == (0 if failure == "aws-faltering" else 1)
+
+
+def test_a_token_dynamodb_would_not_take_is_kept_here_behind_the_failure_and_served_again(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given DynamoDB refusing the write that stores a fetched token (and gives the lease back)
+    stored = cache.put
+
+    def unavailable(*args: Any, **kwargs: Any) -> bool:
+        raise DependencyUnavailable("DynamoDB is unavailable", 2, service="DynamoDB")
+
+    cache.put = unavailable  # type: ignore[method-assign]
+    # When a caller's miss fetches a token
+    first = vendor.vend(STATS)
+    # Then the caller gets it; the lease went back with the fault remembered, so nobody else
+    # asks VCC meanwhile
+    assert (first.token.access_token, first.source) == ("token-1", Source.UPSTREAM)
+    entry = cache.items[STATS.key]
+    assert (entry.token, entry.lease_owner) == (None, None)
+    assert entry.failure is not None
+    assert entry.failure.code == "dependency_unavailable"
+    assert entry.failure.blocks(clock.now)
+    # And once the memory's copy is past its age and the failure passed, this instance still
+    # serves the token DynamoDB never took, without asking VCC again
+    cache.put = stored  # type: ignore[method-assign]
+    clock.now = max(clock.now + SETTINGS.memory_cache_seconds, entry.failure.retry_at) + 1
+    again = vendor.vend(STATS)
+    assert (again.token, again.outcome, again.source) == (
+        first.token,
+        CacheOutcome.HIT,
+        Source.MEMORY,
+    )
+    assert len(upstream.calls) == 1
 
 
 @pytest.mark.parametrize(

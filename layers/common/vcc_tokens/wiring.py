@@ -116,7 +116,10 @@ def vendor_on(
     )
 
 
-def token_endpoint(settings: Settings) -> VccTokenEndpoint:
+def token_endpoint(
+    settings: Settings, sleep: Callable[[float], None] = time.sleep
+) -> VccTokenEndpoint:
+    """`sleep`: how a wait between retries is spent."""
     return VccTokenEndpoint(
         settings.token_url,
         connect_timeout=settings.connect_timeout,
@@ -125,6 +128,7 @@ def token_endpoint(settings: Settings) -> VccTokenEndpoint:
         max_token_bytes=MAX_TOKEN_BYTES,
         lifetimes=(settings.min_token_lifetime, settings.max_token_lifetime),
         max_attempts=settings.upstream_max_attempts,
+        sleep=sleep,
     )
 
 
