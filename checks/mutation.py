@@ -27,7 +27,7 @@ import ast
 import os
 import re
 import shutil
-import subprocess
+import subprocess  # nosec B404: runs git and mutmut with fixed arguments
 import sys
 from pathlib import Path
 from typing import TypeGuard
