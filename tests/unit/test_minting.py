@@ -184,3 +184,10 @@ def test_a_timeout_is_neither_a_grant_nor_a_rejection() -> None:
     with pytest.raises(UpstreamTimeout):
         minter.mint(KEY, budget=8.0)
     assert health.records == []
+
+
+def test_a_token_minted_for_a_named_credential_is_that_credentials() -> None:
+    credentials = FixedCredentials()
+    credentials.check_serves = lambda key, found: None  # type: ignore[method-assign]
+    minter = Minter(credentials, Answers(), FakeClock(), rotation_grace=0)
+    assert minter.mint(NAMED, budget=8.0).key == NAMED

@@ -16,10 +16,13 @@ from tests.fakes import (
     RecordingRenewer,
 )
 from vcc_token_contract.names import DEFAULT_CREDENTIAL
+from vcc_tokens.aws import deadline_in
 from vcc_tokens.backoff import Failure
 from vcc_tokens.config import Settings
 from vcc_tokens.errors import (
     DependencyUnavailable,
+    UpstreamError,
+    UpstreamRejectedCredentials,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -339,8 +342,16 @@ def test_refresh_with_the_rejected_hash_replaces_it_once(
     old = cache_token(cache, clock, 600)
     first = vendor.refresh(STATS.key, old.sha256)
     second = vendor.refresh(STATS.key, old.sha256)
-    assert (first.outcome, first.token.access_token) == (CacheOutcome.REFRESHED, "token-1")
-    assert (second.outcome, second.token.access_token) == (CacheOutcome.CURRENT, "token-1")
+    assert (first.outcome, first.source, first.token.access_token) == (
+        CacheOutcome.REFRESHED,
+        Source.UPSTREAM,
+        "token-1",
+    )
+    assert (second.outcome, second.source, second.token.access_token) == (
+        CacheOutcome.CURRENT,
+        Source.DYNAMODB,
+        "token-1",
+    )
     assert len(upstream.calls) == 1
 
 
@@ -356,10 +367,11 @@ def test_refresh_replaces_even_when_the_new_token_expires_earlier(
 def test_refresh_with_another_hash_returns_the_current_token(
     vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
 ) -> None:
-    cache_token(cache, clock, 600)
+    cache_token(cache, clock, 300)  # a third of its lifetime left: still valid
     result = vendor.refresh(STATS.key, token_sha256("some-older-token"))
-    assert (result.outcome, result.token.access_token, upstream.calls) == (
+    assert (result.outcome, result.source, result.token.access_token, upstream.calls) == (
         CacheOutcome.CURRENT,
+        Source.DYNAMODB,
         "old",
         [],
     )
@@ -375,6 +387,74 @@ def test_forced_refresh_happens_at_most_once_per_interval(
     clock.now += 1
     assert vendor.refresh(STATS.key, None).outcome is CacheOutcome.REFRESHED
     assert len(upstream.calls) == 2
+
+
+def test_a_forced_refresh_of_a_token_fetched_within_the_interval_returns_it(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given a token another instance fetched 10 s ago (no refresh recorded)
+    token = cache_token(cache, clock, 890)
+    # When a caller forces a refresh
+    result = vendor.refresh(STATS.key, None)
+    # Then it gets that token: VCC is asked at most once per interval
+    assert (result.outcome, result.token, upstream.calls) == (CacheOutcome.CURRENT, token, [])
+
+
+@pytest.mark.parametrize("left", [None, 0, -60], ids=["never-cached", "expiring", "expired"])
+def test_a_refresh_without_a_valid_token_fetches_one(
+    vendor: TokenVendor,
+    cache: MemoryTokenCache,
+    upstream: CountingEndpoint,
+    clock: FakeClock,
+    left: int | None,
+) -> None:
+    rejected = cache_token(cache, clock, left).sha256 if left is not None else None
+    result = vendor.refresh(STATS.key, rejected)
+    assert (result.outcome, result.source, result.token.access_token) == (
+        CacheOutcome.REFRESHED,
+        Source.UPSTREAM,
+        "token-1",
+    )
+    assert cache.items[STATS.key].token == result.token
+
+
+def test_a_token_refreshed_within_the_interval_is_not_returned_once_it_expired(
+    cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given a long refresh interval, and a refreshed token that has expired since
+    vendor = vendor_for(cache, upstream, clock, forced_refresh_interval=3600)
+    refreshed = vendor.refresh(STATS.key, cache_token(cache, clock, 600).sha256).token
+    clock.now = refreshed.expires_at + 1
+    # When a caller reports it rejected
+    result = vendor.refresh(STATS.key, refreshed.sha256)
+    # Then a new one is fetched: an expired token is never the answer
+    assert (result.outcome, result.token.access_token) == (CacheOutcome.REFRESHED, "token-2")
+
+
+def test_a_refresh_that_finds_another_instances_new_token_returns_it_as_current(
+    cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given a rejected token, and another instance refreshing it (its lease) that stores a new
+    # one during this caller's first pause
+    old = cache_token(cache, clock, 600)
+    lease = Lease(STATS.key, "other", clock.now + SETTINGS.lease_seconds)
+    assert cache.acquire_lease(lease, clock.now)
+    now = int(clock.now)
+    theirs = CachedToken("emea", "stats", "theirs", "Bearer", now, now + 900)
+
+    def they_finish(seconds: float) -> None:
+        clock.sleep(seconds)
+        cache.put(theirs, replacing=old.sha256, releasing=lease)
+
+    # When this caller asks for a refresh of the same token
+    result = vendor_for(cache, upstream, clock, sleep=they_finish).refresh(STATS.key, old.sha256)
+    # Then it gets theirs, as the current token, and VCC was not asked again
+    assert (result.outcome, result.source, result.token) == (
+        CacheOutcome.CURRENT,
+        Source.LEASE_WAIT,
+        theirs,
+    )
+    assert upstream.calls == []
 
 
 def test_scheduler_renews_due_keys_and_leaves_idle_or_fresh_ones(
@@ -571,6 +651,147 @@ def test_during_an_outage_the_fallback_is_the_valid_token_with_most_time_left(
     # Then it gets the one with the most time left, as a fallback
     assert result.outcome is CacheOutcome.FALLBACK
     assert (result.token.access_token, result.source) == served
+
+
+@pytest.mark.parametrize(
+    ("failure", "cap"),
+    [
+        (UpstreamUnavailable("VCC answered 500", 5), SETTINGS.backoff_cap_seconds),
+        (UpstreamRejectedCredentials("VCC rejected the credentials (401)"), None),
+    ],
+    ids=["transient", "rejected"],
+)
+def test_failures_in_a_row_are_counted_and_the_first_caller_is_told_what_is_enforced(
+    vendor: TokenVendor,
+    cache: MemoryTokenCache,
+    upstream: CountingEndpoint,
+    clock: FakeClock,
+    failure: UpstreamError,
+    cap: int | None,
+) -> None:
+    # Given VCC failing for a key nobody holds a valid token of
+    counts, cap = [], cap or SETTINGS.rejected_backoff_cap_seconds
+    upstream.failure = failure
+    for _ in range(3):
+        # When a caller asks, each time once the previous failure's backoff has passed
+        with pytest.raises(type(failure)) as caught:
+            vendor.vend(STATS)
+        remembered = cache.items[STATS.key].failure
+        assert remembered is not None
+        # Then it is told the Retry-After the failure memory enforces, within the kind's cap
+        assert caught.value.retry_after == remembered.wait(clock.now)
+        assert remembered.retry_at - clock.now <= cap
+        counts.append(remembered.count)
+        clock.now = remembered.retry_at + 1
+    # And the failures are counted in a row (the backoff doubles with the count)
+    assert counts == [1, 2, 3]
+    assert len(upstream.calls) == 3
+
+
+def test_while_a_key_backs_off_its_callers_get_the_error_without_trying_the_lease(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given a key whose last fetch failed, with no valid token
+    upstream.failure = UpstreamUnavailable("VCC answered 500", 5)
+    with pytest.raises(UpstreamUnavailable):
+        vendor.vend(STATS)
+    takes = []
+    take = cache.acquire_lease
+
+    def counted(lease: Lease, now: float) -> bool:
+        takes.append(lease)
+        return take(lease, now)
+
+    cache.acquire_lease = counted  # type: ignore[method-assign]
+    # When another caller asks while it backs off
+    with pytest.raises(UpstreamUnavailable, match="VCC is not asked again"):
+        vendor.vend(STATS)
+    # Then it got the remembered error at once: no refused conditional write was paid for it
+    assert (takes, len(upstream.calls)) == ([], 1)
+
+
+def test_a_request_without_time_left_to_fetch_gets_503_and_gives_the_lease_back(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint
+) -> None:
+    # Given the least request budget allowed (a 1 s fetch and two AWS calls), some of it spent
+    least = 2 * SETTINGS.aws_call_seconds + 1
+    tight = dataclasses.replace(SETTINGS, request_budget=least)
+    with deadline_in(tight), pytest.raises(UpstreamUnavailable) as caught:
+        vendor.vend(STATS)
+    # Then it is a 503 to retry in a second, naming the key; VCC was not asked and nothing is
+    # remembered against the key (this request's deadline, not VCC)
+    assert caught.value.retry_after == 1
+    assert (
+        caught.value.message == f"no time is left in this request to fetch {STATS.key.describe()}"
+    )
+    entry = cache.items[STATS.key]
+    assert (entry.lease_owner, entry.failure, upstream.calls) == (None, None, [])
+
+
+def test_a_failed_read_after_taking_the_lease_gives_it_back(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint
+) -> None:
+    # Given DynamoDB failing the consistent read a lease's holder makes before fetching
+    read = cache.get
+
+    def failing_consistently(key: Key, *, consistent: bool = False) -> CacheEntry | None:
+        if consistent:
+            raise DependencyUnavailable("DynamoDB is unavailable", 2, service="DynamoDB")
+        return read(key)
+
+    cache.get = failing_consistently  # type: ignore[method-assign]
+    # When a caller misses
+    with pytest.raises(DependencyUnavailable):
+        vendor.vend(STATS)
+    # Then the lease it took went back, and VCC was not asked
+    assert (cache.items[STATS.key].lease_owner, upstream.calls) == (None, [])
+
+
+def test_an_unexpected_fault_storing_a_fetched_token_gives_the_lease_back(
+    vendor: TokenVendor, cache: MemoryTokenCache
+) -> None:
+    def broken(*args: Any, **kwargs: Any) -> bool:
+        raise KeyError("an unexpected fault")
+
+    cache.put = broken  # type: ignore[method-assign]
+    with pytest.raises(KeyError):
+        vendor.vend(STATS)
+    assert cache.items[STATS.key].lease_owner is None
+
+
+def test_a_token_held_in_memory_is_the_fallback_when_dynamodb_cannot_be_read(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given a token this instance read, its copy older than the memory's bound
+    token = cache_token(cache, clock, 600)
+    first = vendor.vend(STATS)
+    assert (first.outcome, first.source) == (CacheOutcome.HIT, Source.DYNAMODB)
+    again = vendor.vend(STATS)
+    assert (again.outcome, again.source) == (CacheOutcome.HIT, Source.MEMORY)
+    clock.now += SETTINGS.memory_cache_seconds + 1
+    # When DynamoDB cannot be read
+    fault = DependencyUnavailable("DynamoDB is unavailable", 2, service="DynamoDB")
+    cache.get = lambda *args, **kwargs: (_ for _ in ()).throw(fault)  # type: ignore[method-assign]
+    result = vendor.vend(STATS)
+    # Then the valid copy is served from memory as a fallback
+    assert (result.token, result.outcome, result.source) == (
+        token,
+        CacheOutcome.FALLBACK,
+        Source.MEMORY,
+    )
+    assert upstream.calls == []
+
+
+def test_a_handed_over_renewal_of_a_key_renewed_meanwhile_asks_vcc_nothing(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given a vending instance's lease handed over, and a token outside its margin already
+    cache_token(cache, clock, 800)
+    assert cache.acquire_lease(Lease(STATS.key, "vend-1", clock.now + 9), clock.now)
+    # When the refresher renews it under that lease
+    assert vendor.renew_handed_over(STATS.key, "vend-1")
+    # Then VCC was not asked, and the lease went back
+    assert (upstream.calls, cache.items[STATS.key].lease_owner) == ([], None)
 
 
 def test_a_due_token_is_renewed_once_per_backoff_while_vcc_fails(
