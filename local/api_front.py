@@ -30,7 +30,7 @@ import waitress.utilities
 from vcc_token_client.wsgi import request_headers
 from vcc_token_client.wsgi import stop as stop_waitress
 
-from local.iam.gateway import ResourcePolicy
+from iam.gateway import ResourcePolicy
 from local.lambda_runtime import LambdaContext
 from local.sigv4 import MISSING_TOKEN, AuthError, Caller, verify
 
@@ -157,7 +157,7 @@ class ApiFront:
         resource_policy: ResourcePolicy | None = None,
     ) -> None:
         self.routes = routes
-        # The API's resource policy (local.iam.gateway); None lets every verified caller in.
+        # The API's resource policy (iam.gateway); None lets every verified caller in.
         self.resource_policy = resource_policy
         self.handlers = handlers
         self.callers = callers

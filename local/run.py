@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from iam.deployment import TemplateError
+from iam.evaluation import EvaluatorMissing
+from iam.gateway import LocalCaller, resource_policy
 from local.api_front import ApiFront, template_routes
-from local.iam.deployment import TemplateError
-from local.iam.evaluation import EvaluatorMissing
-from local.iam.gateway import LocalCaller, resource_policy
 from local.lambda_runtime import load_function
 from local.log_delivery import LogDelivery
 from local.sigv4 import load_callers

@@ -178,7 +178,7 @@ LOCAL_STACK_NAME = "vcc-token-vending-local"
 def create_alarms(cloudwatch: Any) -> None:
     """The template's alarms, as CloudFormation would create them for the local stack's name
     (so `vcc-token admin smoke --stack vcc-token-vending-local` finds them)."""
-    from local.iam.deployment import Stack, expand, load_sam_template
+    from iam.deployment import Stack, expand, load_sam_template
 
     deployment = expand(load_sam_template(), Stack(name=LOCAL_STACK_NAME))
     for properties in deployment.of_type("AWS::CloudWatch::Alarm").values():

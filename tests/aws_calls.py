@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.client import BaseClient
 
-from local.iam.calls import AwsCall
+from iam.calls import AwsCall
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTORS = {

@@ -13,7 +13,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 from vcc_token_client import SigV4RequestsAuth
 
-from local.openapi import DOCUMENT
+from generators.openapi import DOCUMENT
 from tests.stack_support import CALLERS, Stack, running_stack
 
 pytestmark = pytest.mark.integration

@@ -1,6 +1,6 @@
 """The offline IAM proof: every AWS call the code made in this test session (tests.aws_calls),
-plus the calls AWS makes on the principals' behalf (local.iam.calls), evaluated by a maintained
-IAM policy evaluator against the policies expanded from template.yaml (local.iam). moto enforces
+plus the calls AWS makes on the principals' behalf (iam.calls), evaluated by a maintained
+IAM policy evaluator against the policies expanded from template.yaml (iam). moto enforces
 none of these policies; this is what AWS would decide on the first deploy.
 
 It runs after the rest of the suite (the iam_proof marker), and first takes its own tour of every
@@ -25,10 +25,10 @@ import pytest
 from vcc_token_client import smoke
 from vcc_token_client.cli import main as vcc_token
 
-from local.iam.calls import AwsCall, requests_for
-from local.iam.deployment import Stack, expand, load_sam_template
-from local.iam.evaluation import Decision, Principal, Request, evaluate, principals, unused_grants
-from local.iam.gateway import INVOKE_ANYTHING
+from iam.calls import AwsCall, requests_for
+from iam.deployment import Stack, expand, load_sam_template
+from iam.evaluation import Decision, Principal, Request, evaluate, principals, unused_grants
+from iam.gateway import INVOKE_ANYTHING
 from local.lambda_runtime import LambdaContext, load_function
 from local.vcc_emulator import VccEmulator
 from tests.conftest import CLIENTS, GUARDED_SECRETS, TEST_CALLER_ROLE, Service
@@ -397,7 +397,7 @@ def test_a_private_api_admits_only_through_its_endpoints() -> None:
 
 
 def test_the_proof_fails_closed_on_a_call_it_cannot_place(toured: set[AwsCall]) -> None:
-    from local.iam.calls import UnplacedCall
+    from iam.calls import UnplacedCall
 
     stray = AwsCall("VendFunction", "s3", "GetObject", (("Bucket", "b"),))
     with pytest.raises(UnplacedCall):

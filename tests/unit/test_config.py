@@ -100,7 +100,7 @@ def test_a_request_budget_too_short_for_the_aws_timeouts_is_refused() -> None:
 
 
 def test_the_configuration_page_is_made_from_the_settings() -> None:
-    from local.configuration_doc import PAGE, render
+    from generators.configuration_doc import PAGE, render
 
     assert PAGE.read_text(encoding="utf-8") == render(), "stale: run make docs"
 

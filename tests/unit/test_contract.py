@@ -28,7 +28,7 @@ from vcc_tokens.tokens import Key
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = [ROOT / "layers" / "common" / "vcc_tokens", ROOT / "client", ROOT / "functions"]
-CODE += [ROOT / "local"]
+CODE += [ROOT / room for room in ("local", "iam", "checks", "bench", "generators")]
 CONTRACT = ROOT / "layers" / "common" / "contract" / "vcc_token_contract"
 
 

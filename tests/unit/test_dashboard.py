@@ -7,8 +7,8 @@ import ast
 import re
 from typing import Any
 
-from local.dashboard import CREDENTIAL_ROWS, TEMPLATE, parse, render, written
-from local.metric_catalog import emitted_names
+from generators.dashboard import CREDENTIAL_ROWS, TEMPLATE, parse, render, written
+from generators.metric_catalog import emitted_names
 from local.stack import ROOT, load_template
 from vcc_token_contract.metrics import NAMESPACE, PER_CREDENTIAL, SERVICE, Metric
 

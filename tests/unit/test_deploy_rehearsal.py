@@ -1,4 +1,4 @@
-"""The deploy rehearsal (local/rehearsal, run by `make lint` through cfn-lint): each rule passes
+"""The deploy rehearsal (checks/rehearsal, run by `make lint` through cfn-lint): each rule passes
 the project's template and fails when the defect it stands for is seeded into a copy of it."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from cfnlint.api import ManualArgs, lint_file
 
-from local.iam.deployment import ROOT, load_sam_template
-from local.rehearsal.first_deploy import translated
-from local.rehearsal.sar import sar_capabilities, unnamed_capabilities, unsupported_by_sar
+from checks.rehearsal.first_deploy import translated
+from checks.rehearsal.sar import sar_capabilities, unnamed_capabilities, unsupported_by_sar
+from iam.deployment import ROOT, load_sam_template
 
-RULES = str(ROOT / "local" / "rehearsal" / "rules")
+RULES = str(ROOT / "checks" / "rehearsal" / "rules")
 Template = dict[str, Any]
 
 

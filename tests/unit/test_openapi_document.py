@@ -3,7 +3,7 @@ Lambda: the function imports without it."""
 
 import json
 
-from local.openapi import DOCUMENT, build, render
+from generators.openapi import DOCUMENT, build, render
 
 
 def test_the_committed_document_is_current() -> None:

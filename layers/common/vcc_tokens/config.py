@@ -28,7 +28,7 @@ class ConfigurationError(Exception):
 class Setting:
     """How one environment variable is read: its bounds and what it means. The Settings fields
     below carry one each; from_env reads them and docs/configuration.md's table is made from
-    them (local/configuration_doc.py), so a default or a range lives here alone."""
+    them (generators/configuration_doc.py), so a default or a range lives here alone."""
 
     variable: str
     meaning: str

@@ -1,6 +1,6 @@
 """The service's CloudWatch metrics: one name each, for the code that emits them (vcc_tokens) and
 for what reads them, the template's alarms and its dashboard (rendered from this module by
-`make docs`: local/dashboard.py).
+`make docs`: generators/dashboard.py).
 
 Every metric is a count in the namespace below with the `service` dimension, but for
 `UPSTREAM_LATENCY` (milliseconds) and the per-credential counts (`PER_CREDENTIAL`), which carry a

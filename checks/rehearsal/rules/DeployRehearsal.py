@@ -1,5 +1,5 @@
-"""cfn-lint rules of the deploy rehearsal (local/rehearsal): `make lint` appends them with
-`cfn-lint --append-rules local/rehearsal/rules`. Each wraps one plain check."""
+"""cfn-lint rules of the deploy rehearsal (checks/rehearsal): `make lint` appends them with
+`cfn-lint --append-rules checks/rehearsal/rules`. Each wraps one plain check."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 from cfnlint.rules import CloudFormationLintRule, RuleMatch
 from cfnlint.template import Template
 
-from local.iam.deployment import ROOT, load_sam_template
-from local.rehearsal import Finding
-from local.rehearsal.first_deploy import fresh_account_failures, translated
-from local.rehearsal.key_policy import self_granting_statements
-from local.rehearsal.sar import unnamed_capabilities, unsupported_by_sar
-from local.rehearsal.sections import misplaced_functions
+from checks.rehearsal import Finding
+from checks.rehearsal.first_deploy import fresh_account_failures, translated
+from checks.rehearsal.key_policy import self_granting_statements
+from checks.rehearsal.sar import unnamed_capabilities, unsupported_by_sar
+from checks.rehearsal.sections import misplaced_functions
+from iam.deployment import ROOT, load_sam_template
 
 GUIDE = "https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/"
 

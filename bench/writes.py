@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from local.bench.report import counting_aws_calls
+from bench.report import counting_aws_calls
 from local.vcc_emulator import DEMO_SCOPES, VccEmulator
 from vcc_tokens import wiring
 from vcc_tokens.config import Settings

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from local.bench.report import (
+from bench.report import (
     LAMBDA_ARM64_PER_GB_SECOND,
     LAMBDA_REQUESTS_PER_MILLION,
     XRAY_PER_MILLION_TRACES,
 )
-from local.metric_catalog import emitted_names, per_credential_names
+from generators.metric_catalog import emitted_names, per_credential_names
 from local.stack import load_template
 
 # List prices of the fixed items (us-east-1, as PRICES_AS_OF says for the rest)

@@ -20,7 +20,7 @@ means only the 401 route and "renew" replacing a token before it expires is stil
 former name when the new one is not set (both set, they must agree). Besides these: `POWERTOOLS_*`
 (service name, metrics namespace, log level: the template's Globals).
 
-<!-- generated from vcc_tokens/config.py by `make docs` (local/configuration_doc.py): edit there -->
+<!-- generated from vcc_tokens/config.py by generators/configuration_doc.py (make docs) -->
 """
 
 

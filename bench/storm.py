@@ -9,8 +9,8 @@ import threading
 import time
 from collections import Counter
 
-from local.bench.common import STORM_SCOPE, percentile, status_of
-from local.bench.report import Storm
+from bench.common import STORM_SCOPE, percentile, status_of
+from bench.report import Storm
 from local.vcc_emulator import VccEmulator
 from vcc_tokens import wiring
 from vcc_tokens.config import Settings

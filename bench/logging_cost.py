@@ -9,7 +9,7 @@ import logging
 import os
 from typing import Any
 
-from local.bench.common import ask, percentile, timed, vend_event
+from bench.common import ask, percentile, timed, vend_event
 from vcc_tokens.observability import logger
 
 

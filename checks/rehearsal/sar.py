@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from local.rehearsal import Finding
+from checks.rehearsal import Finding
 
 SOURCE = (
     "AWS Serverless Application Repository Developer Guide, List of Supported AWS Resources "

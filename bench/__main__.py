@@ -13,17 +13,17 @@ from typing import Any
 
 import boto3
 
-from local.bench.cold_start import cold_starts, layer_size, print_cold_starts
-from local.bench.common import STORM_SCOPE, TABLE, bench_stack, forget
-from local.bench.costs import print_monthly, tracing_choices
-from local.bench.faults import aws_faults, print_faults
-from local.bench.latency import item_kb, latencies, print_latencies
-from local.bench.logging_cost import logging_cost, print_logging
-from local.bench.report import Measured, Storm, draw, print_costs
-from local.bench.storm import print_storm, storm
-from local.bench.strategies import StrategyRun, print_strategies, upstream_requests
-from local.bench.untrusted import print_untrusted, untrusted_inputs
-from local.bench.writes import print_writes, writes_per_fetched_token
+from bench.cold_start import cold_starts, layer_size, print_cold_starts
+from bench.common import STORM_SCOPE, TABLE, bench_stack, forget
+from bench.costs import print_monthly, tracing_choices
+from bench.faults import aws_faults, print_faults
+from bench.latency import item_kb, latencies, print_latencies
+from bench.logging_cost import logging_cost, print_logging
+from bench.report import Measured, Storm, draw, print_costs
+from bench.storm import print_storm, storm
+from bench.strategies import StrategyRun, print_strategies, upstream_requests
+from bench.untrusted import print_untrusted, untrusted_inputs
+from bench.writes import print_writes, writes_per_fetched_token
 from local.lambda_runtime import load_function
 from local.stack import ROOT
 from vcc_tokens.tokens import Key

@@ -26,7 +26,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from local.iam.deployment import AWS_MANAGED_POLICIES, Deployment
+from iam.deployment import AWS_MANAGED_POLICIES, Deployment
 
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "simulate.mjs"
@@ -328,7 +328,7 @@ def _run(simulations: list[dict[str, Any]]) -> list[dict[str, Any]]:
     if not (HERE / "node_modules" / "@cloud-copilot" / "iam-simulate").is_dir():
         raise EvaluatorMissing(
             f"the IAM evaluator is not installed in {HERE}/node_modules: make test installs it "
-            "(npm ci from local/iam/package-lock.json)"
+            "(npm ci from iam/package-lock.json)"
         )
     # a fixed program (the venv's Node.js) and script, the simulations on stdin
     completed = subprocess.run(  # noqa: S603  # nosec B603

@@ -7,7 +7,7 @@ import os
 import threading
 import time
 
-from local.bench.common import counted, status_of
+from bench.common import counted, status_of
 from local.odd_upstream import OddUpstream
 from local.vcc_emulator import VccEmulator
 from vcc_tokens import wiring

@@ -1,5 +1,5 @@
 """The API's resource policy as API Gateway applies it, for the local API front: each known
-caller's access to each route, decided once at start-up by the evaluator (local.iam.evaluation)
+caller's access to each route, decided once at start-up by the evaluator (iam.evaluation)
 from the template's own policy, for the local stack's parameters. The callers' own IAM policies
 are taken to allow execute-api:Invoke: what remains to decide is the resource policy's part.
 """
@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from local.iam.calls import api_routes
-from local.iam.deployment import Stack, expand, load_sam_template
-from local.iam.evaluation import Principal, Request, evaluate, principals
+from iam.calls import api_routes
+from iam.deployment import Stack, expand, load_sam_template
+from iam.evaluation import Principal, Request, evaluate, principals
 
 LOCAL_ACCOUNT = "123456789012"  # moto's account: the local stack's own
 INVOKE_ANYTHING = {

@@ -10,9 +10,9 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from local.iam.deployment import Deployment, Stack, parameter_values, resolve, translate
-from local.rehearsal import Finding
-from local.rehearsal.sections import RULE_FUNCTIONS
+from checks.rehearsal import Finding
+from checks.rehearsal.sections import RULE_FUNCTIONS
+from iam.deployment import Deployment, Stack, parameter_values, resolve, translate
 
 PREREQUISITES = "docs/deploying.md#what-the-account-must-already-have"
 # The one choice a first deploy must make: the Rules section refuses the defaults without it.

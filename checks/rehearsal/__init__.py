@@ -3,7 +3,7 @@ Serverless Application Repository would refuse, though cfn-lint and `sam validat
 
 Each check is a plain function of a template (and, where it needs one, the parameter values of a
 first deploy); `rules/` wraps them as cfn-lint rules, so `make lint` runs them with
-`cfn-lint --append-rules local/rehearsal/rules`. The account-level prerequisites they stand for
+`cfn-lint --append-rules checks/rehearsal/rules`. The account-level prerequisites they stand for
 are written down once, in docs/deploying.md.
 """
 

@@ -12,8 +12,8 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from local.bench.common import DIRECT_BUDGET, LIFETIME, SCOPE, demo_credentials, direct_endpoint
-from local.bench.report import AwsCalls, counting_aws_calls
+from bench.common import DIRECT_BUDGET, LIFETIME, SCOPE, demo_credentials, direct_endpoint
+from bench.report import AwsCalls, counting_aws_calls
 from local.vcc_emulator import VccEmulator
 from vcc_tokens import wiring
 from vcc_tokens.config import Settings

@@ -9,7 +9,7 @@ from __future__ import annotations
 from fnmatch import fnmatchcase
 from typing import Any
 
-from local.rehearsal import Finding
+from checks.rehearsal import Finding
 
 SERVICE_BOUND = ("kms:GrantIsForAWSResource", "kms:ViaService")
 

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from local.bench.common import fresh_process
+from bench.common import fresh_process
 from local.stack import ROOT
 
 PACKAGE = ROOT / "layers" / "common" / "vcc_tokens"

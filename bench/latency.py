@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from local.bench.common import (
+from bench.common import (
     DIRECT_BUDGET,
     KEY,
     SCOPE,

@@ -17,8 +17,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from local.iam.deployment import URL_SUFFIX, Deployment
-from local.iam.evaluation import Request
+from iam.deployment import URL_SUFFIX, Deployment
+from iam.evaluation import Request
 from vcc_token_contract.vcc import REGIONS
 
 # botocore operation -> IAM action, and botocore's signing name -> IAM prefix, where they differ

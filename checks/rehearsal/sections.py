@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from local.rehearsal import Finding
+from checks.rehearsal import Finding
 
 RULE_FUNCTIONS = frozenset(
     {

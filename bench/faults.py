@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from bench.common import SCOPE, ask, forget, vend_event
 from local.aws_faults import WRITES, AwsFaultProxy, Fault
-from local.bench.common import SCOPE, ask, forget, vend_event
 from local.vcc_emulator import VccEmulator
 from vcc_tokens import wiring
 from vcc_tokens.tokens import CachedToken

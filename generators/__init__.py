@@ -1,0 +1,1 @@
+"""What writes the generated files: docs/configuration.md, the dashboard, openapi.json."""
