@@ -49,29 +49,27 @@ class MemoryTokenCache(TokenCache):
 
     def acquire_lease(self, lease: Lease, now: float) -> bool:
         entry = self.items.get(lease.key) or CacheEntry.empty(lease.key)
-        if entry.lease_owner is not None and entry.lease_until >= now:
+        if entry.lease is not None and entry.lease.held(now):
             return False
         if entry.blocking(now) is not None:
             return False
-        self.items[lease.key] = dataclasses.replace(
-            entry, lease_owner=lease.owner, lease_until=lease.until
-        )
+        self.items[lease.key] = dataclasses.replace(entry, lease=lease)
         return True
 
     def claim_lease(self, handed: Lease, claimed: Lease, now: float) -> bool:
         entry = self.items.get(handed.key)
-        if entry is None or entry.lease_owner != handed.owner or entry.lease_until < now:
+        if entry is None or entry.lease is None or entry.lease.owner != handed.owner:
             return False
-        self.items[handed.key] = dataclasses.replace(
-            entry, lease_owner=claimed.owner, lease_until=claimed.until
-        )
+        if not entry.lease.held(now):
+            return False
+        self.items[handed.key] = dataclasses.replace(entry, lease=claimed)
         return True
 
     def release_lease(self, lease: Lease, failure: Failure | None = None) -> None:
         entry = self.items.get(lease.key)
-        if entry is not None and entry.lease_owner == lease.owner:
+        if entry is not None and entry.leased_to(lease.owner):
             self.items[lease.key] = dataclasses.replace(
-                entry, lease_owner=None, lease_until=0, failure=failure or entry.failure
+                entry, lease=None, failure=failure or entry.failure
             )
 
     def put(
@@ -85,9 +83,9 @@ class MemoryTokenCache(TokenCache):
         entry = self.items.get(token.key) or CacheEntry.empty(token.key)
         current = entry.token
         if releasing is not None:
-            if entry.lease_owner != releasing.owner:
+            if not entry.leased_to(releasing.owner):
                 return False
-            entry = dataclasses.replace(entry, lease_owner=None, lease_until=0)
+            entry = dataclasses.replace(entry, lease=None)
         if replacing is not None:
             if entry.replaced_sha256() not in (replacing, NOTHING_CACHED):
                 return False

@@ -49,7 +49,7 @@ def test_one_lease_at_a_time_until_it_expires(cache: TokenCache) -> None:
     assert cache.acquire_lease(lease("bb"), NOW + 10)  # expired: taken over
     entry = cache.get(KEY, consistent=True)
     assert entry is not None
-    assert entry.lease_owner == "bb" * 16
+    assert entry.leased_to("bb" * 16)
 
 
 def test_only_the_owner_releases_and_a_failure_blocks_until_its_time(cache: TokenCache) -> None:
@@ -72,12 +72,12 @@ def test_storing_gives_the_lease_back_in_the_same_write_only_while_it_is_held(
     entry = cache.get(KEY, consistent=True)
     assert entry is not None
     assert entry.token is not None
-    assert (entry.token.access_token, entry.lease_owner) == ("fetched", None)
+    assert (entry.token.access_token, entry.lease) == ("fetched", None)
     assert cache.acquire_lease(lease("cc"), NOW)  # free at once, not when it would expire
     assert not cache.put(token("older", 300), releasing=lease("cc"))  # a later one is cached
     held = cache.get(KEY, consistent=True)
     assert held is not None
-    assert held.lease_owner == "cc" * 16  # refused: the lease is still held
+    assert held.leased_to("cc" * 16)  # refused: the lease is still held
 
 
 def test_a_handed_lease_is_claimed_once(cache: TokenCache) -> None:

@@ -125,7 +125,7 @@ def test_a_killed_lease_holder_is_taken_over_once_its_lease_and_the_tolerance_ru
     holder.start()
     cache, key = cache_for(service), Key("emea", SCOPE)
     entry: CacheEntry = wait_for(
-        lambda: (e := cache.get(key, consistent=True)) and e.lease_owner and e, timeout=60
+        lambda: (e := cache.get(key, consistent=True)) and e.lease and e, timeout=60
     )
     # When the holder dies mid-fetch (its request has reached VCC)
     wait_for(lambda: emulator.token_requests == 1)
@@ -139,7 +139,7 @@ def test_a_killed_lease_holder_is_taken_over_once_its_lease_and_the_tolerance_ru
     # and the takeover came only once the lease (and the skew tolerance) had run out
     taken_over = service.cached_token("emea", SCOPE)
     assert taken_over is not None
-    assert taken_over.fetched_at >= int(entry.lease_until + wiring.token_vendor().skew)
+    assert taken_over.fetched_at >= int(entry.lease.until + wiring.token_vendor().skew)
     assert response.body["access_token"] in emulator.issued
 
 
@@ -153,7 +153,7 @@ def test_renewal_ahead_serves_the_old_token_while_another_instance_renews(
     renewal: dict[str, Any] = {}
     thread = threading.Thread(target=lambda: renewal.update(vend=renewer.vend(REQUEST)))
     thread.start()
-    wait_for(lambda: cache_for(service).get(Key("emea", SCOPE), consistent=True).lease_owner)  # type: ignore[union-attr]
+    wait_for(lambda: cache_for(service).get(Key("emea", SCOPE), consistent=True).lease)  # type: ignore[union-attr]
     # When another instance asks while the renewal is under way
     served = bystander.vend(REQUEST)
     renewal_still_running = thread.is_alive()
@@ -335,7 +335,7 @@ def test_an_instance_whose_clock_runs_ahead_waits_for_a_fresh_lease(
     thread = threading.Thread(target=lambda: fetched.update(vend=holder.vend(REQUEST)))
     thread.start()
     key = Key("emea", SCOPE)
-    wait_for(lambda: (e := cache_for(service).get(key, consistent=True)) and e.lease_owner)
+    wait_for(lambda: (e := cache_for(service).get(key, consistent=True)) and e.lease)
     # When an instance whose clock is ahead by the lease's length (within the tolerance) asks
     ahead = holder.settings.lease_seconds + 0.5  # its clock says the lease has expired
     assert ahead - holder.settings.lease_seconds < holder.settings.clock_skew_seconds

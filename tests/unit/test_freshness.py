@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from vcc_tokens.backoff import Failure
-from vcc_tokens.tokens import CachedToken, CacheEntry
+from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
 from vcc_tokens.vending.freshness import KeyState, RenewalMargin, key_state, usable
 
 NOW = 1_800_000_000
+KEY = Key("emea", "stats")
 MARGIN = RenewalMargin(seconds=180, fraction=0.2)  # the defaults: 3 minutes or 20 %
 
 
@@ -77,8 +78,8 @@ def entry(left: int | None, **fields: object) -> CacheEntry:
         (entry(-5, failure=FAILED), 0, KeyState.BACKING_OFF),
         (entry(None, failure=FAILED), 0, KeyState.BACKING_OFF),
         (entry(None, unreadable=True), 0, KeyState.UNREADABLE),
-        (entry(-5, lease_owner="a" * 32, lease_until=NOW + 5), 0, KeyState.LEASED),
-        (entry(-5, lease_owner="a" * 32, lease_until=NOW - 60), 0, KeyState.EXPIRED),  # lapsed
+        (entry(-5, lease=Lease(KEY, "a" * 32, NOW + 5)), 0, KeyState.LEASED),
+        (entry(-5, lease=Lease(KEY, "a" * 32, NOW - 60)), 0, KeyState.EXPIRED),  # lapsed
     ],
 )
 def test_a_keys_state_is_worked_out_once_from_its_entry(

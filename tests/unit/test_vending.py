@@ -115,7 +115,7 @@ def test_a_miss_fetches_and_stores_with_expiry_from_expires_in(
         "emea", "stats", "token-1", "Bearer", now, now + 3600
     )
     assert cache.items[Key("emea", "stats")].last_requested_at == clock.now
-    assert cache.items[Key("emea", "stats")].lease_owner is None  # released
+    assert cache.items[Key("emea", "stats")].lease is None  # released
 
 
 @pytest.mark.parametrize(
@@ -198,7 +198,7 @@ def test_a_failed_renewal_fails_nobody_while_the_token_is_valid(
     upstream.failure = UpstreamTimeout("slow")
     result = vendor.vend(STATS)
     assert (result.outcome, result.token.access_token) == (CacheOutcome.HIT, "old")
-    assert cache.items[Key("emea", "stats")].lease_owner is None
+    assert cache.items[Key("emea", "stats")].lease is None
 
 
 def test_a_waiter_takes_the_holders_token(
@@ -288,7 +288,7 @@ def test_a_token_is_never_replaced_by_one_that_expires_earlier(
     # Then the later token is served and kept, and the lease went back
     assert (served.token, len(upstream.calls)) == (later, 1)
     entry = cache.items[STATS.key]
-    assert (entry.token, entry.lease_owner) == (later, None)
+    assert (entry.token, entry.lease) == (later, None)
 
 
 def lagging_cache_with_a_holder(clock: FakeClock) -> tuple[MemoryTokenCache, Lease, CachedToken]:
@@ -333,7 +333,7 @@ def test_a_lease_taken_after_the_previous_holder_stored_its_token_goes_back_unus
     result = vendor_for(cache, upstream, clock).vend(STATS)
     # Then it serves the holder's token, VCC unasked, and the lease it took is given back
     assert (result.token, result.source, upstream.calls) == (holder_token, Source.LEASE_WAIT, [])
-    assert cache.items[STATS.key].lease_owner is None
+    assert cache.items[STATS.key].lease is None
 
 
 def test_refresh_with_the_rejected_hash_replaces_it_once(
@@ -540,7 +540,7 @@ def test_a_failure_is_remembered_and_answered_without_asking_vcc_until_it_passes
         vendor.vend(STATS)
     assert remembered.value.retry_after == 4
     assert len(upstream.calls) == 1
-    assert cache.items[Key("emea", "stats")].lease_owner is None
+    assert cache.items[Key("emea", "stats")].lease is None
     clock.now += 4
     upstream.failure = None
     assert vendor.vend(STATS).source is Source.UPSTREAM
@@ -608,7 +608,7 @@ def test_a_token_dynamodb_would_not_take_is_kept_here_behind_the_failure_and_ser
     # asks VCC meanwhile
     assert (first.token.access_token, first.source) == ("token-1", Source.UPSTREAM)
     entry = cache.items[STATS.key]
-    assert (entry.token, entry.lease_owner) == (None, None)
+    assert (entry.token, entry.lease) == (None, None)
     assert entry.failure is not None
     assert entry.failure.code == "dependency_unavailable"
     assert entry.failure.blocks(clock.now)
@@ -725,7 +725,7 @@ def test_a_request_without_time_left_to_fetch_gets_503_and_gives_the_lease_back(
         caught.value.message == f"no time is left in this request to fetch {STATS.key.describe()}"
     )
     entry = cache.items[STATS.key]
-    assert (entry.lease_owner, entry.failure, upstream.calls) == (None, None, [])
+    assert (entry.lease, entry.failure, upstream.calls) == (None, None, [])
 
 
 def test_a_failed_read_after_taking_the_lease_gives_it_back(
@@ -744,7 +744,7 @@ def test_a_failed_read_after_taking_the_lease_gives_it_back(
     with pytest.raises(DependencyUnavailable):
         vendor.vend(STATS)
     # Then the lease it took went back, and VCC was not asked
-    assert (cache.items[STATS.key].lease_owner, upstream.calls) == (None, [])
+    assert (cache.items[STATS.key].lease, upstream.calls) == (None, [])
 
 
 def test_an_unexpected_fault_storing_a_fetched_token_gives_the_lease_back(
@@ -756,7 +756,7 @@ def test_an_unexpected_fault_storing_a_fetched_token_gives_the_lease_back(
     cache.put = broken  # type: ignore[method-assign]
     with pytest.raises(KeyError):
         vendor.vend(STATS)
-    assert cache.items[STATS.key].lease_owner is None
+    assert cache.items[STATS.key].lease is None
 
 
 def test_a_token_held_in_memory_is_the_fallback_when_dynamodb_cannot_be_read(
@@ -782,6 +782,22 @@ def test_a_token_held_in_memory_is_the_fallback_when_dynamodb_cannot_be_read(
     assert upstream.calls == []
 
 
+def test_a_handed_over_lease_is_claimed_by_a_refresher_whose_clock_runs_ahead(
+    cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given a due token whose lease a vending instance handed over, and a refresher whose clock
+    # reads 3 s past that lease's end (within the 5 s tolerance)
+    cache_token(cache, clock, 100)
+    handed = Lease(STATS.key, "vend-1", clock.now + 9)
+    assert cache.acquire_lease(handed, clock.now)
+    clock.now = handed.until + 3
+    refresher = vendor_for(cache, upstream, clock, clock_skew_seconds=5)
+    # When it renews the key under that lease
+    assert refresher.renew_handed_over(STATS.key, "vend-1")
+    # Then the lease was still the handed one by every clock: claimed, renewed once, given back
+    assert (len(upstream.calls), cache.items[STATS.key].lease) == (1, None)
+
+
 def test_a_handed_over_renewal_of_a_key_renewed_meanwhile_asks_vcc_nothing(
     vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
 ) -> None:
@@ -791,7 +807,7 @@ def test_a_handed_over_renewal_of_a_key_renewed_meanwhile_asks_vcc_nothing(
     # When the refresher renews it under that lease
     assert vendor.renew_handed_over(STATS.key, "vend-1")
     # Then VCC was not asked, and the lease went back
-    assert (upstream.calls, cache.items[STATS.key].lease_owner) == ([], None)
+    assert (upstream.calls, cache.items[STATS.key].lease) == ([], None)
 
 
 def test_a_due_token_is_renewed_once_per_backoff_while_vcc_fails(
@@ -875,12 +891,12 @@ def test_with_a_renewer_a_due_token_is_served_and_renewed_in_the_background(
     assert served == ["old", "old"]
     assert upstream.calls == []
     [(region, scope, owner)] = renewer.requests
-    assert cache.items[Key(region, scope)].lease_owner == owner
+    assert cache.items[Key(region, scope)].leased_to(owner)
     # And the refresher renews under that lease, once
     refresher = vendor_for(cache, upstream, clock)
     assert refresher.renew_handed_over(Key(region, scope), owner)
     assert upstream.calls == [("emea", "stats")]
-    assert cache.items[Key("emea", "stats")].lease_owner is None
+    assert cache.items[Key("emea", "stats")].lease is None
     assert vendor_for(cache, upstream, clock).vend(STATS).token.access_token == "token-1"
 
 
@@ -907,7 +923,7 @@ def test_a_failed_hand_over_releases_the_lease_and_serves_the_token(
     )
     vendor = vendor_for(cache, upstream, clock, renewer=failing)
     assert vendor.vend(STATS).token.access_token == "old"
-    assert cache.items[Key("emea", "stats")].lease_owner is None
+    assert cache.items[Key("emea", "stats")].lease is None
     assert upstream.calls == []
 
 
@@ -1031,7 +1047,7 @@ def test_a_take_whose_sdk_retry_was_refused_by_its_own_lease_still_fetches(
     # Then it fetches under the lease it holds, at once, instead of waiting for itself
     assert (result.outcome, result.source) == (CacheOutcome.MISS, Source.UPSTREAM)
     assert upstream.calls == [("emea", "stats")]
-    assert cache.items[STATS.key].lease_owner is None  # and gives it back
+    assert cache.items[STATS.key].lease is None  # and gives it back
 
 
 class CountingWrites(MemoryTokenCache):

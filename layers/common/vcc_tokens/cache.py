@@ -234,6 +234,7 @@ def _entry(item: dict[str, Any], cipher: TokenCipher) -> CacheEntry:
     parse is treated as absent (a token that does not parse or open is unreadable: never
     served, replaced by the next fetch), never an error."""
     key = Key.from_cache_key(item["cache_key"]["S"])
+    owner = _text(item, "lease_owner")
     try:
         token = _token(item, key, cipher)
     except (KeyError, TypeError, ValueError, OverflowError):
@@ -244,8 +245,7 @@ def _entry(item: dict[str, Any], cipher: TokenCipher) -> CacheEntry:
         scope=key.scope,
         credential=key.credential,
         token=token,
-        lease_owner=_text(item, "lease_owner"),
-        lease_until=_float(item, "lease_until"),
+        lease=Lease(key, owner, _float(item, "lease_until")) if owner is not None else None,
         last_requested_at=_float(item, "last_requested_at"),
         refreshed_at=_float(item, "refreshed_at"),
         failure=_failure(item),

@@ -73,12 +73,25 @@ class CachedToken:
 
 
 @dataclass(frozen=True)
+class Lease:
+    """The right to fetch a key's token: one owner at a time, until `until` (epoch seconds)."""
+
+    key: Key
+    owner: str
+    until: float
+
+    def held(self, now: float, skew: float = 0.0) -> bool:
+        """Still held at `now`, by every clock that may be `skew` behind this one: a lease is
+        only over once it is past by the tolerance too."""
+        return self.until >= now - skew
+
+
+@dataclass(frozen=True)
 class CacheEntry:
     region: str
     scope: str
     token: CachedToken | None
-    lease_owner: str | None = None
-    lease_until: float = 0.0
+    lease: Lease | None = None  # who may fetch the key's token, until when
     last_requested_at: float = 0.0
     refreshed_at: float = 0.0  # when a refresh (after a 401) last replaced the token
     failure: Failure | None = None  # the last upstream failure, until a token is stored
@@ -108,18 +121,13 @@ class CacheEntry:
             return self.stored_sha256
         return self.token.sha256 if self.token is not None else NOTHING_CACHED
 
+    def leased_to(self, owner: str) -> bool:
+        """Whether `owner` holds the key's lease (whether or not it has run out)."""
+        return self.lease is not None and self.lease.owner == owner
+
     def blocking(self, now: float) -> Failure | None:
         """The remembered failure, while it still forbids fetching the key."""
         return self.failure if self.failure is not None and self.failure.blocks(now) else None
-
-
-@dataclass(frozen=True)
-class Lease:
-    """The right to fetch a key's token: one owner at a time, until `until` (epoch seconds)."""
-
-    key: Key
-    owner: str
-    until: float
 
 
 def token_sha256(access_token: str) -> str:

@@ -84,6 +84,6 @@ def key_state(
         return KeyState.BACKING_OFF
     if entry.unreadable:
         return KeyState.UNREADABLE
-    if entry.lease_owner is not None and entry.lease_until >= now - skew:
+    if entry.lease is not None and entry.lease.held(now, skew):
         return KeyState.LEASED
     return KeyState.ABSENT if token is None else KeyState.EXPIRED

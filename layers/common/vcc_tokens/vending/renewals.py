@@ -100,12 +100,11 @@ class Renewals:
         failed (remembered and counted like any failure) or someone else is renewing."""
         try:
             latest = self.store.latest(key)
-            now = self.clock()
-            if latest is None or latest.lease_owner != lease_owner or latest.lease_until < now:
+            handed = latest.lease if latest is not None and latest.leased_to(lease_owner) else None
+            if handed is None or not handed.held(self.clock(), self.settings.clock_skew_seconds):
                 lease = self.flight.take(key)
             else:  # claimed first: of two deliveries of one event, one fetches
                 lease = self.flight.lease(key)
-                handed = Lease(key, lease_owner, latest.lease_until)
                 lease = lease if self.store.claim(handed, lease) else None
             if lease is None:
                 return False  # someone else is renewing it, or it backs off

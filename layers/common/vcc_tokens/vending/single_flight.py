@@ -204,6 +204,4 @@ def fetch_budget(key: Key, budget: float) -> float:
 def _ours(latest: CacheEntry | None, owner: str) -> Lease | None:
     """The lease, if `owner` holds it after all: the SDK retried a take that had gone through
     (a read timeout), and our own lease refused the retry."""
-    if latest is None or latest.lease_owner != owner:
-        return None
-    return Lease(latest.key, owner, latest.lease_until)
+    return latest.lease if latest is not None and latest.leased_to(owner) else None

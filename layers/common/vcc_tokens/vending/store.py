@@ -96,7 +96,9 @@ class TokenStore:
         return self.cache.acquire_lease(lease, self.clock() - self.skew)
 
     def claim(self, handed: Lease, claimed: Lease) -> bool:
-        return self.cache.claim_lease(handed, claimed, self.clock())
+        """`handed` passed on as `claimed`, while it is held by every clock that may be `skew`
+        behind this one."""
+        return self.cache.claim_lease(handed, claimed, self.clock() - self.skew)
 
     def blocking(self, entry: CacheEntry | None, now: float) -> Failure | None:
         """The entry's remembered failure while it forbids fetching, by every clock that may
@@ -106,7 +108,7 @@ class TokenStore:
     def lease_free(self, entry: CacheEntry | None, now: float) -> bool:
         """Whether a take of the key's lease may succeed, as far as `entry` (the last read)
         tells; with no read yet, try."""
-        return entry is None or entry.lease_owner is None or entry.lease_until < now - self.skew
+        return entry is None or entry.lease is None or not entry.lease.held(now, self.skew)
 
     def release(self, lease: Lease, failure: Failure | None = None) -> None:
         with suppress(DependencyError):  # counted where it happened; the lease expires
@@ -137,7 +139,7 @@ class TokenStore:
         stored alone, as any token would be. One read decides, so the rare case costs what it
         did before the two writes were one."""
         latest = self.cache.get(token.key, consistent=True)
-        if latest is not None and latest.lease_owner == lease.owner:
+        if latest is not None and latest.leased_to(lease.owner):
             self.release(lease)
         elif self.cache.put(token, **how):
             return token
