@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.session
 
+from vcc_token_client.errors import Exit
 from vcc_token_contract.names import CacheKey, health_credential
 from vcc_token_contract.vcc import REGIONS
 
@@ -49,7 +50,7 @@ HEALTH_ATTRIBUTES = (
 class AdminError(Exception):
     """What went wrong, for the operator; `code` is the exit code."""
 
-    def __init__(self, message: str, code: int) -> None:
+    def __init__(self, message: str, code: Exit) -> None:
         super().__init__(message)
         self.code = code
 
@@ -67,7 +68,7 @@ def service_code() -> Iterator[None]:
             "vcc-token admin uses the service's own code, which needs Python 3.13: install it "
             "beside the client (pip install 'vcc-token-client[admin]' --find-links <the "
             "release's files>, or pip install ./layers/common from a checkout)",
-            1,
+            Exit.FAILED,
         ) from None
 
 
@@ -77,7 +78,7 @@ def load_rules(text: str, source: str) -> Entitlements:
     try:
         return parse_entitlements(text)
     except InvalidEntitlements as problem:
-        raise AdminError(f"{source}: {problem}", 2) from None
+        raise AdminError(f"{source}: {problem}", Exit.BAD_INPUT) from None
 
 
 # SSM Parameter Store's limits on a value: 4 KB for a Standard parameter, 8 KB for an Advanced
@@ -101,11 +102,11 @@ def check_rules(path: Path, tier: str = "Standard") -> str:
         )
         raise AdminError(
             f"{path}: {size} bytes, over the {limit}-byte limit of an SSM {tier} parameter: {hint}",
-            2,
+            Exit.BAD_INPUT,
         )
     rules = load_rules(text, str(path))
     if not rules.rules:
-        raise AdminError(f"{path}: no rules: the service would refuse every caller", 2)
+        raise AdminError(f"{path}: no rules: the service would refuse every caller", Exit.BAD_INPUT)
     allowed = _allowed_scopes()
     for number, rule in enumerate(rules.rules):
         for pattern in rule.scopes:
@@ -113,7 +114,7 @@ def check_rules(path: Path, tier: str = "Standard") -> str:
                 raise AdminError(
                     f"{path}: rule {number}: the scope {pattern!r} matches no scope; "
                     f"allowed: {', '.join(sorted(allowed))}",
-                    2,
+                    Exit.BAD_INPUT,
                 )
     count = len(rules.rules)
     return f"{path}: valid, {count} rule{'' if count == 1 else 's'}"
@@ -125,15 +126,19 @@ CALLER_ARN = re.compile(r"^arn:aws[a-z-]*:(iam::\d{12}:(role|user)/|sts::\d{12}:
 def check_request(caller_arn: str, region: str, scope: str) -> None:
     """explain's inputs, checked as the service checks a request (exit 2 if wrong)."""
     if region not in REGIONS:
-        raise AdminError(f"unknown region {region!r}; allowed: {', '.join(REGIONS)}", 2)
+        raise AdminError(
+            f"unknown region {region!r}; allowed: {', '.join(REGIONS)}", Exit.BAD_INPUT
+        )
     allowed = _allowed_scopes()
     if scope not in allowed:
-        raise AdminError(f"unknown scope {scope!r}; allowed: {', '.join(sorted(allowed))}", 2)
+        raise AdminError(
+            f"unknown scope {scope!r}; allowed: {', '.join(sorted(allowed))}", Exit.BAD_INPUT
+        )
     if not CALLER_ARN.match(caller_arn):
         raise AdminError(
             f"{caller_arn!r} is not a caller's ARN: arn:aws:iam::ACCOUNT:role/NAME, "
             "arn:aws:iam::ACCOUNT:user/NAME or arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION",
-            2,
+            Exit.BAD_INPUT,
         )
 
 
@@ -144,7 +149,7 @@ def _allowed_scopes() -> frozenset[str]:
     try:
         return allowed_scopes(os.environ)
     except ConfigurationError as problem:
-        raise AdminError(str(problem), 2) from None
+        raise AdminError(str(problem), Exit.BAD_INPUT) from None
 
 
 def credential_behind(region: str, scope: str, routes_text: str | None) -> tuple[bool, str]:
@@ -155,7 +160,7 @@ def credential_behind(region: str, scope: str, routes_text: str | None) -> tuple
     try:
         routes = parse_routes(routes_text, REGIONS, _allowed_scopes())
     except RouteError as problem:
-        raise AdminError(f"the credential routes {problem}", 2) from None
+        raise AdminError(f"the credential routes {problem}", Exit.BAD_INPUT) from None
     credential = routes.credential_for(region, scope)
     if credential is None:
         served = ", ".join(sorted(routes.served(region) or ()))
@@ -217,7 +222,7 @@ def _client(service: str, session: botocore.session.Session | None) -> Any:
         raise AdminError(
             f"cannot make an AWS {service} client ({type(exc).__name__}): set AWS_REGION "
             "(or AWS_DEFAULT_REGION) to the stack's region",
-            5,
+            Exit.UNREACHABLE,
         ) from None
 
 
@@ -266,7 +271,7 @@ def _scan(
 
 def _aws_error(exc: Exception, what: str, verb: str = "read") -> AdminError:
     code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-    return AdminError(f"cannot {verb} {what} ({code})", 5)
+    return AdminError(f"cannot {verb} {what} ({code})", Exit.UNREACHABLE)
 
 
 def _number(item: dict[str, Any], name: str) -> float | None:
@@ -367,7 +372,7 @@ def _read(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise AdminError(f"cannot read {path} ({exc.strerror})", 2) from None
+        raise AdminError(f"cannot read {path} ({exc.strerror})", Exit.BAD_INPUT) from None
 
 
 def purge_candidates(
@@ -389,7 +394,7 @@ def purge_candidates(
         raise AdminError(
             f"credential {credential[:40]!r} of {region} has no cached token or health record "
             f"in {table}; it has: {', '.join(sorted(known)) or 'none'}",
-            2,
+            Exit.BAD_INPUT,
         )
     return sorted(
         text

@@ -19,10 +19,11 @@ Exit codes:
   0 ok (admin explain: allowed)
   1 anything else (admin smoke: an alarm in ALARM, a refresher that has not run lately)
   2 bad input (usage, unknown region or scope, invalid rules, a URL or route that does not exist)
-  3 forbidden (admin explain: refused; admin rotate: not rotated)
+  3 forbidden (admin explain: refused)
   4 retry later (VCC failing or rate limiting)
   5 unreachable (network, AWS credentials or an AWS call)
   6 operator needed (the service's VCC credentials, rules or AWS access are broken)
+  7 not rotated (admin rotate: the pending secret was not promoted; nothing changed)
 """
 
 from __future__ import annotations
@@ -365,13 +366,13 @@ AWS_SETUP = {
 }
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None) -> Exit:
     try:
         return run(argv)
     except BrokenPipeError:  # `... | head` closed the pipe: nothing more to say
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+        return Exit.OK
     except BotoCoreError as error:  # one line, never a traceback
         kind = type(error).__name__
         why = AWS_SETUP.get(kind, "the AWS configuration or credentials could not be used")
@@ -379,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         return Exit.UNREACHABLE
 
 
-def run(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> Exit:
     args = parser().parse_args(argv)
     if args.command == "admin":
         return run_admin(args)
@@ -387,7 +388,7 @@ def run(argv: list[str] | None = None) -> int:
         return run_proxy(args)
     if not args.url:
         print("vcc-token: no service URL: pass --url or set VCC_TOKEN_SERVICE_URL", file=sys.stderr)
-        return 2
+        return Exit.BAD_INPUT
     try:
         urls = [url.strip() for url in args.url.split(",") if url.strip()]  # failover order
         client = TokenClient(urls, min_ttl=args.min_ttl, signing_region=args.signing_region)
@@ -411,14 +412,14 @@ def run(argv: list[str] | None = None) -> int:
         print(f"Authorization: {token.authorization}")
     else:
         print(token.access_token)
-    return 0
+    return Exit.OK
 
 
-def run_admin(args: argparse.Namespace) -> int:
+def run_admin(args: argparse.Namespace) -> Exit:
     try:
         if args.check == "check-rules":
             print(admin.check_rules(args.file, args.tier))
-            return 0
+            return Exit.OK
         if args.check == "explain":
             return run_explain(args)
         if args.check == "smoke":
@@ -432,15 +433,15 @@ def run_admin(args: argparse.Namespace) -> int:
         if args.check in ("who-had", "served-to"):
             return run_ledger(args)
         print(admin.format_status(admin.status(args.table), args.json))
-        return 0
+        return Exit.OK
     except BrokenPipeError:
         raise
     except (admin.AdminError, OSError) as error:
         print(f"vcc-token admin: {error}", file=sys.stderr)
-        return error.code if isinstance(error, admin.AdminError) else 2
+        return error.code if isinstance(error, admin.AdminError) else Exit.BAD_INPUT
 
 
-def run_explain(args: argparse.Namespace) -> int:
+def run_explain(args: argparse.Namespace) -> Exit:
     admin.check_request(args.caller_arn, args.region, args.scope)
     routes = args.routes.read_text(encoding="utf-8") if args.routes else None
     served, credential = admin.credential_behind(
@@ -456,10 +457,10 @@ def run_explain(args: argparse.Namespace) -> int:
         admin.load_rules(text, source), args.caller_arn, args.region, args.scope
     )
     print(f"{why}; {credential}" if served else f"{why}\n{credential}")
-    return 0 if allowed and served else 3
+    return Exit.OK if allowed and served else Exit.FORBIDDEN
 
 
-def run_rotate(args: argparse.Namespace) -> int:
+def run_rotate(args: argparse.Namespace) -> Exit:
     """The secret comes from stdin only: never argv (visible to every process) or the
     environment (inherited by children)."""
     if sys.stdin.isatty():
@@ -471,22 +472,22 @@ def run_rotate(args: argparse.Namespace) -> int:
     text = rotate.decoded(stdin.read()) if stdin is not None else sys.stdin.read()
     rotated, why = rotate.rotate(rotation, text, args.function)
     print(f"{args.region}/{args.credential}: {'rotated' if rotated else 'NOT rotated'}: {why}")
-    return 0 if rotated else 3
+    return Exit.OK if rotated else Exit.NOT_ROTATED
 
 
-def run_purge(args: argparse.Namespace) -> int:
+def run_purge(args: argparse.Namespace) -> Exit:
     keys = admin.purge_candidates(args.table, args.region, args.credential, args.scope)
     if not keys:
         print("no cached tokens match; nothing removed")
-        return 0
+        return Exit.OK
     listing = "\n".join(f"  {key}" for key in keys)
     if not args.yes:
         if not sys.stdin.isatty():
-            raise admin.AdminError(f"would remove:\n{listing}\nconfirm with --yes", 2)
+            raise admin.AdminError(f"would remove:\n{listing}\nconfirm with --yes", Exit.BAD_INPUT)
         answer = input(f"remove these cached tokens?\n{listing}\n[y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing removed")
-            return 0
+            return Exit.OK
     admin.purge(args.table, keys)
     print(f"removed:\n{listing}")
     print(
@@ -496,10 +497,10 @@ def run_purge(args: argparse.Namespace) -> int:
         "no revocation). To stop new grants with a leaked credential, re-issue its secret at "
         "VCC and run vcc-token admin rotate"
     )
-    return 0
+    return Exit.OK
 
 
-def run_ledger(args: argparse.Namespace) -> int:
+def run_ledger(args: argparse.Namespace) -> Exit:
     from vcc_token_client import ledger
 
     since = ledger.since_ms(args.since)
@@ -509,21 +510,21 @@ def run_ledger(args: argparse.Namespace) -> int:
         for digest, seen in sorted(tokens.items(), key=lambda item: item[1].first):
             print(seen.line(f"{digest}  {', '.join(sorted(seen.keys))}"))
         print(f"{len(tokens)} token{'' if len(tokens) == 1 else 's'} served to it {window}")
-        return 0
+        return Exit.OK
     stdin = "" if args.fingerprint or sys.stdin.isatty() else sys.stdin.read()
     digest = ledger.fingerprint(args.fingerprint, stdin)
     callers = ledger.who_had(args.stack, digest, since)
     if not callers:
         print(f"token {digest[:12]}...: this service never served it {window}")
-        return 0
+        return Exit.OK
     keys = sorted({key for seen in callers.values() for key in seen.keys})
     print(f"token {digest[:12]}... ({', '.join(keys)}) was served to {len(callers)} caller(s):")
     for caller, seen in sorted(callers.items(), key=lambda item: item[1].first):
         print(seen.line(caller))
-    return 0
+    return Exit.OK
 
 
-def run_dead_letters(args: argparse.Namespace) -> int:
+def run_dead_letters(args: argparse.Namespace) -> Exit:
     from vcc_token_client import dead_letters
 
     if args.action == "list":
@@ -531,27 +532,31 @@ def run_dead_letters(args: argparse.Namespace) -> int:
         for letter in letters:
             print(letter.line())
         print(f"{len(letters)} dead letter{'' if len(letters) == 1 else 's'}")
-        return 0
+        return Exit.OK
     if args.action == "redrive":
         if not args.function:
-            raise admin.AdminError("redrive needs --function <RefreshFunctionName output>", 2)
+            raise admin.AdminError(
+                "redrive needs --function <RefreshFunctionName output>", Exit.BAD_INPUT
+            )
         redriven, failed = dead_letters.redrive(args.queue_url, args.function)
         print(f"redriven and removed: {redriven}")
         for line in failed:
             print(f"left in the queue: {line}")
-        return 0 if not failed else 1
+        return Exit.FAILED if failed else Exit.OK
     if not args.yes:
         if not sys.stdin.isatty():
-            raise admin.AdminError("purge removes every dead letter: confirm with --yes", 2)
+            raise admin.AdminError(
+                "purge removes every dead letter: confirm with --yes", Exit.BAD_INPUT
+            )
         if input("remove every dead letter? [y/N] ").strip().lower() not in ("y", "yes"):
             print("nothing removed")
-            return 0
+            return Exit.OK
     dead_letters.purge(args.queue_url)
     print("purged: the queue is empty (its alarm clears within 5 minutes)")
-    return 0
+    return Exit.OK
 
 
-def run_smoke(args: argparse.Namespace) -> int:
+def run_smoke(args: argparse.Namespace) -> Exit:
     from vcc_token_client import smoke
 
     checks = smoke.smoke(
@@ -570,14 +575,14 @@ def run_smoke(args: argparse.Namespace) -> int:
     return code
 
 
-def run_proxy(args: argparse.Namespace) -> int:
+def run_proxy(args: argparse.Namespace) -> Exit:
     from vcc_token_client import proxy
 
     try:
         config = proxy.ProxyConfig.load(args.config)
     except proxy.ConfigError as error:
         print(f"vcc-token proxy: {error}", file=sys.stderr)
-        return 2
+        return Exit.BAD_INPUT
     tokens = TokenClient(
         config.service_url,
         min_ttl=args.min_ttl,
@@ -588,18 +593,18 @@ def run_proxy(args: argparse.Namespace) -> int:
         server = proxy.serve(config, tokens, args.port)
     except proxy.WaitressMissing as missing:
         print(f"vcc-token proxy: {missing}", file=sys.stderr)
-        return 2
+        return Exit.BAD_INPUT
     except OSError as error:
         print(
             f"vcc-token proxy: cannot listen on 127.0.0.1:{args.port} ({error.strerror})",
             file=sys.stderr,
         )
-        return 5
+        return Exit.UNREACHABLE
     print(f"vcc-token proxy on http://127.0.0.1:{server.effective_port}", flush=True)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(Exit.OK))
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         server.run()
-    return 0
+    return Exit.OK
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from typing import Any
 import botocore.session
 
 from vcc_token_client.admin import AdminError, _aws_error, _client
+from vcc_token_client.errors import Exit
 from vcc_token_contract.events import RENEW, ROTATE
 
 MAX_LISTED = 100  # messages one listing shows (a queue holds at most a few per failed run)
@@ -165,5 +166,5 @@ def _delete(sqs: Any, queue_url: str, letter: DeadLetter) -> None:
         raise AdminError(
             f"redriven, but not removed from the queue ({type(exc).__name__}): "
             "it will be listed again",
-            5,
+            Exit.UNREACHABLE,
         ) from None

@@ -16,6 +16,7 @@ class Exit(IntEnum):
     RETRY_LATER = 4  # VCC failing or rate limiting: the same call later may work
     UNREACHABLE = 5  # network, AWS credentials or an AWS call
     OPERATOR_NEEDED = 6  # the service's own credentials or configuration need an operator
+    NOT_ROTATED = 7  # admin rotate: the pending secret was not promoted; nothing changed
 
 
 # The service's error codes that no retry fixes: its secret, its rules or its AWS access

@@ -28,6 +28,7 @@ from typing import Any
 import botocore.session
 
 from vcc_token_client.admin import AdminError, _aws_error, _client
+from vcc_token_client.errors import Exit
 from vcc_token_contract.names import log_group
 
 FINGERPRINT = re.compile(r"[0-9a-f]{64}")
@@ -41,18 +42,22 @@ def fingerprint(given: str | None, stdin_text: str) -> str:
     """The SHA-256 given, or that of the token on stdin (a "Bearer " prefix is dropped)."""
     if given is not None:
         if not FINGERPRINT.fullmatch(given):
-            raise AdminError("a fingerprint is the token's SHA-256: 64 lower-case hex digits", 2)
+            raise AdminError(
+                "a fingerprint is the token's SHA-256: 64 lower-case hex digits", Exit.BAD_INPUT
+            )
         return given
     token = stdin_text.strip().removeprefix("Bearer ").strip()
     if not token or any(character.isspace() for character in token):
-        raise AdminError("no token on stdin: pipe the token itself, or give its SHA-256", 2)
+        raise AdminError(
+            "no token on stdin: pipe the token itself, or give its SHA-256", Exit.BAD_INPUT
+        )
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def since_ms(text: str, now: float | None = None) -> int:
     found = DURATION.fullmatch(text)
     if not found:
-        raise AdminError(f"--since {text[:20]!r}: a duration like 30m, 24h or 30d", 2)
+        raise AdminError(f"--since {text[:20]!r}: a duration like 30m, 24h or 30d", Exit.BAD_INPUT)
     seconds = int(found[1]) * UNIT_SECONDS[found[2]]
     return int(((now or time.time()) - seconds) * 1000)
 

@@ -22,6 +22,7 @@ from typing import Any
 import botocore.session
 
 from vcc_token_client.admin import AdminError, _aws_error, _client, service_code
+from vcc_token_client.errors import Exit
 from vcc_token_contract.events import rotation_event
 from vcc_token_contract.names import secret_name
 
@@ -33,13 +34,38 @@ def decoded(data: bytes) -> str:
         try:
             return data.decode("utf-16")
         except UnicodeDecodeError:
-            raise AdminError("stdin starts like UTF-16 but is not: save it as UTF-8", 2) from None
+            raise AdminError(
+                "stdin starts like UTF-16 but is not: save it as UTF-8", Exit.BAD_INPUT
+            ) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise AdminError(
-            "stdin is neither UTF-8 nor UTF-16 with a byte-order mark: save it as UTF-8", 2
+            "stdin is neither UTF-8 nor UTF-16 with a byte-order mark: save it as UTF-8",
+            Exit.BAD_INPUT,
         ) from None
+
+
+def _given_document(given: str, current: Callable[[], str]) -> Any:
+    """The JSON document given, or the current document with its client_secret replaced by
+    the one word given."""
+    if given.startswith("{"):
+        try:
+            return json.loads(given)
+        except (ValueError, RecursionError):
+            raise AdminError("stdin starts with '{' but is not JSON", Exit.BAD_INPUT) from None
+    if any(character.isspace() for character in given):
+        raise AdminError(
+            "stdin holds more than one word: give only the client secret", Exit.BAD_INPUT
+        )
+    try:
+        document = json.loads(current())
+    except ValueError:
+        raise AdminError(
+            "the current secret is not JSON; give the whole document", Exit.BAD_INPUT
+        ) from None
+    document["client_secret"] = given
+    return document
 
 
 def pending_secret(text: str, current: Callable[[], str], secret_id: str) -> str:
@@ -48,25 +74,17 @@ def pending_secret(text: str, current: Callable[[], str], secret_id: str) -> str
     it (its own validation). Errors never repeat what was given."""
     given = text.removeprefix("\ufeff").strip()
     if not given:
-        raise AdminError("no secret on stdin: pipe the re-issued client secret (or JSON)", 2)
-    if given.startswith("{"):
-        try:
-            document = json.loads(given)
-        except (ValueError, RecursionError):
-            raise AdminError("stdin starts with '{' but is not JSON", 2) from None
-    else:
-        if any(character.isspace() for character in given):
-            raise AdminError("stdin holds more than one word: give only the client secret", 2)
-        try:
-            document = json.loads(current())
-        except ValueError:
-            raise AdminError("the current secret is not JSON; give the whole document", 2) from None
-        document["client_secret"] = given
+        raise AdminError(
+            "no secret on stdin: pipe the re-issued client secret (or JSON)", Exit.BAD_INPUT
+        )
+    document = _given_document(given, current)
     if not isinstance(document, dict) or not all(
         isinstance(document.get(key), str) and document[key]
         for key in ("client_id", "client_secret")
     ):
-        raise AdminError("the pending secret needs client_id and client_secret strings", 2)
+        raise AdminError(
+            "the pending secret needs client_id and client_secret strings", Exit.BAD_INPUT
+        )
     stored = json.dumps(document)
     with service_code():
         from vcc_tokens.credentials import parse_credentials
@@ -74,7 +92,7 @@ def pending_secret(text: str, current: Callable[[], str], secret_id: str) -> str
     try:
         parse_credentials(secret_id, stored, "AWSPENDING")
     except CredentialsUnavailable as refused:  # names the secret, never a value
-        raise AdminError(f"not stored: {refused.message}", 2) from None
+        raise AdminError(f"not stored: {refused.message}", Exit.BAD_INPUT) from None
     return stored
 
 
@@ -150,6 +168,7 @@ def _invoke(
         # Lambda's error payload carries a message and a stack trace: the log is their place
         kind = payload.get("errorType", "no answer") if isinstance(payload, dict) else "no answer"
         raise AdminError(
-            f"the function {function!r} failed ({str(kind)[:80]}); its log has the details", 5
+            f"the function {function!r} failed ({str(kind)[:80]}); its log has the details",
+            Exit.UNREACHABLE,
         )
     return payload

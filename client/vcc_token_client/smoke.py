@@ -44,7 +44,7 @@ class Check:
     name: str
     outcome: str  # "ok", "FAIL" or "skip"
     detail: str
-    exit_code: int = 0  # what a failure of this check makes the command exit with
+    exit_code: Exit = Exit.OK  # what a failure of this check makes the command exit with
 
     def line(self) -> str:
         return f"{self.outcome:<4}  {self.name}: {self.detail}"
@@ -70,8 +70,8 @@ def smoke(
     return checks
 
 
-def overall_exit_code(checks: list[Check]) -> int:
-    return next((check.exit_code for check in checks if check.outcome == "FAIL"), 0)
+def overall_exit_code(checks: list[Check]) -> Exit:
+    return next((check.exit_code for check in checks if check.outcome == "FAIL"), Exit.OK)
 
 
 def _failed(name: str, error: TokenServiceError) -> Check:
@@ -125,7 +125,10 @@ def alarm_states(session: botocore.session.Session, stack: str) -> Check:
         return Check("alarms", "FAIL", f"cannot read them ({_code(exc)})", Exit.UNREACHABLE)
     if not alarms:
         return Check(
-            "alarms", "FAIL", f"no alarm is named {prefix}*: is the stack's name right?", 1
+            "alarms",
+            "FAIL",
+            f"no alarm is named {prefix}*: is the stack's name right?",
+            Exit.FAILED,
         )
     states = {alarm["AlarmName"]: alarm["StateValue"] for alarm in alarms}
     firing = sorted(name for name, state in states.items() if state == "ALARM")
@@ -150,7 +153,10 @@ def refresher_last_run(
     except Exception as exc:  # botocore's errors: say which, never the service's text
         if _code(exc) == "ResourceNotFoundException":
             return Check(
-                "refresher", "FAIL", f"no log group {group}: is the stack's name right?", 1
+                "refresher",
+                "FAIL",
+                f"no log group {group}: is the stack's name right?",
+                Exit.FAILED,
             )
         return Check("refresher", "FAIL", f"cannot read {group} ({_code(exc)})", Exit.UNREACHABLE)
     streams = answer.get("logStreams", [])

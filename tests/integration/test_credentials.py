@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from vcc_token_client.cli import main as vcc_token
+from vcc_token_client.errors import Exit
 
 from local.lambda_runtime import LambdaContext, load_function
 from local.vcc_emulator import Client, VccEmulator
@@ -186,7 +187,7 @@ def test_a_pending_secret_vcc_refuses_is_not_promoted_and_the_service_stays_curr
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert rotate(routed, WRONG, monkeypatch) == 3
+    assert rotate(routed, WRONG, monkeypatch) == Exit.NOT_ROTATED
     printed = capsys.readouterr().out
     assert "emea/admin: NOT rotated: not promoted, still on the current secret" in printed
     assert "upstream_rejected_credentials" in printed

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from vcc_token_client.cli import main as vcc_token
+from vcc_token_client.errors import Exit
 
 from local.lambda_runtime import LambdaContext, load_function
 from local.vcc_emulator import VccEmulator
@@ -290,7 +291,7 @@ def test_a_pending_secret_missing_a_routed_scope_is_refused_before_vcc(
     emulator.reissue(ADMIN.client_id, REISSUED, previous_for=0)
     document = {"client_id": ADMIN.client_id, "client_secret": REISSUED, "scopes": ["users:write"]}
     # When the operator rotates with it
-    assert rotate(routed, json.dumps(document), monkeypatch) == 3
+    assert rotate(routed, json.dumps(document), monkeypatch) == Exit.NOT_ROTATED
     # Then it is refused naming the missing scope, without a request to VCC; nothing moved
     said = capsys.readouterr().out
     assert "does not list interaction-content:delete, routed to this credential" in said

@@ -90,3 +90,37 @@ def test_the_readme_is_short_and_links_every_docs_page() -> None:
     assert len(readme.splitlines()) <= 250
     for page in sorted((ROOT / "docs").glob("*.md")):
         assert f"(docs/{page.name})" in readme, f"the README does not link docs/{page.name}"
+
+
+EXIT_TAKERS = {"AdminError", "Check", "exit"}  # what takes an exit code as an argument
+
+
+def _bare_numbers(nodes: list[ast.expr]) -> bool:
+    """Whether any of `nodes` is an integer written out (or a conditional choosing one)."""
+    for node in nodes:
+        if isinstance(node, ast.IfExp):
+            if _bare_numbers([node.body, node.orelse]):
+                return True
+        elif isinstance(node, ast.Constant) and type(node.value) is int:
+            return True
+    return False
+
+
+def test_the_client_names_every_exit_code() -> None:
+    """An exit code is a member of the Exit enum (one meaning each), never a number: in what
+    a CLI verb returns and in every call that carries one."""
+    bare = []
+    for path in sorted((ROOT / "client" / "vcc_token_client").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef) and ast.unparse(node.returns or node) == "Exit":
+                returned = [
+                    r.value for r in ast.walk(node) if isinstance(r, ast.Return) and r.value
+                ]
+                if _bare_numbers(returned):
+                    bare.append(f"{path.name} {node.name}")
+            takes_a_code = (
+                isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] in EXIT_TAKERS
+            )
+            if takes_a_code and _bare_numbers([*node.args, *(k.value for k in node.keywords)]):
+                bare.append(f"{path.name}:{node.lineno}")
+    assert not bare, bare
