@@ -798,6 +798,20 @@ def test_a_handed_over_lease_is_claimed_by_a_refresher_whose_clock_runs_ahead(
     assert (len(upstream.calls), cache.items[STATS.key].lease) == (1, None)
 
 
+def test_a_handed_over_lease_that_lapsed_is_replaced_and_the_key_renewed(
+    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+) -> None:
+    # Given a due token whose handed-over lease ran out before the refresher got to it
+    cache_token(cache, clock, 100)
+    handed = Lease(STATS.key, "vend-1", clock.now + 9)
+    assert cache.acquire_lease(handed, clock.now)
+    clock.now = handed.until + 1
+    # When the refresher renews the key
+    assert vendor.renew_handed_over(STATS.key, "vend-1")
+    # Then it took a lease of its own (nobody held one) and renewed the key once
+    assert (len(upstream.calls), cache.items[STATS.key].lease) == (1, None)
+
+
 def test_a_handed_over_renewal_of_a_key_renewed_meanwhile_asks_vcc_nothing(
     vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
 ) -> None:
