@@ -782,33 +782,29 @@ def test_a_token_held_in_memory_is_the_fallback_when_dynamodb_cannot_be_read(
     assert upstream.calls == []
 
 
-def test_a_handed_over_lease_is_claimed_by_a_refresher_whose_clock_runs_ahead(
-    cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
+@pytest.mark.parametrize(
+    ("past_its_end", "skew"),
+    [(3, 5), (1, 0)],
+    ids=["claimed-within-the-clock-tolerance", "lapsed-and-replaced"],
+)
+def test_a_handed_over_lease_is_renewed_under_once_the_refresher_gets_to_it(
+    cache: MemoryTokenCache,
+    upstream: CountingEndpoint,
+    clock: FakeClock,
+    past_its_end: int,
+    skew: int,
 ) -> None:
     # Given a due token whose lease a vending instance handed over, and a refresher whose clock
-    # reads 3 s past that lease's end (within the 5 s tolerance)
+    # reads past that lease's end: within its clock tolerance (the lease is still the handed
+    # one by every clock), or beyond it (lapsed: nobody holds a lease)
     cache_token(cache, clock, 100)
     handed = Lease(STATS.key, "vend-1", clock.now + 9)
     assert cache.acquire_lease(handed, clock.now)
-    clock.now = handed.until + 3
-    refresher = vendor_for(cache, upstream, clock, clock_skew_seconds=5)
-    # When it renews the key under that lease
+    clock.now = handed.until + past_its_end
+    refresher = vendor_for(cache, upstream, clock, clock_skew_seconds=skew)
+    # When it renews the key handed over to it
     assert refresher.renew_handed_over(STATS.key, "vend-1")
-    # Then the lease was still the handed one by every clock: claimed, renewed once, given back
-    assert (len(upstream.calls), cache.items[STATS.key].lease) == (1, None)
-
-
-def test_a_handed_over_lease_that_lapsed_is_replaced_and_the_key_renewed(
-    vendor: TokenVendor, cache: MemoryTokenCache, upstream: CountingEndpoint, clock: FakeClock
-) -> None:
-    # Given a due token whose handed-over lease ran out before the refresher got to it
-    cache_token(cache, clock, 100)
-    handed = Lease(STATS.key, "vend-1", clock.now + 9)
-    assert cache.acquire_lease(handed, clock.now)
-    clock.now = handed.until + 1
-    # When the refresher renews the key
-    assert vendor.renew_handed_over(STATS.key, "vend-1")
-    # Then it took a lease of its own (nobody held one) and renewed the key once
+    # Then the key is renewed once (under the claimed lease, or a new one) and the lease given back
     assert (len(upstream.calls), cache.items[STATS.key].lease) == (1, None)
 
 
