@@ -17,6 +17,7 @@ from bench.report import (
 )
 from generators.metric_catalog import emitted_names, per_credential_names
 from local.stack import load_template
+from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES
 
 # List prices of the fixed items (us-east-1, as PRICES_AS_OF says for the rest)
 KMS_KEY_PER_MONTH = 1.00
@@ -59,7 +60,7 @@ def fixed_monthly() -> list[tuple[str, float]]:
     alarms = sum(1 for r in resources if r["Type"] == "AWS::CloudWatch::Alarm")
     shared = emitted_names() - per_credential_names()
     metrics = len(shared) + len(per_credential_names()) * CREDENTIALS
-    runs = MINUTES_PER_MONTH / 5  # the default RefreshRateMinutes
+    runs = MINUTES_PER_MONTH / DEFAULT_RENEW_RATE_MINUTES
     refresher = runs * (
         LAMBDA_REQUESTS_PER_MILLION / 1e6 + 0.5 * REFRESHER_RUN_SECONDS * LAMBDA_ARM64_PER_GB_SECOND
     )
@@ -87,7 +88,7 @@ def monthly(services: int, per_million: float, tracing: Tracing) -> float:
     served = tokens_per_month(services)
     traces = served * tracing.traced_share
     if tracing.refresher_traced:
-        traces += MINUTES_PER_MONTH / 5
+        traces += MINUTES_PER_MONTH / DEFAULT_RENEW_RATE_MINUTES
     fixed = sum(dollars for _, dollars in fixed_monthly())
     return fixed + served / 1e6 * per_million + traces / 1e6 * XRAY_PER_MILLION_TRACES
 

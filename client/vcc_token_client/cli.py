@@ -42,7 +42,7 @@ from botocore.exceptions import BotoCoreError
 from vcc_token_client import __version__, admin
 from vcc_token_client.client import TokenClient
 from vcc_token_client.errors import Exit, TokenServiceError, exit_code
-from vcc_token_client.smoke import DEFAULT_RATE_MINUTES
+from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES
 from vcc_token_contract.names import DEFAULT_CREDENTIAL, DEFAULT_SECRET_PREFIX
 from vcc_token_contract.vcc import REGIONS, SCOPES
 
@@ -327,7 +327,7 @@ def _smoke_verb(checks: Any) -> None:
     smoke.add_argument(
         "--refresh-rate-minutes",
         type=int,
-        default=DEFAULT_RATE_MINUTES,
+        default=DEFAULT_RENEW_RATE_MINUTES,
         help="the stack's RefreshRateMinutes: its refresher must have run within twice that "
         "(default 5, the template's)",
     )

@@ -34,9 +34,8 @@ from vcc_token_client.errors import (
     exit_code,
 )
 from vcc_token_client.sigv4 import SigV4RequestsAuth
+from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES
 from vcc_token_contract.names import log_group
-
-DEFAULT_RATE_MINUTES = 5  # the template's RefreshRateMinutes default
 
 
 @dataclass(frozen=True)
@@ -57,7 +56,7 @@ def smoke(
     stack: str | None = None,
     session: botocore.session.Session | None = None,
     signing_region: str | None = None,
-    rate_minutes: int = DEFAULT_RATE_MINUTES,
+    rate_minutes: int = DEFAULT_RENEW_RATE_MINUTES,
 ) -> list[Check]:
     """Every check, in order; the API checks stop at the first failure."""
     session = session or botocore.session.get_session()
@@ -141,7 +140,7 @@ def alarm_states(session: botocore.session.Session, stack: str) -> Check:
 
 
 def refresher_last_run(
-    session: botocore.session.Session, stack: str, rate_minutes: int = DEFAULT_RATE_MINUTES
+    session: botocore.session.Session, stack: str, rate_minutes: int = DEFAULT_RENEW_RATE_MINUTES
 ) -> Check:
     """The refresher's log group has an event younger than twice the schedule's rate."""
     group = log_group(stack, "refresher")

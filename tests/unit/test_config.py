@@ -2,6 +2,7 @@
 
 import pytest
 
+from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES
 from vcc_token_contract.vcc import SCOPES
 from vcc_tokens.config import ConfigurationError, Settings
 
@@ -117,6 +118,31 @@ def test_each_setting_a_template_parameter_sets_is_set_from_that_parameter() -> 
     for spec in named:
         assert spec.template in parameters, spec.template
         assert environment[spec.variable] == {"Ref": spec.template}, spec.variable
+
+
+def test_each_template_parameters_default_is_its_settings_default() -> None:
+    """A parameter's default, read as its variable, gives what the setting defaults to: the
+    default has one home (the setting) and the template is held to it."""
+    from dataclasses import MISSING, fields
+
+    from local.stack import load_template
+
+    parameters = load_template()["Parameters"]
+    unset = Settings.from_env(REQUIRED)
+    checked = []
+    for f in fields(Settings):
+        spec = f.metadata["setting"]
+        declared = parameters.get(spec.template, {}).get("Default") if spec.template else None
+        if declared is None or f.default is MISSING:
+            continue
+        from_template = Settings.from_env({**REQUIRED, spec.variable: str(declared)})
+        assert getattr(from_template, f.name) == getattr(unset, f.name), spec.template
+        checked.append(spec.template)
+    assert "RefreshRateMinutes" in checked
+
+
+def test_the_default_renewal_rate_has_one_home() -> None:
+    assert Settings.from_env(REQUIRED).renew_rate_seconds == DEFAULT_RENEW_RATE_MINUTES * 60
 
 
 def test_a_renamed_variable_is_still_read_by_its_former_name() -> None:

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES
 from vcc_token_contract.vcc import REGIONS, SCOPES
 from vcc_tokens.routes import NO_ROUTES, CredentialRoutes, RouteError, parse_routes
 
@@ -214,7 +215,7 @@ class Settings:
         high=3600,
     )
     renew_rate_seconds: int = setting(
-        300,
+        DEFAULT_RENEW_RATE_MINUTES * 60,
         "RENEW_RATE_MINUTES",
         "the scheduled refresher's period in minutes, also how far ahead it renews",
         low=1,

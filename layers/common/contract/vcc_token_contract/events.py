@@ -3,6 +3,9 @@ vending instance, asynchronously) and rotate one credential (`vcc-token admin ro
 
 from __future__ import annotations
 
+# The scheduled refresher's period unless the stack's RefreshRateMinutes says otherwise (the
+# template's default is tied to it by a test)
+DEFAULT_RENEW_RATE_MINUTES = 5
 RENEW = "renew"
 ROTATE = "rotate"
 RENEW_SHAPE = '{"renew": {"region", "scope", "lease_owner"}}'
