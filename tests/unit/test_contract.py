@@ -16,6 +16,7 @@ from vcc_token_contract.names import (
     CacheKey,
     health_credential,
     health_key,
+    log_group,
     new_lease_owner,
     secret_name,
 )
@@ -100,3 +101,17 @@ def test_the_service_takes_the_events_the_contract_builds() -> None:
     )
     with pytest.raises(InvalidRequest, match="lease_owner"):
         parse_renewal(renewal_event("emea", "stats", "not-an-owner")["renew"], settings)
+
+
+def test_each_functions_log_group_is_named_as_the_contract_says() -> None:
+    """The ledger, smoke and who-had find a function's log lines by `names.log_group`: the
+    template's log groups must be named the same way."""
+    resources = load_template()["Resources"]
+    functions = [r for r in resources.values() if r["Type"] == "AWS::Serverless::Function"]
+    assert len(functions) == 2
+    for function in functions:
+        properties = function["Properties"]
+        room = Path(properties["CodeUri"]).name  # functions/vend/ -> vend
+        group = resources[properties["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
+        named = group["LogGroupName"]["Sub"].replace("${AWS::StackName}", "my-stack")
+        assert named == log_group("my-stack", room), room
