@@ -36,6 +36,7 @@ from vcc_token_client.errors import (
 )
 from vcc_token_client.failover import UNHEALTHY_SECONDS, Deployments
 from vcc_token_client.sigv4 import SigV4RequestsAuth
+from vcc_token_contract.vcc import API_BASE_URL_TEMPLATE
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,6 @@ class Token:
         return f"Bearer {self.access_token}"
 
 
-DEFAULT_API_BASE_URL = "https://{region}.api.cc.vonage.com"
 REFRESH_INTERVAL = 30.0  # the service refreshes a key at most this often too
 
 
@@ -97,7 +97,7 @@ class TokenClient:
         botocore_session: botocore.session.Session | None = None,
         signing_region: str | None = None,
         http: requests.Session | None = None,
-        api_base_url: str = DEFAULT_API_BASE_URL,
+        api_base_url: str = API_BASE_URL_TEMPLATE,
         refresh_interval: float = REFRESH_INTERVAL,
         unhealthy_seconds: float = UNHEALTHY_SECONDS,
     ) -> None:

@@ -45,10 +45,10 @@ from urllib.parse import unquote, urlsplit
 
 import requests
 
-from vcc_token_client.client import DEFAULT_API_BASE_URL, TokenClient
+from vcc_token_client.client import TokenClient
 from vcc_token_client.errors import TokenServiceError, UpstreamUnavailable
 from vcc_token_client.wsgi import request_headers
-from vcc_token_contract.vcc import REGIONS, SCOPES
+from vcc_token_contract.vcc import API_BASE_URL_TEMPLATE, REGIONS, SCOPES
 
 MAX_BODY = 10 * 1024 * 1024
 HOP_BY_HOP = frozenset(
@@ -83,7 +83,7 @@ class Route:
 class ProxyConfig:
     service_url: str | tuple[str, ...]  # one URL, or deployments to fail over between, in order
     routes: tuple[Route, ...]
-    api_base_url: str = DEFAULT_API_BASE_URL
+    api_base_url: str = API_BASE_URL_TEMPLATE
 
     @classmethod
     def load(cls, path: Path) -> ProxyConfig:
@@ -121,7 +121,7 @@ class ProxyConfig:
                     f"VCC's scopes: {', '.join(SCOPES)}"
                 )
             parsed.append(Route(route["path"].rstrip("/") or "/", route["scope"]))
-        api_base_url = document.get("api_base_url", DEFAULT_API_BASE_URL)
+        api_base_url = document.get("api_base_url", API_BASE_URL_TEMPLATE)
         if not isinstance(api_base_url, str) or "{region}" not in api_base_url:
             raise ConfigError(f"{path}: api_base_url must contain {{region}}")
         service_url = urls[0] if len(urls) == 1 else tuple(urls)

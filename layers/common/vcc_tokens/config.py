@@ -15,10 +15,8 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES
-from vcc_token_contract.vcc import REGIONS, SCOPES
+from vcc_token_contract.vcc import REGIONS, SCOPES, TOKEN_URL_TEMPLATE
 from vcc_tokens.routes import NO_ROUTES, CredentialRoutes, RouteError, parse_routes
-
-DEFAULT_TOKEN_URL_TEMPLATE = "https://{region}.cc.vonage.com/Auth/connect/token"
 
 
 class ConfigurationError(Exception):
@@ -88,7 +86,7 @@ class Settings:
         60, "ENTITLEMENTS_MAX_AGE", "seconds the rules are cached", low=0, high=3600
     )
     token_url_template: str = setting(
-        DEFAULT_TOKEN_URL_TEMPLATE,
+        TOKEN_URL_TEMPLATE,
         "VCC_TOKEN_URL_TEMPLATE",
         "token endpoint; `{region}` is optional. The legacy "
         "`https://{region}.newvoicemedia.com/Auth/connect/token` works too. Plain `http` is "

@@ -1,8 +1,14 @@
-"""What VCC documents about where and what a token is for (FACTS.md): its regions and scopes."""
+"""What VCC documents about where and what a token is for (FACTS.md): its hosts, regions and
+scopes."""
 
 from __future__ import annotations
 
 from typing import Literal, get_args
+
+# VCC's current hosts; `{region}` stands for the region (the legacy *.newvoicemedia.com hosts
+# work too). The token endpoint's is the service's and the template's default (a test ties them).
+TOKEN_URL_TEMPLATE = "https://{region}.cc.vonage.com/Auth/connect/token"
+API_BASE_URL_TEMPLATE = "https://{region}.api.cc.vonage.com"
 
 Region = Literal["emea", "nam", "apac"]
 REGIONS: tuple[Region, ...] = get_args(Region)
