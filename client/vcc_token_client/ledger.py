@@ -29,13 +29,13 @@ import botocore.session
 
 from vcc_token_client.admin import AdminError, _aws_error, _client
 from vcc_token_client.errors import Exit
-from vcc_token_contract.names import log_group
+from vcc_token_contract.ledger import SERVED, Field
+from vcc_token_contract.names import DEFAULT_CREDENTIAL, log_group
 
 FINGERPRINT = re.compile(r"[0-9a-f]{64}")
 DURATION = re.compile(r"(\d{1,4})([mhd])")
 UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
 MAX_PAGES = 200  # FilterLogEvents pages per question (each up to 1 MB of events)
-SERVED = "request completed"
 
 
 def fingerprint(given: str | None, stdin_text: str) -> str:
@@ -87,8 +87,8 @@ def who_had(
     """Every caller that received the token, by caller ARN."""
     callers: dict[str, Seen] = {}
     for at, line in served_lines(stack, token_sha256, since, session):
-        if line.get("token_sha256") == token_sha256:
-            callers.setdefault(str(line.get("caller_arn")), Seen()).add(at, _key(line))
+        if line.get(Field.TOKEN) == token_sha256:
+            callers.setdefault(str(line.get(Field.CALLER)), Seen()).add(at, _key(line))
     return callers
 
 
@@ -98,8 +98,8 @@ def served_to(
     """Every token the caller received, by fingerprint (each with its key)."""
     tokens: dict[str, Seen] = {}
     for at, line in served_lines(stack, caller_arn, since, session):
-        if line.get("caller_arn") == caller_arn and line.get("token_sha256"):
-            tokens.setdefault(str(line["token_sha256"]), Seen()).add(at, _key(line))
+        if line.get(Field.CALLER) == caller_arn and line.get(Field.TOKEN):
+            tokens.setdefault(str(line[Field.TOKEN]), Seen()).add(at, _key(line))
     return tokens
 
 
@@ -132,7 +132,8 @@ def served_lines(
 
 
 def _key(line: dict[str, Any]) -> str:
-    return f"{line.get('region')}/{line.get('scope')} ({line.get('credential', 'default')})"
+    credential = line.get(Field.CREDENTIAL, DEFAULT_CREDENTIAL)
+    return f"{line.get(Field.REGION)}/{line.get(Field.SCOPE)} ({credential})"
 
 
 def _when(ms: int) -> str:

@@ -14,6 +14,7 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from vcc_token_contract.ledger import SERVED, Field
 from vcc_token_contract.metrics import Metric
 from vcc_tokens.answers import token_body
 from vcc_tokens.api_types import OAUTH_RESPONSES, TOKEN_RESPONSES
@@ -59,7 +60,7 @@ def log_caller(
 ) -> Response[dict[str, Any]]:
     """Every log line of the request names the verified IAM caller."""
     identity = app.current_event.request_context.identity
-    logger.append_keys(caller_arn=identity.user_arn, caller_account=identity.account_id)
+    logger.append_keys(**{Field.CALLER: identity.user_arn}, caller_account=identity.account_id)
     metrics.add_metric(name=Metric.REQUESTS, unit=MetricUnit.Count, value=1)
     return next_middleware(app)
 
@@ -77,11 +78,11 @@ app.use(middlewares=[log_caller, within_deadline])
 
 def token_request(region: str, scope: str, query_parameters: frozenset[str]) -> TokenRequest:
     """The caller's request, validated, then authorized before any cache or upstream access."""
-    logger.append_keys(region=region[:64], scope=scope[:64])
+    logger.append_keys(**{Field.REGION: region[:64], Field.SCOPE: scope[:64]})
     check_query(app.current_event.multi_value_query_string_parameters, query_parameters)
     query = app.current_event.get_query_string_value("min_ttl")
     request = parse_token_request(region, scope, query, get_settings())
-    logger.append_keys(scope=request.scope)
+    logger.append_keys(**{Field.SCOPE: request.scope})
     return authorized(request)
 
 
@@ -99,8 +100,7 @@ def record(vend: Vend) -> None:
     logger.append_keys(
         cache=vend.outcome,
         source=vend.source,
-        token_sha256=token.sha256,
-        credential=token.credential,
+        **{Field.TOKEN: token.sha256, Field.CREDENTIAL: token.credential},
     )
     if vend.source in HIT_METRICS:
         metrics.add_metric(name=HIT_METRICS[vend.source], unit=MetricUnit.Count, value=1)
@@ -148,7 +148,7 @@ def oauth2_token() -> Response[dict[str, Any]]:
     request = parse_token_form(
         event.headers.get("content-type"), event.decoded_body, get_settings()
     )
-    logger.append_keys(region=request.region, scope=request.scope)
+    logger.append_keys(**{Field.REGION: request.region, Field.SCOPE: request.scope})
     try:
         vend = token_vendor().vend(authorized(request))
     except VendError as error:
@@ -199,5 +199,5 @@ def unexpected_error(_: Exception) -> Response[dict[str, Any]]:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response = app.resolve(event, context)
-    logger.info("request completed", extra={"status": response["statusCode"]})
+    logger.info(SERVED, extra={"status": response["statusCode"]})
     return response

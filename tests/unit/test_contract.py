@@ -10,6 +10,7 @@ import pytest
 
 from local.stack import load_template
 from vcc_token_contract.events import renewal_event, rotation_event
+from vcc_token_contract.ledger import SERVED, Field
 from vcc_token_contract.names import (
     DEFAULT_CREDENTIAL,
     DEFAULT_SECRET_PREFIX,
@@ -115,3 +116,22 @@ def test_each_functions_log_group_is_named_as_the_contract_says() -> None:
         group = resources[properties["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
         named = group["LogGroupName"]["Sub"].replace("${AWS::StackName}", "my-stack")
         assert named == log_group("my-stack", room), room
+
+
+def test_the_ledger_lines_names_are_imported_on_both_sides_never_spelled() -> None:
+    """The vending function writes the served-token line and `admin who-had` reads it: its
+    message and its fields come from vcc_token_contract.ledger on both sides."""
+    names = {field.value for field in Field}
+    spelled = []
+    service = [ROOT / "functions", ROOT / "layers" / "common" / "vcc_tokens", ROOT / "client"]
+    for path in sorted(p for folder in service for p in folder.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Constant) and node.value == SERVED:
+                spelled.append(f"{path.name}:{node.lineno} {SERVED!r}")
+            if path.name == "ledger.py" and isinstance(node, ast.Constant) and node.value in names:
+                spelled.append(f"{path.name}:{node.lineno} {node.value!r}")
+            if isinstance(node, ast.Call) and ast.unparse(node.func).endswith("append_keys"):
+                written = {k.arg for k in node.keywords if k.arg in names}
+                spelled += [f"{path.name}:{node.lineno} {name}=" for name in sorted(written)]
+    assert not spelled, spelled

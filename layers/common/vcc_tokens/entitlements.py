@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
+from vcc_token_contract.ledger import Field
 from vcc_token_contract.metrics import Metric
 from vcc_token_contract.vcc import REGIONS
 from vcc_tokens.aws import calling
@@ -219,6 +220,8 @@ def authorize(
     """Record the decision on the request's one log line (the audit trail: caller, region,
     scope, `entitled`); raise Forbidden unless a rule allows it."""
     allowed = entitlements.allows(principal_arn, region, scope)
-    logger.append_keys(caller_arn=principal_arn, region=region, scope=scope, entitled=allowed)
+    logger.append_keys(
+        **{Field.CALLER: principal_arn, Field.REGION: region, Field.SCOPE: scope}, entitled=allowed
+    )
     if not allowed:
         raise Forbidden(f"caller may not obtain scope {scope!r} in region {region!r}")
