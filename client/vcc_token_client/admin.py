@@ -22,8 +22,6 @@ import fnmatch
 import json
 import os
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.session
 
+from vcc_token_client.admin_support import AdminError, aws_client, aws_error, service_code
 from vcc_token_client.errors import Exit
 from vcc_token_contract.names import CacheKey, health_credential
 from vcc_token_contract.vcc import REGIONS
@@ -45,31 +44,6 @@ STATUS_ATTRIBUTES = (
 HEALTH_ATTRIBUTES = (
     "last_grant_at, last_rejection_at, last_rejection_code, last_rotation_at, last_rotation"
 )
-
-
-class AdminError(Exception):
-    """What went wrong, for the operator; `code` is the exit code."""
-
-    def __init__(self, message: str, code: Exit) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-@contextmanager
-def service_code() -> Iterator[None]:
-    """Around an import of the service's own code (vcc_tokens), which the [admin] extra brings:
-    without it, one line saying how to install it (exit 1)."""
-    try:
-        yield
-    except ModuleNotFoundError as missing:
-        if (missing.name or "").partition(".")[0] != "vcc_tokens":
-            raise
-        raise AdminError(
-            "vcc-token admin uses the service's own code, which needs Python 3.13: install it "
-            "beside the client (pip install 'vcc-token-client[admin]' --find-links <the "
-            "release's files>, or pip install ./layers/common from a checkout)",
-            Exit.FAILED,
-        ) from None
 
 
 def load_rules(text: str, source: str) -> Entitlements:
@@ -214,24 +188,12 @@ def _describe(rule: Rule) -> str:
     )
 
 
-def _client(service: str, session: botocore.session.Session | None) -> Any:
-    """A client, or an AdminError (exit 5) saying what is missing (no region, typically)."""
-    try:
-        return (session or botocore.session.get_session()).create_client(service)
-    except Exception as exc:  # NoRegionError and the like: say which, never a traceback
-        raise AdminError(
-            f"cannot make an AWS {service} client ({type(exc).__name__}): set AWS_REGION "
-            "(or AWS_DEFAULT_REGION) to the stack's region",
-            Exit.UNREACHABLE,
-        ) from None
-
-
 def rules_from_ssm(parameter: str, session: botocore.session.Session | None = None) -> str:
-    client = _client("ssm", session)
+    client = aws_client("ssm", session)
     try:
         answer = client.get_parameter(Name=parameter)
     except Exception as exc:  # botocore's errors: say which, never the service's text
-        raise _aws_error(exc, f"the SSM parameter {parameter!r}") from None
+        raise aws_error(exc, f"the SSM parameter {parameter!r}") from None
     return str(answer["Parameter"]["Value"])
 
 
@@ -252,7 +214,7 @@ def status(table: str, session: botocore.session.Session | None = None) -> list[
 def _scan(
     table: str, projection: str, session: botocore.session.Session | None
 ) -> list[dict[str, Any]]:
-    client = _client("dynamodb", session)
+    client = aws_client("dynamodb", session)
     try:
         return [
             item
@@ -266,12 +228,7 @@ def _scan(
             for item in page["Items"]
         ]
     except Exception as exc:  # botocore's errors: say which, never the service's text
-        raise _aws_error(exc, f"the table {table!r}") from None
-
-
-def _aws_error(exc: Exception, what: str, verb: str = "read") -> AdminError:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
-    return AdminError(f"cannot {verb} {what} ({code})", Exit.UNREACHABLE)
+        raise aws_error(exc, f"the table {table!r}") from None
 
 
 def _number(item: dict[str, Any], name: str) -> float | None:
@@ -406,9 +363,9 @@ def purge_candidates(
 
 
 def purge(table: str, keys: list[str], session: botocore.session.Session | None = None) -> None:
-    client = _client("dynamodb", session)
+    client = aws_client("dynamodb", session)
     for key in keys:
         try:
             client.delete_item(TableName=table, Key={"cache_key": {"S": key}})
         except Exception as exc:  # botocore's errors: say which, never the service's text
-            raise _aws_error(exc, f"the table {table!r} (removing {key})", "write") from None
+            raise aws_error(exc, f"the table {table!r} (removing {key})", "write") from None

@@ -40,6 +40,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError
 
 from vcc_token_client import __version__, admin
+from vcc_token_client.admin_support import AdminError
 from vcc_token_client.client import TokenClient
 from vcc_token_client.errors import Exit, TokenServiceError, exit_code
 from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES
@@ -436,9 +437,9 @@ def run_admin(args: argparse.Namespace) -> Exit:
         return Exit.OK
     except BrokenPipeError:
         raise
-    except (admin.AdminError, OSError) as error:
+    except (AdminError, OSError) as error:
         print(f"vcc-token admin: {error}", file=sys.stderr)
-        return error.code if isinstance(error, admin.AdminError) else Exit.BAD_INPUT
+        return error.code if isinstance(error, AdminError) else Exit.BAD_INPUT
 
 
 def run_explain(args: argparse.Namespace) -> Exit:
@@ -483,7 +484,7 @@ def run_purge(args: argparse.Namespace) -> Exit:
     listing = "\n".join(f"  {key}" for key in keys)
     if not args.yes:
         if not sys.stdin.isatty():
-            raise admin.AdminError(f"would remove:\n{listing}\nconfirm with --yes", Exit.BAD_INPUT)
+            raise AdminError(f"would remove:\n{listing}\nconfirm with --yes", Exit.BAD_INPUT)
         answer = input(f"remove these cached tokens?\n{listing}\n[y/N] ")
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing removed")
@@ -535,7 +536,7 @@ def run_dead_letters(args: argparse.Namespace) -> Exit:
         return Exit.OK
     if args.action == "redrive":
         if not args.function:
-            raise admin.AdminError(
+            raise AdminError(
                 "redrive needs --function <RefreshFunctionName output>", Exit.BAD_INPUT
             )
         redriven, failed = dead_letters.redrive(args.queue_url, args.function)
@@ -545,9 +546,7 @@ def run_dead_letters(args: argparse.Namespace) -> Exit:
         return Exit.FAILED if failed else Exit.OK
     if not args.yes:
         if not sys.stdin.isatty():
-            raise admin.AdminError(
-                "purge removes every dead letter: confirm with --yes", Exit.BAD_INPUT
-            )
+            raise AdminError("purge removes every dead letter: confirm with --yes", Exit.BAD_INPUT)
         if input("remove every dead letter? [y/N] ").strip().lower() not in ("y", "yes"):
             print("nothing removed")
             return Exit.OK

@@ -23,7 +23,7 @@ from typing import Any
 
 import botocore.session
 
-from vcc_token_client.admin import AdminError, _aws_error, _client
+from vcc_token_client.admin_support import AdminError, aws_client, aws_error
 from vcc_token_client.errors import Exit
 from vcc_token_contract.events import RENEW, ROTATE
 
@@ -60,7 +60,7 @@ class DeadLetter:
 
 def listed(queue_url: str, session: botocore.session.Session | None = None) -> list[DeadLetter]:
     """The queue's messages, left in it (received with no visibility timeout)."""
-    sqs = _client("sqs", session)
+    sqs = aws_client("sqs", session)
     found: dict[str, DeadLetter] = {}
     for message in _received(sqs, queue_url, visibility=0):  # may answer a message twice
         letter = _letter(message)
@@ -75,7 +75,7 @@ def redrive(
 ) -> tuple[int, list[str]]:
     """Each message's event sent to the refresher again; removed when it succeeded. (redriven,
     what failed again and why)."""
-    sqs, lambda_ = _client("sqs", session), _client("lambda", session)
+    sqs, lambda_ = aws_client("sqs", session), aws_client("lambda", session)
     redriven, failed = 0, []
     for message in _received(sqs, queue_url, visibility=REDRIVE_VISIBILITY):
         letter = _letter(message)
@@ -89,11 +89,11 @@ def redrive(
 
 
 def purge(queue_url: str, session: botocore.session.Session | None = None) -> None:
-    sqs = _client("sqs", session)
+    sqs = aws_client("sqs", session)
     try:
         sqs.purge_queue(QueueUrl=queue_url)
     except Exception as exc:  # botocore's errors: say which, never the service's text
-        raise _aws_error(exc, f"the queue {queue_url}", "purge") from None
+        raise aws_error(exc, f"the queue {queue_url}", "purge") from None
 
 
 def _received(sqs: Any, queue_url: str, visibility: int) -> Iterator[dict[str, Any]]:
@@ -108,7 +108,7 @@ def _received(sqs: Any, queue_url: str, visibility: int) -> Iterator[dict[str, A
                 WaitTimeSeconds=0,
             )
         except Exception as exc:  # botocore's errors: say which, never the service's text
-            raise _aws_error(exc, f"the queue {queue_url}") from None
+            raise aws_error(exc, f"the queue {queue_url}") from None
         messages = answer.get("Messages", [])
         if not messages:
             return
@@ -151,7 +151,7 @@ def _invoke(lambda_: Any, function: str, event: object) -> str | None:
             FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(event)
         )
     except Exception as exc:  # botocore's errors: say which, never the service's text
-        raise _aws_error(exc, f"the function {function!r}", "invoke") from None
+        raise aws_error(exc, f"the function {function!r}", "invoke") from None
     if answer.get("FunctionError"):
         payload = json.loads(answer["Payload"].read() or b"{}")
         kind = payload.get("errorType", "an error") if isinstance(payload, dict) else "an error"

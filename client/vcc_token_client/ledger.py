@@ -27,7 +27,7 @@ from typing import Any
 
 import botocore.session
 
-from vcc_token_client.admin import AdminError, _aws_error, _client
+from vcc_token_client.admin_support import AdminError, aws_client, aws_error
 from vcc_token_client.errors import Exit
 from vcc_token_contract.ledger import SERVED, Field
 from vcc_token_contract.names import DEFAULT_CREDENTIAL, log_group
@@ -107,7 +107,7 @@ def served_lines(
     stack: str, term: str, since: int, session: botocore.session.Session | None
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(timestamp, line) of each served-token line of the vending function mentioning `term`."""
-    logs = _client("logs", session)
+    logs = aws_client("logs", session)
     group = log_group(stack, "vend")
     request: dict[str, Any] = {
         "logGroupName": group,
@@ -118,7 +118,7 @@ def served_lines(
         try:
             page = logs.filter_log_events(**request)
         except Exception as exc:  # botocore's errors: say which, never the service's text
-            raise _aws_error(exc, f"the log group {group}") from None
+            raise aws_error(exc, f"the log group {group}") from None
         for event in page.get("events", []):
             try:
                 line = json.loads(event.get("message", ""))

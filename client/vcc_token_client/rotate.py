@@ -21,7 +21,7 @@ from typing import Any
 
 import botocore.session
 
-from vcc_token_client.admin import AdminError, _aws_error, _client, service_code
+from vcc_token_client.admin_support import AdminError, aws_client, aws_error, service_code
 from vcc_token_client.errors import Exit
 from vcc_token_contract.events import rotation_event
 from vcc_token_contract.names import secret_name
@@ -120,13 +120,13 @@ def rotate(
     """Store `text` (see pending_secret) as the secret's AWSPENDING version, then have the
     refresher prove and promote it; (rotated, why)."""
     secret = rotation.secret
-    secrets = _client("secretsmanager", session)
+    secrets = aws_client("secretsmanager", session)
 
     def current() -> str:
         try:
             return str(secrets.get_secret_value(SecretId=secret)["SecretString"])
         except Exception as exc:  # botocore's errors: say which, never the service's text
-            raise _aws_error(exc, f"the secret {secret!r}") from None
+            raise aws_error(exc, f"the secret {secret!r}") from None
 
     document = pending_secret(text, current, secret)
     try:
@@ -137,7 +137,7 @@ def rotate(
             ClientRequestToken=str(uuid.uuid4()),
         )
     except Exception as exc:  # botocore's errors: say which, never the service's text
-        raise _aws_error(exc, f"the secret {secret!r}", "write") from None
+        raise aws_error(exc, f"the secret {secret!r}", "write") from None
     # the version stored: if a scheduled run proves and promotes it first, the refresher says so
     event = rotation_event(
         rotation.region, rotation.credential, rotation.scope, str(stored["VersionId"])
@@ -156,13 +156,13 @@ def rotate(
 def _invoke(
     function: str, event: dict[str, Any], session: botocore.session.Session | None
 ) -> dict[str, Any]:
-    client = _client("lambda", session)
+    client = aws_client("lambda", session)
     try:
         answer = client.invoke(
             FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(event)
         )
     except Exception as exc:  # botocore's errors: say which, never the service's text
-        raise _aws_error(exc, f"the function {function!r}", "invoke") from None
+        raise aws_error(exc, f"the function {function!r}", "invoke") from None
     payload = json.loads(answer["Payload"].read() or b"{}")
     if answer.get("FunctionError") or not isinstance(payload, dict):
         # Lambda's error payload carries a message and a stack trace: the log is their place

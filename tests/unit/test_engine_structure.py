@@ -124,3 +124,19 @@ def test_the_client_names_every_exit_code() -> None:
             if takes_a_code and _bare_numbers([*node.args, *(k.value for k in node.keywords)]):
                 bare.append(f"{path.name}:{node.lineno}")
     assert not bare, bare
+
+
+def test_no_module_imports_another_ones_private_names() -> None:
+    """A name with a leading underscore stays in its module: what two modules share is public
+    (as the admin verbs' AWS helpers are, in vcc_token_client.admin_support). Dunder names
+    (`__version__`) are public."""
+    rooms = ["layers", "client", "functions", "local", "iam", "checks", "bench", "generators"]
+    private = []
+    for path in sorted(p for room in rooms for p in (ROOT / room).rglob("*.py")):
+        if "node_modules" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = [a.name for a in node.names if a.name.startswith("_") and a.name[1] != "_"]
+                private += [f"{path.relative_to(ROOT)}: {node.module}.{name}" for name in names]
+    assert not private, private
