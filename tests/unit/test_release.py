@@ -8,7 +8,7 @@ import re
 import tomllib
 
 import vcc_token_client
-from vcc_token_client.cli import version_line
+from vcc_token_client.cli_parser import version_line
 
 import vcc_token_contract
 import vcc_tokens
