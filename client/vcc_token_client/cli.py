@@ -15,15 +15,7 @@ The service's URL comes from --url or VCC_TOKEN_SERVICE_URL (the proxy's from it
 AWS credentials from the usual chain (environment, profile, role). `vcc-token VERB --help` shows
 each verb's options and examples.
 
-Exit codes:
-  0 ok (admin explain: allowed)
-  1 anything else (admin smoke: an alarm in ALARM, a refresher that has not run lately)
-  2 bad input (usage, unknown region or scope, invalid rules, a URL or route that does not exist)
-  3 forbidden (admin explain: refused)
-  4 retry later (VCC failing or rate limiting)
-  5 unreachable (network, AWS credentials or an AWS call)
-  6 operator needed (the service's VCC credentials, rules or AWS access are broken)
-  7 not rotated (admin rotate: the pending secret was not promoted; nothing changed)
+Exit codes: `vcc-token --help` lists them (vcc_token_client.errors.Exit, one meaning each).
 """
 
 from __future__ import annotations
@@ -38,7 +30,7 @@ from botocore.exceptions import BotoCoreError
 from vcc_token_client import cli_parser, cli_verbs
 from vcc_token_client.errors import Exit
 
-EXIT_CODES = (__doc__ or "").split("Exit codes:\n")[1].rstrip()
+EXIT_CODES = "\n".join(f"  {code.value} {code.meaning}" for code in Exit)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -7,16 +7,24 @@ from typing import Any
 
 
 class Exit(IntEnum):
-    """The CLI's exit codes, one meaning each (the CLI's --help lists them)."""
+    """The CLI's exit codes, one meaning each; `vcc-token --help` lists them from here."""
 
-    OK = 0
-    FAILED = 1  # anything else
-    BAD_INPUT = 2  # usage, unknown region or scope, a URL or route that does not exist
-    FORBIDDEN = 3  # IAM, the API's resource policy or the entitlement rules refused
-    RETRY_LATER = 4  # VCC failing or rate limiting: the same call later may work
-    UNREACHABLE = 5  # network, AWS credentials or an AWS call
-    OPERATOR_NEEDED = 6  # the service's own credentials or configuration need an operator
-    NOT_ROTATED = 7  # admin rotate: the pending secret was not promoted; nothing changed
+    meaning: str
+
+    def __new__(cls, code: int, meaning: str) -> Exit:
+        member = int.__new__(cls, code)
+        member._value_ = code
+        member.meaning = meaning
+        return member
+
+    OK = 0, "ok (admin explain: allowed)"
+    FAILED = 1, "anything else (admin smoke: an alarm in ALARM, a refresher not run lately)"
+    BAD_INPUT = 2, "bad input (usage, unknown region or scope, invalid rules, no such route)"
+    FORBIDDEN = 3, "forbidden (IAM, the resource policy or the entitlement rules refused)"
+    RETRY_LATER = 4, "retry later (VCC failing or rate limiting)"
+    UNREACHABLE = 5, "unreachable (network, AWS credentials or an AWS call)"
+    OPERATOR_NEEDED = 6, "operator needed (the service's VCC credentials, rules or AWS access)"
+    NOT_ROTATED = 7, "not rotated (admin rotate: the pending secret was not promoted)"
 
 
 # The service's error codes that no retry fixes: its secret, its rules or its AWS access
