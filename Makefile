@@ -95,7 +95,7 @@ dist: $(VENV)/.installed $(SAM_VENV)/.installed
 	@ls -l dist
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .venv-bootstrap .uv-python .aws-sam dist .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .venv-bootstrap .uv-python .aws-sam dist build .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 python:
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 or newer is needed (the Lambda runtime's): install it (pyenv install 3.13, or apt install python3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }

@@ -29,6 +29,7 @@ import re
 import shutil
 import subprocess  # nosec B404: runs git and mutmut with fixed arguments
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import TypeGuard
 
@@ -138,12 +139,18 @@ def main() -> None:
     stage()
     mutmut("run", "--max-children", str(os.cpu_count() or 2))
     results = statuses()
+    if not results:  # nothing read is not nothing surviving
+        raise SystemExit("mutation check: mutmut reported no mutants; nothing was judged")
     killed = sum(status == "killed" for status in results.values())
     survivors = sorted(name for name, status in results.items() if status != "killed")
     for name in survivors:
         print(f"--- {name}: {results[name]}")
         print(mutmut("show", name, capture=True))
-    print(f"mutation check: {killed} of {len(results)} mutants killed, {len(survivors)} left")
+    tally = Counter(results[name] for name in survivors)
+    left = ", ".join(f"{count} {status}" for status, count in sorted(tally.items()))
+    print(f"mutation check: {killed} of {len(results)} mutants killed; left: {left or 'none'}")
+    if tally.keys() - {"survived", "timeout"}:  # "not checked", "no tests", "suspicious"...
+        raise SystemExit("mutation check: some mutants no test ran, or that did not finish (above)")
 
 
 if __name__ == "__main__":
