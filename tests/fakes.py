@@ -58,9 +58,7 @@ class MemoryTokenCache(TokenCache):
 
     def claim_lease(self, handed: Lease, claimed: Lease, now: float) -> bool:
         entry = self.items.get(handed.key)
-        if entry is None or entry.lease is None or entry.lease.owner != handed.owner:
-            return False
-        if not entry.lease.held(now):
+        if entry is None or not entry.leased_to(handed.owner) or not entry.lease.held(now):
             return False
         self.items[handed.key] = dataclasses.replace(entry, lease=claimed)
         return True
@@ -68,9 +66,8 @@ class MemoryTokenCache(TokenCache):
     def release_lease(self, lease: Lease, failure: Failure | None = None) -> None:
         entry = self.items.get(lease.key)
         if entry is not None and entry.leased_to(lease.owner):
-            self.items[lease.key] = dataclasses.replace(
-                entry, lease=None, failure=failure or entry.failure
-            )
+            remembered = failure if failure is not None else entry.failure  # as DynamoDB's
+            self.items[lease.key] = dataclasses.replace(entry, lease=None, failure=remembered)
 
     def put(
         self,
