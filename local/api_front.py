@@ -27,12 +27,13 @@ from urllib.parse import parse_qsl, urlsplit
 
 import waitress
 import waitress.utilities
+from vcc_token_client.testing.sigv4 import AuthError, Caller, verify
 from vcc_token_client.wsgi import request_headers
 from vcc_token_client.wsgi import stop as stop_waitress
 
 from iam.gateway import ResourcePolicy
 from local.lambda_runtime import LambdaContext
-from local.sigv4 import MISSING_TOKEN, AuthError, Caller, verify
+from vcc_token_contract.api import MISSING_TOKEN
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 STAGE = "local"

@@ -33,13 +33,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from vcc_token_client.testing.sigv4 import load_callers
+
 from iam.deployment import TemplateError
 from iam.evaluation import EvaluatorMissing
 from iam.gateway import LocalCaller, resource_policy
 from local.api_front import ApiFront, template_routes
 from local.lambda_runtime import load_function
 from local.log_delivery import LogDelivery
-from local.sigv4 import load_callers
 from local.stack import (
     DEAD_LETTER_QUEUE,
     LOCAL_AWS_ENV,
@@ -145,7 +146,7 @@ class Schedule:
 def read_entitlements(path: Path) -> str:
     """The rules file, checked now so that a mistake is reported at start-up, not per request."""
     # Imported here: vcc_tokens sets up Powertools, which must see the function environment first.
-    from vcc_tokens.entitlements import InvalidEntitlements, parse_entitlements
+    from vcc_token_contract.entitlements import InvalidEntitlements, parse_entitlements
 
     try:
         document = path.read_text(encoding="utf-8")

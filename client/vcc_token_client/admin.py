@@ -25,17 +25,20 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import botocore.session
 
 from vcc_token_client.admin_support import AdminError, aws_client, aws_error, service_code
 from vcc_token_client.errors import Exit
+from vcc_token_contract.entitlements import (
+    Entitlements,
+    InvalidEntitlements,
+    Rule,
+    parse_entitlements,
+)
 from vcc_token_contract.names import CacheKey, health_credential
 from vcc_token_contract.vcc import REGIONS
-
-if TYPE_CHECKING:
-    from vcc_tokens.entitlements import Entitlements, Rule
 
 STATUS_ATTRIBUTES = (
     "#region, #scope, token_type, token_sha256, fetched_at, expires_at, last_requested_at, "
@@ -47,8 +50,6 @@ HEALTH_ATTRIBUTES = (
 
 
 def load_rules(text: str, source: str) -> Entitlements:
-    with service_code():
-        from vcc_tokens.entitlements import InvalidEntitlements, parse_entitlements
     try:
         return parse_entitlements(text)
     except InvalidEntitlements as problem:

@@ -36,6 +36,7 @@ from vcc_token_client.errors import (
 )
 from vcc_token_client.failover import UNHEALTHY_SECONDS, Deployments
 from vcc_token_client.sigv4 import SigV4RequestsAuth
+from vcc_token_contract.api import DEFAULT_MIN_TTL, REFRESH_ROUTE, TOKEN_ROUTE
 from vcc_token_contract.vcc import API_BASE_URL_TEMPLATE
 
 
@@ -92,7 +93,7 @@ class TokenClient:
         self,
         base_url: str | Sequence[str],
         *,
-        min_ttl: int = 60,
+        min_ttl: int = DEFAULT_MIN_TTL,
         timeout: float = 25.0,
         botocore_session: botocore.session.Session | None = None,
         signing_region: str | None = None,
@@ -131,7 +132,9 @@ class TokenClient:
             cached = self._tokens.get(key)  # another thread may have fetched it meanwhile
             if cached is not None and cached.seconds_left() >= self._min_ttl:
                 return cached
-            token = self._call("GET", region, scope, params={"min_ttl": str(self._min_ttl)})
+            token = self._call(
+                "GET", TOKEN_ROUTE, region, scope, params={"min_ttl": str(self._min_ttl)}
+            )
             self._tokens[key] = token
             return token
 
@@ -148,7 +151,7 @@ class TokenClient:
             if current is not None and recently:
                 return current  # refreshed moments ago: a persistent 401 is not ours to fix
             body = {"rejected_token_sha256": rejected_sha256} if rejected_sha256 else None
-            token = self._call("POST", region, scope, suffix="/refresh", json=body)
+            token = self._call("POST", REFRESH_ROUTE, region, scope, json=body)
             self._tokens[key] = token
             self._refreshed_at[key] = time.monotonic()
             return token
@@ -164,9 +167,9 @@ class TokenClient:
         with self._locks_lock:
             return self._locks.setdefault(key, threading.Lock())
 
-    def _call(self, method: str, region: str, scope: str, suffix: str = "", **kwargs: Any) -> Token:
+    def _call(self, method: str, route: str, region: str, scope: str, **kwargs: Any) -> Token:
         """One call, to each deployment in turn until one answers (failover's rules)."""
-        path = f"/tokens/{quote(region, safe='')}/{quote(scope, safe='')}{suffix}"
+        path = route.format(region=quote(region, safe=""), scope=quote(scope, safe=""))
         timeout = (min(CONNECT_TIMEOUT, self._timeout), self._timeout)
         failure: TokenServiceError = ServiceUnreachable(None, "unreachable", "no URL answered")
         for base in self._deployments.order():

@@ -5,6 +5,8 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any
 
+from vcc_token_contract.api import MISSING_TOKEN
+
 
 class Exit(IntEnum):
     """The CLI's exit codes, one meaning each; `vcc-token --help` lists them from here."""
@@ -36,8 +38,6 @@ OPERATOR_CODES = frozenset(
         "dependency_error",
     }
 )
-# What API Gateway answers (403) for a path or stage it does not have, signed or not
-NO_SUCH_ROUTE = "Missing Authentication Token"
 
 
 class TokenServiceError(Exception):
@@ -86,10 +86,10 @@ def error_for(status: int, body: Any, retry_after: str | None) -> TokenServiceEr
         )
     else:
         code, message = "unexpected_answer", f"the service answered {status}"
-    if status == 403 and message == NO_SUCH_ROUTE:
+    if status == 403 and message == MISSING_TOKEN:
         return BadRequest(
             status, "no_such_route", "no such route: check the URL's stage and path (API "
-            f"Gateway answers {NO_SUCH_ROUTE!r} for a path it does not have)",
+            f"Gateway answers {MISSING_TOKEN!r} for a path it does not have)",
         )  # fmt: skip
     if status == 403:
         return Forbidden(status, code, message)

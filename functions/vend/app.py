@@ -9,20 +9,21 @@ function only resolves the route. Domain errors are mapped to HTTP answers once,
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from vcc_token_contract.api import ROUTES, error_body, oauth_token_body, token_body
 from vcc_token_contract.ledger import SERVED, Field
 from vcc_token_contract.metrics import Metric
-from vcc_tokens.answers import token_body
+from vcc_token_contract.vcc import Region
 from vcc_tokens.api_types import OAUTH_RESPONSES, TOKEN_RESPONSES
 from vcc_tokens.aws import deadline_in
 from vcc_tokens.config import get_settings
 from vcc_tokens.entitlements import authorize
 from vcc_tokens.errors import UpstreamError, VendError
-from vcc_tokens.oauth2 import OAuthError, oauth_error, parse_token_form, token_answer
+from vcc_tokens.oauth2 import OAuthError, oauth_error, parse_token_form
 from vcc_tokens.observability import MetricUnit, logger, metrics
 from vcc_tokens.rest import APIGatewayRestResolver, NotFoundError, Response, content_types
 from vcc_tokens.token_request import (
@@ -35,7 +36,6 @@ from vcc_tokens.token_request import (
 from vcc_tokens.vending import Source, Vend
 from vcc_tokens.wiring import entitlement_store, token_vendor
 
-ROUTES = "GET /tokens/{region}/{scope}, POST /tokens/{region}/{scope}/refresh, POST /oauth2/token"
 HIT_METRICS = {Source.MEMORY: Metric.MEMORY_HITS, Source.DYNAMODB: Metric.DYNAMODB_HITS}
 GET_QUERY = frozenset({"min_ttl"})
 REFRESH_QUERY: frozenset[str] = frozenset()
@@ -108,7 +108,12 @@ def record(vend: Vend) -> None:
 
 def vended(vend: Vend, min_ttl: int = 0) -> Response[dict[str, Any]]:
     record(vend)
-    return json_response(200, dict(token_body(vend.token, time.time(), min_ttl)))
+    token = vend.token
+    region = cast("Region", token.region)  # a request's region: validated on the way in
+    body = token_body(
+        token.access_token, region, token.scope, token.expires_at, time.time(), min_ttl
+    )
+    return json_response(200, dict(body))
 
 
 @app.get(
@@ -155,8 +160,9 @@ def oauth2_token() -> Response[dict[str, Any]]:
         logger.append_keys(service_error=error.code, service_error_detail=error.message)
         raise oauth_error(error) from None
     record(vend)
-    answer = token_answer(request, vend.token.access_token, vend.token.seconds_left(time.time()))
-    return json_response(200, answer)
+    token = vend.token
+    body = oauth_token_body(token.access_token, request.scope, token.seconds_left(time.time()))
+    return json_response(200, dict(body))
 
 
 @app.exception_handler(OAuthError)  # type: ignore[untyped-decorator]
@@ -164,7 +170,7 @@ def oauth_error_answer(error: OAuthError) -> Response[dict[str, Any]]:
     headers = {"Retry-After": str(error.retry_after)} if error.retry_after else {}
     log = logger.error if error.status >= 500 else logger.info
     log("token request refused", extra={"error": error.error, "reason": error.description})
-    return json_response(error.status, error.body(), headers)
+    return json_response(error.status, dict(error.body()), headers)
 
 
 @app.exception_handler(VendError)  # type: ignore[untyped-decorator]
@@ -174,23 +180,21 @@ def vend_error(error: VendError) -> Response[dict[str, Any]]:
         logger.append_keys(upstream_error=error.kind)
     log = logger.error if error.status >= 500 else logger.info
     log("request refused", extra={"error": error.code, "reason": error.message})
-    return json_response(
-        error.status, {"error": error.code, "message": error.public_message}, headers
-    )
+    return json_response(error.status, dict(error_body(error.code, error.public_message)), headers)
 
 
 @app.not_found
 def no_route(_: NotFoundError) -> Response[dict[str, Any]]:
     event = app.current_event
     message = f"no route for {event.http_method} {event.path[:100]}; routes: {ROUTES}"
-    return json_response(404, {"error": "not_found", "message": message})
+    return json_response(404, dict(error_body("not_found", message)))
 
 
 @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
 def unexpected_error(_: Exception) -> Response[dict[str, Any]]:
     logger.exception("unexpected error")
     message = "internal error; the service log has the details under this request's id"
-    return json_response(500, {"error": "internal_error", "message": message})
+    return json_response(500, dict(error_body("internal_error", message)))
 
 
 @logger.inject_lambda_context(

@@ -14,9 +14,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from vcc_token_client.testing.sigv4 import (
+    PAYLOAD_MISMATCH,
+    SIGNATURE_MISMATCH,
+    UNSIGNED_PAYLOAD,
+    Caller,
+)
 
 from local.api_front import ApiFront, template_routes
-from local.sigv4 import PAYLOAD_MISMATCH, SIGNATURE_MISMATCH, UNSIGNED_PAYLOAD, Caller
 from local.stack import load_template
 from tests.signing import signed_headers
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from vcc_tokens.entitlements import (
+from vcc_token_contract.entitlements import (
     Entitlements,
     InvalidEntitlements,
     Rule,

@@ -6,7 +6,7 @@ import json
 from local import run
 from local.stack import LOCAL_KEY_ALIAS, ROOT, load_template
 from tests.support import load_event
-from vcc_tokens.entitlements import parse_entitlements
+from vcc_token_contract.entitlements import parse_entitlements
 
 OVERRIDES = json.loads((ROOT / "local" / "sam-env.json").read_text())["Parameters"]
 

@@ -4,10 +4,8 @@ import hashlib
 from datetime import UTC, datetime, timedelta
 
 import pytest
-
-from local.sigv4 import (
+from vcc_token_client.testing.sigv4 import (
     INVALID_TOKEN,
-    MISSING_TOKEN,
     PAYLOAD_MISMATCH,
     SIGNATURE_MISMATCH,
     UNSIGNED_PAYLOAD,
@@ -15,7 +13,9 @@ from local.sigv4 import (
     Caller,
     verify,
 )
+
 from tests.signing import signed_headers
+from vcc_token_contract.api import MISSING_TOKEN
 
 CALLER = Caller(
     "LOCALKEY000000000001", "local-secret-key", "arn:aws:sts::111122223333:assumed-role/jobs/run-7"

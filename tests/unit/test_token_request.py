@@ -1,15 +1,15 @@
 """What a caller asked, validated (vcc_tokens.token_request), and the answer it gets for a
-token (vcc_tokens.answers): no engine, no fakes."""
+token (vcc_token_contract.api): no engine, no fakes."""
 
 from __future__ import annotations
 
 import pytest
 
-from vcc_tokens.answers import rfc3339, token_body
+from vcc_token_contract.api import rfc3339, token_body
 from vcc_tokens.config import Settings
 from vcc_tokens.errors import InvalidRequest, UnknownRegion, UnknownScope
 from vcc_tokens.token_request import TokenRequest, parse_rejected_token, parse_token_request
-from vcc_tokens.tokens import CachedToken, Key, token_sha256
+from vcc_tokens.tokens import Key, token_sha256
 
 SETTINGS = Settings(
     table_name="t", secret_prefix="p/", kms_key_id="alias/k", entitlements_parameter="/e"
@@ -22,8 +22,7 @@ def test_a_request_names_its_key() -> None:
 
 
 def test_response_counts_seconds_left_and_formats_rfc3339() -> None:
-    token = CachedToken("emea", "stats", "old", "Bearer", int(NOW) - 100, int(NOW) + 300)
-    body = token_body(token, NOW + 0.5)
+    body = token_body("old", "emea", "stats", int(NOW) + 300, NOW + 0.5)
     assert body == {
         "access_token": "old",
         "token_type": "Bearer",
@@ -83,6 +82,5 @@ def test_bad_refresh_bodies_are_refused_with_the_expected_shape(body: str) -> No
 
 @pytest.mark.parametrize(("min_ttl", "flag"), [(0, None), (299, None), (300, False), (600, False)])
 def test_a_body_says_when_min_ttl_is_not_met(min_ttl: int, flag: bool | None) -> None:
-    token = CachedToken("emea", "stats", "t", "Bearer", int(NOW) - 600, int(NOW) + 299)
-    body = token_body(token, NOW, min_ttl)
+    body = token_body("t", "emea", "stats", int(NOW) + 299, NOW, min_ttl)
     assert body.get("min_ttl_met") is flag

@@ -1,58 +1,21 @@
-"""The API's answers, as types: the OpenAPI document is generated from these (pydantic reads
-them at build time only; at run time they are plain TypedDicts and cost nothing)."""
+"""The API's answers per route and status, for the OpenAPI document: the answers' types are the
+contract's (vcc_token_contract.api); pydantic reads them at build time only, and at run time
+they are plain TypedDicts that cost nothing."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal, NotRequired, TypedDict
+from typing import TYPE_CHECKING, Any
 
-from vcc_token_contract.vcc import Region
+from vcc_token_contract.api import (
+    ErrorAnswer,
+    GatewayErrorAnswer,
+    OAuthErrorAnswer,
+    OAuthTokenAnswer,
+    TokenAnswer,
+)
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-
-
-class TokenAnswer(TypedDict):
-    access_token: str
-    token_type: Literal["Bearer"]
-    expires_in: int  # seconds left
-    expires_at: str  # RFC 3339, UTC
-    region: Region
-    scope: str
-    # false when the token has less than the min_ttl asked for (absent otherwise)
-    min_ttl_met: NotRequired[bool]
-
-
-class ErrorAnswer(TypedDict):
-    error: str  # a stable code: unknown_scope, forbidden, upstream_unavailable...
-    message: str  # what is wrong and what is allowed
-
-
-class GatewayErrorAnswer(TypedDict):
-    """API Gateway's own answer when IAM authorization fails (403)."""
-
-    message: str
-
-
-class OAuthTokenAnswer(TypedDict):
-    """RFC 6749 §5.1."""
-
-    access_token: str
-    token_type: Literal["Bearer"]
-    expires_in: int
-    scope: str
-
-
-class OAuthErrorAnswer(TypedDict):
-    """RFC 6749 §5.2."""
-
-    error: Literal[
-        "invalid_request",
-        "invalid_scope",
-        "unsupported_grant_type",
-        "temporarily_unavailable",
-        "server_error",
-    ]
-    error_description: str
 
 
 def _json(model: Any, description: str) -> OpenAPIResponse:

@@ -14,6 +14,7 @@ from functools import lru_cache
 from typing import Any, cast
 from urllib.parse import urlsplit
 
+from vcc_token_contract.api import DEFAULT_MIN_TTL, MAX_MIN_TTL
 from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES
 from vcc_token_contract.vcc import REGIONS, SCOPES, TOKEN_URL_TEMPLATE
 from vcc_tokens.routes import NO_ROUTES, CredentialRoutes, RouteError, parse_routes
@@ -178,9 +179,11 @@ class Settings:
         high=7 * 86_400,
     )
     default_min_ttl: int = setting(
-        60, "DEFAULT_MIN_TTL", "`min_ttl` when a caller gives none", low=0, high=3600
+        DEFAULT_MIN_TTL, "DEFAULT_MIN_TTL", "`min_ttl` when a caller gives none", low=0, high=3600
     )
-    max_min_ttl: int = setting(600, "MAX_MIN_TTL", "the largest `min_ttl`", low=0, high=3600)
+    max_min_ttl: int = setting(
+        MAX_MIN_TTL, "MAX_MIN_TTL", "the largest `min_ttl`", low=0, high=3600
+    )
     renew_margin_seconds: int = setting(
         60,
         "RENEW_MARGIN_SECONDS",

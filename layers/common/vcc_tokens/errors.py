@@ -8,12 +8,21 @@ in other accounts of the organization.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from vcc_token_contract.api import ERROR_STATUS
+
 
 class VendError(Exception):
-    """Base class: `code` and `status` become the JSON error body and the HTTP status."""
+    """Base class: `code` and `status` become the JSON error body and the HTTP status; each
+    code's status is the API contract's (vcc_token_contract.api.ERROR_STATUS)."""
 
     code = "internal_error"
-    status = 500
+    status: ClassVar[int] = ERROR_STATUS[code]
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls.status = ERROR_STATUS[cls.code]
 
     def __init__(self, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
@@ -29,7 +38,6 @@ class VendError(Exception):
 # The caller's mistakes (4xx)
 class InvalidRequest(VendError):
     code = "invalid_request"
-    status = 400
 
 
 class UnknownRegion(InvalidRequest):
@@ -50,7 +58,6 @@ class Forbidden(VendError):
     """No entitlement rule lets this caller have this (region, scope)."""
 
     code = "forbidden"
-    status = 403
 
 
 # Our own configuration (5xx, for the operator)
@@ -58,7 +65,6 @@ class CredentialsUnavailable(VendError):
     """The region's secret is missing, unreadable or malformed."""
 
     code = "credentials_unavailable"
-    status = 500
     public_message = (
         "the service's VCC client credentials for this region are unavailable; an operator "
         "must fix the region's secret (the service log says which and why)"
@@ -69,7 +75,6 @@ class EntitlementsUnavailable(VendError):
     """The entitlement rules cannot be read or do not validate: everything is refused."""
 
     code = "entitlements_unavailable"
-    status = 500
     public_message = (
         "the entitlement rules are unavailable: every token is refused until an operator "
         "fixes them (the service log says why)"
@@ -81,7 +86,6 @@ class DependencyError(VendError):
     """An AWS service refused a request in a way an operator must fix (access, a resource)."""
 
     code = "dependency_error"
-    status = 500
 
     def __init__(
         self,
@@ -108,7 +112,6 @@ class DependencyUnavailable(DependencyError):
     """An AWS service is throttling, failing or unreachable: worth retrying shortly."""
 
     code = "dependency_unavailable"
-    status = 503
     public_wording = "is unavailable ({}); try again shortly"
 
 
@@ -117,7 +120,6 @@ class UpstreamError(VendError):
     """Anything the VCC token endpoint did that kept us from getting a token."""
 
     code = "upstream_error"
-    status = 502
     kind = "error"  # short label for logs and metrics
 
 
@@ -128,7 +130,6 @@ class UpstreamRejectedCredentials(UpstreamError):
 
 class UpstreamRefusedScope(UpstreamError):
     code = "scope_not_granted"
-    status = 403
     kind = "invalid_scope"
 
 
@@ -146,7 +147,6 @@ class UpstreamUnavailable(UpstreamError):
     """Rate limited (429), failing (5xx) or unreachable; worth retrying later."""
 
     code = "upstream_unavailable"
-    status = 503
     kind = "unavailable"
 
     def __init__(
@@ -163,7 +163,6 @@ class UpstreamRateLimited(UpstreamUnavailable):
 
 class UpstreamTimeout(UpstreamError):
     code = "upstream_timeout"
-    status = 504
     kind = "timeout"
 
 

@@ -10,27 +10,27 @@ from __future__ import annotations
 
 from urllib.parse import parse_qs
 
-from vcc_tokens.config import Settings
-from vcc_tokens.errors import (
-    DependencyUnavailable,
-    Forbidden,
-    InvalidRequest,
-    UnknownScope,
-    UpstreamRefusedScope,
-    UpstreamTimeout,
-    UpstreamUnavailable,
-    VendError,
+from vcc_token_contract.api import OAUTH_FORM as FORM
+from vcc_token_contract.api import (
+    OAuthErrorAnswer,
+    OAuthErrorCode,
+    oauth_error_body,
+    oauth_error_for,
 )
+from vcc_tokens.config import Settings
+from vcc_tokens.errors import VendError
 from vcc_tokens.token_request import TokenRequest, parse_token_request
-
-FORM = "application/x-www-form-urlencoded"
 
 
 class OAuthError(Exception):
     """An RFC 6749 §5.2 error answer."""
 
     def __init__(
-        self, error: str, description: str, status: int = 400, retry_after: int | None = None
+        self,
+        error: OAuthErrorCode,
+        description: str,
+        status: int = 400,
+        retry_after: int | None = None,
     ) -> None:
         super().__init__(description)
         self.error = error
@@ -38,8 +38,8 @@ class OAuthError(Exception):
         self.status = status
         self.retry_after = retry_after
 
-    def body(self) -> dict[str, str]:
-        return {"error": self.error, "error_description": self.description}
+    def body(self) -> OAuthErrorAnswer:
+        return oauth_error_body(self.error, self.description)
 
 
 def parse_token_form(
@@ -82,23 +82,7 @@ def parse_token_form(
 
 
 def oauth_error(error: VendError) -> OAuthError:
-    """The RFC 6749 form of one of the service's errors."""
-    if isinstance(error, UnknownScope | Forbidden | UpstreamRefusedScope):
-        return OAuthError("invalid_scope", error.public_message)
-    if isinstance(error, InvalidRequest):
-        return OAuthError("invalid_request", error.public_message)
-    if isinstance(error, UpstreamUnavailable | UpstreamTimeout | DependencyUnavailable):
-        return OAuthError(
-            "temporarily_unavailable", error.public_message, 503, error.retry_after or 1
-        )
-    return OAuthError("server_error", error.public_message, 500)
-
-
-def token_answer(request: TokenRequest, access_token: str, seconds_left: int) -> dict[str, object]:
-    """RFC 6749 §5.1."""
-    return {
-        "access_token": access_token,
-        "token_type": "Bearer",
-        "expires_in": seconds_left,
-        "scope": request.scope,
-    }
+    """The RFC 6749 form of one of the service's errors (the contract's mapping)."""
+    code, status = oauth_error_for(error.code)
+    retry_after = (error.retry_after or 1) if status == 503 else None
+    return OAuthError(code, error.public_message, status, retry_after)

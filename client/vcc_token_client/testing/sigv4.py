@@ -1,4 +1,5 @@
-"""AWS Signature Version 4 verification, as API Gateway's AWS_IAM authorization does it.
+"""AWS Signature Version 4 verification, as API Gateway's AWS_IAM authorization does it: used by
+the test double of the service (vcc_token_client.testing) and by `make run`'s local API front.
 
 The signature is recomputed with botocore's own SigV4 implementation from what the caller sent:
 the method, the raw path and query, the headers named in SignedHeaders and the body, at the
@@ -8,7 +9,9 @@ messages API Gateway answers with (403).
 botocore signs the value of an X-Amz-Content-SHA256 header in place of the body's hash, so that
 header, when present, must be the SHA-256 of the body received (else a body swapped after
 signing would pass); UNSIGNED-PAYLOAD is refused, as execute-api does. The signed Host must be
-this API's own address.
+this API's own address. Without known callers (`callers=None`), any access key is taken: the
+request must still be signed, for execute-api, within the 5 minutes, with a signed Host that is
+this API's, but the signature itself cannot be checked.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,10 +29,11 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from vcc_token_contract.api import MISSING_TOKEN
+
 MAX_SKEW = timedelta(minutes=5)
 AMZ_DATE = "%Y%m%dT%H%M%SZ"
 
-MISSING_TOKEN = "Missing Authentication Token"
 INVALID_TOKEN = "The security token included in the request is invalid."
 SIGNATURE_MISMATCH = (
     "The request signature we calculated does not match the signature you provided. Check your "
@@ -99,37 +104,46 @@ def verify(
     raw_path: str,
     headers: dict[str, str],
     body: bytes,
-    callers: dict[str, Caller],
+    callers: Mapping[str, Caller] | None,
     now: datetime,
     hosts: set[str],
+    anyone: str = "",
 ) -> Caller:
     """The verified caller, or AuthError with API Gateway's message. `hosts`: the Host values
-    this API answers to."""
+    this API answers to. `callers=None`: any access key, as the principal `anyone`."""
     lowered = {name.lower(): value for name, value in headers.items()}
     match = _authorization(lowered)
     access_key_id, date, region, service, _ = (match["credential"].split("/") + [""] * 5)[:5]
-    caller = callers.get(access_key_id)
-    if caller is None:
+    known = callers.get(access_key_id) if callers is not None else Caller(access_key_id, "", anyone)
+    if known is None:
         raise AuthError(INVALID_TOKEN)
     amz_date = lowered.get("x-amz-date", "")
     if date != _signed_at(amz_date, now).strftime(AMZ_DATE)[:8]:
         raise AuthError(SIGNATURE_MISMATCH)
     signed_names = match["signed_headers"].split(";")
     _check_signed_content(signed_names, lowered, body, hosts)
-    request = AWSRequest(
-        method=method,
-        url=f"http://{lowered['host']}{raw_path}",
-        headers={name: lowered[name] for name in signed_names},
-        data=body,
-    )
-    request.context["timestamp"] = amz_date
+    if callers is not None:
+        request = AWSRequest(
+            method=method,
+            url=f"http://{lowered['host']}{raw_path}",
+            headers={name: lowered[name] for name in signed_names},
+            data=body,
+        )
+        request.context["timestamp"] = amz_date
+        _check_signature(request, known, (service, region), match["signature"])
+    return known
+
+
+def _check_signature(
+    request: AWSRequest, caller: Caller, scope: tuple[str, str], signature: str
+) -> None:
+    service, region = scope
     signer = SigV4Auth(Credentials(caller.access_key_id, caller.secret_access_key), service, region)
     expected = signer.signature(
         signer.string_to_sign(request, signer.canonical_request(request)), request
     )
-    if not hmac.compare_digest(expected, match["signature"]):
+    if not hmac.compare_digest(expected, signature):
         raise AuthError(SIGNATURE_MISMATCH)
-    return caller
 
 
 def _authorization(lowered: dict[str, str]) -> re.Match[str]:
