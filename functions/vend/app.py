@@ -14,7 +14,7 @@ from typing import Any, cast
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from vcc_token_contract.api import ROUTES, error_body, oauth_token_body, token_body
+from vcc_token_contract.api import NO_STORE, ROUTES, error_body, oauth_token_body, token_body
 from vcc_token_contract.ledger import SERVED, Field
 from vcc_token_contract.metrics import Metric
 from vcc_token_contract.vcc import Region
@@ -39,7 +39,6 @@ from vcc_tokens.wiring import entitlement_store, token_vendor
 HIT_METRICS = {Source.MEMORY: Metric.MEMORY_HITS, Source.DYNAMODB: Metric.DYNAMODB_HITS}
 GET_QUERY = frozenset({"min_ttl"})
 REFRESH_QUERY: frozenset[str] = frozenset()
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 app = APIGatewayRestResolver()
 

@@ -70,18 +70,19 @@ def emulator_stats(stack: Stack) -> dict[str, Any]:
     return requests.get(stack.emulator_url + "/_emulator/stats", timeout=5).json()  # type: ignore[no-any-return]
 
 
-def test_a_token_is_reused_until_within_min_ttl(stack: Stack) -> None:
-    http = CountingSession()
-    client = client_for(stack, http=http)
+def test_a_token_is_reused_until_within_min_ttl(vcc_token_services: Any) -> None:
+    # The caller side only: the service's test double (tokens of 500 s) stands in for the service
+    service = vcc_token_services(lifetime=500)
+    client = TokenClient(service.url, botocore_session=aws_session(ORDERS))
     first = client.token("emea", "agents-availability:read")
     second = client.token("emea", "agents-availability:read")
     assert second is first
-    assert http.sent == 1
-    assert first.seconds_left() > 800
+    assert len(service.received) == 1
+    assert first.seconds_left() > 400
     # A client that wants more time than the token has left asks the service again
-    demanding = client_for(stack, min_ttl=600, http=http)
+    demanding = TokenClient(service.url, botocore_session=aws_session(ORDERS), min_ttl=600)
     demanding.token("emea", "agents-availability:read")
-    assert http.sent == 2
+    assert [r.query for r in service.received] == ["min_ttl=60", "min_ttl=600"]
 
 
 def test_vcc_401_is_recovered_once_through_the_refresh_endpoint(stack: Stack) -> None:
@@ -156,9 +157,8 @@ def test_an_unreachable_service_is_service_unreachable() -> None:
         client.token("emea", "stats")
 
 
-def test_threads_share_one_request_per_key(stack: Stack) -> None:
-    http = CountingSession()
-    client = client_for(stack, REPORTS, http=http)
+def test_threads_share_one_request_per_key(vcc_token_service: Any) -> None:
+    client = TokenClient(vcc_token_service.url, botocore_session=aws_session(REPORTS))
     barrier = threading.Barrier(16)
     tokens: list[str] = []
 
@@ -173,7 +173,7 @@ def test_threads_share_one_request_per_key(stack: Stack) -> None:
         thread.join(timeout=60)
     assert len(tokens) == 16
     assert len(set(tokens)) == 1
-    assert http.sent == 1
+    assert len(vcc_token_service.received) == 1
 
 
 def test_a_standard_oauth2_library_gets_tokens_with_sigv4_added(

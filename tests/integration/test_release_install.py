@@ -1,7 +1,7 @@
-"""`vcc-token admin` from the released artifacts: the contract's, the client's and the
-service's wheels (built as `make dist` builds them) installed into a fresh virtual environment,
-every admin verb run against `make run`'s stack. Nothing of the checkout is on that
-environment's path."""
+"""The released artifacts in use: the contract's, the client's and the service's wheels (built
+as `make dist` builds them) installed into a fresh virtual environment; every admin verb run
+against `make run`'s stack, and a caller's test suite (docs/clients.md's) run with pytest and
+the client's test double. Nothing of the checkout is on that environment's path."""
 
 from __future__ import annotations
 
@@ -105,6 +105,45 @@ def test_the_released_client_runs_every_admin_verb_against_make_run(
     assert "removed:" in admin(released, stack, *purge)
     dead = ["dead-letters", "--queue-url", exports["LOCAL_DEAD_LETTERS"], "list"]
     assert "0 dead letters" in admin(released, stack, *dead)
+
+
+# pytest and what it needs, as requirements/dev.txt locks them (hashes checked)
+PYTEST = ("pytest", "pluggy", "iniconfig", "packaging", "pygments")
+
+
+def test_a_callers_suite_runs_on_the_released_client_and_its_test_double(
+    released: Path, tmp_path: Path
+) -> None:
+    python = released.parent / "python"
+    locked = _locked(ROOT / "requirements" / "dev.txt", PYTEST)
+    (tmp_path / "pytest-requirements.txt").write_text(locked)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+         "--require-hashes", "--no-deps", "-r", str(tmp_path / "pytest-requirements.txt")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    docs = (ROOT / "docs" / "clients.md").read_text(encoding="utf-8")
+    example = docs.split("<!-- example: a caller's test suite")[1].split("```python\n", 1)[1]
+    (tmp_path / "test_availability.py").write_text(example.split("```", 1)[0])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "VCC_", "PYTHON"))}
+    done = subprocess.run(
+        [str(python), "-m", "pytest", "-p", "no:cacheprovider", "-q", "test_availability.py"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "4 passed" in done.stdout
+
+
+def _locked(lock: Path, names: tuple[str, ...]) -> str:
+    """The blocks of a hashed lock file that pin these packages."""
+    blocks = lock.read_text(encoding="utf-8").split("\n")
+    kept, keep = [], False
+    for line in blocks:
+        if line and not line.startswith((" ", "#")):
+            keep = line.split("==")[0].lower() in names
+        if keep and not line.lstrip().startswith("#"):
+            kept.append(line)
+    return "\n".join(kept) + "\n"
 
 
 def _caller(stack: Stack) -> dict[str, str]:

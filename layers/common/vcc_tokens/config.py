@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from vcc_token_contract.api import DEFAULT_MIN_TTL, MAX_MIN_TTL
 from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES
-from vcc_token_contract.vcc import REGIONS, SCOPES, TOKEN_URL_TEMPLATE
+from vcc_token_contract.vcc import DEFAULT_REGION, REGIONS, SCOPES, TOKEN_URL_TEMPLATE
 from vcc_tokens.routes import NO_ROUTES, CredentialRoutes, RouteError, parse_routes
 
 
@@ -77,7 +77,7 @@ class Settings:
         template="EntitlementsParameterName",
     )
     default_vcc_region: str = setting(
-        "emea",
+        DEFAULT_REGION,
         "DEFAULT_VCC_REGION",
         "the region of `POST /oauth2/token` requests that name none",
         choices=REGIONS,

@@ -15,6 +15,7 @@ REFRESH_ROUTE = "/tokens/{region}/{scope}/refresh"
 OAUTH_ROUTE = "/oauth2/token"
 ROUTES = f"GET {TOKEN_ROUTE}, POST {REFRESH_ROUTE}, POST {OAUTH_ROUTE}"
 OAUTH_FORM = "application/x-www-form-urlencoded"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}  # on every answer of a route
 
 DEFAULT_MIN_TTL = 60  # seconds a token has left at least, when a caller asks for no min_ttl
 MAX_MIN_TTL = 600  # the largest min_ttl a caller may ask for (both are the settings' defaults)

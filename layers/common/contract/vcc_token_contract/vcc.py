@@ -12,6 +12,7 @@ API_BASE_URL_TEMPLATE = "https://{region}.api.cc.vonage.com"
 
 Region = Literal["emea", "nam", "apac"]
 REGIONS: tuple[Region, ...] = get_args(Region)
+DEFAULT_REGION: Region = "emea"  # of an OAuth 2.0 token request that names none (a setting)
 
 # Every scope VCC documents: the service's default allow-list (ALLOWED_SCOPES replaces it).
 SCOPES: tuple[str, ...] = (

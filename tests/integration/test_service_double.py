@@ -1,0 +1,234 @@
+"""The callers' test double of the service (vcc_token_client.testing): its faults, its SigV4
+check and entitlements, what it records, and its answers held to the real vend function's on
+`make run`'s stack for the same requests (the contract test)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import botocore.session
+import pytest
+import requests
+from vcc_token_client import (
+    BadRequest,
+    Forbidden,
+    ServiceUnreachable,
+    SigV4RequestsAuth,
+    TokenClient,
+    UpstreamUnavailable,
+)
+from vcc_token_client.testing import ServiceDouble
+from vcc_token_client.testing.sigv4 import load_callers
+
+from tests.stack_support import CALLERS, Stack, running_stack
+from vcc_token_contract.api import MISSING_TOKEN
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+ORDERS = CALLERS[0]  # arn:aws:iam::111122223333:role/orders-service: emea and nam, two scopes
+
+
+def signer(caller: dict[str, str]) -> SigV4RequestsAuth:
+    session = botocore.session.Session()
+    session.set_credentials(caller["access_key_id"], caller["secret_access_key"])
+    return SigV4RequestsAuth(session, region="eu-west-1")
+
+
+@pytest.fixture
+def local_double() -> Iterator[ServiceDouble]:
+    """A double with make run's callers (signatures checked) and entitlement rules."""
+    callers = load_callers(ROOT / "local" / "callers.json").values()
+    rules = (ROOT / "local" / "entitlements.json").read_text(encoding="utf-8")
+    with ServiceDouble(callers=callers, entitlements=rules) as service:
+        yield service
+
+
+def test_only_given_callers_signatures_pass_and_their_rules_apply(
+    local_double: ServiceDouble,
+) -> None:
+    url = local_double.url + "/tokens/emea/users:read"
+    assert requests.get(url, auth=signer(ORDERS), timeout=5).status_code == 200
+    forged = {**ORDERS, "secret_access_key": "not-the-secret"}
+    refused = requests.get(url, auth=signer(forged), timeout=5)
+    assert refused.status_code == 403
+    assert "signature" in refused.json()["message"]
+    unknown = {"access_key_id": "AKIAUNKNOWN000000000", "secret_access_key": "x"}
+    assert requests.get(url, auth=signer(unknown), timeout=5).status_code == 403
+    unsigned = requests.get(url, timeout=5)
+    assert (unsigned.status_code, unsigned.json()) == (403, {"message": MISSING_TOKEN})
+    apac = local_double.url + "/tokens/apac/users:read"
+    not_entitled = requests.get(apac, auth=signer(ORDERS), timeout=5)
+    assert (not_entitled.status_code, not_entitled.json()["error"]) == (403, "forbidden")
+    callers = [r.caller for r in local_double.received]
+    assert callers == [ORDERS["principal_arn"], None, None, None, ORDERS["principal_arn"]]
+
+
+def test_the_client_sees_each_scripted_refusal_as_its_own_error(
+    vcc_token_service: ServiceDouble, vcc_token_credentials: None
+) -> None:
+    client = TokenClient(vcc_token_service.url)
+    vcc_token_service.refuse_next(503, retry_after=7)
+    with pytest.raises(UpstreamUnavailable) as busy:
+        client.token("nam", "users:read")
+    assert (busy.value.code, busy.value.retry_after) == ("upstream_unavailable", 7)
+    vcc_token_service.refuse_next(403)
+    with pytest.raises(Forbidden):
+        client.token("nam", "users:read")
+    vcc_token_service.refuse_next(429, retry_after=2)
+    throttled = requests.get(
+        vcc_token_service.url + "/tokens/nam/stats", auth=SigV4RequestsAuth(), timeout=5
+    )
+    assert (throttled.status_code, throttled.headers["Retry-After"]) == (429, "2")
+    assert throttled.json() == {"message": "Too Many Requests"}
+    with pytest.raises(BadRequest) as unknown:
+        client.token("mars", "users:read")
+    assert unknown.value.code == "unknown_region"
+    assert client.token("nam", "users:read").access_token  # the script is used up
+    with pytest.raises(ValueError, match="is answered with 503"):
+        vcc_token_service.refuse_next(502, code="upstream_unavailable")
+
+
+def test_down_refuses_connections_until_healed(
+    vcc_token_service: ServiceDouble, vcc_token_credentials: None
+) -> None:
+    client = TokenClient(vcc_token_service.url, unhealthy_seconds=0)
+    vcc_token_service.down()
+    with pytest.raises(ServiceUnreachable):
+        client.token("emea", "stats")
+    vcc_token_service.heal()
+    assert client.token("emea", "stats").access_token
+
+
+def test_a_drip_sends_a_status_line_and_never_an_end(vcc_token_service: ServiceDouble) -> None:
+    vcc_token_service.drip(every=0.05)
+    with socket.create_connection(("127.0.0.1", vcc_token_service.port), timeout=5) as sock:
+        sock.sendall(b"GET /tokens/emea/stats HTTP/1.1\r\nHost: x\r\n\r\n")
+        received = b""
+        while received.count(b"a") < 5:  # five drips, each a header byte, no blank line
+            received += sock.recv(64)
+    assert received.startswith(b"HTTP/1.1 200 OK\r\nX-Drip: a")
+    assert b"\r\n\r\n" not in received
+    vcc_token_service.heal()
+
+
+def test_what_was_received_is_kept_without_showing_the_signature(
+    vcc_token_service: ServiceDouble, vcc_token_credentials: None
+) -> None:
+    TokenClient(vcc_token_service.url).refresh("apac", "stats", "ab" * 32)
+    [received] = vcc_token_service.received
+    assert (received.method, received.path, received.status) == (
+        "POST",
+        "/tokens/apac/stats/refresh",
+        200,
+    )
+    assert json.loads(received.body) == {"rejected_token_sha256": "ab" * 32}
+    assert "AWS4-HMAC-SHA256" in received.headers["Authorization"]
+    assert "AWS4" not in repr(received)
+
+
+def test_a_token_is_kept_while_it_has_min_ttl_and_a_refresh_replaces_it_once(
+    vcc_token_services: Any,
+) -> None:
+    service = vcc_token_services(lifetime=120)
+    auth = signer(ORDERS)
+    base = service.url + "/tokens/emea/stats"
+    first = requests.get(base + "?min_ttl=60", auth=auth, timeout=5).json()
+    assert requests.get(base + "?min_ttl=60", auth=auth, timeout=5).json() == first
+    longer = requests.get(base + "?min_ttl=600", auth=auth, timeout=5).json()  # 120 s < 600 s
+    assert longer["access_token"] != first["access_token"]
+    assert longer["min_ttl_met"] is False
+    rejected = {"rejected_token_sha256": _sha256(longer["access_token"])}
+    replaced = requests.post(base + "/refresh", json=rejected, auth=auth, timeout=5).json()
+    again = requests.post(base + "/refresh", json=rejected, auth=auth, timeout=5).json()
+    assert replaced["access_token"] not in (longer["access_token"],)
+    assert again["access_token"] == replaced["access_token"]  # once for every caller
+
+
+def _sha256(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- the double and the real function, the same requests -------------------------------------
+SAME_REQUESTS: list[tuple[str, str, dict[str, Any]]] = [
+    ("GET", "/tokens/emea/users:read", {}),
+    ("GET", "/tokens/emea/users%3Aread?min_ttl=60", {}),
+    ("GET", "/tokens/emea/users:read?min_ttl=601", {}),
+    ("GET", "/tokens/emea/users:read?min_ttl=ten", {}),
+    ("GET", "/tokens/emea/users:read?min_ttl=1&min_ttl=2", {}),
+    ("GET", "/tokens/emea/users:read?colour=blue", {}),
+    ("GET", "/tokens/emea/users:read", {"data": b"body"}),
+    ("GET", "/tokens/mars/users:read", {}),
+    ("GET", "/tokens/emea/nope:read", {}),
+    ("GET", "/tokens/apac/users:read", {}),  # not entitled there
+    ("GET", "/tokens/emea/users:write", {}),  # not entitled to it
+    ("GET", "/tokens/mars/users:write?min_ttl=ten", {}),
+    ("POST", "/tokens/emea/users:read/refresh", {}),
+    ("POST", "/tokens/emea/users:read/refresh", {"json": {"rejected_token_sha256": "0" * 64}}),
+    ("POST", "/tokens/emea/users:read/refresh", {"data": b"not json"}),
+    ("POST", "/tokens/emea/users:read/refresh", {"json": {"rejected_token_sha256": "xyz"}}),
+    ("POST", "/tokens/emea/users:write/refresh", {}),
+    ("POST", "/tokens/emea/users:read/refresh?min_ttl=60", {}),
+    ("DELETE", "/tokens/emea/users:read", {}),
+    ("GET", "/elsewhere", {}),
+    (
+        "POST",
+        "/oauth2/token",
+        {"data": {"grant_type": "client_credentials", "scope": "users:read"}},
+    ),
+    ("POST", "/oauth2/token", {"data": {"grant_type": "client_credentials", "scope": "stats"}}),
+    ("POST", "/oauth2/token", {"data": {"grant_type": "password", "scope": "users:read"}}),
+    ("POST", "/oauth2/token", {"data": {"scope": "users:read"}}),
+    ("POST", "/oauth2/token", {"json": {"grant_type": "client_credentials"}}),
+    ("POST", "/oauth2/token", {"data": {"grant_type": "client_credentials", "scope": "a b"}}),
+    (
+        "POST",
+        "/oauth2/token",
+        {"data": {"grant_type": "client_credentials", "scope": "users:read", "region": "apac"}},
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    yield from running_stack()
+
+
+def test_the_double_answers_as_the_vend_function_does(stack: Stack) -> None:
+    callers = load_callers(ROOT / "local" / "callers.json").values()
+    rules = (ROOT / "local" / "entitlements.json").read_text(encoding="utf-8")
+    with ServiceDouble(callers=callers, entitlements=rules) as double:
+        for method, path, options in SAME_REQUESTS:
+            real = _shape(stack.url, method, path, options)
+            assert _shape(double.url, method, path, options) == real, (method, path, options)
+        unsigned = requests.get(double.url + "/tokens/emea/stats", timeout=5)
+        real_unsigned = requests.get(stack.url + "/tokens/emea/stats", timeout=5)
+        assert (unsigned.status_code, unsigned.json()) == (403, real_unsigned.json())
+
+
+def _shape(base: str, method: str, path: str, options: dict[str, Any]) -> tuple[Any, ...]:
+    """What a caller can rely on: the status, the error code and the body's fields."""
+    answer = requests.request(method, base + path, auth=signer(ORDERS), timeout=10, **options)
+    body = answer.json()
+    code = body.get("error") if "error" in body else body.get("message")
+    return answer.status_code, code, sorted(body), answer.headers.get("Cache-Control")
+
+
+def test_a_token_from_the_double_looks_like_one_from_the_service(stack: Stack) -> None:
+    with ServiceDouble() as double:
+        ours = requests.get(double.url + "/tokens/nam/users:read", auth=signer(ORDERS), timeout=5)
+    real = requests.get(stack.url + "/tokens/nam/users:read", auth=signer(ORDERS), timeout=10)
+    for answer in (ours.json(), real.json()):
+        assert answer["token_type"] == "Bearer"
+        assert time.strftime("%Y-", time.gmtime()) in answer["expires_at"]
+        assert 0 < answer["expires_in"] <= 86_400
+    assert {k: type(v) for k, v in ours.json().items()} == {
+        k: type(v) for k, v in real.json().items()
+    }
