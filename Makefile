@@ -21,10 +21,15 @@ COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --custom-compile-comma
 LAYER_LOCK = $(COMPILE) --python-version 3.13 --python-platform aarch64-manylinux_2_28
 TOOL_LOCK = $(COMPILE) --universal --python-version 3.13
 
-.PHONY: run test lint build dist bench mutants openapi docs lock lock-check clean python
+.PHONY: run invoke test lint build dist bench mutants openapi docs lock lock-check clean python
 
 run: $(VENV)/.run-installed
 	PYTHONPATH=layers/common $(BIN)/python -m local.run
+
+# One event through one function, as `sam local invoke` would, without Docker (local/invoke.py),
+# against `make run`'s resources: make invoke FUNCTION=VendFunction EVENT=events/<file>.json
+invoke: $(VENV)/.run-installed
+	@PYTHONPATH=layers/common $(BIN)/python -m local.invoke "$(FUNCTION)" "$(EVENT)"
 
 test: $(VENV)/.installed
 	$(BIN)/pytest
@@ -102,7 +107,7 @@ python:
 
 # What `make run` needs (requirements/run.txt); the test, lint and bench tools come on top with the
 # first `make test`, `make lint` or `make bench`. One line per step, pip's own log kept quiet.
-$(VENV)/.run-installed: requirements/run.txt layers/common/requirements.txt layers/common/contract/pyproject.toml iam/package-lock.json | python
+$(VENV)/.run-installed: requirements/run.txt layers/common/requirements.txt layers/common/contract/pyproject.toml client/pyproject.toml iam/package-lock.json | python
 	@echo "make: first run: building $(VENV) with what the local stack needs (about a minute)"
 	@echo "make: [1/4] a virtual environment with $$($(PYTHON313) --version)"
 	@$(PYTHON313) -m venv $(VENV)
