@@ -232,3 +232,91 @@ def test_a_token_from_the_double_looks_like_one_from_the_service(stack: Stack) -
     assert {k: type(v) for k, v in ours.json().items()} == {
         k: type(v) for k, v in real.json().items()
     }
+
+
+# --- the project's own proxy, tested on its caller side against the double -------------------
+@pytest.fixture
+def proxy_before_double(
+    vcc_token_service: ServiceDouble, vcc_token_credentials: None, tmp_path: Path
+) -> Iterator[str]:
+    import threading
+
+    from vcc_token_client import proxy
+    from vcc_token_client.wsgi import stop
+
+    config_file = tmp_path / "proxy.json"
+    config_file.write_text(
+        json.dumps(
+            {
+                "service_url": vcc_token_service.url,
+                "api_base_url": vcc_token_service.vcc_api_base_url,
+                "routes": [{"path": "/agents-availability", "scope": "agents-availability:read"}],
+            }
+        )
+    )
+    config = proxy.ProxyConfig.load(config_file)
+    tokens = TokenClient(vcc_token_service.url, api_base_url=config.api_base_url)
+    server = proxy.serve(config, tokens, 0)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    stop(server)
+    thread.join(timeout=5)
+
+
+def test_the_proxy_replaces_a_revoked_token_once_and_passes_on_refusals(
+    vcc_token_service: ServiceDouble, proxy_before_double: str
+) -> None:
+    url = proxy_before_double + "/emea/agents-availability"
+    assert requests.get(url, timeout=10).status_code == 200
+    vcc_token_service.revoke_tokens()
+    assert [requests.get(url, timeout=10).status_code for _ in range(3)] == [200, 200, 200]
+    refreshes = [r for r in vcc_token_service.received if r.path.endswith("/refresh")]
+    assert len(refreshes) == 1
+    vcc_token_service.refuse_next(503, retry_after=4)  # the token for nam: VCC is down
+    busy = requests.get(proxy_before_double + "/nam/agents-availability", timeout=10)
+    assert (busy.status_code, busy.headers["Retry-After"]) == (503, "4")
+    vcc_token_service.refuse_next(403)
+    refused = requests.get(proxy_before_double + "/apac/agents-availability", timeout=10)
+    assert refused.status_code == 403
+
+
+# --- the CLI, on its caller side --------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("status", "code", "exit_code"),
+    [
+        (403, "forbidden", 3),
+        (503, "upstream_unavailable", 4),
+        (502, "upstream_rejected_credentials", 6),
+    ],
+)
+def test_the_cli_exits_with_the_code_of_each_refusal(
+    vcc_token_service: ServiceDouble,
+    vcc_token_credentials: None,
+    capsys: pytest.CaptureFixture[str],
+    status: int,
+    code: str,
+    exit_code: int,
+) -> None:
+    from vcc_token_client import cli
+
+    vcc_token_service.refuse_next(status, code=code)
+    assert cli.main(["--url", vcc_token_service.url, "token", "emea", "stats"]) == exit_code
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert code in err
+    assert cli.main(["--url", vcc_token_service.url, "token", "emea", "stats", "--json"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["region"], answer["scope"], answer["token_type"]) == ("emea", "stats", "Bearer")
+
+
+def test_the_cli_fails_over_from_a_deployment_that_is_down(
+    vcc_token_services: Any, vcc_token_credentials: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vcc_token_client import cli
+
+    down, up = vcc_token_services(), vcc_token_services()
+    down.down()
+    assert cli.main(["--url", f"{down.url},{up.url}", "token", "nam", "users:read"]) == 0
+    assert capsys.readouterr().out.strip()
+    assert [r.path for r in up.received] == ["/tokens/nam/users:read"]

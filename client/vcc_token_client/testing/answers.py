@@ -110,7 +110,8 @@ class TokenApi:
         if path == OAUTH_ROUTE:
             return self.oauth2(query, body, caller, content_type)
         found = _TOKEN_PATH.match(path)
-        assert found is not None, "answer() takes the API's routes only (is_route)"  # noqa: S101
+        if found is None:
+            raise ValueError(f"{method} {path} is not one of the API's routes (is_route)")
         try:
             # in the service's order: body (GET), query, region, scope, min_ttl, entitlement
             if body and not found["refresh"]:
