@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,31 +24,16 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from vcc_token_client.testing.answers import Answer, TokenApi, is_route
+from vcc_token_client.testing.faults import Faults
 from vcc_token_client.testing.sigv4 import AuthError, Caller, verify
 from vcc_token_contract.api import (
-    ERROR_STATUS,
     MISSING_TOKEN,
-    NO_STORE,
-    OAUTH_ROUTE,
-    error_body,
-    oauth_error_body,
-    oauth_error_for,
 )
 from vcc_token_contract.entitlements import parse_entitlements
 from vcc_token_contract.vcc import SCOPES
 
 ANY_CALLER = "arn:aws:sts::111122223333:assumed-role/caller/test"  # the principal of any key
 MAX_HOLD = 60.0  # seconds a hanging or dripping request is held at most
-# The error code a scripted refusal carries when none is given
-DEFAULT_CODES = {
-    400: "invalid_request",
-    403: "forbidden",
-    500: "internal_error",
-    502: "upstream_rejected_credentials",
-    503: "upstream_unavailable",
-    504: "upstream_timeout",
-}
-THROTTLED = 429  # API Gateway's own throttling answer: {"message": "Too Many Requests"}
 
 
 @dataclass(frozen=True)
@@ -65,15 +49,7 @@ class Received:
     headers: dict[str, str] = field(repr=False)  # the Authorization header is in here
 
 
-@dataclass(frozen=True)
-class _Refusal:
-    status: int
-    code: str | None
-    retry_after: int | None
-    message: str
-
-
-class ServiceDouble:
+class ServiceDouble(Faults):
     """The token service in-process, on 127.0.0.1. `callers`: the only access keys whose
     signatures are accepted (checked for real); None takes any signed request as `principal`.
     `entitlements`: the rules' document (a dict or JSON text), None to allow everything."""
@@ -88,6 +64,7 @@ class ServiceDouble:
         lifetime: int = 3600,
         port: int = 0,
     ) -> None:
+        super().__init__()
         rules = None
         if entitlements is not None:
             text = entitlements if isinstance(entitlements, str) else json.dumps(entitlements)
@@ -97,11 +74,6 @@ class ServiceDouble:
         self._principal = principal
         self.port = port
         self.received: list[Received] = []
-        self._refusals: deque[_Refusal] = deque()
-        self._hold: str | None = None  # "hang" or "drip"
-        self._drip_every = 0.5
-        self._released = threading.Event()
-        self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -139,36 +111,9 @@ class ServiceDouble:
         return f"http://127.0.0.1:{self.port}/vcc/{{region}}"
 
     # --- faults ----------------------------------------------------------------------------
-    def refuse_next(
-        self,
-        status: int,
-        *,
-        code: str | None = None,
-        retry_after: int | None = None,
-        count: int = 1,
-        message: str = "refused by the test double",
-    ) -> None:
-        """The next `count` token requests (any route) get this error answer; 429 is API
-        Gateway's throttling. `code` defaults to the usual one for the status."""
-        code = code if status == THROTTLED else code or DEFAULT_CODES[status]
-        if code is not None and ERROR_STATUS[code] != status:
-            raise ValueError(f"{code} is answered with {ERROR_STATUS[code]}, not {status}")
-        with self._lock:
-            self._refusals.extend([_Refusal(status, code, retry_after, message)] * count)
-
     def revoke_tokens(self) -> None:
         """VCC now refuses (401) every token issued so far: a caller's refresh gets a new one."""
         self.api.revoke()
-
-    def hang(self) -> None:
-        """Every request from now is accepted and never answered, until heal()."""
-        self._hold_requests("hang")
-
-    def drip(self, every: float = 0.5) -> None:
-        """Every request from now gets a status line, then a header byte per `every` seconds
-        and never an end, until heal()."""
-        self._drip_every = every
-        self._hold_requests("drip")
 
     def down(self) -> None:
         """Stop listening: connections are refused until heal()."""
@@ -176,17 +121,9 @@ class ServiceDouble:
 
     def heal(self) -> None:
         """No more faults: held requests end, scripted refusals are dropped, the port listens."""
-        with self._lock:
-            self._refusals.clear()
-            self._hold = None
-        self._released.set()
+        self._clear_faults()
         if self._server is None:
             self.start()
-
-    def _hold_requests(self, how: str) -> None:
-        with self._lock:
-            self._hold = how
-            self._released = threading.Event()
 
     # --- one request -----------------------------------------------------------------------
     def serve(self, handler: _Handler) -> None:
@@ -194,11 +131,10 @@ class ServiceDouble:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         headers = dict(handler.headers.items())
-        with self._lock:
-            hold, released = self._hold, self._released
+        hold, released, drip_every = self._holding()
         answer, caller = None, None
         if hold == "drip":
-            _drip(handler, released, self._drip_every)
+            _drip(handler, released, drip_every)
         elif hold is None or (released.wait(MAX_HOLD) and self._server is not None):
             answer, caller = self._answer(handler.command, parts.path, parts.query, headers, body)
         status = answer.status if answer else None
@@ -230,10 +166,9 @@ class ServiceDouble:
             )
         except AuthError as refused:
             return Answer(403, {"message": refused.message}), None
-        with self._lock:
-            refusal = self._refusals.popleft() if self._refusals else None
+        refusal = self._next_refusal(path)
         if refusal is not None:
-            return _scripted(refusal, path), caller.principal_arn
+            return refusal, caller.principal_arn
         content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
         answer = self.api.answer(method, path, query, body, caller.principal_arn, content_type)
         return answer, caller.principal_arn
@@ -247,17 +182,6 @@ class ServiceDouble:
         return Answer(
             401, {"error": "invalid_token"}, {"WWW-Authenticate": 'Bearer error="invalid_token"'}
         )
-
-
-def _scripted(refusal: _Refusal, path: str) -> Answer:
-    headers = {"Retry-After": str(refusal.retry_after)} if refusal.retry_after else {}
-    if refusal.code is None:
-        return Answer(refusal.status, {"message": "Too Many Requests"}, headers)
-    headers.update(NO_STORE)
-    if path == OAUTH_ROUTE:
-        error, status = oauth_error_for(refusal.code)
-        return Answer(status, dict(oauth_error_body(error, refusal.message)), headers)
-    return Answer(refusal.status, dict(error_body(refusal.code, refusal.message)), headers)
 
 
 def _send(handler: BaseHTTPRequestHandler, answer: Answer) -> None:
