@@ -221,6 +221,14 @@ def vend_handler() -> Any:
     return load_function("vend").lambda_handler
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _own_cache_directory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The CLI remembers failed deployments in the user's cache directory: the suite's own."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _clean_powertools() -> Iterator[None]:
     parameters.clear_caches()

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from vcc_token_client import __version__, admin, cli_verbs
+from vcc_token_client.client import ATTEMPT_DEADLINE
+from vcc_token_contract.api import DEFAULT_MIN_TTL
 from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES
 from vcc_token_contract.names import DEFAULT_CREDENTIAL, DEFAULT_SECRET_PREFIX
 from vcc_token_contract.vcc import REGIONS, SCOPES
@@ -43,7 +45,8 @@ def parser(exit_codes: str) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cli.add_argument("--version", action="version", version=version_line())
-    global_options(cli, os.environ.get("VCC_TOKEN_SERVICE_URL"), 60, None)
+    defaults = (os.environ.get("VCC_TOKEN_SERVICE_URL"), DEFAULT_MIN_TTL, None, ATTEMPT_DEADLINE)
+    global_options(cli, *defaults)
     commands = cli.add_subparsers(dest="command", required=True, metavar="{token,proxy,admin}")
     _token_verb(commands)
     _proxy_verb(commands)
@@ -55,14 +58,26 @@ def parser(exit_codes: str) -> argparse.ArgumentParser:
     return cli
 
 
-def global_options(cli: Any, url: object, min_ttl: object, signing_region: object) -> None:
-    """--url, --min-ttl and --signing-region: on the main parser with their defaults, and on
-    every verb with none (argparse.SUPPRESS), so they may come before or after the verb."""
+def global_options(
+    cli: Any, url: object, min_ttl: object, signing_region: object, timeout: object
+) -> None:
+    """--url, --min-ttl, --signing-region and --timeout: on the main parser with their
+    defaults, and on every verb with none (argparse.SUPPRESS), so they may come before or after
+    the verb."""
     cli.add_argument(
         "--url",
         default=url,
-        help="the service's base URL, or several, comma-separated, to fail over between "
-        "deployments in that order (default: $VCC_TOKEN_SERVICE_URL)",
+        help="the service's base URL (https; http only to this machine), or several, "
+        "comma-separated, to fail over between deployments in that order: one that fails comes "
+        "last for about 30 s, remembered across runs in ~/.cache/vcc-token/failover.json "
+        "(default: $VCC_TOKEN_SERVICE_URL)",
+    )
+    cli.add_argument(
+        "--timeout",
+        type=float,
+        default=timeout,
+        help="seconds one attempt against one deployment may take, connecting and the whole "
+        f"answer included, before the next is tried (default {ATTEMPT_DEADLINE:g})",
     )
     cli.add_argument(
         "--min-ttl", type=int, default=min_ttl, help="seconds the token must still be valid"
@@ -70,8 +85,9 @@ def global_options(cli: Any, url: object, min_ttl: object, signing_region: objec
     cli.add_argument(
         "--signing-region",
         default=signing_region,
-        help="AWS region to sign for (default: the execute-api hostname's, else the configured "
-        "region; a custom domain needs one of them)",
+        help="AWS region to sign for when a URL's hostname names none (a custom domain); an "
+        "execute-api hostname is always signed for its own region (default: the configured "
+        "region)",
     )
 
 
@@ -93,7 +109,7 @@ def verb(
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    global_options(parser, argparse.SUPPRESS, argparse.SUPPRESS, argparse.SUPPRESS)
+    global_options(parser, *[argparse.SUPPRESS] * 4)
     if run is not None:
         parser.set_defaults(run=run)
     return parser

@@ -16,6 +16,7 @@ from vcc_token_client import admin
 from vcc_token_client.admin_support import AdminError
 from vcc_token_client.client import TokenClient
 from vcc_token_client.errors import Exit, TokenServiceError, exit_code
+from vcc_token_client.failover import FailoverMemory
 
 Verb = Callable[[argparse.Namespace], Exit]  # what runs one verb, given its parsed arguments
 
@@ -25,8 +26,13 @@ def run_token(args: argparse.Namespace) -> Exit:
         print("vcc-token: no service URL: pass --url or set VCC_TOKEN_SERVICE_URL", file=sys.stderr)
         return Exit.BAD_INPUT
     try:
-        urls = [url.strip() for url in args.url.split(",") if url.strip()]  # failover order
-        client = TokenClient(urls, min_ttl=args.min_ttl, signing_region=args.signing_region)
+        client = TokenClient(
+            args.url,  # comma-separated: the failover order
+            min_ttl=args.min_ttl,
+            signing_region=args.signing_region,
+            timeout=args.timeout,
+            failover_memory=FailoverMemory.in_user_cache(),  # one process per job: remembered
+        )
         token = client.token(args.region, args.scope)
     except TokenServiceError as error:
         print(f"vcc-token: {error}", file=sys.stderr)
@@ -228,6 +234,7 @@ def run_proxy(args: argparse.Namespace) -> Exit:
         config.service_url,
         min_ttl=args.min_ttl,
         signing_region=args.signing_region,
+        timeout=args.timeout,
         api_base_url=config.api_base_url,
     )
     try:

@@ -29,14 +29,19 @@ import requests
 from requests.auth import AuthBase
 
 from vcc_token_client.errors import (
-    BadRequest,
     ServiceUnreachable,
     TokenServiceError,
     error_for,
 )
-from vcc_token_client.failover import UNHEALTHY_SECONDS, Deployments
+from vcc_token_client.failover import (
+    UNHEALTHY_SECONDS,
+    Deployments,
+    FailoverMemory,
+    most_informative,
+)
 from vcc_token_client.sigv4 import SigV4RequestsAuth
 from vcc_token_contract.api import DEFAULT_MIN_TTL, REFRESH_ROUTE, TOKEN_ROUTE
+from vcc_token_contract.deadline_http import watched, watched_session
 from vcc_token_contract.vcc import API_BASE_URL_TEMPLATE
 
 
@@ -73,19 +78,8 @@ def origin(url: str) -> tuple[str, str, int | None]:
     return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
 
 
-def check_url(url: str) -> None:
-    """The service's URL must be absolute (http or https, a host): BadRequest otherwise."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise BadRequest(
-            None,
-            "bad_url",
-            f"the service URL {url[:80]!r} needs a scheme and a host, like "
-            "https://abc123.execute-api.eu-west-1.amazonaws.com/v1 or http://127.0.0.1:3000",
-        )
-
-
 CONNECT_TIMEOUT = 5.0  # seconds to reach a deployment before trying the next
+ATTEMPT_DEADLINE = 25.0  # seconds one attempt against one deployment may take, all included
 
 
 class TokenClient:
@@ -94,29 +88,34 @@ class TokenClient:
         base_url: str | Sequence[str],
         *,
         min_ttl: int = DEFAULT_MIN_TTL,
-        timeout: float = 25.0,
+        timeout: float = ATTEMPT_DEADLINE,
         botocore_session: botocore.session.Session | None = None,
         signing_region: str | None = None,
         http: requests.Session | None = None,
         api_base_url: str = API_BASE_URL_TEMPLATE,
         refresh_interval: float = REFRESH_INTERVAL,
         unhealthy_seconds: float = UNHEALTHY_SECONDS,
+        failover_memory: FailoverMemory | None = None,
     ) -> None:
-        """`base_url`: the service's URL, or an ordered list of them (deployments in different
-        regions: vcc_token_client.failover). `api_base_url`: where the tokens are used,
-        `{region}` standing for the region (the legacy https://{region}.api.newvoicemedia.com,
-        or a test double)."""
-        urls = [base_url] if isinstance(base_url, str) else list(base_url)
-        for url in urls:
-            check_url(url)
-        self._deployments = Deployments(urls, unhealthy_seconds)
+        """`base_url`: the service's URL, or an ordered list of them, or a comma-separated one
+        (deployments in different regions: vcc_token_client.failover). `timeout`: the deadline
+        of one attempt against one deployment (connecting, the answer's headers and body, a
+        drip included), after which the next is tried. `api_base_url`: where the tokens are
+        used, `{region}` standing for the region (the legacy
+        https://{region}.api.newvoicemedia.com, or a test double). `http`: a session of your
+        own, whose answers `timeout` then bounds per read only (the deadline needs the default)."""
+        self._deployments = Deployments(
+            base_url if isinstance(base_url, str) else list(base_url),
+            unhealthy_seconds,
+            memory=failover_memory,
+        )
         self._api_base_url = api_base_url
         self._refresh_interval = refresh_interval
         self._refreshed_at: dict[tuple[str, str], float] = {}
         self._min_ttl = min_ttl
         self._timeout = timeout
         self._auth = SigV4RequestsAuth(botocore_session, signing_region)
-        self._http = http or requests.Session()
+        self._http = http or watched_session()
         self._tokens: dict[tuple[str, str], Token] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_lock = threading.Lock()
@@ -170,25 +169,41 @@ class TokenClient:
     def _call(self, method: str, route: str, region: str, scope: str, **kwargs: Any) -> Token:
         """One call, to each deployment in turn until one answers (failover's rules)."""
         path = route.format(region=quote(region, safe=""), scope=quote(scope, safe=""))
-        timeout = (min(CONNECT_TIMEOUT, self._timeout), self._timeout)
-        failure: TokenServiceError = ServiceUnreachable(None, "unreachable", "no URL answered")
+        failures: list[tuple[str, TokenServiceError]] = []
         for base in self._deployments.order():
+            try:
+                response = self._attempt(method, base, path, **kwargs)
+            except _NoAnswer as unreachable:
+                failures.append((base, unreachable))
+                self._deployments.failed(base)
+                continue
+            if response.status_code >= 500:  # another deployment may answer
+                retry_after = response.headers.get("Retry-After")
+                failures.append(
+                    (base, error_for(response.status_code, _json(response), retry_after))
+                )
+                self._deployments.failed(base)
+                continue
+            self._deployments.answered(base)
+            return self._token(response, region, scope)
+        raise most_informative(failures)
+
+    def _attempt(self, method: str, base: str, path: str, **kwargs: Any) -> requests.Response:
+        """One request to one deployment, over by the attempt's deadline whatever the server
+        does (a silent or dripping one included: vcc_token_contract.deadline_http)."""
+        timeout = (min(CONNECT_TIMEOUT, self._timeout), self._timeout)
+        with watched(time.monotonic() + self._timeout, time.monotonic) as watchdog:
             try:
                 response = self._http.request(
                     method, base + path, auth=self._auth, timeout=timeout, **kwargs
                 )
             except requests.RequestException as exc:
-                failure = ServiceUnreachable(None, "unreachable", f"{base} ({type(exc).__name__})")
-                self._deployments.failed(base)
-                continue
-            if response.status_code >= 500:  # another deployment may answer
-                retry_after = response.headers.get("Retry-After")
-                failure = error_for(response.status_code, _json(response), retry_after)
-                self._deployments.failed(base)
-                continue
-            self._deployments.answered(base)
-            return self._token(response, region, scope)
-        raise failure
+                response, why = None, type(exc).__name__
+            if watchdog.fired:  # ended at the deadline: whatever came is not a whole answer
+                response, why = None, f"no whole answer within the {self._timeout:g} s deadline"
+        if response is None:
+            raise _NoAnswer(None, "unreachable", f"{base} ({why})")
+        return response
 
     def _token(self, response: requests.Response, region: str, scope: str) -> Token:
         body = _json(response)
@@ -202,6 +217,10 @@ class TokenClient:
             scope=scope,
             expires_at=time.time() + float(body.get("expires_in", 0)),
         )
+
+
+class _NoAnswer(ServiceUnreachable):
+    """One deployment gave no answer (connection, deadline): the next one is tried."""
 
 
 def _json(response: requests.Response) -> Any:

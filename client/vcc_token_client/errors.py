@@ -44,10 +44,21 @@ class TokenServiceError(Exception):
     """The service refused or failed; `code` and `message` are what it answered."""
 
     def __init__(self, status: int | None, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}" if status is None else f"{status} {code}: {message}")
+        super().__init__(_said(status, code, message))
         self.status = status
         self.code = code
         self.message = message
+
+    def restated(self, message: str) -> TokenServiceError:
+        """The same error (class, status, code, Retry-After) saying `message` instead."""
+        clone = type(self).__new__(type(self))
+        clone.__dict__.update(self.__dict__, message=message)
+        Exception.__init__(clone, _said(self.status, self.code, message))
+        return clone
+
+
+def _said(status: int | None, code: str, message: str) -> str:
+    return f"{code}: {message}" if status is None else f"{status} {code}: {message}"
 
 
 class BadRequest(TokenServiceError):

@@ -46,7 +46,8 @@ from urllib.parse import unquote, urlsplit
 import requests
 
 from vcc_token_client.client import TokenClient
-from vcc_token_client.errors import TokenServiceError, UpstreamUnavailable
+from vcc_token_client.errors import BadRequest, TokenServiceError, UpstreamUnavailable
+from vcc_token_client.failover import service_urls
 from vcc_token_client.wsgi import request_headers
 from vcc_token_contract.vcc import API_BASE_URL_TEMPLATE, REGIONS, SCOPES
 
@@ -92,16 +93,15 @@ class ProxyConfig:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{path}: cannot read it as JSON ({type(exc).__name__})") from None
         given = document.get("service_url") if isinstance(document, dict) else None
-        urls = [given] if isinstance(given, str) else given
-        if not isinstance(urls, list) or not urls or not all(isinstance(u, str) for u in urls):
+        if not isinstance(given, str | list) or not all(isinstance(u, str) for u in given):
             raise ConfigError(f'{path}: expected {{"service_url": "...", "routes": [...]}}')
-        for url in urls:  # a list: deployments in different regions, tried in order
-            parts = urlsplit(url)
-            if parts.scheme not in ("https", "http") or not parts.hostname:
-                raise ConfigError(
-                    f"{path}: service_url must be the service's URL (https://..., the stack's "
-                    f"ApiUrl) or a list of them, got {url[:80]!r}"
-                )
+        try:  # a list: deployments in different regions, tried in order
+            urls = service_urls(given)
+        except BadRequest as problem:
+            raise ConfigError(
+                f"{path}: service_url must be the service's URL (the stack's ApiUrl) or a list "
+                f"of them: {problem.message}"
+            ) from None
         routes = document.get("routes")
         if not isinstance(routes, list) or not routes:
             raise ConfigError(f"{path}: routes must be a non-empty list")

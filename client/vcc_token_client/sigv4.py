@@ -25,15 +25,16 @@ EXECUTE_API_HOST = re.compile(
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
-def signing_region(url: str, session: botocore.session.Session) -> str:
-    """The region an execute-api hostname names; for any other hostname (a custom domain) the
-    configured region. A hostname that names none, with no region configured, is refused:
-    signing for a guessed region only earns a signature-mismatch 403."""
+def signing_region(url: str, session: botocore.session.Session, given: str | None = None) -> str:
+    """The region an execute-api hostname names, whatever else is configured (each deployment
+    of a failover list is signed for its own); for any other hostname (a custom domain) the
+    `given` signing region, else the configured one. A hostname that names none, with neither,
+    is refused: signing for a guessed region only earns a signature-mismatch 403."""
     host = (urlsplit(url).hostname or "").lower()
     found = EXECUTE_API_HOST.match(host)
     if found:
         return found["region"]
-    configured = session.get_config_variable("region")
+    configured = given or session.get_config_variable("region")
     if configured:
         return str(configured)
     if host in LOOPBACK:  # make run's stack verifies a signature for any region
@@ -47,7 +48,8 @@ def signing_region(url: str, session: botocore.session.Session) -> str:
 
 
 class SigV4RequestsAuth(AuthBase):
-    """A requests auth that signs each request for the service `execute-api`."""
+    """A requests auth that signs each request for the service `execute-api`, in the region its
+    URL's hostname names (`region`: for hostnames that name none, such as a custom domain)."""
 
     def __init__(
         self, session: botocore.session.Session | None = None, region: str | None = None
@@ -69,7 +71,7 @@ class SigV4RequestsAuth(AuthBase):
             data=body.encode() if isinstance(body, str) else body,
             headers={k: v for k, v in request.headers.items() if k.lower() == "content-type"},
         )
-        region = self._region or signing_region(url, self._session)
+        region = signing_region(url, self._session, self._region)
         SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region).add_auth(signable)
         request.headers.update(dict(signable.headers))
         return request

@@ -152,7 +152,9 @@ def test_the_proxy_takes_several_service_urls_to_fail_over_between(tmp_path: Pat
     path.write_text(json.dumps({"service_url": urls, "routes": [route]}))
     assert ProxyConfig.load(path).service_url == tuple(urls)
     path.write_text(json.dumps({"service_url": [urls[0], "127.0.0.1:3001"], "routes": [route]}))
-    with pytest.raises(ConfigError, match=r"or a list of them, got '127\.0\.0\.1:3001'"):
+    with pytest.raises(
+        ConfigError, match=r"or a list of them: the service URL '127\.0\.0\.1:3001'"
+    ):
         ProxyConfig.load(path)
 
 

@@ -7,8 +7,10 @@ deadline passes, so the blocked read returns at once and the caller knows why (`
 body is bounded by the caller's own reads (vcc_tokens.upstream reads it against the deadline);
 the watchdog covers the rest.
 
-requests and urllib3 are imported only when the session is made (the first fetch), as in
-vcc_tokens.upstream: an environment serving cached tokens never imports them.
+Shared by the service (vcc_tokens.upstream: VCC's token endpoint) and the client (each attempt
+against one deployment). requests and urllib3, which both sides have, are imported only when
+the session is made: the service's environment serving cached tokens never imports them, and the
+contract keeps no dependency of its own.
 """
 
 from __future__ import annotations
