@@ -8,6 +8,8 @@ all speak AWS's JSON protocol) against the active faults, then:
 - `throttle`: the service's own throttling answer, status and body as AWS sends them;
 - `fail`: the service's own 500 answer;
 - `delay`: forwarded to moto after `seconds` (longer than the read timeout: ReadTimeoutError);
+- `empty_pages` (CloudWatch Logs' FilterLogEvents): the first `pages` answers are empty pages
+  with a nextToken, as AWS answers a scanned time window without a match, before moto's own;
 - anything unmatched is forwarded untouched.
 
 Used by the test suite (tests/integration/test_aws_faults.py) and `make bench`.
@@ -26,13 +28,15 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-FaultKind = Literal["refuse", "throttle", "fail", "delay"]
+FaultKind = Literal["refuse", "throttle", "fail", "delay", "empty_pages"]
 SERVICES = {  # X-Amz-Target prefix -> service
     "DynamoDB_20120810": "dynamodb",
     "TrentService": "kms",
     "secretsmanager": "secretsmanager",
     "AmazonSSM": "ssm",
+    "Logs_20140328": "logs",
 }
+EMPTY_PAGE_TOKEN = "fault-proxy-empty-page-"  # the nextToken of a made-up empty page
 # (status, __type) of each service's throttling and internal-error answers
 THROTTLED = {
     "dynamodb": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
@@ -55,6 +59,7 @@ class Fault:
     kind: FaultKind
     operations: frozenset[str] | None = None  # None: every operation of the service
     seconds: float = 0.0  # for `delay`
+    pages: int = 0  # for `empty_pages`
 
     def matches(self, service: str, operation: str) -> bool:
         return service == self.service and (self.operations is None or operation in self.operations)
@@ -66,6 +71,7 @@ class AwsFaultProxy:
         self.upstream = (target.hostname or "127.0.0.1", target.port or 80)
         self.faults: list[Fault] = []
         self.requests: Counter[str] = Counter()  # "service.Operation" -> requests seen
+        self._empty_pages_left = 0
         self._lock = threading.Lock()
         self._server = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self._server.daemon_threads = True
@@ -86,6 +92,15 @@ class AwsFaultProxy:
     def inject(self, *faults: Fault) -> None:
         with self._lock:
             self.faults = list(faults)
+            self._empty_pages_left = sum(f.pages for f in faults if f.kind == "empty_pages")
+
+    def take_empty_page(self) -> int | None:
+        """The number of the next made-up empty page, or None once they are all answered."""
+        with self._lock:
+            if self._empty_pages_left <= 0:
+                return None
+            self._empty_pages_left -= 1
+            return self._empty_pages_left
 
     def clear(self) -> None:
         with self._lock:
@@ -138,7 +153,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault is not None and fault.kind == "delay":
             time.sleep(fault.seconds)
-        headers = dict(self.headers.items())
+        if service == "logs":
+            body = _without_made_up_token(body)
+            page = self.proxy.take_empty_page() if fault and fault.kind == "empty_pages" else None
+            if page is not None:
+                empty = {
+                    "events": [],
+                    "searchedLogStreams": [],
+                    "nextToken": f"{EMPTY_PAGE_TOKEN}{page}",
+                }
+                self._answer_json(200, empty)
+                return
+        headers = {**dict(self.headers.items()), "Content-Length": str(len(body))}
         status, answer_headers, answer = self.proxy.forward("POST", self.path, headers, body)
         self.send_response(status)
         for name, value in answer_headers:
@@ -149,13 +175,35 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(answer)
 
     def _answer(self, status: int, error_type: str, message: str) -> None:
-        payload = json.dumps({"__type": error_type, "message": message}).encode()
+        self._answer_json(
+            status,
+            {"__type": error_type, "message": message},
+            {"x-amzn-ErrorType": error_type.rsplit("#", 1)[-1]},
+        )
+
+    def _answer_json(
+        self, status: int, document: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
+        payload = json.dumps(document).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/x-amz-json-1.1")
-        self.send_header("x-amzn-ErrorType", error_type.rsplit("#", 1)[-1])
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+
+def _without_made_up_token(body: bytes) -> bytes:
+    """A FilterLogEvents request continuing after a made-up empty page starts over at moto."""
+    try:
+        request = json.loads(body)
+    except ValueError:
+        return body
+    if isinstance(request, dict) and str(request.get("nextToken", "")).startswith(EMPTY_PAGE_TOKEN):
+        del request["nextToken"]
+        return json.dumps(request).encode()
+    return body
 
 
 def _handler_for(proxy: AwsFaultProxy) -> type[BaseHTTPRequestHandler]:

@@ -51,5 +51,5 @@ def aws_client(service: str, session: botocore.session.Session | None) -> Any:
 
 
 def aws_error(exc: Exception, what: str, verb: str = "read") -> AdminError:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code", type(exc).__name__)
+    code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code", type(exc).__name__)
     return AdminError(f"cannot {verb} {what} ({code})", Exit.UNREACHABLE)

@@ -12,7 +12,7 @@ import signal
 import sys
 from collections.abc import Callable
 
-from vcc_token_client import admin
+from vcc_token_client import admin, ledger
 from vcc_token_client.admin_support import AdminError
 from vcc_token_client.client import TokenClient
 from vcc_token_client.errors import Exit, TokenServiceError, exit_code
@@ -148,27 +148,35 @@ def run_purge(args: argparse.Namespace) -> Exit:
 
 @admin_verb
 def run_ledger(args: argparse.Namespace) -> Exit:
-    from vcc_token_client import ledger
-
     since = ledger.since_ms(args.since)
     window = f"since {args.since} ago (at most the log group's retention)"
+    search = ledger.Search()
     if args.check == "served-to":
-        tokens = ledger.served_to(args.stack, args.caller_arn, since)
+        tokens = ledger.served_to(args.stack, args.caller_arn, since, search)
         for digest, seen in sorted(tokens.items(), key=lambda item: item[1].first):
             print(seen.line(f"{digest}  {', '.join(sorted(seen.keys))}"))
         print(f"{len(tokens)} token{'' if len(tokens) == 1 else 's'} served to it {window}")
-        return Exit.OK
+        return _ledger_exit(search, found=bool(tokens))
     stdin = "" if args.fingerprint or sys.stdin.isatty() else sys.stdin.read()
     digest = ledger.fingerprint(args.fingerprint, stdin)
-    callers = ledger.who_had(args.stack, digest, since)
+    callers = ledger.who_had(args.stack, digest, since, search)
     if not callers:
-        print(f"token {digest[:12]}...: this service never served it {window}")
-        return Exit.OK
-    keys = sorted({key for seen in callers.values() for key in seen.keys})
-    print(f"token {digest[:12]}... ({', '.join(keys)}) was served to {len(callers)} caller(s):")
-    for caller, seen in sorted(callers.items(), key=lambda item: item[1].first):
-        print(seen.line(caller))
-    return Exit.OK
+        never = "this service never served it" if search.complete else "no caller found so far"
+        print(f"token {digest[:12]}...: {never} {window}")
+    else:
+        keys = sorted({key for seen in callers.values() for key in seen.keys})
+        print(f"token {digest[:12]}... ({', '.join(keys)}) was served to {len(callers)} caller(s):")
+        for caller, seen in sorted(callers.items(), key=lambda item: item[1].first):
+            print(seen.line(caller))
+    return _ledger_exit(search, found=bool(callers))
+
+
+def _ledger_exit(search: ledger.Search, *, found: bool) -> Exit:
+    """Found (0), never served (8, having read every line) or incomplete (9, saying how far)."""
+    if not search.complete:
+        print(search.how_far())
+        return Exit.INCOMPLETE
+    return Exit.OK if found else Exit.NEVER_SERVED
 
 
 @admin_verb

@@ -27,6 +27,8 @@ class Exit(IntEnum):
     UNREACHABLE = 5, "unreachable (network, AWS credentials or an AWS call)"
     OPERATOR_NEEDED = 6, "operator needed (the service's VCC credentials, rules or AWS access)"
     NOT_ROTATED = 7, "not rotated (admin rotate: the pending secret was not promoted)"
+    NEVER_SERVED = 8, "never served (admin who-had, served-to: every line read, none matched)"
+    INCOMPLETE = 9, "incomplete (admin who-had, served-to: stopped at a page or time limit)"
 
 
 # The service's error codes that no retry fixes: its secret, its rules or its AWS access

@@ -16,7 +16,10 @@ import boto3
 import pytest
 import requests
 from vcc_token_client.cli import main as vcc_token
+from vcc_token_client.errors import Exit
+from vcc_token_client.ledger import MAX_PAGES
 
+from local.aws_faults import AwsFaultProxy, Fault
 from local.run import LOCAL_REFRESHER
 from local.stack import DEAD_LETTER_QUEUE, LOCAL_STACK_NAME, ROOT, create_table_from_template
 from local.vcc_emulator import VccEmulator
@@ -246,9 +249,14 @@ def test_who_had_a_token_and_what_a_caller_received_from_make_runs_logs(
             assert f"token {digest[:12]}... (emea/users:read (default)) was served to 2" in said
             assert f"{orders['principal_arn']}  2 x" in said
             assert f"{reports['principal_arn']}  1 x" in said
-        # A token the service never issued says so
+        # A pasted Authorization line and an upper-case fingerprint name the same token
+        monkeypatch.setattr("sys.stdin", io.StringIO(f"Authorization: Bearer {token}\n"))
+        assert vcc_token(who) == 0
+        assert vcc_token([*who[:2], digest.upper(), *who[2:]]) == 0
+        assert capsys.readouterr().out.count("was served to 2 caller(s)") == 2
+        # A token the service never issued says so, with its own exit code
         never = hashlib.sha256(b"not one of ours").hexdigest()
-        assert vcc_token([*who[:2], never, *who[2:]]) == 0
+        assert vcc_token([*who[:2], never, *who[2:]]) == Exit.NEVER_SERVED
         assert "this service never served it since 30d ago" in capsys.readouterr().out
         # And served-to lists what a caller received
         assert (
@@ -257,7 +265,42 @@ def test_who_had_a_token_and_what_a_caller_received_from_make_runs_logs(
         )
         received = capsys.readouterr().out
         assert f"{digest}  emea/users:read (default)  2 x" in received
-        assert token not in by_digest + by_token + received
+        # A role's ARN finds what its sessions received (the rules name roles, the log sessions)
+        role = "arn:aws:iam::111122223333:role/reports/nightly-reports"
+        assert vcc_token(["admin", "served-to", role, "--stack", LOCAL_STACK_NAME]) == 0
+        by_role = capsys.readouterr().out
+        assert f"emea/users:read (default) to {reports['principal_arn']}  1 x" in by_role
+        assert token not in by_digest + by_token + received + by_role
+
+
+def test_a_ledger_search_cut_short_says_so_instead_of_never_served(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CloudWatch Logs may answer many empty pages (scanned time windows) before a match."""
+    with own_stack() as quick:
+        answer = quick.get("/tokens/nam/users:read", CALLERS[0])
+        digest = hashlib.sha256(answer.json()["access_token"].encode()).hexdigest()
+        as_operator(quick, monkeypatch)
+        proxy = AwsFaultProxy(quick.aws_endpoint).start()
+        try:
+            monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint)
+            who = ["admin", "who-had", digest, "--stack", LOCAL_STACK_NAME]
+            # a few empty pages first: the search goes on and finds the caller
+            proxy.inject(Fault("logs", "empty_pages", pages=5))
+            assert vcc_token(who) == Exit.OK
+            assert "was served to 1 caller(s)" in capsys.readouterr().out
+            # more empty pages than the search reads: incomplete, never "never served"
+            proxy.inject(Fault("logs", "empty_pages", pages=MAX_PAGES + 10))
+            assert vcc_token(who) == Exit.INCOMPLETE
+            said = capsys.readouterr().out
+            assert "never served" not in said
+            assert (
+                f"incomplete: stopped at the page limit ({MAX_PAGES}) after {MAX_PAGES} pages"
+                in said
+            )
+            assert proxy.requests["logs.FilterLogEvents"] == 6 + MAX_PAGES
+        finally:
+            proxy.stop()
 
 
 def test_dead_letters_fail_list_redrive_and_the_queue_empties(
