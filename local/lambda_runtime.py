@@ -5,6 +5,7 @@ benchmark loads functions through it."""
 from __future__ import annotations
 
 import importlib.util
+import os
 from pathlib import Path
 from types import ModuleType
 
@@ -28,10 +29,13 @@ class LambdaContext:
     function_name = "vcc-token-vending-local"
     function_version = "$LATEST"
     memory_limit_in_mb = 512
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:vcc-token-vending-local"
 
     def __init__(self, request_id: str = "local-request") -> None:
         self.aws_request_id = request_id
+        region = os.environ.get("AWS_REGION", "eu-west-1")  # the local deployment's
+        self.invoked_function_arn = (
+            f"arn:aws:lambda:{region}:123456789012:function:{self.function_name}"
+        )
 
     @staticmethod
     def get_remaining_time_in_millis() -> int:

@@ -38,6 +38,7 @@ from vcc_token_client.testing.sigv4 import load_callers
 from iam.deployment import TemplateError
 from iam.evaluation import EvaluatorMissing
 from iam.gateway import LocalCaller, resource_policy
+from local import deployments
 from local.api_front import ApiFront, template_routes
 from local.lambda_runtime import load_function
 from local.log_delivery import LogDelivery
@@ -168,6 +169,18 @@ def export_block(
 ) -> str:
     """The shell lines that set what the README's examples and the runbook use, for the ports
     this stack runs on: printed when it is ready, pasted into another shell."""
+    names = exported(service_url, aws_endpoint, emulator_url, dead_letters_url, callers)
+    return "\n".join(f"export {name}={value}" for name, value in names.items())
+
+
+def exported(
+    service_url: str,
+    aws_endpoint: str,
+    emulator_url: str | None,
+    dead_letters_url: str,
+    callers: dict[str, Any],
+) -> dict[str, str]:
+    """What export_block sets, by name."""
     caller = callers.get(DEMO_CALLER) or next(iter(callers.values()))
     names = {
         "VCC_TOKEN_SERVICE_URL": service_url,
@@ -183,7 +196,7 @@ def export_block(
         "LOCAL_REFRESHER": LOCAL_REFRESHER,
         "LOCAL_DEAD_LETTERS": dead_letters_url,
     }
-    return "\n".join(f"export {name}={value}" for name, value in names.items())
+    return names
 
 
 def aws_client(service: str, aws_endpoint: str) -> Any:
@@ -274,6 +287,7 @@ class Started:
     upstream_name: str
     emulator_url: str | None
     dead_letter_url: str
+    upstream: Upstream  # the VCC it uses (the emulator's demo client, or the one configured)
 
 
 def start_aws(running: Running) -> str:
@@ -377,7 +391,7 @@ def start(inputs: Inputs, running: Running) -> Started:
         if emulator_url
         else f"VCC at {upstream.token_url_template}"
     )
-    return Started(front, aws_endpoint, where, emulator_url, dead_letter_url)
+    return Started(front, aws_endpoint, where, emulator_url, dead_letter_url, upstream)
 
 
 def main() -> int:
@@ -385,8 +399,16 @@ def main() -> int:
     running = Running()
     try:
         inputs = Inputs.read()
+        count = deployments.wanted()
         started = start(inputs, running)
-    except (StartupError, ValueError, EvaluatorMissing, TemplateError) as exc:
+        second = start_second(started, running) if count == 2 else None
+    except (
+        StartupError,
+        ValueError,
+        EvaluatorMissing,
+        TemplateError,
+        deployments.DeploymentsError,
+    ) as exc:
         print(f"make run: cannot start: {exc}", file=sys.stderr)
         running.stop()
         return 2
@@ -398,7 +420,7 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, shut_down)
     signal.signal(signal.SIGTERM, shut_down)
-    announce(inputs, started)
+    announce(inputs, started, second)
     try:
         front.serve_forever()
     finally:
@@ -406,17 +428,44 @@ def main() -> int:
     return 0
 
 
-def announce(inputs: Inputs, started: Started) -> None:
-    print("# paste into another shell: the README's examples and the runbook use these")
-    print(
-        export_block(
-            started.front.url,
-            started.aws_endpoint,
-            started.emulator_url,
-            started.dead_letter_url,
-            inputs.callers,
-        )
+def start_second(started: Started, running: Running) -> deployments.SecondDeployment:
+    """The second deployment (local/deployments.py), on SECOND_PORT and SECOND_MOTO_PORT, with
+    the first's VCC."""
+    upstream = started.upstream
+    second = deployments.SecondDeployment.start(
+        port_setting("SECOND_PORT", 3001),
+        port_setting("SECOND_MOTO_PORT", 5001),
+        {
+            "VCC_TOKEN_URL_TEMPLATE": upstream.token_url_template,
+            "VCC_CLIENT_ID": upstream.client_id,
+            "VCC_CLIENT_SECRET": upstream.client_secret,
+            "VCC_AUTH_METHOD": upstream.auth_method or "",
+        },
     )
+    running.stops.append(second.stop)
+    return second
+
+
+def first_exports(inputs: Inputs, started: Started) -> dict[str, str]:
+    return exported(
+        started.front.url,
+        started.aws_endpoint,
+        started.emulator_url,
+        started.dead_letter_url,
+        inputs.callers,
+    )
+
+
+def announce(inputs: Inputs, started: Started, second: deployments.SecondDeployment | None) -> None:
+    print("# paste into another shell: the README's examples and the runbook use these")
+    names = first_exports(inputs, started)
+    if second is not None:
+        both = deployments.description(names, second.exports)
+        path = deployments.write_description(both, inputs.port)
+        print(f"# two deployments ({path}): vcc-token fails over between them, admin asks both")
+        print("\n".join(f"#   {line}" for line in json.dumps(both, indent=2).splitlines()))
+        names["VCC_TOKEN_DEPLOYMENTS"] = str(path)
+    print("\n".join(f"export {name}={value}" for name, value in names.items()))
     routes = ", ".join(f"{r.method} {r.resource}" for r in template_routes(inputs.template))
     print(
         f"VCC token vending ready at {started.front.url} (routes: {routes}; "

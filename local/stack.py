@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 import uuid
@@ -33,12 +34,14 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "template.yaml"
 LOCAL_KEY_ALIAS = "alias/vcc-token-vending-local"  # named in local/sam-env.json
 
-# Credentials the local stack never uses outside loopback.
+# Credentials the local stack never uses outside loopback, and its AWS region (a second local
+# deployment runs in another: local/deployments.py)
+LOCAL_REGION = os.environ.get("LOCAL_AWS_REGION") or "eu-west-1"
 LOCAL_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "local",
     "AWS_SECRET_ACCESS_KEY": "local",
-    "AWS_DEFAULT_REGION": "eu-west-1",
-    "AWS_REGION": "eu-west-1",
+    "AWS_DEFAULT_REGION": LOCAL_REGION,
+    "AWS_REGION": LOCAL_REGION,
 }
 
 

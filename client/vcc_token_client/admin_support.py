@@ -1,16 +1,18 @@
 """What every admin verb shares: its error (AdminError, carrying the exit code), an AWS client
-per service, an AWS failure said in one line, and the guard around importing the service's own
-code (the [admin] extra)."""
+per service, an AWS failure said in one line, the guard around importing the service's own
+code (the [admin] extra), and where it runs (one stack, or every described deployment)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import argparse
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import botocore.session
 
-from vcc_token_client.errors import Exit
+from vcc_token_client.errors import Exit, TokenServiceError
 
 
 class AdminError(Exception):
@@ -53,3 +55,52 @@ def aws_client(service: str, session: botocore.session.Session | None) -> Any:
 def aws_error(exc: Exception, what: str, verb: str = "read") -> AdminError:
     code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code", type(exc).__name__)
     return AdminError(f"cannot {verb} {what} ({code})", Exit.UNREACHABLE)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an admin verb runs: what the command line names (one stack), or one deployment of
+    the description (vcc_token_client.deployments), with its region's AWS session."""
+
+    label: str | None  # None: the one place the command line names
+    stack: str | None
+    table: str | None
+    url: str | None
+    session: botocore.session.Session | None = None
+
+    def needs(self, what: str, option: str) -> str:
+        value = getattr(self, what)
+        if not value:
+            where = f"deployment {self.label}" if self.label else "the command line"
+            raise AdminError(f"{where} gives no {what}: pass {option}", Exit.BAD_INPUT)
+        return str(value)
+
+
+def places(args: argparse.Namespace) -> list[Place]:
+    """The stack, table or URL the options name; else every deployment of --deployments."""
+    given = {name: getattr(args, name, None) for name in ("stack", "table", "api")}
+    if any(given.values()) or not getattr(args, "deployments", None):
+        return [Place(None, given["stack"], given["table"], given["api"])]
+    from vcc_token_client.deployments import load_deployments
+
+    try:
+        deployments = load_deployments(args.deployments)
+    except TokenServiceError as problem:
+        raise AdminError(problem.message, Exit.BAD_INPUT) from None
+    return [Place(d.label, d.stack, d.table, d.url, d.session()) for d in deployments]
+
+
+def across(found: list[Place], run: Callable[[Place], Exit]) -> list[Exit]:
+    """`run` at each place: one section per deployment, and a deployment that could not be
+    read says so and why, without stopping the others. One place: its error is the verb's."""
+    if len(found) == 1 and found[0].label is None:
+        return [run(found[0])]
+    codes = []
+    for place in found:
+        print(f"== {place.label} ==", flush=True)
+        try:
+            codes.append(run(place))
+        except AdminError as error:
+            print(f"could not be read: {error}", flush=True)
+            codes.append(error.code)
+    return codes

@@ -45,8 +45,7 @@ def parser(exit_codes: str) -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     cli.add_argument("--version", action="version", version=version_line())
-    defaults = (os.environ.get("VCC_TOKEN_SERVICE_URL"), DEFAULT_MIN_TTL, None, ATTEMPT_DEADLINE)
-    global_options(cli, *defaults)
+    global_options(cli, global_defaults())
     commands = cli.add_subparsers(dest="command", required=True, metavar="{token,proxy,admin}")
     _token_verb(commands)
     _proxy_verb(commands)
@@ -58,37 +57,50 @@ def parser(exit_codes: str) -> argparse.ArgumentParser:
     return cli
 
 
-def global_options(
-    cli: Any, url: object, min_ttl: object, signing_region: object, timeout: object
-) -> None:
-    """--url, --min-ttl, --signing-region and --timeout: on the main parser with their
-    defaults, and on every verb with none (argparse.SUPPRESS), so they may come before or after
-    the verb."""
-    cli.add_argument(
-        "--url",
-        default=url,
-        help="the service's base URL (https; http only to this machine), or several, "
+# The options every verb takes, before or after it (their defaults: GLOBAL_DEFAULTS)
+GLOBAL_OPTIONS: dict[str, dict[str, Any]] = {
+    "--url": {
+        "help": "the service's base URL (https; http only to this machine), or several, "
         "comma-separated, to fail over between deployments in that order: one that fails comes "
         "last for about 30 s, remembered across runs in ~/.cache/vcc-token/failover.json "
         "(default: $VCC_TOKEN_SERVICE_URL)",
-    )
-    cli.add_argument(
-        "--timeout",
-        type=float,
-        default=timeout,
-        help="seconds one attempt against one deployment may take, connecting and the whole "
+    },
+    "--deployments": {
+        "help": "a JSON file describing every deployment (URL, region, stack, table): the token "
+        "and the proxy fail over between them in its order when no --url is given; the admin "
+        "verbs run against each when no --stack, --table or --api is given "
+        "(default: $VCC_TOKEN_DEPLOYMENTS)",
+    },
+    "--timeout": {
+        "type": float,
+        "help": "seconds one attempt against one deployment may take, connecting and the whole "
         f"answer included, before the next is tried (default {ATTEMPT_DEADLINE:g})",
-    )
-    cli.add_argument(
-        "--min-ttl", type=int, default=min_ttl, help="seconds the token must still be valid"
-    )
-    cli.add_argument(
-        "--signing-region",
-        default=signing_region,
-        help="AWS region to sign for when a URL's hostname names none (a custom domain); an "
+    },
+    "--min-ttl": {"type": int, "help": "seconds the token must still be valid"},
+    "--signing-region": {
+        "help": "AWS region to sign for when a URL's hostname names none (a custom domain); an "
         "execute-api hostname is always signed for its own region (default: the configured "
         "region)",
-    )
+    },
+}
+
+
+def global_defaults() -> dict[str, object]:
+    return {
+        "--url": os.environ.get("VCC_TOKEN_SERVICE_URL"),
+        "--deployments": os.environ.get("VCC_TOKEN_DEPLOYMENTS"),
+        "--timeout": ATTEMPT_DEADLINE,
+        "--min-ttl": DEFAULT_MIN_TTL,
+        "--signing-region": None,
+    }
+
+
+def global_options(cli: Any, defaults: dict[str, object] | None) -> None:
+    """The global options: on the main parser with their defaults, and on every verb with none
+    (argparse.SUPPRESS), so they may come before or after the verb."""
+    for flag, options in GLOBAL_OPTIONS.items():
+        default = defaults[flag] if defaults is not None else argparse.SUPPRESS
+        cli.add_argument(flag, default=default, **options)
 
 
 def verb(
@@ -109,7 +121,7 @@ def verb(
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    global_options(parser, *[argparse.SUPPRESS] * 4)
+    global_options(parser, None)
     if run is not None:
         parser.set_defaults(run=run)
     return parser
@@ -223,7 +235,9 @@ def _status_verb(checks: Any) -> None:
         ["vcc-token admin status --table <TokenTableName output>", "... --json | jq ."],
         run=cli_verbs.run_status,
     )
-    status.add_argument("--table", required=True, help="the service's DynamoDB table")
+    status.add_argument(
+        "--table", help="the service's DynamoDB table (else each of --deployments')"
+    )
     status.add_argument("--json", action="store_true")
 
 
@@ -262,7 +276,7 @@ def _purge_verb(checks: Any) -> None:
         ["vcc-token admin purge --table <TokenTableName output> --region emea --credential admin"],
         run=cli_verbs.run_purge,
     )
-    purge.add_argument("--table", required=True, help="the service's DynamoDB table")
+    purge.add_argument("--table", help="the service's DynamoDB table (else each of --deployments')")
     purge.add_argument("--region", required=True, type=region, help=REGION_HELP)
     purge.add_argument("--credential", help="only this credential's tokens")
     purge.add_argument("--scope", type=scope, help="only this scope's token")
@@ -325,7 +339,7 @@ def _smoke_verb(checks: Any) -> None:
         ],
         run=cli_verbs.run_smoke,
     )
-    smoke.add_argument("--api", required=True, help="the stack's ApiUrl output")
+    smoke.add_argument("--api", help="the stack's ApiUrl output (else each of --deployments')")
     smoke.add_argument("--region", default="emea", help="VCC region to ask for (default emea)")
     smoke.add_argument(
         "--scope",
@@ -344,7 +358,7 @@ def _smoke_verb(checks: Any) -> None:
 
 def _ledger_window(ledger_verb: Any) -> None:
     """Where the issuance ledger is (the stack's vending log group) and how far back to read."""
-    ledger_verb.add_argument("--stack", required=True, help="the stack's name")
+    ledger_verb.add_argument("--stack", help="the stack's name (else each of --deployments')")
     ledger_verb.add_argument(
         "--since", default="30d", help="how far back: 30m, 24h, 30d (default 30d)"
     )

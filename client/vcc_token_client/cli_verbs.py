@@ -10,28 +10,43 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from vcc_token_client import admin, ledger
-from vcc_token_client.admin_support import AdminError
+from vcc_token_client.admin_support import AdminError, Place, across, places
 from vcc_token_client.client import TokenClient
+from vcc_token_client.deployments import load_deployments
 from vcc_token_client.errors import Exit, TokenServiceError, exit_code
 from vcc_token_client.failover import FailoverMemory
 
 Verb = Callable[[argparse.Namespace], Exit]  # what runs one verb, given its parsed arguments
 
 
+def token_client(
+    args: argparse.Namespace, service_url: str | Sequence[str] | None = None, **options: Any
+) -> TokenClient:
+    """The client the options describe: `service_url` or --url (comma-separated: the failover
+    order), else --deployments (each signed for its region); BadRequest if they are wrong."""
+    options = {"min_ttl": args.min_ttl, "timeout": args.timeout, **options}
+    url = service_url or args.url
+    if url:
+        return TokenClient(url, signing_region=args.signing_region, **options)
+    return TokenClient.for_deployments(load_deployments(args.deployments), **options)
+
+
 def run_token(args: argparse.Namespace) -> Exit:
-    if not args.url:
-        print("vcc-token: no service URL: pass --url or set VCC_TOKEN_SERVICE_URL", file=sys.stderr)
+    if not args.url and not args.deployments:
+        print(
+            "vcc-token: no service URL: pass --url (or set VCC_TOKEN_SERVICE_URL) or "
+            "--deployments (or set VCC_TOKEN_DEPLOYMENTS)",
+            file=sys.stderr,
+        )
         return Exit.BAD_INPUT
     try:
-        client = TokenClient(
-            args.url,  # comma-separated: the failover order
-            min_ttl=args.min_ttl,
-            signing_region=args.signing_region,
-            timeout=args.timeout,
-            failover_memory=FailoverMemory.in_user_cache(),  # one process per job: remembered
+        client = token_client(
+            args,
+            failover_memory=FailoverMemory.in_user_cache(),  # a job per process: remembered
         )
         token = client.token(args.region, args.scope)
     except TokenServiceError as error:
@@ -80,8 +95,17 @@ def run_check_rules(args: argparse.Namespace) -> Exit:
 
 @admin_verb
 def run_status(args: argparse.Namespace) -> Exit:
-    print(admin.format_status(admin.status(args.table), args.json))
-    return Exit.OK
+    def one(place: Place) -> Exit:
+        rows = admin.status(place.needs("table", "--table"), place.session)
+        print(admin.format_status(rows, args.json))
+        return Exit.OK
+
+    return worst(across(places(args), one))
+
+
+def worst(codes: list[Exit]) -> Exit:
+    """Every place fine: 0; else the first place's failure."""
+    return next((code for code in codes if code != Exit.OK), Exit.OK)
 
 
 @admin_verb
@@ -122,20 +146,27 @@ def run_rotate(args: argparse.Namespace) -> Exit:
 
 @admin_verb
 def run_purge(args: argparse.Namespace) -> Exit:
-    keys = admin.purge_candidates(args.table, args.region, args.credential, args.scope)
-    if not keys:
-        print("no cached tokens match; nothing removed")
-        return Exit.OK
-    listing = "\n".join(f"  {key}" for key in keys)
-    if not args.yes:
-        if not sys.stdin.isatty():
-            raise AdminError(f"would remove:\n{listing}\nconfirm with --yes", Exit.BAD_INPUT)
-        answer = input(f"remove these cached tokens?\n{listing}\n[y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("nothing removed")
+    def one(place: Place) -> Exit:
+        table = place.needs("table", "--table")
+        keys = admin.purge_candidates(
+            table, args.region, args.credential, args.scope, place.session
+        )
+        if not keys:
+            print("no cached tokens match; nothing removed")
             return Exit.OK
-    admin.purge(args.table, keys)
-    print(f"removed:\n{listing}")
+        listing = "\n".join(f"  {key}" for key in keys)
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise AdminError(f"would remove:\n{listing}\nconfirm with --yes", Exit.BAD_INPUT)
+            answer = input(f"remove these cached tokens?\n{listing}\n[y/N] ")
+            if answer.strip().lower() not in ("y", "yes"):
+                print("nothing removed")
+                return Exit.OK
+        admin.purge(table, keys, place.session)
+        print(f"removed:\n{listing}")
+        return Exit.OK
+
+    code = worst(across(places(args), one))
     print(
         "what a purge cannot stop: instances may still serve these tokens from memory for up "
         "to MEMORY_CACHE_SECONDS (30 s by default; after that none does, and the next request "
@@ -143,23 +174,33 @@ def run_purge(args: argparse.Namespace) -> Exit:
         "no revocation). To stop new grants with a leaked credential, re-issue its secret at "
         "VCC and run vcc-token admin rotate"
     )
-    return Exit.OK
+    return code
 
 
 @admin_verb
 def run_ledger(args: argparse.Namespace) -> Exit:
     since = ledger.since_ms(args.since)
     window = f"since {args.since} ago (at most the log group's retention)"
-    search = ledger.Search()
     if args.check == "served-to":
-        tokens = ledger.served_to(args.stack, args.caller_arn, since, search)
-        for digest, seen in sorted(tokens.items(), key=lambda item: item[1].first):
-            print(seen.line(f"{digest}  {', '.join(sorted(seen.keys))}"))
-        print(f"{len(tokens)} token{'' if len(tokens) == 1 else 's'} served to it {window}")
-        return _ledger_exit(search, found=bool(tokens))
+        return _ledger_exit(across(places(args), lambda p: _served_to(args, p, since, window)))
     stdin = "" if args.fingerprint or sys.stdin.isatty() else sys.stdin.read()
     digest = ledger.fingerprint(args.fingerprint, stdin)
-    callers = ledger.who_had(args.stack, digest, since, search)
+    return _ledger_exit(across(places(args), lambda p: _who_had(p, digest, since, window)))
+
+
+def _served_to(args: argparse.Namespace, place: Place, since: int, window: str) -> Exit:
+    search = ledger.Search()
+    stack = place.needs("stack", "--stack")
+    tokens = ledger.served_to(stack, args.caller_arn, since, search, place.session)
+    for digest, seen in sorted(tokens.items(), key=lambda item: item[1].first):
+        print(seen.line(f"{digest}  {', '.join(sorted(seen.keys))}"))
+    print(f"{len(tokens)} token{'' if len(tokens) == 1 else 's'} served to it {window}")
+    return _searched(search, found=bool(tokens))
+
+
+def _who_had(place: Place, digest: str, since: int, window: str) -> Exit:
+    search = ledger.Search()
+    callers = ledger.who_had(place.needs("stack", "--stack"), digest, since, search, place.session)
     if not callers:
         never = "this service never served it" if search.complete else "no caller found so far"
         print(f"token {digest[:12]}...: {never} {window}")
@@ -168,15 +209,23 @@ def run_ledger(args: argparse.Namespace) -> Exit:
         print(f"token {digest[:12]}... ({', '.join(keys)}) was served to {len(callers)} caller(s):")
         for caller, seen in sorted(callers.items(), key=lambda item: item[1].first):
             print(seen.line(caller))
-    return _ledger_exit(search, found=bool(callers))
+    return _searched(search, found=bool(callers))
 
 
-def _ledger_exit(search: ledger.Search, *, found: bool) -> Exit:
+def _searched(search: ledger.Search, *, found: bool) -> Exit:
     """Found (0), never served (8, having read every line) or incomplete (9, saying how far)."""
     if not search.complete:
         print(search.how_far())
         return Exit.INCOMPLETE
     return Exit.OK if found else Exit.NEVER_SERVED
+
+
+def _ledger_exit(codes: list[Exit]) -> Exit:
+    """Across deployments: incomplete if one could not be searched to the end (or read at all),
+    else found if one served it, else never served."""
+    if any(code not in (Exit.OK, Exit.NEVER_SERVED) for code in codes):
+        return Exit.INCOMPLETE if len(codes) > 1 else codes[0]
+    return Exit.OK if Exit.OK in codes else Exit.NEVER_SERVED
 
 
 @admin_verb
@@ -214,37 +263,38 @@ def run_dead_letters(args: argparse.Namespace) -> Exit:
 def run_smoke(args: argparse.Namespace) -> Exit:
     from vcc_token_client import smoke
 
-    checks = smoke.smoke(
-        args.api,
-        args.region,
-        args.scope,
-        args.stack,
-        None,
-        args.signing_region,
-        args.refresh_rate_minutes,
-    )
-    for check in checks:
-        print(check.line(), flush=True)
-    code = smoke.overall_exit_code(checks)
-    print("smoke check passed" if code == 0 else "smoke check FAILED", flush=True)
-    return code
+    def one(place: Place) -> Exit:
+        checks = smoke.smoke(
+            place.needs("url", "--api"),
+            args.region,
+            args.scope,
+            place.stack,
+            place.session,
+            args.signing_region,
+            args.refresh_rate_minutes,
+        )
+        for check in checks:
+            print(check.line(), flush=True)
+        code = smoke.overall_exit_code(checks)
+        print("smoke check passed" if code == 0 else "smoke check FAILED", flush=True)
+        return code
+
+    return worst(across(places(args), one))
 
 
 def run_proxy(args: argparse.Namespace) -> Exit:
     from vcc_token_client import proxy
 
     try:
-        config = proxy.ProxyConfig.load(args.config)
+        config = proxy.ProxyConfig.load(args.config, deployments_given=bool(args.deployments))
     except proxy.ConfigError as error:
         print(f"vcc-token proxy: {error}", file=sys.stderr)
         return Exit.BAD_INPUT
-    tokens = TokenClient(
-        config.service_url,
-        min_ttl=args.min_ttl,
-        signing_region=args.signing_region,
-        timeout=args.timeout,
-        api_base_url=config.api_base_url,
-    )
+    try:
+        tokens = token_client(args, config.service_url, api_base_url=config.api_base_url)
+    except TokenServiceError as error:
+        print(f"vcc-token proxy: {error.message}", file=sys.stderr)
+        return Exit.BAD_INPUT
     try:
         server = proxy.serve(config, tokens, args.port)
     except proxy.WaitressMissing as missing:

@@ -19,7 +19,7 @@ import functools
 import hashlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -28,6 +28,7 @@ import botocore.session
 import requests
 from requests.auth import AuthBase
 
+from vcc_token_client.deployments import Deployment
 from vcc_token_client.errors import (
     ServiceUnreachable,
     TokenServiceError,
@@ -90,7 +91,7 @@ class TokenClient:
         min_ttl: int = DEFAULT_MIN_TTL,
         timeout: float = ATTEMPT_DEADLINE,
         botocore_session: botocore.session.Session | None = None,
-        signing_region: str | None = None,
+        signing_region: str | Mapping[str, str] | None = None,
         http: requests.Session | None = None,
         api_base_url: str = API_BASE_URL_TEMPLATE,
         refresh_interval: float = REFRESH_INTERVAL,
@@ -102,7 +103,9 @@ class TokenClient:
         of one attempt against one deployment (connecting, the answer's headers and body, a
         drip included), after which the next is tried. `api_base_url`: where the tokens are
         used, `{region}` standing for the region (the legacy
-        https://{region}.api.newvoicemedia.com, or a test double). `http`: a session of your
+        https://{region}.api.newvoicemedia.com, or a test double). `signing_region`: for URLs
+        whose hostname names no region, one for all or one per URL (a custom domain; for_deployments
+        gives each deployment's). `http`: a session of your
         own, whose answers `timeout` then bounds per read only (the deadline needs the default)."""
         self._deployments = Deployments(
             base_url if isinstance(base_url, str) else list(base_url),
@@ -119,6 +122,13 @@ class TokenClient:
         self._tokens: dict[tuple[str, str], Token] = {}
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._locks_lock = threading.Lock()
+
+    @classmethod
+    def for_deployments(cls, deployments: Sequence[Deployment], **options: Any) -> TokenClient:
+        """A client failing over between described deployments (vcc_token_client.deployments),
+        in their order, each URL signed for its deployment's region."""
+        regions = {deployment.url: deployment.region for deployment in deployments}
+        return cls([d.url for d in deployments], signing_region=regions, **options)
 
     # --- tokens ----------------------------------------------------------------------------
     def token(self, region: str, scope: str) -> Token:

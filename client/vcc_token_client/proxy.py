@@ -80,28 +80,35 @@ class Route:
     scope: str
 
 
+def _service_urls(path: Path, given: object) -> tuple[str, ...]:
+    if not isinstance(given, str | list) or not all(isinstance(u, str) for u in given):
+        raise ConfigError(
+            f'{path}: expected {{"service_url": "...", "routes": [...]}} (or --deployments)'
+        )
+    try:  # a list: deployments in different regions, tried in order
+        return service_urls(given)
+    except BadRequest as problem:
+        raise ConfigError(
+            f"{path}: service_url must be the service's URL (the stack's ApiUrl) or a list "
+            f"of them: {problem.message}"
+        ) from None
+
+
 @dataclass(frozen=True)
 class ProxyConfig:
-    service_url: str | tuple[str, ...]  # one URL, or deployments to fail over between, in order
+    # one URL, or deployments to fail over between, in order; None: --deployments' URLs
+    service_url: str | tuple[str, ...] | None
     routes: tuple[Route, ...]
     api_base_url: str = API_BASE_URL_TEMPLATE
 
     @classmethod
-    def load(cls, path: Path) -> ProxyConfig:
+    def load(cls, path: Path, deployments_given: bool = False) -> ProxyConfig:
         try:
             document = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{path}: cannot read it as JSON ({type(exc).__name__})") from None
         given = document.get("service_url") if isinstance(document, dict) else None
-        if not isinstance(given, str | list) or not all(isinstance(u, str) for u in given):
-            raise ConfigError(f'{path}: expected {{"service_url": "...", "routes": [...]}}')
-        try:  # a list: deployments in different regions, tried in order
-            urls = service_urls(given)
-        except BadRequest as problem:
-            raise ConfigError(
-                f"{path}: service_url must be the service's URL (the stack's ApiUrl) or a list "
-                f"of them: {problem.message}"
-            ) from None
+        urls = None if given is None and deployments_given else _service_urls(path, given)
         routes = document.get("routes")
         if not isinstance(routes, list) or not routes:
             raise ConfigError(f"{path}: routes must be a non-empty list")
@@ -124,7 +131,7 @@ class ProxyConfig:
         api_base_url = document.get("api_base_url", API_BASE_URL_TEMPLATE)
         if not isinstance(api_base_url, str) or "{region}" not in api_base_url:
             raise ConfigError(f"{path}: api_base_url must contain {{region}}")
-        service_url = urls[0] if len(urls) == 1 else tuple(urls)
+        service_url = urls[0] if urls and len(urls) == 1 else urls
         return cls(service_url, tuple(parsed), api_base_url)
 
     def scope_for(self, path: str) -> str | None:

@@ -5,6 +5,7 @@ authorization expects, with the caller's own credentials from botocore's default
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 import botocore.session
@@ -49,13 +50,22 @@ def signing_region(url: str, session: botocore.session.Session, given: str | Non
 
 class SigV4RequestsAuth(AuthBase):
     """A requests auth that signs each request for the service `execute-api`, in the region its
-    URL's hostname names (`region`: for hostnames that name none, such as a custom domain)."""
+    URL's hostname names. `region` is for hostnames that name none (a custom domain): one for
+    every URL, or one per service URL (vcc_token_client.deployments)."""
 
     def __init__(
-        self, session: botocore.session.Session | None = None, region: str | None = None
+        self,
+        session: botocore.session.Session | None = None,
+        region: str | Mapping[str, str] | None = None,
     ) -> None:
         self._session = session or botocore.session.get_session()
         self._region = region
+
+    def given_region(self, url: str) -> str | None:
+        if not isinstance(self._region, Mapping):
+            return self._region
+        bases = [base for base in self._region if url.startswith(base.rstrip("/") + "/")]
+        return self._region[max(bases, key=len)] if bases else None
 
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
         credentials = self._session.get_credentials()
@@ -71,7 +81,7 @@ class SigV4RequestsAuth(AuthBase):
             data=body.encode() if isinstance(body, str) else body,
             headers={k: v for k, v in request.headers.items() if k.lower() == "content-type"},
         )
-        region = signing_region(url, self._session, self._region)
+        region = signing_region(url, self._session, self.given_region(url))
         SigV4Auth(credentials.get_frozen_credentials(), "execute-api", region).add_auth(signable)
         request.headers.update(dict(signable.headers))
         return request

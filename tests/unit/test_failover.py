@@ -5,11 +5,13 @@ deployment's request is signed for."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import botocore.session
 import pytest
 import requests
+from vcc_token_client.deployments import load_deployments
 from vcc_token_client.errors import (
     BadRequest,
     OperatorNeeded,
@@ -137,3 +139,75 @@ def test_each_deployment_is_signed_for_the_region_its_hostname_names(
     assert signed_region(CUSTOM, "ap-southeast-2", monkeypatch) == "ap-southeast-2"
     with pytest.raises(BadRequest, match="names no AWS region"):
         signed_region(CUSTOM, None, monkeypatch)
+
+
+def write(tmp_path: Path, document: object) -> Path:
+    path = tmp_path / "deployments.json"
+    path.write_text(json.dumps(document))
+    return path
+
+
+def test_the_description_of_our_deployments_is_read_in_failover_order(tmp_path: Path) -> None:
+    entries = [
+        {"name": "eu", "url": B + "/", "region": "eu-west-1", "stack": "s", "table": "t"},
+        {"name": "us", "url": A, "region": "us-east-1", "stack": "s"},
+    ]
+    eu, us = load_deployments(write(tmp_path, {"deployments": entries}))
+    assert (eu.url, eu.region, eu.table, us.table) == (B, "eu-west-1", "t", None)
+    assert eu.label == "eu: stack s in eu-west-1"
+    assert eu.session().get_config_variable("region") == "eu-west-1"
+
+
+@pytest.mark.parametrize(
+    ("document", "says"),
+    [
+        ([], 'expected {"deployments"'),
+        ({"deployments": []}, 'expected {"deployments"'),
+        (
+            {"deployments": [{"name": "eu", "url": A}]},
+            "deployment 0 needs name, url, region, stack",
+        ),
+        (
+            {"deployments": [{"name": "eu", "url": A, "region": "Ireland", "stack": "s"}]},
+            "region 'Ireland' is not an AWS region",
+        ),
+        (
+            {
+                "deployments": [
+                    {"name": "eu", "url": "http://x.example", "region": "eu-west-1", "stack": "s"}
+                ]
+            },
+            "plain http to another machine",
+        ),
+        (
+            {
+                "deployments": [
+                    {"name": "eu", "url": A, "region": "eu-west-1", "stack": "s", "zone": 1}
+                ]
+            },
+            "unknown keys: zone",
+        ),
+        (
+            {"deployments": [{"name": "eu", "url": A, "region": "eu-west-1", "stack": "s"}] * 2},
+            "two deployments have the same name",
+        ),
+    ],
+)
+def test_a_wrong_description_is_refused_saying_what_is_wrong(
+    tmp_path: Path, document: object, says: str
+) -> None:
+    with pytest.raises(BadRequest, match=re.escape(says)):
+        load_deployments(write(tmp_path, document))
+
+
+def test_each_described_deployment_is_signed_for_its_own_region(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    session = botocore.session.Session()
+    session.set_credentials("AKIDEXAMPLE", "secret")
+    auth = SigV4RequestsAuth(session, {CUSTOM: "ap-southeast-2", "https://t2.example": "sa-east-1"})
+    assert auth.given_region(CUSTOM + "/tokens/emea/stats") == "ap-southeast-2"
+    assert auth.given_region("https://t2.example/tokens/emea/stats") == "sa-east-1"
+    assert auth.given_region("https://other.example/tokens/emea/stats") is None
