@@ -135,3 +135,12 @@ def test_the_ledger_lines_names_are_imported_on_both_sides_never_spelled() -> No
                 written = {k.arg for k in node.keywords if k.arg in names}
                 spelled += [f"{path.name}:{node.lineno} {name}=" for name in sorted(written)]
     assert not spelled, spelled
+
+
+def test_no_log_level_the_template_offers_drops_the_ledger_line() -> None:
+    """The served-token line is INFO: a LogLevel above it would leave `who-had` blind."""
+    import logging
+
+    offered = load_template()["Parameters"]["LogLevel"]["AllowedValues"]
+    assert offered
+    assert all(logging.getLevelName(level) <= logging.INFO for level in offered)
