@@ -28,29 +28,13 @@ import sys
 from botocore.exceptions import BotoCoreError
 
 from vcc_token_client import cli_parser, cli_verbs
-from vcc_token_client.errors import Exit
+from vcc_token_client.errors import Exit, aws_setup_error
 
 EXIT_CODES = "\n".join(f"  {code.value} {code.meaning}" for code in Exit)
 
 
 def parser() -> argparse.ArgumentParser:
     return cli_parser.parser(EXIT_CODES)
-
-
-# botocore's configuration and credential errors, as an operator would act on them. Their own
-# messages are not shown: a credential_process failure carries the process's output.
-AWS_SETUP = {
-    "ProfileNotFound": "AWS_PROFILE (or --profile) names a profile your AWS config does not have",
-    "NoCredentialsError": "no AWS credentials found (environment, profile, SSO or role)",
-    "PartialCredentialsError": "the AWS credentials are incomplete (an access key without its "
-    "secret?)",
-    "CredentialRetrievalError": "the profile's credential_process failed (an expired SSO login "
-    "looks like this: aws sso login)",
-    "SSOTokenLoadError": "the SSO login has expired or never happened: aws sso login",
-    "UnauthorizedSSOTokenError": "the SSO login has expired: aws sso login",
-    "TokenRetrievalError": "the SSO token could not be refreshed: aws sso login",
-    "NoRegionError": "no AWS region configured: set AWS_REGION or the profile's region",
-}
 
 
 def main(argv: list[str] | None = None) -> Exit:
@@ -61,14 +45,14 @@ def main(argv: list[str] | None = None) -> Exit:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return Exit.OK
     except BotoCoreError as error:  # one line, never a traceback
-        kind = type(error).__name__
-        why = AWS_SETUP.get(kind, "the AWS configuration or credentials could not be used")
-        print(f"vcc-token: {why} ({kind})", file=sys.stderr)
+        print(f"vcc-token: {aws_setup_error(error).message}", file=sys.stderr)
         return Exit.UNREACHABLE
 
 
 def run(argv: list[str] | None = None) -> Exit:
     args = parser().parse_args(argv)
+    if args.profile:  # every AWS session of this process reads it, as the AWS CLI's --profile
+        os.environ["AWS_PROFILE"] = args.profile
     verb: cli_verbs.Verb = args.run
     return verb(args)
 

@@ -77,6 +77,7 @@ GLOBAL_OPTIONS: dict[str, dict[str, Any]] = {
         f"answer included, before the next is tried (default {ATTEMPT_DEADLINE:g})",
     },
     "--min-ttl": {"type": int, "help": "seconds the token must still be valid"},
+    "--profile": {"help": "the AWS profile to sign and call AWS with (default: $AWS_PROFILE)"},
     "--signing-region": {
         "help": "AWS region to sign for when a URL's hostname names none (a custom domain); an "
         "execute-api hostname is always signed for its own region (default: the configured "
@@ -92,6 +93,7 @@ def global_defaults() -> dict[str, object]:
         "--timeout": ATTEMPT_DEADLINE,
         "--min-ttl": DEFAULT_MIN_TTL,
         "--signing-region": None,
+        "--profile": None,
     }
 
 

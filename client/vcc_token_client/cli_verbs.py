@@ -52,18 +52,8 @@ def run_token(args: argparse.Namespace) -> Exit:
     except TokenServiceError as error:
         print(f"vcc-token: {error}", file=sys.stderr)
         return exit_code(error)
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "access_token": token.access_token,
-                    "token_type": "Bearer",
-                    "expires_in": int(token.seconds_left()),
-                    "region": token.region,
-                    "scope": token.scope,
-                }
-            )
-        )
+    if args.json:  # the service's whole answer: expires_at, and min_ttl_met when short
+        print(json.dumps(dict(token.answer)))
     elif args.header:
         print(f"Authorization: {token.authorization}")
     else:

@@ -52,6 +52,8 @@ class Token:
     region: str
     scope: str
     expires_at: float  # epoch seconds, from the service's expires_in when it answered
+    # the service's whole answer (expires_at, min_ttl_met when short of min_ttl...), token included
+    answer: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def seconds_left(self, now: float | None = None) -> float:
         return self.expires_at - (time.time() if now is None else now)
@@ -226,6 +228,7 @@ class TokenClient:
             region=region,
             scope=scope,
             expires_at=time.time() + float(body.get("expires_in", 0)),
+            answer=body,
         )
 
 

@@ -85,6 +85,33 @@ class ServiceUnreachable(TokenServiceError):
     """The service could not be reached, or no AWS credentials were found to sign with."""
 
 
+class AwsCredentialsError(ServiceUnreachable):
+    """The caller's AWS configuration or credentials could not be used to sign (a missing
+    profile, an expired SSO login, a failing credential_process...): one line saying which."""
+
+
+# botocore's configuration and credential errors, as a caller would act on them. Their own
+# messages are not shown: a credential_process failure carries the process's output.
+AWS_SETUP = {
+    "ProfileNotFound": "AWS_PROFILE (or --profile) names a profile your AWS config does not have",
+    "NoCredentialsError": "no AWS credentials found (environment, profile, SSO or role)",
+    "PartialCredentialsError": "the AWS credentials are incomplete (an access key without its "
+    "secret?)",
+    "CredentialRetrievalError": "the profile's credential_process failed (an expired SSO login "
+    "looks like this: aws sso login)",
+    "SSOTokenLoadError": "the SSO login has expired or never happened: aws sso login",
+    "UnauthorizedSSOTokenError": "the SSO login has expired: aws sso login",
+    "TokenRetrievalError": "the SSO token could not be refreshed: aws sso login",
+    "NoRegionError": "no AWS region configured: set AWS_REGION or the profile's region",
+}
+
+
+def aws_setup_error(error: Exception) -> AwsCredentialsError:
+    kind = type(error).__name__
+    why = AWS_SETUP.get(kind, "the AWS configuration or credentials could not be used")
+    return AwsCredentialsError(None, "aws_credentials", f"{why} ({kind})")
+
+
 class OperatorNeeded(TokenServiceError):
     """The service's own VCC credentials, rules or AWS access are broken: no retry helps."""
 

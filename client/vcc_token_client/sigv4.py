@@ -11,10 +11,11 @@ from urllib.parse import urlsplit
 import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.exceptions import BotoCoreError
 from requests import PreparedRequest
 from requests.auth import AuthBase
 
-from vcc_token_client.errors import BadRequest, ServiceUnreachable
+from vcc_token_client.errors import BadRequest, ServiceUnreachable, aws_setup_error
 
 # Every hostname API Gateway documents for a REST API: {api-id}.execute-api.{region}.amazonaws.com
 # (public, and a private API's private DNS name), {api-id}-{vpce-id}.execute-api.{region}.
@@ -68,6 +69,12 @@ class SigV4RequestsAuth(AuthBase):
         return self._region[max(bases, key=len)] if bases else None
 
     def __call__(self, request: PreparedRequest) -> PreparedRequest:
+        try:
+            return self._signed(request)
+        except BotoCoreError as error:  # a missing profile, an expired SSO login...: one line
+            raise aws_setup_error(error) from None
+
+    def _signed(self, request: PreparedRequest) -> PreparedRequest:
         credentials = self._session.get_credentials()
         if credentials is None:
             raise ServiceUnreachable(

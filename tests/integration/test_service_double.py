@@ -320,3 +320,44 @@ def test_the_cli_fails_over_from_a_deployment_that_is_down(
     assert cli.main(["--url", f"{down.url},{up.url}", "token", "nam", "users:read"]) == 0
     assert capsys.readouterr().out.strip()
     assert [r.path for r in up.received] == ["/tokens/nam/users:read"]
+
+
+# --- the caller's AWS setup, and the whole answer ---------------------------------------------
+def test_a_missing_profile_is_the_clients_own_error_in_one_line(
+    vcc_token_service: ServiceDouble,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from vcc_token_client import cli
+    from vcc_token_client.errors import AwsCredentialsError, Exit
+
+    config = tmp_path / "config"
+    config.write_text("[profile real]\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+    with pytest.raises(AwsCredentialsError, match=r"names a profile your AWS config does not have"):
+        TokenClient(vcc_token_service.url).token("emea", "stats")
+    monkeypatch.delenv("AWS_PROFILE")
+    argv = ["--url", vcc_token_service.url, "--profile", "nope", "token", "emea", "stats"]
+    assert cli.main(argv) == Exit.UNREACHABLE
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "AWS_PROFILE (or --profile) names a profile" in err
+    assert vcc_token_service.received == []  # nothing was sent unsigned
+
+
+def test_json_is_the_services_whole_answer(
+    vcc_token_services: Any, vcc_token_credentials: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vcc_token_client import cli
+
+    service = vcc_token_services(lifetime=300)  # shorter than the min_ttl asked below
+    argv = ["--url", service.url, "--min-ttl", "600", "token", "emea", "stats", "--json"]
+    assert cli.main(argv) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert answer["min_ttl_met"] is False
+    assert answer["expires_at"].endswith("Z")
+    assert set(answer) == {
+        "access_token", "token_type", "expires_in", "expires_at", "region", "scope", "min_ttl_met"
+    }  # fmt: skip
