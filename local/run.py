@@ -225,12 +225,26 @@ def log_delivery(aws_endpoint: str) -> LogDelivery:
     return delivery
 
 
-def renew_rate_minutes(template: dict[str, Any]) -> int:
-    default = template["Parameters"]["RefreshRateMinutes"]["Default"]
-    raw = os.environ.get("RENEW_RATE_MINUTES", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= 60:
-        raise StartupError(f"RENEW_RATE_MINUTES must be from 1 to 60, got {raw!r}")
-    return int(raw)
+def renew_rate_minutes() -> int:
+    """The refresher's period as the service reads it (RENEW_RATE_MINUTES, or its former name
+    REFRESH_RATE_MINUTES): make run's schedule and the functions' setting are one value."""
+    from vcc_tokens.config import ConfigurationError, setting_from_env
+
+    try:
+        return int(setting_from_env("renew_rate_seconds", os.environ)) // 60
+    except ConfigurationError as problem:
+        raise StartupError(str(problem)) from None
+
+
+def check_settings() -> None:
+    """The functions' settings as the stack seeded them: a configuration error stops the start
+    in one line, instead of answering every request 500."""
+    from vcc_tokens.config import ConfigurationError, Settings
+
+    try:
+        Settings.from_env(os.environ)
+    except ConfigurationError as problem:
+        raise StartupError(f"the service's settings: {problem}") from None
 
 
 @dataclass(frozen=True)
@@ -259,7 +273,7 @@ class Inputs:
             read_entitlements(entitlements_path),
             configured_upstream(),
             template,
-            renew_rate_minutes(template),
+            renew_rate_minutes(),
         )
 
 
@@ -385,6 +399,7 @@ def start(inputs: Inputs, running: Running) -> Started:
     aws_endpoint = start_aws(running)
     upstream, emulator_url = start_upstream(inputs.upstream, running)
     seed(inputs, upstream, aws_endpoint)
+    check_settings()
     front, dead_letter_url = start_functions(inputs, running, aws_endpoint)
     where = (
         f"VCC emulator at {emulator_url}"

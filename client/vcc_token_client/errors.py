@@ -38,6 +38,7 @@ OPERATOR_CODES = frozenset(
         "credentials_unavailable",
         "entitlements_unavailable",
         "dependency_error",
+        "service_misconfigured",
     }
 )
 

@@ -20,7 +20,7 @@ from vcc_token_contract.metrics import Metric
 from vcc_token_contract.vcc import Region
 from vcc_tokens.api_types import OAUTH_RESPONSES, TOKEN_RESPONSES
 from vcc_tokens.aws import deadline_in
-from vcc_tokens.config import get_settings
+from vcc_tokens.config import ConfigurationError, get_settings
 from vcc_tokens.entitlements import authorize
 from vcc_tokens.errors import UpstreamError, VendError
 from vcc_tokens.oauth2 import OAuthError, oauth_error, parse_token_form
@@ -180,6 +180,15 @@ def vend_error(error: VendError) -> Response[dict[str, Any]]:
     log = logger.error if error.status >= 500 else logger.info
     log("request refused", extra={"error": error.code, "reason": error.message})
     return json_response(error.status, dict(error_body(error.code, error.public_message)), headers)
+
+
+@app.exception_handler(ConfigurationError)  # type: ignore[untyped-decorator]
+def misconfigured(error: ConfigurationError) -> Response[dict[str, Any]]:
+    """A setting the service cannot start with: one line naming it, never a traceback per
+    request; callers are told an operator must act."""
+    logger.error("the service is misconfigured", extra={"problem": str(error)})
+    message = "the service is misconfigured: an operator must fix its settings (the log says which)"
+    return json_response(500, dict(error_body("service_misconfigured", message)))
 
 
 @app.not_found

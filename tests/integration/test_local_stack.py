@@ -415,6 +415,32 @@ def test_a_broken_entitlements_file_stops_the_start(tmp_path: Path) -> None:
     assert f"entitlements file {rules}: rule 0: needs exactly the keys" in output
 
 
+@pytest.mark.parametrize(
+    ("setting", "says"),
+    [
+        ({"MAX_MIN_TTL": "ten"}, "cannot start: the service's settings: MAX_MIN_TTL"),
+        ({"REFRESH_RATE_MINUTES": "0"}, "cannot start: REFRESH_RATE_MINUTES"),
+        (
+            {"REFRESH_RATE_MINUTES": "60", "RENEW_RATE_MINUTES": "5"},
+            "REFRESH_RATE_MINUTES is the former name of RENEW_RATE_MINUTES",
+        ),
+    ],
+)
+def test_a_setting_the_service_refuses_stops_the_start_in_one_line(
+    setting: dict[str, str], says: str
+) -> None:
+    process = start_stack({"PORT": "0", "MOTO_PORT": "0", "VCC_EMULATOR_PORT": "0", **setting})
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 2
+    assert says in output
+    assert "Traceback" not in output
+
+
+def test_the_former_name_of_the_renewal_period_is_read_as_the_service_reads_it() -> None:
+    with own_stack({"REFRESH_RATE_MINUTES": "60"}) as quick:
+        assert quick.get("/tokens/emea/users:read", CALLERS[0]).status_code == 200
+
+
 def test_a_taken_port_is_reported_clearly() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -469,3 +469,35 @@ def test_a_served_token_costs_one_info_line_whatever_its_source(
         assert info[0]["entitled"] is True  # the audit trail is on that line
     sources = [next(r for r in records if r.get("level") == "INFO")["source"] for records in served]
     assert sources == ["upstream", "memory", "memory", "dynamodb"]
+
+
+def test_a_configuration_error_is_one_line_and_a_500_saying_misconfigured(
+    service: Service,
+    vend_handler: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    observed: Observed,
+) -> None:
+    # Given a setting the service cannot take (both names of the renewal period, differing)
+    monkeypatch.setenv("RENEW_RATE_MINUTES", "5")
+    monkeypatch.setenv("REFRESH_RATE_MINUTES", "60")
+    wiring.reset()
+    get_settings.cache_clear()
+    try:
+        # When two callers ask
+        answers = [
+            invoke(vend_handler, load_event("get_token_emea_agents_availability.json"))
+            for _ in range(2)
+        ]
+    finally:
+        monkeypatch.delenv("REFRESH_RATE_MINUTES")
+        get_settings.cache_clear()
+    # Then each is told the service is misconfigured, and the log names the setting, no traceback
+    for answer in answers:
+        assert (answer.status, answer.body["error"]) == (500, "service_misconfigured")
+        assert "REFRESH_RATE_MINUTES" not in answer.body["message"]
+    problems = [line for line in observed.log_lines if "the service is misconfigured" in line]
+    assert len(problems) == 2
+    assert all(
+        "REFRESH_RATE_MINUTES is the former name of RENEW_RATE_MINUTES" in p for p in problems
+    )
+    assert "Traceback" not in "\n".join(observed.log_lines)

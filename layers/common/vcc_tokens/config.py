@@ -347,6 +347,13 @@ def allowed_scopes(env: Mapping[str, str]) -> frozenset[str]:
     return _EnvReader(env).scopes(scopes.metadata["setting"].variable, default)
 
 
+def setting_from_env(name: str, env: Mapping[str, str]) -> Any:
+    """One setting (a Settings field's name) as the service reads it, former names included,
+    for what needs no other setting (make run)."""
+    (spec_field,) = [f for f in fields(Settings) if f.name == name]
+    return _EnvReader(env).value(spec_field.metadata["setting"], spec_field.default)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The settings of this execution environment, parsed on first use."""

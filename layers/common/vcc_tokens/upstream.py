@@ -21,8 +21,8 @@ What VCC sends is checked before anything is cached, by plain functions of the a
 
 Time: one deadline for the whole answer. The body is read against it (every socket read waits
 at most what is left), and while the status line and headers are awaited a watchdog shuts the
-connection down when it passes (vcc_token_contract.deadline_http): an endpoint that drips its headers or
-its body ends as UpstreamTimeout at the deadline, not after a read timeout per byte.
+connection down when it passes (vcc_token_contract.deadline_http): an endpoint that drips its
+headers or its body ends as UpstreamTimeout at the deadline, not after a read timeout per byte.
 """
 
 from __future__ import annotations
@@ -35,9 +35,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import quote_plus
 
+from vcc_token_contract.deadline_http import watched, watched_session
 from vcc_tokens.backoff import jittered
 from vcc_tokens.credentials import ClientCredentials
-from vcc_token_contract.deadline_http import watched, watched_session
 from vcc_tokens.errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
 from vcc_tokens.token_answer import (
     DEFAULT_RETRY_AFTER,

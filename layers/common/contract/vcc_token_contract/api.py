@@ -35,6 +35,7 @@ ERROR_STATUS: dict[str, int] = {
     "not_found": 404,
     # the service's own configuration and AWS access: an operator must act
     "internal_error": 500,
+    "service_misconfigured": 500,
     "credentials_unavailable": 500,
     "entitlements_unavailable": 500,
     "dependency_error": 500,
