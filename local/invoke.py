@@ -21,7 +21,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from local.lambda_runtime import LambdaContext, load_function
+from local.lambda_runtime import (
+    LOCAL_REFRESHER,
+    LOCAL_VEND_FUNCTION,
+    LambdaContext,
+    load_function,
+)
 from local.stack import LOCAL_AWS_ENV, ROOT, function_environment, load_template
 
 SAM_ENV = ROOT / "local" / "sam-env.json"
@@ -85,7 +90,8 @@ def invoke(logical_id: str, event_path: str) -> tuple[int, dict[str, Any]]:
     with contextlib.redirect_stdout(sys.stderr):
         handler = getattr(load_function(folder), handler_name)
         try:
-            return 0, handler(event, LambdaContext(str(uuid.uuid4())))
+            name = LOCAL_VEND_FUNCTION if folder == "vend" else LOCAL_REFRESHER
+            return 0, handler(event, LambdaContext(str(uuid.uuid4()), name))
         except Exception as error:  # what Lambda reports for an unhandled error
             return 1, {"errorType": type(error).__name__, "errorMessage": str(error)}
 

@@ -10,6 +10,8 @@ from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parent.parent
+LOCAL_VEND_FUNCTION = "vcc-token-vending-local"  # the local functions' names (local.run's too)
+LOCAL_REFRESHER = f"{LOCAL_VEND_FUNCTION}-refresher"
 
 
 def load_function(name: str) -> ModuleType:
@@ -26,16 +28,16 @@ def load_function(name: str) -> ModuleType:
 class LambdaContext:
     """The attributes of the Lambda context object that Powertools reads."""
 
-    function_name = "vcc-token-vending-local"
     function_version = "$LATEST"
     memory_limit_in_mb = 512
 
-    def __init__(self, request_id: str = "local-request") -> None:
+    def __init__(
+        self, request_id: str = "local-request", function_name: str = LOCAL_VEND_FUNCTION
+    ) -> None:
         self.aws_request_id = request_id
+        self.function_name = function_name  # each function logs under its own name and ARN
         region = os.environ.get("AWS_REGION", "eu-west-1")  # the local deployment's
-        self.invoked_function_arn = (
-            f"arn:aws:lambda:{region}:123456789012:function:{self.function_name}"
-        )
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:123456789012:function:{function_name}"
 
     @staticmethod
     def get_remaining_time_in_millis() -> int:

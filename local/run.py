@@ -40,7 +40,7 @@ from iam.evaluation import EvaluatorMissing
 from iam.gateway import LocalCaller, resource_policy
 from local import deployments
 from local.api_front import ApiFront, template_routes
-from local.lambda_runtime import load_function
+from local.lambda_runtime import LOCAL_REFRESHER, load_function
 from local.log_delivery import LogDelivery
 from local.stack import (
     DEAD_LETTER_QUEUE,
@@ -76,9 +76,6 @@ class Upstream:
     client_id: str
     client_secret: str
     auth_method: str | None
-
-
-LOCAL_REFRESHER = f"{LOCAL_STACK_NAME}-refresher"
 
 
 def port_setting(name: str, default: int) -> int:

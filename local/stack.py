@@ -28,6 +28,7 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from local.lambda_runtime import LOCAL_REFRESHER
 from vcc_token_contract.vcc import REGIONS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,6 +199,7 @@ def invoke_async(
     event: dict[str, Any],
     dead_letters: DeadLetters | None,
     name: str = "event",
+    function_name: str = LOCAL_REFRESHER,
 ) -> None:
     """An asynchronous invocation as Lambda makes one: tried, retried twice on failure, then
     handed to the dead-letter queue with the error (without delays: Lambda waits minutes)."""
@@ -206,7 +208,7 @@ def invoke_async(
     failure: Exception | None = None
     for _ in range(1 + ASYNC_RETRIES):
         try:
-            handler(event, LambdaContext(f"{name}-{uuid.uuid4()}"))
+            handler(event, LambdaContext(f"{name}-{uuid.uuid4()}", function_name))
             return
         except Exception as error:  # what Lambda does with it: retry, then dead-letter
             failure = error
@@ -293,11 +295,11 @@ def _invoke(
     length = int(environ.get("CONTENT_LENGTH") or 0)
     event = json.loads(environ["wsgi.input"].read(length) or b"{}")
     if invocation == "Event":
-        args = (handler, event, dead_letters, "event")
+        args = (handler, event, dead_letters, "event", name)
         threading.Thread(target=invoke_async, args=args, daemon=True).start()
         start_response("202 Accepted", json_type)
         return [b""]
-    context = LambdaContext(f"{invocation.lower()}-{uuid.uuid4()}")
+    context = LambdaContext(f"{invocation.lower()}-{uuid.uuid4()}", name)
     try:
         result = handler(event, context)
     except Exception as error:  # what Lambda answers when the handler raises

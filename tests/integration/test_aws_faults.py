@@ -75,6 +75,19 @@ def test_dynamodb_faults_on_a_key_not_in_memory_are_a_quick_503(
     assert faults.requests["dynamodb.GetItem"] == 2  # standard retry mode: two attempts
 
 
+def test_a_dependency_faults_line_names_the_aws_operation_and_code_and_keeps_the_service(
+    faults: AwsFaultProxy, emulator: VccEmulator, vend_handler: Any, observed: Observed
+) -> None:
+    faults.inject(Fault("dynamodb", "throttle"))
+    invoke(vend_handler, api_event("emea", SCOPE))
+    lines = [json.loads(line) for line in observed.log_lines if "AWS dependency fault" in line]
+    assert lines
+    assert {
+        (line["service"], line["aws_service"], line["aws_operation"], line["aws_error_code"])
+        for line in lines
+    } == {("vcc-token-vending", "DynamoDB", "GetItem", "ProvisionedThroughputExceededException")}
+
+
 def test_a_slow_dynamodb_ends_inside_the_deadline(
     faults: AwsFaultProxy, emulator: VccEmulator, vend_handler: Any
 ) -> None:

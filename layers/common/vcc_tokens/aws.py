@@ -139,6 +139,7 @@ def calling(service: AwsService, resource: str) -> Iterator[None]:
 
 def fault(service: AwsService, resource: str, exc: BaseException) -> DependencyError:
     """The service's error for an AWS fault (counted and logged here, without AWS's text)."""
+    operation = getattr(exc, "operation_name", None)  # a ClientError's: GetItem, Decrypt...
     if isinstance(exc, ClientError):
         code = str(exc.response.get("Error", {}).get("Code", "unknown"))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
@@ -160,13 +161,23 @@ def fault(service: AwsService, resource: str, exc: BaseException) -> DependencyE
             service=service,
             aws_code=code,
         )
-    return _count(error)
+    return _count(error, operation)
 
 
-def _count(error: DependencyError) -> DependencyError:
+def _count(error: DependencyError, operation: str | None = None) -> DependencyError:
+    """Counted, and logged with the AWS service, operation and error code in fields of their
+    own (the logger's `service` field stays the function's)."""
     metrics.add_metric(name=Metric.DEPENDENCY_FAULTS, unit=MetricUnit.Count, value=1)
     metrics.add_metric(
         name=by_kind(Metric.DEPENDENCY_FAULTS, error.service), unit=MetricUnit.Count, value=1
     )
-    logger.warning("AWS dependency fault", extra={"service": error.service, "error": error.code})
+    logger.warning(
+        "AWS dependency fault",
+        extra={
+            "aws_service": error.service,
+            "aws_operation": operation,
+            "aws_error_code": error.aws_code,
+            "error": error.code,
+        },
+    )
     return error
