@@ -5,8 +5,10 @@
     2. POST .../refresh naming that token's SHA-256       (replaces it once: one VCC grant)
     3. POST /oauth2/token (client-credentials form)       (the OAuth 2.0 route)
     4. with --stack: every alarm of the stack (by its name prefix, `<stack>-`), none in ALARM,
-       and the refresher's last run, younger than twice the schedule's rate
+       and the refresher's last completed run, younger than twice the schedule's rate and
+       without a failed key (its summary line, `scheduled renewal finished`)
 
+Every check is printed: ok, FAILED, or "not run" and why (an API check after a failed one).
 Steps 1-3 need what a caller needs (the stack's CallerPolicy and an entitlement rule for the
 scope); step 4 the OperatorPolicy. A check that cannot look (no region, no permission, no alarm
 or log group by that name) fails, saying why: a smoke check that cannot see must not pass.
@@ -18,6 +20,7 @@ has not run lately, or anything else.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -34,19 +37,20 @@ from vcc_token_client.errors import (
     exit_code,
 )
 from vcc_token_client.sigv4 import SigV4RequestsAuth
-from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES
+from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES, RENEWAL_SUMMARY
 from vcc_token_contract.names import log_group
 
 
 @dataclass(frozen=True)
 class Check:
     name: str
-    outcome: str  # "ok", "FAIL" or "skip"
+    outcome: str  # "ok", "FAIL" or "not run"
     detail: str
     exit_code: Exit = Exit.OK  # what a failure of this check makes the command exit with
 
     def line(self) -> str:
-        return f"{self.outcome:<4}  {self.name}: {self.detail}"
+        shown = {"FAIL": "FAILED"}.get(self.outcome, self.outcome)
+        return f"{shown:<7}  {self.name}: {self.detail}"
 
 
 def smoke(
@@ -80,20 +84,29 @@ def _failed(name: str, error: TokenServiceError) -> Check:
 def _api_checks(
     client: TokenClient, api_url: str, region: str, scope: str, auth: SigV4RequestsAuth
 ) -> list[Check]:
-    get = f"GET /tokens/{region}/{scope}"
+    """The three API checks in order; after a failed one, the rest are listed as not run."""
+    names = [
+        f"GET /tokens/{region}/{scope}",
+        f"POST /tokens/{region}/{scope}/refresh",
+        "POST /oauth2/token",
+    ]
+    checks: list[Check] = []
     try:
         token = client.token(region, scope)
-    except TokenServiceError as error:
-        return [_failed(get, error)]
-    checks = [Check(get, "ok", f"a token with {int(token.seconds_left())} s left")]
-    refresh = f"POST /tokens/{region}/{scope}/refresh"
-    try:
+        checks.append(Check(names[0], "ok", f"a token with {int(token.seconds_left())} s left"))
         replaced = client.refresh(region, scope, token.sha256)
+        kept = "replaced" if replaced.sha256 != token.sha256 else "kept (refreshed lately)"
+        checks.append(Check(names[1], "ok", f"the token was {kept}"))
+        checks.append(_oauth_check(names[2], api_url, region, scope, auth))
     except TokenServiceError as error:
-        return [*checks, _failed(refresh, error)]
-    replaced_or_kept = "replaced" if replaced.sha256 != token.sha256 else "kept (refreshed lately)"
-    checks.append(Check(refresh, "ok", f"the token was {replaced_or_kept}"))
-    oauth = "POST /oauth2/token"
+        checks.append(_failed(names[len(checks)], error))
+    not_run = f"not run: {names[len(checks) - 1]} failed"
+    return checks + [Check(name, "not run", not_run) for name in names[len(checks) :]]
+
+
+def _oauth_check(
+    name: str, api_url: str, region: str, scope: str, auth: SigV4RequestsAuth
+) -> Check:
     try:
         response = requests.post(
             api_url.rstrip("/") + "/oauth2/token",
@@ -103,14 +116,12 @@ def _api_checks(
         )
         body: Any = response.json()
     except (requests.RequestException, ValueError) as exc:
-        return [
-            *checks,
-            _failed(oauth, ServiceUnreachable(None, "unreachable", type(exc).__name__)),
-        ]
+        return _failed(name, ServiceUnreachable(None, "unreachable", type(exc).__name__))
     if response.status_code != 200 or body.get("token_type") != "Bearer":
-        refused = error_for(response.status_code, body, response.headers.get("Retry-After"))
-        return [*checks, _failed(oauth, refused)]
-    return [*checks, Check(oauth, "ok", f"a Bearer token with {body.get('expires_in')} s left")]
+        return _failed(
+            name, error_for(response.status_code, body, response.headers.get("Retry-After"))
+        )
+    return Check(name, "ok", f"a Bearer token with {body.get('expires_in')} s left")
 
 
 def alarm_states(session: botocore.session.Session, stack: str) -> Check:
@@ -142,36 +153,66 @@ def alarm_states(session: botocore.session.Session, stack: str) -> Check:
 def refresher_last_run(
     session: botocore.session.Session, stack: str, rate_minutes: int = DEFAULT_RENEW_RATE_MINUTES
 ) -> Check:
-    """The refresher's log group has an event younger than twice the schedule's rate."""
+    """The refresher's last completed run (its summary line) is younger than twice the
+    schedule's rate and failed no key. A run that crashed (and went to the dead-letter queue)
+    logs no summary: if none completed since, this fails too."""
     group = log_group(stack, "refresher")
     try:
-        logs: Any = session.create_client("logs")
-        answer = logs.describe_log_streams(
-            logGroupName=group, orderBy="LastEventTime", descending=True, limit=1
-        )
+        summary = _last_summary(session, group, 2 * rate_minutes)
     except Exception as exc:  # botocore's errors: say which, never the service's text
         if _code(exc) == "ResourceNotFoundException":
-            return Check(
-                "refresher",
-                "FAIL",
-                f"no log group {group}: is the stack's name right?",
-                Exit.FAILED,
-            )
+            why = f"no log group {group}: is the stack's name right?"
+            return Check("refresher", "FAIL", why, Exit.FAILED)
         return Check("refresher", "FAIL", f"cannot read {group} ({_code(exc)})", Exit.UNREACHABLE)
-    streams = answer.get("logStreams", [])
-    last = streams[0].get("lastEventTimestamp") if streams else None
-    if last is None:
-        return Check("refresher", "FAIL", f"no run logged in {group} yet", Exit.FAILED)
-    minutes = (time.time() - last / 1000) / 60
-    if minutes > 2 * rate_minutes:
-        return Check(
-            "refresher",
-            "FAIL",
-            f"last run logged {minutes:.0f} min ago, over twice the schedule's {rate_minutes} min "
-            "(docs/operating.md: the refresher is not running)",
-            Exit.FAILED,
+    return _judged_run(summary, group, rate_minutes)
+
+
+def _judged_run(summary: tuple[int, dict[str, Any]] | None, group: str, rate_minutes: int) -> Check:
+    if summary is None:
+        why = (
+            f"no completed run logged in {group} in the last {2 * rate_minutes} min, twice the "
+            f"schedule's {rate_minutes} min (docs/operating.md: the refresher is not running, "
+            "or its runs fail: see its dead-letter queue)"
         )
-    return Check("refresher", "ok", f"last run logged {minutes:.0f} min ago")
+        return Check("refresher", "FAIL", why, Exit.FAILED)
+    at, line = summary
+    minutes = (time.time() - at / 1000) / 60
+    failed = line.get("failed") or []
+    if failed:
+        keys = "; ".join(str(item) for item in failed)
+        why = f"the last run ({minutes:.0f} min ago) failed {len(failed)} key(s): {keys[:300]}"
+        return Check("refresher", "FAIL", why, Exit.FAILED)
+    renewed = line.get("renewed", 0)
+    return Check(
+        "refresher", "ok", f"last run {minutes:.0f} min ago, {renewed} renewed, none failed"
+    )
+
+
+def _last_summary(
+    session: botocore.session.Session, group: str, window_minutes: int
+) -> tuple[int, dict[str, Any]] | None:
+    """(timestamp, line) of the latest summary line within the window, if any."""
+    logs: Any = session.create_client("logs")
+    request: dict[str, Any] = {
+        "logGroupName": group,
+        "filterPattern": f'"{RENEWAL_SUMMARY}"',
+        "startTime": int((time.time() - window_minutes * 60) * 1000),
+    }
+    latest: tuple[int, dict[str, Any]] | None = None
+    for page in logs.get_paginator("filter_log_events").paginate(**request):
+        for event in page.get("events", []):
+            try:
+                line = json.loads(event.get("message", ""))
+            except ValueError:
+                continue
+            at = int(event.get("timestamp", 0))
+            if (
+                isinstance(line, dict)
+                and line.get("message") == RENEWAL_SUMMARY
+                and (not latest or at >= latest[0])
+            ):
+                latest = (at, line)
+    return latest
 
 
 def _code(exc: Exception) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from vcc_token_contract.events import RENEW, ROTATE
+from vcc_token_contract.events import RENEW, RENEWAL_SUMMARY, ROTATE
 from vcc_token_contract.metrics import Metric
 from vcc_tokens.config import get_settings
 from vcc_tokens.errors import InvalidRequest, VendError
@@ -59,7 +59,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     }
     if rotations:
         summary["rotations"] = rotations
-    logger.info("scheduled renewal finished", extra=summary)
+    logger.info(RENEWAL_SUMMARY, extra=summary)
     return summary
 
 

@@ -34,6 +34,7 @@ from tests.stack_support import (
     running_stack,
     start_stack,
 )
+from vcc_token_contract.events import RENEWAL_SUMMARY
 
 pytestmark = pytest.mark.integration
 
@@ -129,7 +130,7 @@ def test_the_smoke_check_passes_against_make_run(
     assert outcomes == ["ok", "ok", "ok", "ok", "ok"], out
     for alarm in ("upstream-errors", "credential-rejected", "renewal-failures"):
         assert alarm in out
-    assert "refresher: last run logged 0 min ago" in out
+    assert "refresher: last run 0 min ago, 0 renewed, none failed" in out
     assert out.splitlines()[-1] == "smoke check passed"
     # and the token it handled is nowhere in what it printed
     current = stack.get("/tokens/nam/users:read", engineer).json()["access_token"]
@@ -142,8 +143,8 @@ def test_the_smoke_check_fails_when_it_cannot_see(
     # A stack name with no alarms and no refresher log group: both checks fail, saying why
     assert smoke(stack, CALLERS[2], monkeypatch, "no-such-stack") == 1
     out = capsys.readouterr().out
-    assert "FAIL  alarms: no alarm is named no-such-stack-*" in out
-    assert "FAIL  refresher: no log group /aws/lambda/no-such-stack/refresher" in out
+    assert "FAILED   alarms: no alarm is named no-such-stack-*" in out
+    assert "FAILED   refresher: no log group /aws/lambda/no-such-stack/refresher" in out
     assert out.splitlines()[-1] == "smoke check FAILED"
     # No AWS region: the alarms cannot be read, which is a failure (exit 5), not a skip
     monkeypatch.delenv("AWS_DEFAULT_REGION")
@@ -155,34 +156,71 @@ def test_the_smoke_check_fails_when_it_cannot_see(
     )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 5, out
-    assert "FAIL  alarms: cannot read them (NoRegionError)" in out
+    assert "FAILED   alarms: cannot read them (NoRegionError)" in out
 
 
-def test_the_smoke_check_fails_for_a_refresher_that_stopped_running(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # Given a stack whose alarms are fine but whose refresher last logged 30 minutes ago
+def stack_with_refresher_lines(stack: Stack, name: str, lines: list[tuple[float, str]]) -> None:
+    """A stack `name` whose alarms are fine and whose refresher logged `lines` (minutes ago,
+    message) to its log group."""
     aws = {"endpoint_url": stack.aws_endpoint, "region_name": "eu-west-1"}
     keys = {"aws_access_key_id": "LOCALTEST", "aws_secret_access_key": "local-only"}
     boto3.client("cloudwatch", **aws, **keys).put_metric_alarm(
-        AlarmName="stale-upstream-errors", MetricName="UpstreamErrors", Namespace="VccTokenVending",
-        Statistic="Sum", Period=300, EvaluationPeriods=1, Threshold=5,
-        ComparisonOperator="GreaterThanOrEqualToThreshold",
+        AlarmName=f"{name}-upstream-errors", MetricName="UpstreamErrors",
+        Namespace="VccTokenVending", Statistic="Sum", Period=300, EvaluationPeriods=1,
+        Threshold=5, ComparisonOperator="GreaterThanOrEqualToThreshold",
     )  # fmt: skip
     logs = boto3.client("logs", **aws, **keys)
-    group = "/aws/lambda/stale/refresher"
+    group = f"/aws/lambda/{name}/refresher"
     logs.create_log_group(logGroupName=group)
     logs.create_log_stream(logGroupName=group, logStreamName="s")
-    then = int((time.time() - 30 * 60) * 1000)
-    logs.put_log_events(
-        logGroupName=group, logStreamName="s", logEvents=[{"timestamp": then, "message": "run"}]
-    )
-    # When smoke checks it (the schedule's rate: 5 minutes)
-    code = smoke(stack, CALLERS[2], monkeypatch, "stale")
+    events = [
+        {"timestamp": int((time.time() - minutes * 60) * 1000), "message": message}
+        for minutes, message in sorted(lines, reverse=True)
+    ]
+    logs.put_log_events(logGroupName=group, logStreamName="s", logEvents=events)
+
+
+def summary(**fields: object) -> str:
+    line = {"level": "INFO", "message": RENEWAL_SUMMARY, "renewed": 1, "failed": [], **fields}
+    return json.dumps(line)
+
+
+@pytest.mark.parametrize(
+    ("name", "lines", "says"),
+    [
+        (  # stopped: its last summary is 30 minutes old (the schedule's rate: 5 minutes)
+            "stale",
+            [(30, summary())],
+            "FAILED   refresher: no completed run logged in /aws/lambda/stale/refresher in the "
+            "last 10 min, twice the schedule's 5 min",
+        ),
+        (  # its last run failed a key
+            "failing",
+            [(20, summary()), (1, summary(failed=["emea#stats: upstream_unavailable"]))],
+            "FAILED   refresher: the last run (1 min ago) failed 1 key(s): emea#stats: "
+            "upstream_unavailable",
+        ),
+        (  # its runs crash (dead-lettered): lines, but no summary since the last good one
+            "crashing",
+            [(30, summary()), (2, '{"level": "ERROR", "message": "boom"}')],
+            "FAILED   refresher: no completed run logged",
+        ),
+    ],
+)
+def test_the_smoke_check_fails_for_a_refresher_that_is_not_renewing(
+    stack: Stack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    lines: list[tuple[float, str]],
+    says: str,
+) -> None:
+    stack_with_refresher_lines(stack, name, lines)
+    code = smoke(stack, CALLERS[2], monkeypatch, name)
     out = capsys.readouterr().out
-    # Then it fails, naming the age and the rate
     assert code == 1, out
-    assert "FAIL  refresher: last run logged 30 min ago, over twice the schedule's 5 min" in out
+    assert says in out
+    assert "ok       alarms" in out
 
 
 def test_the_smoke_check_fails_clearly_outside_the_resource_policy(
@@ -191,8 +229,13 @@ def test_the_smoke_check_fails_clearly_outside_the_resource_policy(
     code = smoke(stack, CALLERS[3], monkeypatch)
     out = capsys.readouterr().out
     assert code == 3, out
-    assert out.splitlines()[0].startswith("FAIL  GET /tokens/nam/users:read: 403")
+    assert out.splitlines()[0].startswith("FAILED   GET /tokens/nam/users:read: 403")
     assert "with an explicit deny" in out.splitlines()[0]
+    # the checks after it are listed as not run, and why: none vanishes from the output
+    assert out.splitlines()[1:3] == [
+        "not run  POST /tokens/nam/users:read/refresh: not run: GET /tokens/nam/users:read failed",
+        "not run  POST /oauth2/token: not run: GET /tokens/nam/users:read failed",
+    ]
     assert out.splitlines()[-1] == "smoke check FAILED"
 
 

@@ -6,6 +6,9 @@ from __future__ import annotations
 # The scheduled refresher's period unless the stack's RefreshRateMinutes says otherwise (the
 # template's default is tied to it by a test)
 DEFAULT_RENEW_RATE_MINUTES = 5
+# The scheduled run's summary line (its fields: renewed, fresh, idle, unreadable, orphaned and
+# failed, "<key>: <reason>" per failed key), which `vcc-token admin smoke --stack` reads back
+RENEWAL_SUMMARY = "scheduled renewal finished"
 RENEW = "renew"
 ROTATE = "rotate"
 RENEW_SHAPE = '{"renew": {"region", "scope", "lease_owner"}}'
