@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import botocore.session
+from botocore.config import Config
 
 from vcc_token_client.errors import Exit, TokenServiceError
 
@@ -40,10 +41,12 @@ def service_code() -> Iterator[None]:
         ) from None
 
 
-def aws_client(service: str, session: botocore.session.Session | None) -> Any:
+def aws_client(
+    service: str, session: botocore.session.Session | None, config: Config | None = None
+) -> Any:
     """A client, or an AdminError (exit 5) saying what is missing (no region, typically)."""
     try:
-        return (session or botocore.session.get_session()).create_client(service)
+        return (session or botocore.session.get_session()).create_client(service, config=config)
     except Exception as exc:  # NoRegionError and the like: say which, never a traceback
         raise AdminError(
             f"cannot make an AWS {service} client ({type(exc).__name__}): set AWS_REGION "

@@ -223,10 +223,11 @@ def run_dead_letters(args: argparse.Namespace) -> Exit:
     from vcc_token_client import dead_letters
 
     if args.action == "list":
-        letters = dead_letters.listed(args.queue_url)
+        letters, about = dead_letters.listed(args.queue_url)
         for letter in letters:
             print(letter.line())
-        print(f"{len(letters)} dead letter{'' if len(letters) == 1 else 's'}")
+        plural = "" if len(letters) == 1 else "s"
+        print(f"{len(letters)} dead letter{plural} listed, of about {about} in the queue")
         return Exit.OK
     if args.action == "redrive":
         if not args.function:

@@ -22,14 +22,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 import botocore.session
+from botocore.config import Config
 
 from vcc_token_client.admin_support import AdminError, aws_client, aws_error
 from vcc_token_client.errors import Exit
-from vcc_token_contract.events import RENEW, ROTATE
+from vcc_token_contract.events import REFRESHER_TIMEOUT_SECONDS, RENEW, ROTATE
 
 MAX_LISTED = 100  # messages one listing shows (a queue holds at most a few per failed run)
 RECEIVE_ROUNDS = 20  # receives per listing: each answers up to 10 messages
-REDRIVE_VISIBILITY = 120  # seconds a message being redriven is hidden (the refresher's timeout)
+# A redriven event: hidden from other readers while the refresher runs it, and waited for as
+# long as it may run, invoked once (botocore's retries would run it again after a read timeout)
+REDRIVE_VISIBILITY = REFRESHER_TIMEOUT_SECONDS + 30
+REDRIVE_INVOKE = Config(
+    read_timeout=REFRESHER_TIMEOUT_SECONDS + 10, retries={"total_max_attempts": 1}
+)
 # What Lambda (ErrorCode, ErrorMessage) and EventBridge (ERROR_CODE, ERROR_MESSAGE) attach
 REASON_ATTRIBUTES = ("ErrorCode", "ErrorMessage", "ERROR_CODE", "ERROR_MESSAGE")
 
@@ -58,8 +64,11 @@ class DeadLetter:
         return f"{self.sent_at}  {self.message_id[:8]}  {self.what}: {self.reason}"
 
 
-def listed(queue_url: str, session: botocore.session.Session | None = None) -> list[DeadLetter]:
-    """The queue's messages, left in it (received with no visibility timeout)."""
+def listed(
+    queue_url: str, session: botocore.session.Session | None = None
+) -> tuple[list[DeadLetter], int]:
+    """The queue's messages, left in it (received with no visibility timeout), and about how
+    many it holds, by its own count: a receive answers only some of them."""
     sqs = aws_client("sqs", session)
     found: dict[str, DeadLetter] = {}
     for message in _received(sqs, queue_url, visibility=0):  # may answer a message twice
@@ -67,7 +76,16 @@ def listed(queue_url: str, session: botocore.session.Session | None = None) -> l
         found.setdefault(letter.message_id, letter)
         if len(found) >= MAX_LISTED:
             break
-    return sorted(found.values(), key=lambda letter: letter.sent_at)
+    return sorted(found.values(), key=lambda letter: letter.sent_at), _count(sqs, queue_url)
+
+
+def _count(sqs: Any, queue_url: str) -> int:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    try:
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)
+    except Exception as exc:  # botocore's errors: say which, never the service's text
+        raise aws_error(exc, f"the queue {queue_url}") from None
+    return sum(int(attributes.get("Attributes", {}).get(name, 0)) for name in names)
 
 
 def redrive(
@@ -75,7 +93,7 @@ def redrive(
 ) -> tuple[int, list[str]]:
     """Each message's event sent to the refresher again; removed when it succeeded. (redriven,
     what failed again and why)."""
-    sqs, lambda_ = aws_client("sqs", session), aws_client("lambda", session)
+    sqs, lambda_ = aws_client("sqs", session), aws_client("lambda", session, REDRIVE_INVOKE)
     redriven, failed = 0, []
     for message in _received(sqs, queue_url, visibility=REDRIVE_VISIBILITY):
         letter = _letter(message)

@@ -373,7 +373,7 @@ def test_dead_letters_fail_list_redrive_and_the_queue_empties(
         assert vcc_token([*dead, "list"]) == 0
         listed = capsys.readouterr().out
         assert "a scheduled run: 200: DependencyError: " in listed
-        assert listed.rstrip().endswith("1 dead letter")
+        assert listed.rstrip().endswith("1 dead letter listed, of about 1 in the queue")
         # Then, the cause fixed, a redrive runs it again and empties the queue (the alarm's
         # metric, the visible messages, is back to 0: it clears)
         create_table_from_template(dynamodb, "vcc-tokens-local")

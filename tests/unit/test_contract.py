@@ -144,3 +144,10 @@ def test_no_log_level_the_template_offers_drops_the_ledger_line() -> None:
     offered = load_template()["Parameters"]["LogLevel"]["AllowedValues"]
     assert offered
     assert all(logging.getLevelName(level) <= logging.INFO for level in offered)
+
+
+def test_what_waits_for_the_refresher_waits_as_long_as_the_template_lets_it_run() -> None:
+    from vcc_token_contract.events import REFRESHER_TIMEOUT_SECONDS
+
+    refresher = load_template()["Resources"]["RefreshFunction"]["Properties"]
+    assert refresher["Timeout"] == REFRESHER_TIMEOUT_SECONDS

@@ -6,6 +6,9 @@ from __future__ import annotations
 # The scheduled refresher's period unless the stack's RefreshRateMinutes says otherwise (the
 # template's default is tied to it by a test)
 DEFAULT_RENEW_RATE_MINUTES = 5
+# How long one refresher run may take (the template's RefreshFunction Timeout, tied by a test):
+# what a synchronous invocation of it (`admin rotate`, a redrive) must wait for
+REFRESHER_TIMEOUT_SECONDS = 120
 # The scheduled run's summary line (its fields: renewed, fresh, idle, unreadable, orphaned and
 # failed, "<key>: <reason>" per failed key), which `vcc-token admin smoke --stack` reads back
 RENEWAL_SUMMARY = "scheduled renewal finished"
