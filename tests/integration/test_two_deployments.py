@@ -42,6 +42,15 @@ def operator(two: Stack, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return description
 
 
+def changed(description: dict[str, Any], tmp_path: Path, number: int, **values: str) -> Path:
+    """A copy of the description, deployment `number` given other `values`, in a file."""
+    copy = json.loads(json.dumps(description))
+    copy["deployments"][number].update(values)
+    path = tmp_path / f"deployments-{number}.json"
+    path.write_text(json.dumps(copy))
+    return path
+
+
 def test_make_run_describes_both_deployments(two: Stack, operator: dict[str, Any]) -> None:
     first, second = load_deployments(two.exports["VCC_TOKEN_DEPLOYMENTS"])
     assert (first.url, first.region) == (two.url, "eu-west-1")
@@ -58,10 +67,7 @@ def test_who_had_asks_every_deployment_and_finds_a_token_the_second_served_after
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given the first region's API down (its logs still readable), a job fails over to the second
-    down = json.loads(json.dumps(operator))
-    down["deployments"][0]["url"] = f"http://127.0.0.1:{free_port()}"
-    failover = tmp_path / "first-down.json"
-    failover.write_text(json.dumps(down))
+    failover = changed(operator, tmp_path, 0, url=f"http://127.0.0.1:{free_port()}")
     monkeypatch.delenv("VCC_TOKEN_SERVICE_URL")  # --url (or its variable) would win
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", ORDERS["access_key_id"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", ORDERS["secret_access_key"])
@@ -89,10 +95,7 @@ def test_a_deployment_that_cannot_be_read_is_named_and_the_answer_is_incomplete(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    broken = json.loads(json.dumps(operator))
-    broken["deployments"][1]["aws_endpoint"] = f"http://127.0.0.1:{free_port()}"
-    path = tmp_path / "second-unreadable.json"
-    path.write_text(json.dumps(broken))
+    path = changed(operator, tmp_path, 1, aws_endpoint=f"http://127.0.0.1:{free_port()}")
     never = hashlib.sha256(b"never one of ours").hexdigest()
     assert vcc_token(["admin", "who-had", never, "--deployments", str(path)]) == Exit.INCOMPLETE
     said = capsys.readouterr().out
