@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
+import subprocess  # nosec B404: runs make run's own module again, fixed arguments
 import sys
 import threading
 import time
@@ -58,7 +58,7 @@ class SecondDeployment:
             "LOCAL_AWS_REGION": SECOND_REGION,
             "LOCAL_DEPLOYMENTS": "1",
         }
-        process = subprocess.Popen(
+        process = subprocess.Popen(  # nosec B603: this interpreter, fixed arguments
             [sys.executable, "-m", "local.run"],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )  # fmt: skip
@@ -76,7 +76,8 @@ class SecondDeployment:
 
 
 def _read_until_ready(process: subprocess.Popen[str]) -> dict[str, str]:
-    assert process.stdout is not None  # noqa: S101 (Popen was given stdout=PIPE)
+    if process.stdout is None:  # Popen was given stdout=PIPE
+        raise DeploymentsError("the second deployment's output cannot be read")
     deadline = time.monotonic() + READY_WITHIN
     exports: dict[str, str] = {}
     for line in process.stdout:
