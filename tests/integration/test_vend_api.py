@@ -501,3 +501,35 @@ def test_a_configuration_error_is_one_line_and_a_500_saying_misconfigured(
         "REFRESH_RATE_MINUTES is the former name of RENEW_RATE_MINUTES" in p for p in problems
     )
     assert "Traceback" not in "\n".join(observed.log_lines)
+
+
+def test_a_rejection_the_vend_path_met_is_in_admin_status(
+    service: Service,
+    emulator: VccEmulator,
+    vend_handler: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from vcc_token_client.cli import main as vcc_token
+
+    # Given VCC refusing the nam credential (a wrong secret), the refresher never having run
+    monkeypatch.setenv("ROTATION_GRACE_SECONDS", "0")
+    client, method = CLIENTS["nam"]
+    service.set_secret("nam", client.client_id, "wrong-" + client.client_secret, method)
+    # When callers ask the vending function for two scopes of that credential
+    for scope in ("users:read", "stats", "users:read"):
+        assert invoke(vend_handler, event("nam", scope)).status == 502
+    # Then the operator's first look, admin status, shows the rejection for that credential
+    capsys.readouterr()  # the function's own output (its metrics) aside
+    assert vcc_token(["admin", "status", "--table", service.table_name, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    [health] = [row for row in rows if row.get("credential") == "nam/default"]
+    assert health["last_rejection"].startswith("invalid_client at ")
+    assert health["last_grant_at"] is None
+    # and a grant the vending function got is recorded too
+    invoke(vend_handler, event("emea", "users:read"))
+    capsys.readouterr()
+    assert vcc_token(["admin", "status", "--table", service.table_name, "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    [emea] = [row for row in rows if row.get("credential") == "emea/default"]
+    assert emea["last_grant_at"] is not None

@@ -1,5 +1,9 @@
 """Credential health: per credential, the last grant VCC gave, the last rejection
-(`invalid_client`, `invalid_scope`) and the last rotation's outcome, as the refresher saw them.
+(`invalid_client`, `invalid_scope`) and the last rotation's outcome, as any function saw them:
+the refresher records every outcome, the vending function at most one grant and one rejection
+per credential and interval (ThrottledHealthLog), and only when it asked VCC (never on a cached
+answer's path), so `vcc-token admin status` answers the credential alarm's first question
+whichever function VCC refused.
 
 Stored in the token table as one item per credential, `health#<region>#<credential>` (the token
 cache skips these items), read by `vcc-token admin status`. The same item serializes rotations: a
@@ -12,7 +16,9 @@ credential raises the alarm while callers are still served valid tokens.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -58,6 +64,39 @@ class HealthLog(ABC):
     ) -> None:
         """`outcome`: "promoted", or why the pending secret was not (no secret in it); ends the
         claim on `version`."""
+
+
+class ThrottledHealthLog(HealthLog):
+    """The vending function's: the same records, at most one write per credential and kind
+    (grant, rejection) per `interval` seconds from this execution environment."""
+
+    def __init__(
+        self, inner: HealthLog, interval: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._inner = inner
+        self._interval = interval
+        self._clock = clock
+        self._written: dict[tuple[str, str, str], float] = {}
+
+    def granted(self, region: str, credential: str, at: float) -> None:
+        if self._due("grant", region, credential):
+            self._inner.granted(region, credential, at)
+
+    def rejected(self, region: str, credential: str, code: str, at: float) -> None:
+        if self._due("rejection", region, credential):
+            self._inner.rejected(region, credential, code, at)
+
+    def rotated(
+        self, region: str, credential: str, outcome: str, at: float, version: str = ""
+    ) -> None:
+        self._inner.rotated(region, credential, outcome, at, version)
+
+    def _due(self, kind: str, region: str, credential: str) -> bool:
+        now, key = self._clock(), (kind, region, credential)
+        if now - self._written.get(key, -self._interval) < self._interval:
+            return False
+        self._written[key] = now
+        return True
 
 
 class DynamoDBHealthLog(HealthLog):

@@ -17,7 +17,7 @@ from vcc_tokens.cache import MAX_TOKEN_BYTES, DynamoDBTokenCache
 from vcc_tokens.config import Settings, get_settings
 from vcc_tokens.credentials import SecretsManagerCredentialStore
 from vcc_tokens.entitlements import EntitlementStore, SsmEntitlementStore
-from vcc_tokens.health import DynamoDBHealthLog
+from vcc_tokens.health import DynamoDBHealthLog, ThrottledHealthLog
 from vcc_tokens.renewal import LambdaRenewer, Renewer
 from vcc_tokens.sealing import KmsEnvelopeCipher
 from vcc_tokens.upstream import VccTokenEndpoint
@@ -102,8 +102,15 @@ def vendor_on(
     records_health: bool = False,
     renewer: Renewer | None = None,
 ) -> TokenVendor:
-    """`records_health`: the refresher's, which records each credential's outcomes."""
+    """`records_health`: the refresher's, which records each credential's every outcome; a
+    vending instance records at most one grant and one rejection per credential per renewal
+    period (vcc_tokens.health.ThrottledHealthLog)."""
     settings = reach.settings
+    health = (
+        reach.health
+        if records_health
+        else ThrottledHealthLog(reach.health, settings.renew_rate_seconds)
+    )
     return TokenVendor(
         settings=settings,
         cache=reach.cache,
@@ -112,7 +119,7 @@ def vendor_on(
         memory=MemoryCache(settings.memory_cache_seconds),
         renewer=renewer or renewal_function(settings),
         clock=clock,
-        health=reach.health if records_health else None,
+        health=health,
     )
 
 
