@@ -56,7 +56,8 @@ from local.stack import (
     start_moto_server,
     stop_server,
 )
-from local.vcc_emulator import DEMO_CLIENTS, VccEmulator
+from local.vcc_emulator import DEMO_CLIENTS, VccEmulator, demo_client
+from vcc_token_contract.vcc import REGIONS
 
 TABLE = "vcc-tokens-local"
 SECRET_PREFIX = "vcc/local/"
@@ -76,6 +77,8 @@ class Upstream:
     client_id: str
     client_secret: str
     auth_method: str | None
+    # (client_id, client_secret) per region, when each region has its own (the emulator's)
+    per_region: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def port_setting(name: str, default: int) -> int:
@@ -325,9 +328,15 @@ def start_upstream(upstream: Upstream | None, running: Running) -> tuple[Upstrea
         lambda: VccEmulator(DEMO_CLIENTS, port=emulator_port, latency=latency).start(),
     )
     running.stops.append(emulator.stop)
-    client = DEMO_CLIENTS[0]
-    token_url = emulator.token_url_template
-    return Upstream(token_url, client.client_id, client.client_secret, None), emulator.base_url
+    client = DEMO_CLIENTS[0]  # for every region, as a configured VCC would be (a second stack)
+    own: dict[str, tuple[str, str]] = {
+        region: (demo_client(region).client_id, demo_client(region).client_secret)
+        for region in REGIONS
+    }
+    upstream = Upstream(
+        emulator.token_url_template, client.client_id, client.client_secret, None, own
+    )
+    return upstream, emulator.base_url
 
 
 def seed(inputs: Inputs, upstream: Upstream, aws_endpoint: str) -> None:
@@ -340,6 +349,7 @@ def seed(inputs: Inputs, upstream: Upstream, aws_endpoint: str) -> None:
         client_id=upstream.client_id,
         client_secret=upstream.client_secret,
         auth_method=upstream.auth_method,
+        region_clients=upstream.per_region,
     )
     os.environ.update(
         {

@@ -15,7 +15,7 @@ import re
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +136,8 @@ class LocalDeployment:
     client_id: str
     client_secret: str
     auth_method: str | None = None
+    # a region's own (client_id, client_secret), else the one above
+    region_clients: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def seed(self, aws_endpoint: str) -> dict[str, str]:
         """Create the KMS key (with the alias LOCAL_KEY_ALIAS), the table (from template.yaml),
@@ -156,12 +158,11 @@ class LocalDeployment:
         aws.client("sqs", endpoint_url=aws_endpoint).create_queue(QueueName=DEAD_LETTER_QUEUE)
         secretsmanager = aws.client("secretsmanager", endpoint_url=aws_endpoint)
         for region in REGIONS:
+            client_id, secret = self.region_clients.get(
+                region, (self.client_id, self.client_secret)
+            )
             put_region_secret(
-                secretsmanager,
-                self.secret_prefix + region,
-                self.client_id,
-                self.client_secret,
-                self.auth_method,
+                secretsmanager, self.secret_prefix + region, client_id, secret, self.auth_method
             )
         return {
             **LOCAL_AWS_ENV,

@@ -466,7 +466,21 @@ def reissue_answer(emulator: VccEmulator, body: bytes) -> tuple[int, Any]:
 
 
 DEMO_SCOPES = frozenset(s for s in SCOPES if s.endswith(":read") or s == "stats")  # reads only
-DEMO_CLIENTS = [Client("demo-client", "demo-secret-not-for-production", DEMO_SCOPES)]
+# One client for every region (what the benchmark and a second local deployment use), then one
+# per region, which make run seeds each region's secret with: re-issuing one region's secret
+# (the rotation rehearsal) leaves the other regions' working
+DEMO_CLIENTS = [
+    Client("demo-client", "demo-secret-not-for-production", DEMO_SCOPES),
+    *(
+        Client(f"demo-{region}", f"demo-{region}-secret-not-for-production", DEMO_SCOPES)
+        for region in REGIONS
+    ),
+]
+
+
+def demo_client(region: str) -> Client:
+    """The emulator's demo client that make run seeds `region`'s secret with."""
+    return next(client for client in DEMO_CLIENTS if client.client_id == f"demo-{region}")
 
 
 def describe(emulator: VccEmulator) -> str:

@@ -530,3 +530,29 @@ def test_a_configured_upstream_replaces_the_emulator(emulator: VccEmulator) -> N
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=15)
     assert process.returncode == 0
+
+
+def test_rotating_one_regions_secret_leaves_the_other_regions_served(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each region's seeded secret is its own emulator client (docs/operating.md's rehearsal
+    re-issues emea's): the others keep working at their next renewal."""
+    from local.run import SECRET_PREFIX, TABLE
+
+    with own_stack() as quick:
+        caller = CALLERS[2]  # the engineer: every read scope in every region
+        reissued = requests.post(
+            quick.emulator_url + "/_emulator/reissue",
+            json={"client_id": "demo-emea", "previous_for": 0},  # the old secret refused at once
+            timeout=10,
+        ).json()["client_secret"]
+        as_operator(quick, monkeypatch)
+        monkeypatch.setattr("sys.stdin", io.StringIO(reissued))
+        rotate = ["admin", "rotate", "--region", "emea", "--function", LOCAL_REFRESHER]
+        rotate += ["--secret-prefix", SECRET_PREFIX, "--scope", "users:read"]
+        assert vcc_token(rotate) == 0, capsys.readouterr()
+        for region in ("nam", "apac"):  # nothing cached: each is fetched anew from VCC
+            purge = ["admin", "purge", "--table", TABLE, "--region", region, "--yes"]
+            assert vcc_token(purge) == 0
+            assert quick.get(f"/tokens/{region}/users:read", caller).status_code == 200
+        assert quick.get("/tokens/emea/stats", caller).status_code == 200

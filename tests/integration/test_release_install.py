@@ -95,7 +95,7 @@ def test_the_released_client_runs_every_admin_verb_against_make_run(
     assert admin(released, stack, *smoke).rstrip().endswith("smoke check passed")
     reissued = requests.post(
         exports["VCC_EMULATOR_URL"] + "/_emulator/reissue",
-        json={"client_id": "demo-client", "previous_for": 300},
+        json={"client_id": "demo-nam", "previous_for": 300},
         timeout=10,
     ).json()["client_secret"]
     rotate = ["rotate", "--region", "nam", "--function", exports["LOCAL_REFRESHER"]]
