@@ -156,8 +156,10 @@ class ApiFront:
         invoke_lock: threading.Lock | None = None,
         client_timeout: float = CLIENT_TIMEOUT,
         resource_policy: ResourcePolicy | None = None,
+        on_answer: Callable[[int], None] | None = None,
     ) -> None:
         self.routes = routes
+        self.on_answer = on_answer  # told each answer's status (API Gateway's 5XXError metric)
         # The API's resource policy (iam.gateway); None lets every verified caller in.
         self.resource_policy = resource_policy
         self.handlers = handlers
@@ -211,6 +213,8 @@ class ApiFront:
             body,
             environ.get("REMOTE_ADDR", ""),
         )
+        if self.on_answer is not None:
+            self.on_answer(status)
         response_headers["Content-Length"] = str(len(data))
         start_response(f"{status} {HTTPStatus(status).phrase}", list(response_headers.items()))
         return [data] if environ["REQUEST_METHOD"] != "HEAD" else []

@@ -28,6 +28,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,8 @@ from iam.deployment import TemplateError
 from iam.evaluation import EvaluatorMissing
 from iam.gateway import LocalCaller, resource_policy
 from local import deployments
+from local.alarms import AlarmEvaluator, Datapoint, MetricStore, capturing_metrics
+from local.alarms import rules as alarm_rules
 from local.api_front import ApiFront, template_routes
 from local.lambda_runtime import LOCAL_REFRESHER, load_function
 from local.log_delivery import LogDelivery
@@ -55,6 +58,7 @@ from local.stack import (
     load_template,
     start_moto_server,
     stop_server,
+    template_alarms,
 )
 from local.vcc_emulator import DEMO_CLIENTS, VccEmulator, demo_client
 from vcc_token_contract.vcc import REGIONS
@@ -111,12 +115,20 @@ def configured_upstream() -> Upstream | None:
 
 
 class Schedule:
-    """Invokes a function every `period` seconds, as EventBridge Scheduler would."""
+    """Invokes a function every `period` seconds, as EventBridge Scheduler would. The first
+    `failing_runs` runs fail as a whole (LOCAL_FAILING_RUNS: the dead-letter rehearsal), each
+    retried twice and then dead-lettered, as Lambda does with a failed asynchronous run."""
 
     def __init__(
-        self, handler: Any, period: float, lock: threading.Lock, dead_letters: DeadLetters
+        self,
+        handler: Any,
+        period: float,
+        lock: threading.Lock,
+        dead_letters: DeadLetters,
+        failing_runs: int = 0,
     ) -> None:
         self._handler = handler
+        self._failing_runs = failing_runs
         self._dead_letters = dead_letters
         self._period = period
         self._lock = lock
@@ -140,8 +152,25 @@ class Schedule:
             self._invoke()
 
     def _invoke(self) -> None:
+        handler = self._handler
+        if self._failing_runs > 0:
+            self._failing_runs -= 1
+            handler = _failing_run
         with self._lock:  # asynchronously, as the schedule invokes: retried, then dead-lettered
-            invoke_async(self._handler, self._event, self._dead_letters, "schedule")
+            invoke_async(handler, self._event, self._dead_letters, "schedule")
+
+
+def _failing_run(event: dict[str, Any], context: Any) -> None:
+    raise RuntimeError("a scheduled run made to fail by LOCAL_FAILING_RUNS (the rehearsal)")
+
+
+def failing_runs() -> int:
+    raw = os.environ.get("LOCAL_FAILING_RUNS", "0")
+    if not raw.isdigit() or int(raw) > 100:
+        raise StartupError(
+            f"LOCAL_FAILING_RUNS must be a number of runs from 0 to 100, got {raw!r}"
+        )
+    return int(raw)
 
 
 def read_entitlements(path: Path) -> str:
@@ -259,6 +288,7 @@ class Inputs:
     upstream: Upstream | None  # None: the emulator
     template: dict[str, Any]
     rate: int  # the refresher's, in minutes
+    failing_runs: int  # how many scheduled runs fail on purpose (LOCAL_FAILING_RUNS)
 
     @classmethod
     def read(cls) -> Inputs:
@@ -274,6 +304,7 @@ class Inputs:
             configured_upstream(),
             template,
             renew_rate_minutes(),
+            failing_runs(),
         )
 
 
@@ -361,9 +392,12 @@ def seed(inputs: Inputs, upstream: Upstream, aws_endpoint: str) -> None:
     )
 
 
-def start_functions(inputs: Inputs, running: Running, aws_endpoint: str) -> tuple[ApiFront, str]:
+def start_functions(
+    inputs: Inputs, running: Running, aws_endpoint: str, store: MetricStore
+) -> tuple[ApiFront, str]:
     """The API front with the template's routes and resource policy, and the refresher on its
-    schedule with its dead-letter queue; (the front, the queue's URL)."""
+    schedule with its dead-letter queue; (the front, the queue's URL). Their metrics go to
+    `store`, for the local alarms."""
     policy = resource_policy(
         [
             LocalCaller(c.access_key_id, c.principal_arn, c.organization_id)
@@ -378,28 +412,70 @@ def start_functions(inputs: Inputs, running: Running, aws_endpoint: str) -> tupl
     sqs = aws_client("sqs", aws_endpoint)
     dead_letter_url = str(sqs.get_queue_url(QueueName=DEAD_LETTER_QUEUE)["QueueUrl"])
     routes = template_routes(inputs.template)
-    handlers = {
-        route.function: delivery.delivering(
-            route.function, load_function(route.function).lambda_handler
-        )
-        for route in routes
-    }
+
+    def function(name: str) -> Any:
+        handler = load_function(name).lambda_handler
+        return capturing_metrics(store, delivery.delivering(name, handler))
+
+    handlers = {route.function: function(route.function) for route in routes}
     lock = threading.Lock()
-    port = inputs.port
     front = bind(
         "PORT",
-        port,
+        inputs.port,
         lambda: ApiFront(
-            routes, handlers, inputs.callers, port=port, invoke_lock=lock, resource_policy=policy
+            routes,
+            handlers,
+            inputs.callers,
+            port=inputs.port,
+            invoke_lock=lock,
+            resource_policy=policy,
+            on_answer=lambda status: store.add(api_5xx(status)),
         ),
     )
     running.stops.append(front.stop)
-    refresher = delivery.delivering("refresher", load_function("refresher").lambda_handler)
+    refresher = function("refresher")
     running.functions[LOCAL_REFRESHER] = refresher  # for `vcc-token admin rotate --function`
     running.sends.append(dead_letter_queue(sqs, dead_letter_url))
-    schedule = Schedule(refresher, inputs.rate * 60, lock, running.dead_letters)
+    schedule = Schedule(
+        refresher, inputs.rate * 60, lock, running.dead_letters, inputs.failing_runs
+    )
     running.stops.append(schedule.start().stop)
     return front, dead_letter_url
+
+
+def api_5xx(status: int) -> Datapoint:
+    """API Gateway's `5XXError` for one answer (1 or 0: its Average is the rate)."""
+    dimensions = {"ApiName": f"{LOCAL_STACK_NAME}-api", "Stage": "v1"}
+    return Datapoint("AWS/ApiGateway", "5XXError", dimensions, float(status >= 500), time.time())
+
+
+def start_alarms(store: MetricStore, aws_endpoint: str, queue_url: str, running: Running) -> None:
+    """The template's alarms evaluated (local/alarms.py), every period divided by
+    LOCAL_ALARM_TIME_SCALE, the dead-letter queue's count sampled at each evaluation."""
+    raw = os.environ.get("LOCAL_ALARM_TIME_SCALE", "1")
+    try:
+        scale = float(raw)
+    except ValueError:
+        scale = 0.0
+    if not 1 <= scale <= 3600:
+        raise StartupError(f"LOCAL_ALARM_TIME_SCALE must be a number from 1 to 3600, got {raw!r}")
+    cloudwatch, sqs = aws_client("cloudwatch", aws_endpoint), aws_client("sqs", aws_endpoint)
+
+    def set_state(name: str, state: str, reason: str) -> None:
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+
+    def sample_dead_letters() -> None:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        count = float(attributes.get("ApproximateNumberOfMessages", 0))
+        metric = "ApproximateNumberOfMessagesVisible"
+        store.add(Datapoint("AWS/SQS", metric, {}, count, time.time()))
+
+    evaluator = AlarmEvaluator(
+        alarm_rules(template_alarms(), scale), store, set_state, sample_dead_letters
+    )
+    running.stops.append(evaluator.start().stop)
 
 
 def start(inputs: Inputs, running: Running) -> Started:
@@ -407,7 +483,9 @@ def start(inputs: Inputs, running: Running) -> Started:
     upstream, emulator_url = start_upstream(inputs.upstream, running)
     seed(inputs, upstream, aws_endpoint)
     check_settings()
-    front, dead_letter_url = start_functions(inputs, running, aws_endpoint)
+    store = MetricStore()
+    front, dead_letter_url = start_functions(inputs, running, aws_endpoint, store)
+    start_alarms(store, aws_endpoint, dead_letter_url, running)
     where = (
         f"VCC emulator at {emulator_url}"
         if emulator_url

@@ -180,13 +180,19 @@ INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 LOCAL_STACK_NAME = "vcc-token-vending-local"
 
 
-def create_alarms(cloudwatch: Any) -> None:
-    """The template's alarms, as CloudFormation would create them for the local stack's name
-    (so `vcc-token admin smoke --stack vcc-token-vending-local` finds them)."""
+def template_alarms() -> list[dict[str, Any]]:
+    """The template's alarms' properties, as CloudFormation would create them for the local
+    stack's name."""
     from iam.deployment import Stack, expand, load_sam_template
 
     deployment = expand(load_sam_template(), Stack(name=LOCAL_STACK_NAME))
-    for properties in deployment.of_type("AWS::CloudWatch::Alarm").values():
+    return list(deployment.of_type("AWS::CloudWatch::Alarm").values())
+
+
+def create_alarms(cloudwatch: Any) -> None:
+    """The template's alarms on moto (so `vcc-token admin smoke --stack
+    vcc-token-vending-local` finds them; local/alarms.py evaluates them)."""
+    for properties in template_alarms():
         cloudwatch.put_metric_alarm(**properties)
 
 

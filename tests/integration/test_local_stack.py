@@ -556,3 +556,76 @@ def test_rotating_one_regions_secret_leaves_the_other_regions_served(
             assert vcc_token(purge) == 0
             assert quick.get(f"/tokens/{region}/users:read", caller).status_code == 200
         assert quick.get("/tokens/emea/stats", caller).status_code == 200
+
+
+def alarm_state(stack: Stack, name: str) -> str:
+    aws = {"endpoint_url": stack.aws_endpoint, "region_name": "eu-west-1"}
+    keys = {"aws_access_key_id": "LOCALTEST", "aws_secret_access_key": "local-only"}
+    cloudwatch = boto3.client("cloudwatch", **aws, **keys)
+    [alarm] = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"]
+    return str(alarm["StateValue"])
+
+
+def wait_for_state(stack: Stack, name: str, state: str, within: float) -> float:
+    started = time.monotonic()
+    while alarm_state(stack, name) != state:
+        assert time.monotonic() - started < within, f"{name} not {state} within {within:.0f} s"
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def test_a_template_alarm_goes_into_alarm_and_back_to_ok_on_make_run(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The credential alarm, as the template defines it (a 5-minute period, here divided by
+    100), evaluated over the metrics the vending function emitted."""
+    scale = 100.0
+    period = 300 / scale
+    with own_stack({"LOCAL_ALARM_TIME_SCALE": str(scale)}) as quick:
+        alarm = f"{LOCAL_STACK_NAME}-credential-rejected"
+        assert alarm_state(quick, alarm) == "OK"
+        # Given VCC refusing the apac credential (its secret re-issued, the old one refused)
+        requests.post(
+            quick.emulator_url + "/_emulator/reissue",
+            json={"client_id": "demo-apac", "previous_for": 0},
+            timeout=10,
+        ).raise_for_status()
+        # When a caller's request meets the rejection
+        assert quick.get("/tokens/apac/users:read", CALLERS[2]).status_code == 502
+        # Then the alarm goes into ALARM, and the runbook's first look (smoke) says so
+        took = wait_for_state(quick, alarm, "ALARM", within=10 * period)
+        as_operator(quick, monkeypatch)
+        assert smoke(quick, CALLERS[2], monkeypatch) == 1
+        assert "credential-rejected" in capsys.readouterr().out.split("in ALARM: ")[1]
+        # and back to OK once a period passes with no rejection
+        cleared = wait_for_state(quick, alarm, "OK", within=10 * period)
+        print(f"ALARM after {took:.1f} s, OK {cleared:.1f} s later (period {period:g} s)")
+
+
+def test_the_dead_letter_rehearsal_fails_a_run_alarms_and_clears_after_a_redrive(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """LOCAL_FAILING_RUNS=1 make run, as docs/operating.md rehearses the dead-letter block."""
+    scale = 100.0
+    period = 300 / scale
+    env = {"LOCAL_FAILING_RUNS": "1", "LOCAL_ALARM_TIME_SCALE": str(scale)}
+    with own_stack(env) as quick:
+        as_operator(quick, monkeypatch)
+        queue = boto3.client("sqs").get_queue_url(QueueName=DEAD_LETTER_QUEUE)["QueueUrl"]
+        alarm = f"{LOCAL_STACK_NAME}-refresh-dead-letters"
+        # Given the stack's first scheduled run failed as a whole, past its two retries
+        wait_for_state(quick, alarm, "ALARM", within=10 * period)
+        dead = ["admin", "dead-letters", "--queue-url", queue]
+        assert vcc_token([*dead, "list"]) == 0
+        listed = capsys.readouterr().out
+        assert "a scheduled run: 200: RuntimeError: a scheduled run made to fail" in listed
+        assert listed.rstrip().endswith("1 dead letter listed, of about 1 in the queue")
+        # and the smoke check says the refresher has not completed a run
+        assert smoke(quick, CALLERS[2], monkeypatch) == 1
+        assert "FAILED   refresher: no completed run logged" in capsys.readouterr().out
+        # When the operator redrives it, once
+        assert vcc_token([*dead, "redrive", "--function", LOCAL_REFRESHER]) == 0
+        assert "redriven and removed: 1" in capsys.readouterr().out
+        # Then the alarm clears and the smoke check passes
+        wait_for_state(quick, alarm, "OK", within=10 * period)
+        assert smoke(quick, CALLERS[2], monkeypatch) == 0, capsys.readouterr().out
