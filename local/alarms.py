@@ -115,45 +115,41 @@ class AlarmRule:
 
 def rules(alarms: Iterable[dict[str, Any]], scale: float = 1.0) -> list[AlarmRule]:
     """The rules of the template's alarm properties (as CloudFormation would create them)."""
-    found = []
-    for properties in alarms:
-        common = {
-            "name": properties["AlarmName"],
-            "evaluation_periods": int(properties["EvaluationPeriods"]),
-            "datapoints_to_alarm": int(
-                properties.get("DatapointsToAlarm", properties["EvaluationPeriods"])
-            ),
-            "threshold": float(properties["Threshold"]),
-            "comparison": properties["ComparisonOperator"],
-        }
-        if "Metrics" in properties:  # a Metrics Insights query
-            [query] = [m for m in properties["Metrics"] if m.get("ReturnData", True)]
-            parsed = INSIGHTS.search(query["Expression"])
-            if parsed is None:
-                raise ValueError(f"{common['name']}: a query the local evaluator cannot read")
-            found.append(
-                AlarmRule(
-                    **common,
-                    namespace=parsed["namespace"],
-                    metric=parsed["metric"],
-                    statistic=INSIGHTS_STATISTIC[parsed["statistic"].upper()],
-                    period=float(query["Period"]) / scale,
-                    group_by=parsed["group"],
-                )
-            )
-            continue
+    return [_rule(properties, scale) for properties in alarms]
+
+
+def _rule(properties: dict[str, Any], scale: float) -> AlarmRule:
+    common: dict[str, Any] = {
+        "name": properties["AlarmName"],
+        "evaluation_periods": int(properties["EvaluationPeriods"]),
+        "datapoints_to_alarm": int(
+            properties.get("DatapointsToAlarm", properties["EvaluationPeriods"])
+        ),
+        "threshold": float(properties["Threshold"]),
+        "comparison": properties["ComparisonOperator"],
+    }
+    if "Metrics" not in properties:
         dimensions = {d["Name"]: str(d["Value"]) for d in properties.get("Dimensions", [])}
-        found.append(
-            AlarmRule(
-                **common,
-                namespace=properties["Namespace"],
-                metric=properties["MetricName"],
-                statistic=properties["Statistic"],
-                period=float(properties["Period"]) / scale,
-                dimensions=dimensions,
-            )
+        return AlarmRule(
+            **common,
+            namespace=properties["Namespace"],
+            metric=properties["MetricName"],
+            statistic=properties["Statistic"],
+            period=float(properties["Period"]) / scale,
+            dimensions=dimensions,
         )
-    return found
+    [query] = [m for m in properties["Metrics"] if m.get("ReturnData", True)]  # Metrics Insights
+    parsed = INSIGHTS.search(query["Expression"])
+    if parsed is None:
+        raise ValueError(f"{common['name']}: a query the local evaluator cannot read")
+    return AlarmRule(
+        **common,
+        namespace=parsed["namespace"],
+        metric=parsed["metric"],
+        statistic=INSIGHTS_STATISTIC[parsed["statistic"].upper()],
+        period=float(query["Period"]) / scale,
+        group_by=parsed["group"],
+    )
 
 
 def emf_datapoints(text: str, at: float) -> list[Datapoint]:

@@ -38,7 +38,7 @@ from vcc_token_client.testing.sigv4 import load_callers
 
 from iam.deployment import TemplateError
 from iam.evaluation import EvaluatorMissing
-from iam.gateway import LocalCaller, resource_policy
+from iam.gateway import LocalCaller, ResourcePolicy, resource_policy
 from local import deployments
 from local.alarms import AlarmEvaluator, Datapoint, MetricStore, capturing_metrics
 from local.alarms import rules as alarm_rules
@@ -392,13 +392,9 @@ def seed(inputs: Inputs, upstream: Upstream, aws_endpoint: str) -> None:
     )
 
 
-def start_functions(
-    inputs: Inputs, running: Running, aws_endpoint: str, store: MetricStore
-) -> tuple[ApiFront, str]:
-    """The API front with the template's routes and resource policy, and the refresher on its
-    schedule with its dead-letter queue; (the front, the queue's URL). Their metrics go to
-    `store`, for the local alarms."""
-    policy = resource_policy(
+def api_policy(inputs: Inputs) -> ResourcePolicy:
+    """The API's resource policy (the template's), for the local callers."""
+    return resource_policy(
         [
             LocalCaller(c.access_key_id, c.principal_arn, c.organization_id)
             for c in inputs.callers.values()
@@ -408,6 +404,15 @@ def start_functions(
             "AllowedOrganizationId": os.environ.get("ALLOWED_ORGANIZATION_ID", ""),
         },
     )
+
+
+def start_functions(
+    inputs: Inputs, running: Running, aws_endpoint: str, store: MetricStore
+) -> tuple[ApiFront, str]:
+    """The API front with the template's routes and resource policy, and the refresher on its
+    schedule with its dead-letter queue; (the front, the queue's URL). Their metrics go to
+    `store`, for the local alarms."""
+    policy = api_policy(inputs)
     delivery = log_delivery(aws_endpoint)
     sqs = aws_client("sqs", aws_endpoint)
     dead_letter_url = str(sqs.get_queue_url(QueueName=DEAD_LETTER_QUEUE)["QueueUrl"])
