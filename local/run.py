@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -93,12 +94,22 @@ def port_setting(name: str, default: int) -> int:
 
 
 def bind(name: str, port: int, start: Callable[[], Any]) -> Any:
-    """Start a server, turning 'address in use' into a message that says what to do."""
+    """Start a server, turning 'address in use' into a message that says what to do (checked
+    first too: moto's server prints its own message and exits the process instead)."""
+    in_use = StartupError(f"port {port} is in use; set {name} to a free port")
+    if port:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise in_use from None
     try:
         return start()
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise StartupError(f"port {port} is in use; set {name} to a free port") from None
+            raise in_use from None
         raise
 
 

@@ -484,15 +484,17 @@ def test_the_former_name_of_the_renewal_period_is_read_as_the_service_reads_it()
         assert quick.get("/tokens/emea/users:read", CALLERS[0]).status_code == 200
 
 
-def test_a_taken_port_is_reported_clearly() -> None:
+@pytest.mark.parametrize("variable", ["PORT", "MOTO_PORT", "VCC_EMULATOR_PORT"])
+def test_a_taken_port_is_reported_clearly(variable: str) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        process = start_stack({"PORT": str(port), "MOTO_PORT": "0", "VCC_EMULATOR_PORT": "0"})
+        ports = {"PORT": "0", "MOTO_PORT": "0", "VCC_EMULATOR_PORT": "0", variable: str(port)}
+        process = start_stack(ports)
         output, _ = process.communicate(timeout=60)
     assert process.returncode == 2
-    assert f"port {port} is in use; set PORT to a free port" in output
+    assert f"port {port} is in use; set {variable} to a free port" in output
 
 
 def test_a_configured_upstream_replaces_the_emulator(emulator: VccEmulator) -> None:
