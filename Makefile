@@ -101,6 +101,9 @@ dist: $(VENV)/.installed $(SAM_VENV)/.installed
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .venv-bootstrap .uv-python .aws-sam dist build .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	@# what builds and editable installs leave beside the packages (a deleted module would reach a later wheel)
+	find client layers -name '*.egg-info' -prune -exec rm -rf {} +
+	find client layers -name build -prune -type d -exec rm -rf {} +
 
 python:
 	@test -n "$(PYTHON313)" || { echo "Python 3.13 or newer is needed (the Lambda runtime's): install it (pyenv install 3.13, or apt install python3.13) or run make PYTHON=/path/to/python3.13" >&2; exit 1; }
