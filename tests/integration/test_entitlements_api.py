@@ -71,13 +71,24 @@ def test_a_malformed_document_refuses_everything_with_a_clear_log_line(
     assert errors[0]["parameter"] == service.entitlements_parameter
 
 
-def test_a_missing_parameter_refuses_everything(
-    service: Service, emulator: VccEmulator, vend_handler: Any
+def test_a_missing_parameter_refuses_every_caller_with_403_logged_and_counted(
+    service: Service,
+    emulator: VccEmulator,
+    vend_handler: Any,
+    observed: Observed,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    # Deny by default, as docs/deploying.md says: no rule, no token (a 403, not a 500 that
+    # would page the 5xx alarms), the problem logged for the operator and counted
     service.ssm.delete_parameter(Name=service.entitlements_parameter)
     response = invoke(vend_handler, api_event("emea", "stats"))
-    assert (response.status, response.body["error"]) == (500, "entitlements_unavailable")
+    assert (response.status, response.body["error"]) == (403, "forbidden")
     assert emulator.token_requests == 0
+    lines = [json.loads(line) for line in observed.log_lines if line.startswith("{")]
+    [missing] = [line for line in lines if "entitlements parameter missing" in line["message"]]
+    assert (missing["level"], missing["parameter"]) == ("ERROR", service.entitlements_parameter)
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines() if "_aws" in line]
+    assert any(line.get("EntitlementsStale") == [1.0] for line in printed)
     service.set_entitlements({"version": 1, "rules": []})  # for the fixture's clean-up
 
 

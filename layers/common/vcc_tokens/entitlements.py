@@ -27,6 +27,8 @@ from vcc_tokens.errors import (
 from vcc_tokens.observability import MetricUnit, logger, metrics
 from vcc_tokens.ttl_cache import TtlCache
 
+NO_RULES = Entitlements(())  # what a missing parameter holds: nothing is allowed
+
 
 class EntitlementStore(ABC):
     @abstractmethod
@@ -38,11 +40,13 @@ class SsmEntitlementStore(EntitlementStore):
     """The parameter's text is read at most once per `max_age` seconds; the parsed rules are
     kept until that text changes, so a request does not validate the document again.
 
-    Fails closed: a document that does not validate, or a parameter that is missing or denied,
-    refuses everything at once (500 `entitlements_unavailable`). Only a transient SSM fault
-    (throttling, 5xx, unreachable) keeps the rules last read for up to `grace_seconds`, logged
-    and counted (`EntitlementsStale`), so a blip does not deny every caller; after that, 503
-    `dependency_unavailable`."""
+    Fails closed: a missing parameter is no rule at all, so every caller is refused with 403
+    `forbidden` (deny by default), logged and counted (`EntitlementsStale`: no current rules);
+    a document that does not validate, or a parameter the function may not read, refuses
+    everything at once (500 `entitlements_unavailable`: an operator must fix it). Only a
+    transient SSM fault (throttling, 5xx, unreachable) keeps the rules last read for up to
+    `grace_seconds`, logged and counted (`EntitlementsStale`), so a blip does not deny every
+    caller; after that, 503 `dependency_unavailable`."""
 
     def __init__(
         self,
@@ -66,6 +70,8 @@ class SsmEntitlementStore(EntitlementStore):
         except DependencyUnavailable as error:  # transient, or no time left in this request
             return self._within_grace(error)
         except DependencyError as error:  # missing or denied: fail closed
+            if error.aws_code == "ParameterNotFound":
+                return self._missing()
             raise self._unavailable(error.message) from None
         try:
             if self._parsed is None or self._parsed[0] != raw:
@@ -97,6 +103,15 @@ class SsmEntitlementStore(EntitlementStore):
             extra={"parameter": self._parameter, "age_seconds": round(age), "grace": self._grace},
         )
         return self._parsed[1]
+
+    def _missing(self) -> Entitlements:
+        """No parameter, no rule: every caller is refused (403) until it is created."""
+        metrics.add_metric(name=Metric.ENTITLEMENTS_STALE, unit=MetricUnit.Count, value=1)
+        logger.error(
+            "entitlements parameter missing: every caller is refused (403) until it is created",
+            extra={"parameter": self._parameter},
+        )
+        return NO_RULES
 
     def _unavailable(self, problem: str) -> EntitlementsUnavailable:
         logger.error(
