@@ -20,6 +20,7 @@ import subprocess  # nosec B404: runs make run's own module again, fixed argumen
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ class SecondDeployment:
             "MOTO_PORT": str(moto_port),
             "LOCAL_AWS_REGION": SECOND_REGION,
             "LOCAL_DEPLOYMENTS": "1",
+            "LOCAL_PARENT_PID": str(os.getpid()),  # it stops when this process is gone
         }
         process = subprocess.Popen(  # nosec B603: this interpreter, fixed arguments
             [sys.executable, "-m", "local.run"],
@@ -73,6 +75,21 @@ class SecondDeployment:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+
+
+def stop_with_parent(stop: Callable[[], None]) -> None:
+    """In a second deployment: `stop` once the first's process is gone (killed, even with
+    SIGKILL, which leaves no chance to stop its children), checked every second."""
+    parent = os.environ.get("LOCAL_PARENT_PID")
+    if not parent or not parent.isdigit():
+        return
+
+    def watch() -> None:
+        while os.getppid() == int(parent):
+            time.sleep(1)
+        stop()
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _read_until_ready(process: subprocess.Popen[str]) -> dict[str, str]:

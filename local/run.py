@@ -536,6 +536,8 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, shut_down)
     signal.signal(signal.SIGTERM, shut_down)
+    # a second deployment's stdout is a pipe to the first: gone with it, so stop without a word
+    deployments.stop_with_parent(lambda: threading.Thread(target=front.stop, daemon=True).start())
     announce(inputs, started, second)
     try:
         front.serve_forever()

@@ -37,6 +37,7 @@ from tests.integration.conftest import (
     store_pending,
 )
 from tests.support import api_event, invoke, load_event
+from vcc_token_contract.names import health_credential
 from vcc_tokens import wiring
 from vcc_tokens.config import ConfigurationError, Settings
 from vcc_tokens.tokens import Key
@@ -58,12 +59,13 @@ def test_each_scope_is_fetched_with_the_credential_it_is_routed_to(
     assert client_of(emulator, write.body["access_token"]) == ADMIN.client_id
     assert client_of(emulator, default.body["access_token"]) == "nam client:1"
     # Each credential's token has its own item; the default credential's key is unchanged
-    items = routed.dynamodb.scan(TableName=routed.table_name)["Items"]
-    assert sorted(item["cache_key"]["S"] for item in items) == [
+    assert sorted(cached_keys(routed)) == [
         "emea#users:read#supervisor",
         "emea#users:write#admin",
         "nam#users:read",
     ]
+    # and each credential's health (its grant, as the vending function met it) has its own too
+    assert health_of(routed) == {"emea/supervisor", "emea/admin", "nam/default"}
     # One grant per key: asking again is served from the cache
     for scope in ("users:read", "users:write"):
         assert invoke(vend_handler, api_event("emea", scope)).status == 200
@@ -359,18 +361,14 @@ def test_purge_removes_the_matching_keys_only_after_confirmation(
     monkeypatch.setattr(sys, "stdin", io.StringIO(""))
     assert vcc_token(purge) == 2
     assert "emea#users:write#admin" in capsys.readouterr().err
-    assert len(routed.dynamodb.scan(TableName=routed.table_name)["Items"]) == 3
+    assert len(cached_keys(routed)) == 3
     # With --yes: the admin's key only, listed, no token printed
     assert vcc_token([*purge, "--yes"]) == 0
     printed = capsys.readouterr().out
     assert "removed:\n  emea#users:write#admin\n" in printed
     assert "MEMORY_CACHE_SECONDS" in printed
     assert not any(token in printed for token in tokens.values())
-    left = {
-        item["cache_key"]["S"]
-        for item in routed.dynamodb.scan(TableName=routed.table_name)["Items"]
-    }
-    assert left == {"emea#users:read#supervisor", "nam#stats"}
+    assert set(cached_keys(routed)) == {"emea#users:read#supervisor", "nam#stats"}
     # The next instance to ask fetches a new token
     wiring.token_vendor().memory.clear()
     again = invoke(vend_handler, api_event("emea", "users:write"))
@@ -449,3 +447,15 @@ def test_a_failing_refresher_is_exit_5_naming_only_the_error_type(
     said = capsys.readouterr().err
     assert "'broken-refresher' failed (RuntimeError); its log has the details" in said
     assert "details that belong" not in said
+
+
+def cached_keys(service: Service) -> list[str]:
+    """The token items' keys (the table also holds each credential's health item)."""
+    items = service.dynamodb.scan(TableName=service.table_name)["Items"]
+    keys = [str(item["cache_key"]["S"]) for item in items]
+    return [key for key in keys if health_credential(key) is None]
+
+
+def health_of(service: Service) -> set[str]:
+    items = service.dynamodb.scan(TableName=service.table_name)["Items"]
+    return {c for item in items if (c := health_credential(str(item["cache_key"]["S"])))}

@@ -326,11 +326,16 @@ def test_the_stacks_sampling_rule_takes_its_values_from_the_parameters() -> None
         [p["SamplingRule"] for p in deployment.of_type("AWS::XRay::SamplingRule").values()]
     ]
     assert (str(rule["FixedRate"]), str(rule["ReservoirSize"])) == ("0.05", "2")
-    assert (rule["ServiceName"], rule["ServiceType"]) == (
-        "tokens-prod-api/v1",
-        "AWS::ApiGateway::Stage",
-    )
-    assert len(rule["RuleName"]) <= 32  # X-Ray's limit, whatever the stack's name
+    assert (rule["ServiceName"], rule["ServiceType"]) == ("*", "AWS::ApiGateway::Stage")
+    assert rule["ResourceARN"].startswith("arn:aws:apigateway:eu-west-1::/restapis/")
+    assert rule["ResourceARN"].endswith("/stages/v1")  # this stack's API stage, by its ARN
+    # X-Ray's limits (RuleName 32, ServiceName 64, ResourceARN 500), whatever the stack's name:
+    # the longest CloudFormation allows, 128 characters
+    longest = expand(load_sam_template(), Stack(name="s" * 128, parameters=parameters))
+    ((named,),) = [[p["SamplingRule"] for p in longest.of_type("AWS::XRay::SamplingRule").values()]]
+    assert len(named["RuleName"]) <= 32
+    assert len(named["ServiceName"]) <= 64
+    assert len(named["ResourceARN"]) <= 500
     default = expand(
         load_sam_template(),
         Stack(parameters={**ACCOUNTS_ONLY, "Tracing": "Active", "TracingSampling": "XRayDefault"}),

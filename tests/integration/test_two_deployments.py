@@ -106,3 +106,31 @@ def test_a_deployment_that_cannot_be_read_is_named_and_the_answer_is_incomplete(
     said = capsys.readouterr().out
     assert said.startswith("== local: stack vcc-token-vending-local in eu-west-1 ==")
     assert "could not be read" in said.split("== local-2")[1]
+
+
+def test_the_second_deployment_stops_when_the_first_is_killed() -> None:
+    import socket
+    import time
+
+    second_port = free_port()
+    env = {
+        "LOCAL_DEPLOYMENTS": "2",
+        "SECOND_PORT": str(second_port),
+        "SECOND_MOTO_PORT": str(free_port()),
+    }
+    stacks = running_stack(env)
+    stack = next(stacks)
+    with socket.create_connection(("127.0.0.1", second_port), timeout=5):
+        pass  # the second deployment answers
+    stack.process.kill()  # SIGKILL: the first gets no chance to stop its child
+    stack.process.wait(timeout=10)
+    deadline = time.monotonic() + 30  # it checks its parent every second
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", second_port), timeout=1).close()
+        except OSError:
+            break  # gone
+        time.sleep(0.2)
+    else:
+        raise AssertionError("the second deployment outlived the first by 30 s")
+    next(stacks, None)
