@@ -55,7 +55,7 @@ docs: $(VENV)/.installed
 
 lock: $(VENV)/.installed
 	cd layers/common && ../../$(LAYER_LOCK) requirements.in -o requirements.txt
-	cd requirements && for name in run node dev sam checkov bootstrap; do \
+	cd requirements && for name in run node client admin dev sam checkov bootstrap; do \
 		../$(TOOL_LOCK) $$name.in -o $$name.txt || exit 1; done
 
 # Fails if a lock no longer matches its .in file: regenerates each one (from a copy, so the
@@ -66,10 +66,10 @@ lock-check: $(VENV)/.installed
 	cp layers/common/requirements.in layers/common/requirements.txt "$$tmp/layers/common/" && \
 	cp requirements/*.in requirements/*.txt "$$tmp/requirements/" && \
 	(cd "$$tmp/layers/common" && $(CURDIR)/$(LAYER_LOCK) requirements.in -o requirements.txt) && \
-	(cd "$$tmp/requirements" && for name in run node dev sam checkov bootstrap; do \
+	(cd "$$tmp/requirements" && for name in run node client admin dev sam checkov bootstrap; do \
 		$(CURDIR)/$(TOOL_LOCK) $$name.in -o $$name.txt || exit 1; done) && \
 	diff -u layers/common/requirements.txt "$$tmp/layers/common/requirements.txt" && \
-	for name in run node dev sam checkov bootstrap; do \
+	for name in run node client admin dev sam checkov bootstrap; do \
 		diff -u requirements/$$name.txt "$$tmp/requirements/$$name.txt" || exit 1; done && \
 	echo "locks are current"
 
@@ -99,6 +99,9 @@ dist: $(VENV)/.installed $(SAM_VENV)/.installed
 	PYTHON="$(PYTHON313)" $(SAM) build
 	cp LICENSE README.md .aws-sam/build/ && cp -R docs .aws-sam/build/
 	$(BIN)/python -c 'import shutil, vcc_tokens; shutil.make_archive(f"dist/vcc-token-vending-{vcc_tokens.__version__}-sam", "zip", ".aws-sam/build")'
+	@# what the wheels need from PyPI, locked with hashes: installed first, then the wheels with --no-index
+	cp requirements/client.txt dist/requirements-client.txt
+	cp requirements/admin.txt dist/requirements-admin.txt
 	@ls -l dist
 
 clean:

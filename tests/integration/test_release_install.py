@@ -42,8 +42,11 @@ def released(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv.EnvBuilder(with_pip=True).create(environment)
     pip = [str(environment / "bin" / "python"), "-m", "pip", "install", "--quiet",
            "--disable-pip-version-check"]  # fmt: skip
+    # docs/deploying.md's install lines: what the wheels need, locked with hashes (make dist
+    # ships requirements/admin.txt as requirements-admin.txt), then the release's own wheels
+    # from its files only
     subprocess.run(
-        [*pip, "--require-hashes", "--no-deps", "-r", str(ROOT / "requirements" / "run.txt")],
+        [*pip, "--require-hashes", "-r", str(ROOT / "requirements" / "admin.txt")],
         check=True,
         capture_output=True,
     )
