@@ -141,6 +141,20 @@ def test_each_template_parameters_default_is_its_settings_default() -> None:
     assert "RefreshRateMinutes" in checked
 
 
+def test_the_renewal_rate_parameter_takes_exactly_the_whole_minutes_the_setting_takes() -> None:
+    from dataclasses import fields
+
+    from local.stack import load_template
+
+    (rate,) = [f for f in fields(Settings) if f.name == "renew_rate_seconds"]
+    spec = rate.metadata["setting"]
+    offered = load_template()["Parameters"][spec.template]["AllowedValues"]
+    assert offered == list(range(int(spec.low), int(spec.high) + 1))
+    for refused in ("1.5", "0", "61"):
+        with pytest.raises(ConfigurationError):
+            Settings.from_env({**REQUIRED, spec.variable: refused})
+
+
 def test_the_default_renewal_rate_has_one_home() -> None:
     assert Settings.from_env(REQUIRED).renew_rate_seconds == DEFAULT_RENEW_RATE_MINUTES * 60
 
