@@ -161,8 +161,19 @@ def served_lines(
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(timestamp, line) of each served-token line of the vending function mentioning `term`,
     page after page until the last or a limit of `search` (which records how far it got)."""
-    logs = aws_client("logs", session)
     group = log_group(stack, "vend")
+    try:
+        yield from log_lines(aws_client("logs", session), group, term, SERVED, since, search)
+    except Exception as exc:  # botocore's errors: say which, never the service's text
+        raise aws_error(exc, f"the log group {group}") from None
+
+
+def log_lines(
+    logs: Any, group: str, term: str, message: str, since: int, search: Search
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(timestamp, line) of each JSON line of `group` whose message is `message` and that holds
+    `term` (FilterLogEvents' quoted term), page after page until the last or a limit of
+    `search`, which records how far it got. botocore's errors are the caller's to say."""
     request: dict[str, Any] = {
         "logGroupName": group,
         "filterPattern": f'"{term}"',
@@ -170,12 +181,9 @@ def served_lines(
     }
     stop_at = time.monotonic() + search.limit_seconds
     while True:
-        try:
-            page = logs.filter_log_events(**request)
-        except Exception as exc:  # botocore's errors: say which, never the service's text
-            raise aws_error(exc, f"the log group {group}") from None
+        page = logs.filter_log_events(**request)
         search.pages += 1
-        for at, line in _served(page.get("events", [])):
+        for at, line in _lines(page.get("events", []), message):
             search.last_line_at = max(at, search.last_line_at or 0)
             yield at, line
         if not page.get("nextToken"):
@@ -191,13 +199,13 @@ def served_lines(
         request["nextToken"] = page["nextToken"]
 
 
-def _served(events: list[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any]]]:
+def _lines(events: list[dict[str, Any]], message: str) -> Iterator[tuple[int, dict[str, Any]]]:
     for event in events:
         try:
             line = json.loads(event.get("message", ""))
         except ValueError:
             continue
-        if isinstance(line, dict) and line.get("message") == SERVED:
+        if isinstance(line, dict) and line.get("message") == message:
             yield int(event.get("timestamp", 0)), line
 
 

@@ -20,7 +20,6 @@ has not run lately, or anything else.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -36,6 +35,7 @@ from vcc_token_client.errors import (
     error_for,
     exit_code,
 )
+from vcc_token_client.ledger import Search, log_lines
 from vcc_token_client.sigv4 import SigV4RequestsAuth
 from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES, RENEWAL_SUMMARY
 from vcc_token_contract.names import log_group
@@ -159,6 +159,8 @@ def refresher_last_run(
     group = log_group(stack, "refresher")
     try:
         summary = _last_summary(session, group, 2 * rate_minutes)
+    except SearchCutShort as cut:  # it could not look: a failure, never "no run"
+        return Check("refresher", "FAIL", f"{group}: {cut}", Exit.FAILED)
     except Exception as exc:  # botocore's errors: say which, never the service's text
         if _code(exc) == "ResourceNotFoundException":
             why = f"no log group {group}: is the stack's name right?"
@@ -191,28 +193,20 @@ def _judged_run(summary: tuple[int, dict[str, Any]] | None, group: str, rate_min
 def _last_summary(
     session: botocore.session.Session, group: str, window_minutes: int
 ) -> tuple[int, dict[str, Any]] | None:
-    """(timestamp, line) of the latest summary line within the window, if any."""
+    """(timestamp, line) of the latest summary line within the window, if any. A search cut
+    short (ledger.Search's limits) before finding one is SearchCutShort, never "none"."""
     logs: Any = session.create_client("logs")
-    request: dict[str, Any] = {
-        "logGroupName": group,
-        "filterPattern": f'"{RENEWAL_SUMMARY}"',
-        "startTime": int((time.time() - window_minutes * 60) * 1000),
-    }
-    latest: tuple[int, dict[str, Any]] | None = None
-    for page in logs.get_paginator("filter_log_events").paginate(**request):
-        for event in page.get("events", []):
-            try:
-                line = json.loads(event.get("message", ""))
-            except ValueError:
-                continue
-            at = int(event.get("timestamp", 0))
-            if (
-                isinstance(line, dict)
-                and line.get("message") == RENEWAL_SUMMARY
-                and (not latest or at >= latest[0])
-            ):
-                latest = (at, line)
+    since = int((time.time() - window_minutes * 60) * 1000)
+    search = Search()
+    found = log_lines(logs, group, RENEWAL_SUMMARY, RENEWAL_SUMMARY, since, search)
+    latest = max(found, key=lambda item: item[0], default=None)
+    if latest is None and not search.complete:
+        raise SearchCutShort(search.how_far())
     return latest
+
+
+class SearchCutShort(Exception):
+    """The refresher's log could not be read to the end of the window."""
 
 
 def _code(exc: Exception) -> str:

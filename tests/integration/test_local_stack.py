@@ -104,12 +104,14 @@ def smoke(
     caller: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
     stack_name: str = LOCAL_STACK_NAME,
+    aws_endpoint: str | None = None,
 ) -> int:
-    """`vcc-token admin smoke` against the stack, signed as `caller`."""
+    """`vcc-token admin smoke` against the stack, signed as `caller` (its AWS: the stack's
+    moto, or `aws_endpoint` in front of it)."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", caller["access_key_id"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", caller["secret_access_key"])
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_ENDPOINT_URL", stack.aws_endpoint)  # the alarms, on its moto
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint or stack.aws_endpoint)  # alarms, logs
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     checks = ["--region", "nam", "--scope", "users:read", "--stack", stack_name]
     return vcc_token(["admin", "smoke", "--api", stack.url, *checks])
@@ -314,6 +316,21 @@ def test_who_had_a_token_and_what_a_caller_received_from_make_runs_logs(
         by_role = capsys.readouterr().out
         assert f"emea/users:read (default) to {reports['principal_arn']}  1 x" in by_role
         assert token not in by_digest + by_token + received + by_role
+
+
+def test_the_smoke_check_fails_when_it_cannot_read_the_refreshers_log_to_the_end(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proxy = AwsFaultProxy(stack.aws_endpoint).start()
+    try:
+        proxy.inject(Fault("logs", "empty_pages", pages=MAX_PAGES + 10))
+        assert smoke(stack, CALLERS[2], monkeypatch, aws_endpoint=proxy.endpoint) == 1
+        out = capsys.readouterr().out
+        assert "FAILED   refresher: " in out
+        assert f"incomplete: stopped at the page limit ({MAX_PAGES})" in out
+        assert "no completed run" not in out
+    finally:
+        proxy.stop()
 
 
 def test_a_ledger_search_cut_short_says_so_instead_of_never_served(
