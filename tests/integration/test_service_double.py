@@ -105,6 +105,20 @@ def test_down_refuses_connections_until_healed(
     assert client.token("emea", "stats").access_token
 
 
+@pytest.mark.parametrize(("length", "status"), [("ten", 400), (str(11 * 1024 * 1024), 413)])
+def test_a_bad_or_huge_content_length_is_one_answer(
+    vcc_token_service: ServiceDouble, length: str, status: int
+) -> None:
+    with socket.create_connection(("127.0.0.1", vcc_token_service.port), timeout=5) as sock:
+        sock.sendall(f"POST /oauth2/token HTTP/1.1\r\nContent-Length: {length}\r\n\r\n".encode())
+        answer = b""
+        while chunk := sock.recv(4096):  # the double closes the connection after it
+            answer += chunk
+    assert answer.startswith(f"HTTP/1.0 {status}".encode())
+    assert b"Content-Length of at most" in answer
+    assert vcc_token_service.received == []
+
+
 def test_a_drip_sends_a_status_line_and_never_an_end(vcc_token_service: ServiceDouble) -> None:
     vcc_token_service.drip(every=0.05)
     with socket.create_connection(("127.0.0.1", vcc_token_service.port), timeout=5) as sock:

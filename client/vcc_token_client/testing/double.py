@@ -34,6 +34,8 @@ from vcc_token_contract.vcc import SCOPES
 
 ANY_CALLER = "arn:aws:sts::111122223333:assumed-role/caller/test"  # the principal of any key
 MAX_HOLD = 60.0  # seconds a hanging or dripping request is held at most
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's limit on a request's payload
+BAD_LENGTH = f"the body must have a Content-Length of at most {MAX_BODY_BYTES} bytes"
 
 
 @dataclass(frozen=True)
@@ -128,8 +130,12 @@ class ServiceDouble(Faults):
     # --- one request -----------------------------------------------------------------------
     def serve(self, handler: _Handler) -> None:
         parts = urlsplit(handler.path)
-        length = int(handler.headers.get("Content-Length") or 0)
-        body = handler.rfile.read(length) if length else b""
+        raw = handler.headers.get("Content-Length") or "0"
+        if not raw.isdigit() or int(raw) > MAX_BODY_BYTES:  # as API Gateway refuses them
+            handler.close_connection = True
+            _send(handler, Answer(413 if raw.isdigit() else 400, {"message": BAD_LENGTH}))
+            return
+        body = handler.rfile.read(int(raw))
         headers = dict(handler.headers.items())
         hold, released, drip_every = self._holding()
         answer, caller = None, None
