@@ -73,7 +73,7 @@ def fresh_account_failures(template: dict[str, Any]) -> list[Finding]:
     cfn = translated(template)
     deployment = resolve(cfn, stack, parameters)
     found += _logging_role_needed(deployment) + _reserved_concurrency(deployment)
-    for values in _every_allowed_value(template, parameters):
+    for values in every_allowed_value(template, parameters):
         found += _bad_schedules(resolve(cfn, stack, values), values, parameters)
     return list(dict.fromkeys(found))
 
@@ -140,7 +140,7 @@ def _reserved_concurrency(deployment: Deployment) -> list[Finding]:
     return found
 
 
-def _every_allowed_value(
+def every_allowed_value(
     template: dict[str, Any], defaults: dict[str, str | list[str]]
 ) -> Iterator[dict[str, str | list[str]]]:
     """The defaults, then each allowed value of each parameter that has finitely many."""

@@ -1,7 +1,9 @@
 """A KMS key policy must not let anyone grant themselves use of the key: kms:CreateGrant (also
 through kms:Create* or kms:*) without a condition that ties the grant to an AWS service
 (kms:GrantIsForAWSResource, kms:ViaService) gives its holder every cryptographic use.
-(KMS Developer Guide, "Grants in AWS KMS"; "Default key policy".)
+A statement written with NotAction grants every action it does not list. (KMS Developer Guide,
+"Grants in AWS KMS"; "Default key policy"; IAM User Guide, "IAM JSON policy elements: NotAction",
+"Condition": condition key names are not case-sensitive.)
 """
 
 from __future__ import annotations
@@ -21,12 +23,7 @@ def self_granting_statements(cfn: dict[str, Any]) -> list[Finding]:
             continue
         statements = resource.get("Properties", {}).get("KeyPolicy", {}).get("Statement", [])
         for number, statement in enumerate(statements if isinstance(statements, list) else []):
-            actions = statement.get("Action", [])
-            actions = actions if isinstance(actions, list) else [actions]
-            grants = any(fnmatchcase("kms:creategrant", str(a).lower()) for a in actions)
-            conditions = statement.get("Condition", {})
-            keys = {key for operator in conditions.values() for key in operator}
-            if statement.get("Effect") == "Allow" and grants and not keys & set(SERVICE_BOUND):
+            if statement.get("Effect") == "Allow" and _grants(statement) and not _bound(statement):
                 found.append(
                     Finding(
                         ("Resources", logical_id, "Properties", "KeyPolicy", "Statement", number),
@@ -36,3 +33,24 @@ def self_granting_statements(cfn: dict[str, Any]) -> list[Finding]:
                     )
                 )
     return found
+
+
+def _grants(statement: dict[str, Any]) -> bool:
+    """Whether the statement's actions include kms:CreateGrant: one of Action's patterns matches
+    it, or none of NotAction's does. IAM matches action names case-insensitively."""
+    if "NotAction" in statement:
+        return not _matches_create_grant(statement["NotAction"])
+    return _matches_create_grant(statement.get("Action", []))
+
+
+def _matches_create_grant(patterns: Any) -> bool:
+    patterns = patterns if isinstance(patterns, list) else [patterns]
+    return any(fnmatchcase("kms:creategrant", str(pattern).lower()) for pattern in patterns)
+
+
+def _bound(statement: dict[str, Any]) -> bool:
+    """Whether a condition ties the statement to an AWS service. Condition keys are
+    case-insensitive in IAM ("kms:viaservice" is kms:ViaService)."""
+    conditions = statement.get("Condition") or {}
+    keys = {str(key).lower() for operator in conditions.values() for key in operator}
+    return bool(keys & {key.lower() for key in SERVICE_BOUND})

@@ -201,6 +201,33 @@ def unsupported_by_sar(cfn: dict[str, Any], root: Path) -> list[Finding]:
     return found
 
 
+# Properties of a SAM `Schedule` event that SAR's publish-time validation has refused
+# (aws-sam-cli #2645, serverless-application-model #1931; not known to be fixed). The same
+# settings on an AWS::Events::Rule's target are plain CloudFormation.
+SCHEDULE_EVENT_REFUSED = ("RetryPolicy", "DeadLetterConfig")
+
+
+def refused_schedule_options(sam: dict[str, Any]) -> list[Finding]:
+    """Every SAM `Schedule` event (of the untranslated template) with a property SAR refused."""
+    found = []
+    for logical_id, resource in (sam.get("Resources") or {}).items():
+        events = (resource.get("Properties") or {}).get("Events") or {}
+        for name, event in events.items():
+            if not isinstance(event, dict) or event.get("Type") != "Schedule":
+                continue
+            for option in SCHEDULE_EVENT_REFUSED:
+                if option in (event.get("Properties") or {}):
+                    found.append(
+                        Finding(
+                            ("Resources", logical_id, "Properties", "Events", name, option),
+                            f"SAR's publish has refused {option} on a Schedule event "
+                            "(aws-sam-cli #2645): write the AWS::Events::Rule, its target's "
+                            f"{option} and the Lambda permission as resources instead",
+                        )
+                    )
+    return found
+
+
 def cloudformation_capabilities(cfn: dict[str, Any]) -> set[str]:
     """What `sam deploy` (a change set of the translated template) must acknowledge."""
     named = any(

@@ -26,6 +26,9 @@ RULE_FUNCTIONS = frozenset(
         "Fn::ValueOfAll",
     }
 )
+# The Conditions page lists the condition functions, Ref and Fn::FindInMap; Fn::Join, Fn::Select
+# and Fn::Split work there too (cfn-lint #881; the template's HasAccounts needs Fn::Join to test
+# a list parameter for emptiness). Fn::Sub is on neither list.
 CONDITION_FUNCTIONS = frozenset(
     {
         "Condition",
@@ -39,7 +42,6 @@ CONDITION_FUNCTIONS = frozenset(
         "Fn::Join",
         "Fn::Select",
         "Fn::Split",
-        "Fn::Sub",
     }
 )
 # Resource properties and outputs: the intrinsic functions, none of the condition or rule ones

@@ -77,8 +77,8 @@ def reserved_concurrency_by_default(t: Template) -> None:
 
 
 def plural_minute(t: Template) -> None:  # what the template had: rate(1 minutes)
-    event = t["Resources"]["RefreshFunction"]["Properties"]["Events"]["Renewal"]
-    event["Properties"]["Schedule"] = {"Fn::Sub": "rate(${RefreshRateMinutes} minutes)"}
+    rule = t["Resources"]["RefreshFunctionRenewal"]["Properties"]
+    rule["ScheduleExpression"] = {"Fn::Sub": "rate(${RefreshRateMinutes} minutes)"}
 
 
 def a_first_deploy_the_rules_refuse(t: Template) -> None:
@@ -117,6 +117,47 @@ def create_star_for_administrators(t: Template) -> None:  # what the template ha
     statements[0]["Action"] = ["kms:Create*", *statements[0]["Action"][1:]]
 
 
+def sub_in_conditions(t: Template) -> None:
+    t["Conditions"]["IsPrivateApi"] = {"Fn::Equals": [{"Fn::Sub": "${EndpointType}"}, "PRIVATE"]}
+
+
+def not_action_for_administrators(t: Template) -> None:  # every action but those listed
+    statement = t["Resources"]["TokenKey"]["Properties"]["KeyPolicy"]["Statement"][0]
+    statement["NotAction"] = ["kms:Decrypt", "kms:Encrypt"]
+    del statement["Action"]
+
+
+def retry_policy_on_the_schedule_event(t: Template) -> None:  # what the template had (SAR)
+    t["Resources"]["RefreshFunction"]["Properties"]["Events"] = {
+        "Nightly": {
+            "Type": "Schedule",
+            "Properties": {
+                "Schedule": "rate(5 minutes)",
+                "RetryPolicy": {"MaximumRetryAttempts": 2},
+            },
+        }
+    }
+
+
+def dashboard_named_by_stack_only(t: Template) -> None:  # what the template had
+    t["Resources"]["OperationsDashboard"]["Properties"]["DashboardName"] = {
+        "Fn::Sub": "${AWS::StackName}-tokens"
+    }
+
+
+def fixed_table_name(t: Template) -> None:
+    t["Resources"]["TokenTable"]["Properties"]["TableName"] = "vcc-tokens"
+
+
+def retained_log_group(t: Template) -> None:
+    t["Resources"]["VendFunctionLogGroup"]["DeletionPolicy"] = "Retain"
+
+
+def sampling_rule_named_by_stack(t: Template) -> None:  # conditional: Tracing=Active only
+    rule = t["Resources"]["TracingSamplingRule"]["Properties"]["SamplingRule"]
+    rule["RuleName"] = {"Fn::Sub": "${AWS::StackName}-api"}
+
+
 SEEDED: dict[str, tuple[Callable[[Template], None], str, str]] = {
     "Fn::Join in Rules": (join_in_rules, "E9101", "Rules do not accept Fn::Join"),
     "Fn::If in Rules": (if_in_rules, "E9101", "Rules do not accept Fn::If"),
@@ -138,6 +179,29 @@ SEEDED: dict[str, tuple[Callable[[Template], None], str, str]] = {
     "AWS::Scheduler::Schedule": (scheduler_schedule, "E9103", "AWS::Scheduler::Schedule is not"),
     "EventInvokeConfig": (event_invoke_config, "E9103", "AWS::Lambda::EventInvokeConfig is not"),
     "kms:Create*": (create_star_for_administrators, "E9104", "allows kms:CreateGrant"),
+    "Fn::Sub in Conditions": (sub_in_conditions, "E9101", "Conditions do not accept Fn::Sub"),
+    "NotAction for administrators": (
+        not_action_for_administrators,
+        "E9104",
+        "allows kms:CreateGrant",
+    ),
+    "RetryPolicy on a Schedule event": (
+        retry_policy_on_the_schedule_event,
+        "E9103",
+        "refused RetryPolicy on a Schedule event",
+    ),
+    "dashboard named by the stack only": (
+        dashboard_named_by_stack_only,
+        "E9105",
+        "the same stack name in us-east-1",
+    ),
+    "a fixed table name": (fixed_table_name, "E9105", "a second stack in the region"),
+    "a retained log group with a name": (retained_log_group, "E9105", "outlives its stack"),
+    "a sampling rule named by the stack": (
+        sampling_rule_named_by_stack,
+        "E9105",
+        "over AWS's 32",
+    ),
     "an unverified type by default": (
         unconditional_sampling_rule,
         "E9103",

@@ -1,34 +1,63 @@
-"""The template deploys twice in one account: the same stack name in two regions gives no
-account-wide name twice (a dashboard, an IAM name), as CloudFormation would refuse the second."""
+"""The template deploys twice in one account and under any stack name: the same stack name in two
+regions gives no account-wide name twice (a dashboard, an IAM name), as CloudFormation would
+refuse the second, and the longest stack name keeps every name within AWS's limits."""
 
 from __future__ import annotations
 
-from typing import Any
+import copy
 
-from iam.deployment import Stack, expand, load_sam_template
-
-# Resource types whose names are global to the account, and the property that names them
-ACCOUNT_WIDE = {
-    "AWS::CloudWatch::Dashboard": "DashboardName",
-    "AWS::IAM::Role": "RoleName",
-    "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
-    "AWS::IAM::User": "UserName",
-    "AWS::IAM::Group": "GroupName",
-    "AWS::IAM::InstanceProfile": "InstanceProfileName",
-}
+from checks.rehearsal.first_deploy import FIRST_DEPLOY, translated
+from checks.rehearsal.key_policy import self_granting_statements
+from checks.rehearsal.names import ACCOUNT, LONGEST, names_of
+from iam.deployment import Stack, load_sam_template, parameter_values
 
 
-def account_wide_names(region: str) -> set[tuple[str, Any]]:
-    deployment = expand(load_sam_template(), Stack(region=region, name="vcc-token-vending"))
-    names = set()
-    for kind, name in ACCOUNT_WIDE.items():
-        for properties in deployment.of_type(kind).values():
-            if name in properties:
-                names.add((kind, str(properties[name])))
-    return names
+def names(stack: Stack, **parameters: str) -> dict[str, tuple[str, int, str]]:
+    """logical id -> (name, AWS's limit, where it is unique) for `stack`."""
+    sam = load_sam_template()
+    values = parameter_values(sam, Stack(parameters={**FIRST_DEPLOY, **parameters}))
+    return {
+        logical_id: (name, named.limit, named.scope)
+        for logical_id, name, named in names_of(translated(sam), stack, values)
+    }
 
 
 def test_one_stack_name_in_two_regions_names_nothing_account_wide_twice() -> None:
-    ireland, virginia = account_wide_names("eu-west-1"), account_wide_names("us-east-1")
+    def account_wide(region: str) -> set[str]:
+        named = names(Stack(region=region, name="vcc-token-vending"))
+        return {name for name, _, scope in named.values() if scope == ACCOUNT}
+
+    ireland, virginia = account_wide("eu-west-1"), account_wide("us-east-1")
     assert ireland  # the dashboard at least: the test looks at something
     assert not ireland & virginia
+
+
+def test_the_longest_stack_name_with_tracing_on_keeps_every_name_within_its_limit() -> None:
+    named = names(LONGEST, Tracing="Active", TracingSampling="StackRule")
+    assert "TracingSamplingRule" in named
+    assert "OperationsDashboard" in named
+    too_long = {
+        lid: (len(name), limit) for lid, (name, limit, _) in named.items() if len(name) > limit
+    }
+    assert too_long == {}
+
+
+def test_a_key_policys_condition_keys_are_read_in_any_case() -> None:
+    # IAM compares condition key names case-insensitively: a service-bound grant written in
+    # lower case is bound all the same, and the same statement unbound is reported
+    sam = load_sam_template()
+    key = copy.deepcopy(sam["Resources"]["TokenKey"])
+    key["Properties"]["KeyPolicy"]["Statement"] = [
+        {
+            "Sid": "DynamoDbGrants",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"kms:viaservice": "dynamodb.eu-west-1.amazonaws.com"}},
+        }
+    ]
+    assert self_granting_statements({"Resources": {"TokenKey": key}}) == []
+    del key["Properties"]["KeyPolicy"]["Statement"][0]["Condition"]
+    (found,) = self_granting_statements({"Resources": {"TokenKey": key}})
+    assert "DynamoDbGrants allows kms:CreateGrant" in found.message
