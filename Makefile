@@ -23,7 +23,7 @@ COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --custom-compile-comma
 LAYER_LOCK = $(COMPILE) --python-version 3.13 --python-platform aarch64-manylinux_2_28
 TOOL_LOCK = $(COMPILE) --universal --python-version 3.13
 
-.PHONY: run invoke test lint build dist bench mutants openapi docs lock lock-check clean python
+.PHONY: run invoke test lint build dist publish publish-arguments bench mutants openapi docs lock lock-check clean python
 
 run: $(VENV)/.run-installed
 	PYTHONPATH=layers/common $(BIN)/python -m local.run
@@ -33,7 +33,8 @@ run: $(VENV)/.run-installed
 invoke: $(VENV)/.run-installed
 	@PYTHONPATH=layers/common $(BIN)/python -m local.invoke "$(FUNCTION)" "$(EVENT)"
 
-test: $(VENV)/.installed
+# the SAM CLI too: `make publish` runs `sam package`, which a test runs against moto
+test: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(BIN)/pytest
 
 bench: $(VENV)/.installed
@@ -76,8 +77,8 @@ lock-check: $(VENV)/.installed
 lint: $(VENV)/.installed $(SAM_VENV)/.installed $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy layers/common functions local iam checks bench generators client/vcc_token_client
-	$(BIN)/bandit --quiet -c pyproject.toml -r layers/common/vcc_tokens layers/common/contract functions local iam checks bench generators client/vcc_token_client
+	$(BIN)/mypy layers/common functions local iam checks bench generators release client/vcc_token_client
+	$(BIN)/bandit --quiet -c pyproject.toml -r layers/common/vcc_tokens layers/common/contract functions local iam checks bench generators release client/vcc_token_client
 	@# cfn-lint's own rules, and the deploy rehearsal's (checks/rehearsal: what CloudFormation, a
 	@# brand-new account and the Serverless Application Repository would refuse)
 	PYTHONPATH=.:layers/common $(BIN)/cfn-lint -t template.yaml --append-rules checks/rehearsal/rules
@@ -103,6 +104,16 @@ dist: $(VENV)/.installed $(SAM_VENV)/.installed
 	cp requirements/client.txt dist/requirements-client.txt
 	cp requirements/admin.txt dist/requirements-admin.txt
 	@ls -l dist
+
+# The built application into the organization's Serverless Application Repository
+# (release/publish.py: the bucket's policy for SAR, sam package, sam publish with the template's
+# SemanticVersion, sharing with the organization): make publish BUCKET=... REGION=... [ORGANIZATION=o-...]
+publish: publish-arguments $(VENV)/.installed build
+	cp LICENSE README.md .aws-sam/build/
+	PYTHONPATH=layers/common $(BIN)/python -m release.publish --bucket "$(BUCKET)" --region "$(REGION)" --organization "$(ORGANIZATION)"
+
+publish-arguments:
+	@test -n "$(BUCKET)" -a -n "$(REGION)" || { echo "make publish BUCKET=<artifact bucket> REGION=<region> [ORGANIZATION=o-...]: BUCKET and REGION are needed" >&2; exit 2; }
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .venv-bootstrap .uv-python .aws-sam dist build .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Releasing: publishing the built application to the Serverless Application Repository."""

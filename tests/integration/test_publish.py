@@ -1,0 +1,129 @@
+"""`make publish` (release/publish.py) as far as it runs without AWS: the artifact bucket's policy
+for SAR and `sam package` (the real SAM CLI) against moto's S3 over HTTP. SAR itself has no
+stand-in here: `sam publish` and the sharing are documented as unverified (docs/deploying.md)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import pytest
+from samtranslator.yaml_helper import yaml_parse
+
+from release.publish import (
+    READS_PACKAGES,
+    application_metadata,
+    grant_sar_read,
+    package,
+    with_organization_statement,
+)
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+ACCOUNT = "123456789012"
+
+
+def test_the_bucket_lets_sar_read_its_packages_and_keeps_its_other_statements(
+    aws_endpoint: str,
+) -> None:
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(
+        Bucket="artifacts-a", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    theirs = {"Sid": "Theirs", "Effect": "Deny", "Principal": "*", "Action": "s3:DeleteObject",
+              "Resource": "arn:aws:s3:::artifacts-a/*"}  # fmt: skip
+    s3.put_bucket_policy(
+        Bucket="artifacts-a", Policy=json.dumps({"Version": "2012-10-17", "Statement": [theirs]})
+    )
+    # When granted twice
+    assert grant_sar_read(s3, "artifacts-a", ACCOUNT) is True
+    assert grant_sar_read(s3, "artifacts-a", ACCOUNT) is False  # already there: nothing written
+    # Then the bucket's own statement stays, and SAR may read objects for this account only
+    statements = json.loads(s3.get_bucket_policy(Bucket="artifacts-a")["Policy"])["Statement"]
+    ours = next(s for s in statements if s["Sid"] == READS_PACKAGES)
+    assert theirs in statements
+    assert ours["Principal"] == {"Service": "serverlessrepo.amazonaws.com"}
+    assert (ours["Action"], ours["Resource"]) == ("s3:GetObject", "arn:aws:s3:::artifacts-a/*")
+    assert ours["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}}
+
+
+def test_a_bucket_without_a_policy_gets_one(aws_endpoint: str) -> None:
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(
+        Bucket="artifacts-b", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    assert grant_sar_read(s3, "artifacts-b", ACCOUNT) is True
+    (statement,) = json.loads(s3.get_bucket_policy(Bucket="artifacts-b")["Policy"])["Statement"]
+    assert statement["Sid"] == READS_PACKAGES
+
+
+def test_sam_package_uploads_the_code_the_license_and_the_readme(
+    aws_endpoint: str, tmp_path: Path
+) -> None:
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(
+        Bucket="artifacts-c", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    packaged = tmp_path / "packaged.yaml"
+    # When packaged as make publish does (the source template: make publish packages the built one)
+    package(ROOT / "template.yaml", "artifacts-c", "eu-west-1", packaged)
+    # Then the metadata SAR reads points into the bucket, at the license and the README
+    metadata = application_metadata(packaged)
+    assert (
+        metadata["SemanticVersion"]
+        == application_metadata(ROOT / "template.yaml")["SemanticVersion"]
+    )
+    for field, source in (("LicenseUrl", "LICENSE"), ("ReadmeUrl", "README.md")):
+        bucket, key = metadata[field].removeprefix("s3://").split("/", 1)
+        assert bucket == "artifacts-c"
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert body == (ROOT / source).read_bytes()
+    # and every function's code and the layer are uploaded objects
+    resources = yaml_parse(packaged.read_text(encoding="utf-8"))["Resources"]
+    packaged_types = ("AWS::Serverless::Function", "AWS::Serverless::LayerVersion")
+    uris = [r["Properties"].get("CodeUri") or r["Properties"].get("ContentUri")
+            for r in resources.values() if r["Type"] in packaged_types]  # fmt: skip
+    assert len(uris) == 3
+    for uri in uris:
+        bucket, key = uri.removeprefix("s3://").split("/", 1)
+        assert s3.head_object(Bucket=bucket, Key=key)["ContentLength"] > 0
+
+
+def test_sharing_keeps_the_applications_other_statements() -> None:
+    theirs = {"StatementId": "Partner", "Actions": ["Deploy"], "Principals": ["210987654321"]}
+    old = {"StatementId": "OrganizationMayDeploy", "Actions": ["Deploy"], "Principals": ["*"],
+           "PrincipalOrgIDs": ["o-old0000000"]}  # fmt: skip
+    statements = with_organization_statement([theirs, old], "o-abcdef1234")
+    assert statements[0] == theirs
+    assert statements[1:] == [
+        {
+            "StatementId": "OrganizationMayDeploy",
+            "Actions": ["Deploy"],
+            "Principals": ["*"],
+            "PrincipalOrgIDs": ["o-abcdef1234"],
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "words"),
+    [
+        (["--region", "eu-west-1"], "--bucket"),
+        (
+            ["--bucket", "b", "--region", "eu-west-1", "--organization", "123"],
+            "not an organization ID",
+        ),
+    ],
+)
+def test_a_wrong_invocation_says_what_is_expected(arguments: list[str], words: str) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-m", "release.publish", *arguments],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert ran.returncode == 2
+    assert words in ran.stderr
+    assert "Traceback" not in ran.stderr
