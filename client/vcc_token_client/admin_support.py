@@ -5,6 +5,7 @@ code (the [admin] extra), and where it runs (one stack, or every described deplo
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import botocore.session
 from botocore.config import Config
 
 from vcc_token_client.errors import Exit, TokenServiceError
+from vcc_token_contract.events import REFRESHER_TIMEOUT_SECONDS
 
 
 class AdminError(Exception):
@@ -58,6 +60,32 @@ def aws_client(
 def aws_error(exc: Exception, what: str, verb: str = "read") -> AdminError:
     code = (getattr(exc, "response", None) or {}).get("Error", {}).get("Code", type(exc).__name__)
     return AdminError(f"cannot {verb} {what} ({code})", Exit.UNREACHABLE)
+
+
+# One refresher run, waited for as long as it may run and invoked once (botocore's retries
+# would run it again after a read timeout)
+REFRESHER_INVOKE = Config(
+    read_timeout=REFRESHER_TIMEOUT_SECONDS + 10, retries={"total_max_attempts": 1}
+)
+
+
+def run_refresher(
+    function: str, event: dict[str, Any], session: botocore.session.Session | None = None
+) -> str | None:
+    """Runs `event` on the refresher, synchronously: None if it ran, else why not (its error
+    type: the details are in its log). A failed invocation is an AdminError (exit 5)."""
+    lambda_ = aws_client("lambda", session, REFRESHER_INVOKE)
+    try:
+        answer = lambda_.invoke(
+            FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(event)
+        )
+    except Exception as exc:  # botocore's errors: say which, never the service's text
+        raise aws_error(exc, f"the function {function!r}", "invoke") from None
+    if answer.get("FunctionError"):
+        payload = json.loads(answer["Payload"].read() or b"{}")
+        kind = payload.get("errorType", "an error") if isinstance(payload, dict) else "an error"
+        return f"failed ({str(kind)[:80]}); its log has the details"
+    return None
 
 
 @dataclass(frozen=True)

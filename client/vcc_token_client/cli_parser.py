@@ -356,6 +356,12 @@ def _smoke_verb(checks: Any) -> None:
         help="the stack's RefreshRateMinutes: its refresher must have run within twice that "
         "(default 5, the template's)",
     )
+    smoke.add_argument(
+        "--run-refresher",
+        metavar="FUNCTION",
+        help="with --stack: run the stack's refresher (its RefreshFunctionName output) once, as "
+        "its schedule does, before reading its last run: right after a deploy",
+    )
 
 
 def _ledger_window(ledger_verb: Any) -> None:

@@ -263,6 +263,7 @@ def run_smoke(args: argparse.Namespace) -> Exit:
             place.session,
             args.signing_region,
             args.refresh_rate_minutes,
+            run_refresher=args.run_refresher,
         )
         for check in checks:
             print(check.line(), flush=True)

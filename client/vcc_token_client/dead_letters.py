@@ -22,20 +22,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import botocore.session
-from botocore.config import Config
 
-from vcc_token_client.admin_support import AdminError, aws_client, aws_error
+from vcc_token_client.admin_support import AdminError, aws_client, aws_error, run_refresher
 from vcc_token_client.errors import Exit
 from vcc_token_contract.events import REFRESHER_TIMEOUT_SECONDS, RENEW, ROTATE
 
 MAX_LISTED = 100  # messages one listing shows (a queue holds at most a few per failed run)
 RECEIVE_ROUNDS = 20  # receives per listing: each answers up to 10 messages
-# A redriven event: hidden from other readers while the refresher runs it, and waited for as
-# long as it may run, invoked once (botocore's retries would run it again after a read timeout)
+# A redriven event: hidden from other readers while the refresher runs it (admin_support's
+# run_refresher waits as long as it may run, and invokes it once)
 REDRIVE_VISIBILITY = REFRESHER_TIMEOUT_SECONDS + 30
-REDRIVE_INVOKE = Config(
-    read_timeout=REFRESHER_TIMEOUT_SECONDS + 10, retries={"total_max_attempts": 1}
-)
 # What Lambda (ErrorCode, ErrorMessage) and EventBridge (ERROR_CODE, ERROR_MESSAGE) attach
 REASON_ATTRIBUTES = ("ErrorCode", "ErrorMessage", "ERROR_CODE", "ERROR_MESSAGE")
 
@@ -93,11 +89,15 @@ def redrive(
 ) -> tuple[int, list[str]]:
     """Each message's event sent to the refresher again; removed when it succeeded. (redriven,
     what failed again and why)."""
-    sqs, lambda_ = aws_client("sqs", session), aws_client("lambda", session, REDRIVE_INVOKE)
+    sqs = aws_client("sqs", session)
     redriven, failed = 0, []
     for message in _received(sqs, queue_url, visibility=REDRIVE_VISIBILITY):
         letter = _letter(message)
-        why = _invoke(lambda_, function, letter.event)
+        why = (
+            run_refresher(function, letter.event, session)
+            if isinstance(letter.event, dict)
+            else "not a JSON object: nothing to redrive (purge it)"
+        )
         if why is None:
             _delete(sqs, queue_url, letter)
             redriven += 1
@@ -157,24 +157,6 @@ def _letter(message: dict[str, Any]) -> DeadLetter:
         event,
         ": ".join(reasons) or "no reason attached",
     )
-
-
-def _invoke(lambda_: Any, function: str, event: object) -> str | None:
-    """None if the refresher ran the event; else why not (its error type: the details are in
-    its log)."""
-    if not isinstance(event, dict):
-        return "not a JSON object: nothing to redrive (purge it)"
-    try:
-        answer = lambda_.invoke(
-            FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(event)
-        )
-    except Exception as exc:  # botocore's errors: say which, never the service's text
-        raise aws_error(exc, f"the function {function!r}", "invoke") from None
-    if answer.get("FunctionError"):
-        payload = json.loads(answer["Payload"].read() or b"{}")
-        kind = payload.get("errorType", "an error") if isinstance(payload, dict) else "an error"
-        return f"failed again ({str(kind)[:80]}); its log has the details"
-    return None
 
 
 def _delete(sqs: Any, queue_url: str, letter: DeadLetter) -> None:

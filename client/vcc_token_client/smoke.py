@@ -6,7 +6,9 @@
     3. POST /oauth2/token (client-credentials form)       (the OAuth 2.0 route)
     4. with --stack: every alarm of the stack (by its name prefix, `<stack>-`), none in ALARM,
        and the refresher's last completed run, younger than twice the schedule's rate and
-       without a failed key (its summary line, `scheduled renewal finished`)
+       without a failed key (its summary line, `scheduled renewal finished`); with
+       --run-refresher FUNCTION, that function is run once first, as its schedule does (right
+       after a deploy, before the first scheduled run)
 
 Every check is printed: ok, FAILED, or "not run" and why (an API check after a failed one).
 Steps 1-3 need what a caller needs (the stack's CallerPolicy and an entitlement rule for the
@@ -27,6 +29,7 @@ from typing import Any
 import botocore.session
 import requests
 
+from vcc_token_client import admin_support
 from vcc_token_client.client import TokenClient
 from vcc_token_client.errors import (
     Exit,
@@ -37,7 +40,7 @@ from vcc_token_client.errors import (
 )
 from vcc_token_client.ledger import Search, log_lines
 from vcc_token_client.sigv4 import SigV4RequestsAuth
-from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES, RENEWAL_SUMMARY
+from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES, RENEWAL_SUMMARY, SCHEDULED_RUN
 from vcc_token_contract.names import log_group
 
 
@@ -61,16 +64,33 @@ def smoke(
     session: botocore.session.Session | None = None,
     signing_region: str | None = None,
     rate_minutes: int = DEFAULT_RENEW_RATE_MINUTES,
+    *,
+    run_refresher: str | None = None,
 ) -> list[Check]:
-    """Every check, in order; the API checks stop at the first failure."""
+    """Every check, in order; the API checks stop at the first failure. `run_refresher`: the
+    refresher function to run once, as its schedule does, before its last run is read (right
+    after a deploy, when the first scheduled run is still to come)."""
     session = session or botocore.session.get_session()
     client = TokenClient(
         api_url, min_ttl=0, botocore_session=session, signing_region=signing_region
     )
     checks = _api_checks(client, api_url, region, scope, SigV4RequestsAuth(session, signing_region))
     if stack:
-        checks += [alarm_states(session, stack), refresher_last_run(session, stack, rate_minutes)]
+        ran = [scheduled_run(session, run_refresher)] if run_refresher else []
+        last = refresher_last_run(session, stack, rate_minutes)
+        checks += [alarm_states(session, stack), *ran, last]
     return checks
+
+
+def scheduled_run(session: botocore.session.Session, function: str) -> Check:
+    """One run of the refresher, as its schedule starts it (synchronously, invoked once)."""
+    try:
+        why = admin_support.run_refresher(function, SCHEDULED_RUN, session)
+    except admin_support.AdminError as error:
+        return Check("scheduled run", "FAIL", str(error), error.code)
+    if why is not None:
+        return Check("scheduled run", "FAIL", f"{function}: {why}", Exit.FAILED)
+    return Check("scheduled run", "ok", f"{function} ran once, as its schedule does")
 
 
 def overall_exit_code(checks: list[Check]) -> Exit:
@@ -173,8 +193,10 @@ def _judged_run(summary: tuple[int, dict[str, Any]] | None, group: str, rate_min
     if summary is None:
         why = (
             f"no completed run logged in {group} in the last {2 * rate_minutes} min, twice the "
-            f"schedule's {rate_minutes} min (docs/operating.md: the refresher is not running, "
-            "or its runs fail: see its dead-letter queue)"
+            f"schedule's {rate_minutes} min. Right after a deploy, the first scheduled run is "
+            f"up to {rate_minutes} min away: wait for it, or run one now (docs/deploying.md, "
+            '"The first run and the smoke check"); otherwise the refresher is not running, or '
+            "its runs fail: see its dead-letter queue (docs/operating.md)"
         )
         return Check("refresher", "FAIL", why, Exit.FAILED)
     at, line = summary

@@ -35,6 +35,7 @@ from tests.stack_support import (
     start_stack,
 )
 from vcc_token_contract.events import RENEWAL_SUMMARY
+from vcc_token_contract.names import log_group
 
 pytestmark = pytest.mark.integration
 
@@ -105,6 +106,7 @@ def smoke(
     monkeypatch: pytest.MonkeyPatch,
     stack_name: str = LOCAL_STACK_NAME,
     aws_endpoint: str | None = None,
+    extra: tuple[str, ...] = (),
 ) -> int:
     """`vcc-token admin smoke` against the stack, signed as `caller` (its AWS: the stack's
     moto, or `aws_endpoint` in front of it)."""
@@ -113,7 +115,7 @@ def smoke(
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_ENDPOINT_URL", aws_endpoint or stack.aws_endpoint)  # alarms, logs
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
-    checks = ["--region", "nam", "--scope", "users:read", "--stack", stack_name]
+    checks = ["--region", "nam", "--scope", "users:read", "--stack", stack_name, *extra]
     return vcc_token(["admin", "smoke", "--api", stack.url, *checks])
 
 
@@ -159,6 +161,33 @@ def test_the_smoke_check_fails_when_it_cannot_see(
     out = capsys.readouterr().out
     assert code == 5, out
     assert "FAILED   alarms: cannot read them (NoRegionError)" in out
+
+
+def test_the_smoke_check_runs_the_refresher_once_right_after_a_deploy(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs = boto3.client(
+        "logs", endpoint_url=stack.aws_endpoint, region_name="eu-west-1",
+        aws_access_key_id="LOCALTEST", aws_secret_access_key="local-only",
+    )  # fmt: skip
+    group = log_group(LOCAL_STACK_NAME, "refresher")
+
+    def runs() -> int:
+        pages = logs.get_paginator("filter_log_events").paginate(
+            logGroupName=group, filterPattern=f'"{RENEWAL_SUMMARY}"'
+        )
+        return sum(len(page["events"]) for page in pages)
+
+    before = runs()
+    # When the smoke check is asked to run the refresher first (as docs/deploying.md says
+    # right after a deploy, before its first scheduled run)
+    code = smoke(stack, CALLERS[2], monkeypatch, extra=("--run-refresher", LOCAL_REFRESHER))
+    out = capsys.readouterr().out
+    # Then it ran once, said so, and the refresher check read that run
+    assert code == 0, out
+    assert f"ok       scheduled run: {LOCAL_REFRESHER} ran once, as its schedule does" in out
+    assert "ok       refresher: last run 0 min ago" in out
+    assert runs() == before + 1
 
 
 def stack_with_refresher_lines(stack: Stack, name: str, lines: list[tuple[float, str]]) -> None:

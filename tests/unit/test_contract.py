@@ -4,6 +4,7 @@ the service reading what the client builds with it."""
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,11 @@ def test_what_waits_for_the_refresher_waits_as_long_as_the_template_lets_it_run(
 
     refresher = load_template()["Resources"]["RefreshFunction"]["Properties"]
     assert refresher["Timeout"] == REFRESHER_TIMEOUT_SECONDS
+
+
+def test_the_smoke_checks_scheduled_run_is_the_schedules_own_event() -> None:
+    from vcc_token_contract.events import SCHEDULED_RUN
+
+    rule = load_template()["Resources"]["RefreshFunctionRenewal"]["Properties"]
+    ((target,),) = [rule["Targets"]]
+    assert json.loads(target["Input"]) == SCHEDULED_RUN

@@ -1,4 +1,4 @@
-"""The refresher function's events besides its schedule: renew one key under a lease (from a
+"""The refresher function's events: its schedule's, renew one key under a lease (from a
 vending instance, asynchronously) and rotate one credential (`vcc-token admin rotate`)."""
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ REFRESHER_TIMEOUT_SECONDS = 120
 # The scheduled run's summary line (its fields: renewed, fresh, idle, unreadable, orphaned and
 # failed, "<key>: <reason>" per failed key), which `vcc-token admin smoke --stack` reads back
 RENEWAL_SUMMARY = "scheduled renewal finished"
+# The schedule's event (the template's RefreshFunctionRenewal target Input, tied by a test): a
+# scheduled run, which `vcc-token admin smoke --run-refresher` also sends right after a deploy
+SCHEDULED_RUN = {"source": "vcc-token-vending.scheduler", "detail-type": "Scheduled token renewal"}
 RENEW = "renew"
 ROTATE = "rotate"
 RENEW_SHAPE = '{"renew": {"region", "scope", "lease_owner"}}'
