@@ -98,7 +98,7 @@ dist: $(VENV)/.installed $(SAM_VENV)/.installed
 	$(BIN)/python -m build --no-isolation --outdir dist ./layers/common/contract
 	$(BIN)/python -m build --no-isolation --wheel --outdir dist ./layers/common
 	PYTHON="$(PYTHON313)" $(SAM) build
-	cp LICENSE README.md .aws-sam/build/ && cp -R docs .aws-sam/build/
+	cp LICENSE README.md samconfig.toml .aws-sam/build/ && cp -R docs .aws-sam/build/
 	$(BIN)/python -c 'import shutil, vcc_tokens; shutil.make_archive(f"dist/vcc-token-vending-{vcc_tokens.__version__}-sam", "zip", ".aws-sam/build")'
 	@# what the wheels need from PyPI, locked with hashes: installed first, then the wheels with --no-index
 	cp requirements/client.txt dist/requirements-client.txt

@@ -17,8 +17,10 @@ from iam.deployment import Deployment, Stack, parameter_values, resolve, transla
 PREREQUISITES = "docs/deploying.md#what-the-account-must-already-have"
 # The one choice a first deploy must make: the Rules section refuses the defaults without it.
 FIRST_DEPLOY = {"AllowedAccountIds": "123456789012"}
-# A fresh account may start with a concurrency quota of 10, and Lambda keeps 10 unreserved.
+# A fresh account may start with a concurrency quota of 10, and Lambda reserves only while at
+# least 100 executions stay unreserved: such an account can reserve none.
 FRESH_ACCOUNT_CONCURRENCY = 10
+UNRESERVED_MINIMUM = 100
 # rate(1 minute), rate(5 minutes): the unit is singular for 1 and plural otherwise
 # (EventBridge "Schedule expressions for rules"; EventBridge Scheduler the same).
 SCHEDULE = re.compile(
@@ -134,7 +136,8 @@ def _reserved_concurrency(deployment: Deployment) -> list[Finding]:
                 Finding(
                     ("Resources", function_id, "Properties", "ReservedConcurrentExecutions"),
                     f"with the defaults the function reserves {reserved} executions; an account "
-                    f"whose quota is {FRESH_ACCOUNT_CONCURRENCY} refuses any ({PREREQUISITES})",
+                    f"whose quota is {FRESH_ACCOUNT_CONCURRENCY} refuses any (Lambda keeps "
+                    f"{UNRESERVED_MINIMUM} unreserved; {PREREQUISITES})",
                 )
             )
     return found
