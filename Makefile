@@ -48,7 +48,7 @@ mutants: $(VENV)/.installed
 openapi: $(VENV)/.installed
 	PYTHONPATH=layers/common $(BIN)/python -m generators.openapi
 
-# docs/configuration.md's table, from the settings' declarations (vcc_tokens/config.py), and
+# docs/configuration.md's table, from the settings' declarations (vcc_tokens/values/config.py), and
 # the template's dashboard body, from the metric names (vcc_token_contract/metrics.py)
 docs: $(VENV)/.installed
 	PYTHONPATH=layers/common $(BIN)/python -m generators.configuration_doc

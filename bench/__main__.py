@@ -26,7 +26,7 @@ from bench.untrusted import print_untrusted, untrusted_inputs
 from bench.writes import print_writes, writes_per_fetched_token
 from local.lambda_runtime import load_function
 from local.stack import ROOT
-from vcc_tokens.tokens import Key
+from vcc_tokens.values.tokens import Key
 
 PICTURE = ROOT / "docs" / "bench.png"
 

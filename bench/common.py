@@ -14,13 +14,13 @@ from typing import Any
 from local.lambda_runtime import LambdaContext
 from local.stack import ROOT, LocalDeployment, start_moto_server, stop_server
 from local.vcc_emulator import DEMO_CLIENTS, VccEmulator
-from vcc_tokens.cache import MAX_TOKEN_BYTES
-from vcc_tokens.config import Settings
-from vcc_tokens.credentials import ClientCredentials
-from vcc_tokens.errors import VendError
-from vcc_tokens.token_request import TokenRequest
-from vcc_tokens.tokens import Key
-from vcc_tokens.upstream import VccTokenEndpoint
+from vcc_tokens.aws.cache import MAX_TOKEN_BYTES
+from vcc_tokens.aws.credentials import ClientCredentials
+from vcc_tokens.values.config import Settings
+from vcc_tokens.values.errors import VendError
+from vcc_tokens.values.token_request import TokenRequest
+from vcc_tokens.values.tokens import Key
+from vcc_tokens.vcc.upstream import VccTokenEndpoint
 from vcc_tokens.vending import TokenVendor
 
 TABLE = "vcc-tokens-bench"

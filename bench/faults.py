@@ -13,7 +13,7 @@ from bench.common import SCOPE, ask, forget, vend_event
 from local.aws_faults import WRITES, AwsFaultProxy, Fault
 from local.vcc_emulator import VccEmulator
 from vcc_tokens import wiring
-from vcc_tokens.tokens import CachedToken
+from vcc_tokens.values.tokens import CachedToken
 
 FAULT_SCENARIOS: list[tuple[str, tuple[Fault, ...], str]] = [
     # (what, faults, the key's state before: cold, held (in this instance's memory), cached, due)

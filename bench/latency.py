@@ -20,7 +20,7 @@ from bench.common import (
     vend_event,
 )
 from vcc_tokens import wiring
-from vcc_tokens.config import Settings
+from vcc_tokens.values.config import Settings
 
 
 def latencies(handler: Any, dynamodb: Any) -> dict[str, list[float]]:

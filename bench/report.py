@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vcc_tokens.aws import aws_session
+from vcc_tokens.aws.clients import aws_session
 
 PRICES_AS_OF = (
     "AWS list prices, us-east-1, as published in November 2024 (DynamoDB on-demand after its "
@@ -47,7 +47,7 @@ class AwsCalls:
 @contextmanager
 def counting_aws_calls() -> Iterator[AwsCalls]:
     """Counts the calls of every client the service makes meanwhile (from its one botocore
-    session, vcc_tokens.aws.aws_session): the bench's own calls are not counted."""
+    session, vcc_tokens.aws.clients.aws_session): the bench's own calls are not counted."""
     calls = AwsCalls()
 
     def count(**kwargs: Any) -> None:

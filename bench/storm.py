@@ -13,8 +13,8 @@ from bench.common import STORM_SCOPE, percentile, status_of
 from bench.report import Storm
 from local.vcc_emulator import VccEmulator
 from vcc_tokens import wiring
-from vcc_tokens.config import Settings
-from vcc_tokens.token_request import TokenRequest
+from vcc_tokens.values.config import Settings
+from vcc_tokens.values.token_request import TokenRequest
 from vcc_tokens.vending import TokenVendor
 
 

@@ -16,8 +16,8 @@ from bench.common import DIRECT_BUDGET, LIFETIME, SCOPE, demo_credentials, direc
 from bench.report import AwsCalls, counting_aws_calls
 from local.vcc_emulator import VccEmulator
 from vcc_tokens import wiring
-from vcc_tokens.config import Settings
-from vcc_tokens.token_request import TokenRequest
+from vcc_tokens.values.config import Settings
+from vcc_tokens.values.token_request import TokenRequest
 
 CALLERS, REQUESTS_EACH, INSTANCES = 20, 30, 5
 GO_OAUTH2_EXPIRY_DELTA = 10  # golang.org/x/oauth2 treats a token as expired 10 s early

@@ -11,10 +11,10 @@ from bench.common import counted, status_of
 from local.odd_upstream import OddUpstream
 from local.vcc_emulator import VccEmulator
 from vcc_tokens import wiring
-from vcc_tokens.config import Settings
-from vcc_tokens.renewal import Renewer
-from vcc_tokens.token_request import TokenRequest
-from vcc_tokens.tokens import CachedToken, Key
+from vcc_tokens.aws.handover import Renewer
+from vcc_tokens.values.config import Settings
+from vcc_tokens.values.token_request import TokenRequest
+from vcc_tokens.values.tokens import CachedToken, Key
 from vcc_tokens.vending import TokenVendor
 
 

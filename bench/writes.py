@@ -9,9 +9,9 @@ from typing import Any
 from bench.report import counting_aws_calls
 from local.vcc_emulator import DEMO_SCOPES, VccEmulator
 from vcc_tokens import wiring
-from vcc_tokens.config import Settings
-from vcc_tokens.token_request import TokenRequest
-from vcc_tokens.tokens import Key
+from vcc_tokens.values.config import Settings
+from vcc_tokens.values.token_request import TokenRequest
+from vcc_tokens.values.tokens import Key
 
 WRITES = ("UpdateItem", "PutItem", "DeleteItem")
 

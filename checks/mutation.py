@@ -2,7 +2,8 @@
 at a time in the engine (a comparison, a constant, a returned value, a call's argument) and runs
 the tests that cover the changed function; a change no test notices is a survivor, printed here.
 
-Scope: the engine (`vcc_tokens/vending/` and the failure memory, `vcc_tokens/backoff.py`) against
+Scope: the engine (`vcc_tokens/vending/` and the failure memory,
+`vcc_tokens/values/backoff.py`) against
 its unit tests (in-memory fakes, a fake clock: no sockets, so each mutant runs in milliseconds on
 a forked worker). The cache's contract test is not in it: it runs on moto's server, a thread of
 the test process that a forked worker would not have, and the storage it checks is not mutated.
@@ -36,7 +37,7 @@ from typing import TypeGuard
 ROOT = Path(__file__).resolve().parents[1]
 STAGE = ROOT / "build" / "mutation"
 PACKAGE = Path("layers/common/vcc_tokens")
-MUTATED = ["vcc_tokens/vending/*.py", "vcc_tokens/backoff.py"]
+MUTATED = ["vcc_tokens/vending/*.py", "vcc_tokens/values/backoff.py"]
 TESTS = [
     "tests/unit/test_vending.py",
     "tests/unit/test_minting.py",

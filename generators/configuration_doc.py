@@ -1,4 +1,5 @@
-"""docs/configuration.md's table, made from the settings' own declarations (vcc_tokens.config:
+"""docs/configuration.md's table, made from the settings' own declarations
+(vcc_tokens.values.config:
 each Settings field's variable, default, range and meaning), so that no default or range is
 written down twice. `make docs` writes it; a test fails when the page is stale."""
 
@@ -8,7 +9,7 @@ from dataclasses import MISSING, fields
 from typing import Any
 
 from local.stack import ROOT
-from vcc_tokens.config import Setting, Settings
+from vcc_tokens.values.config import Setting, Settings
 
 PAGE = ROOT / "docs" / "configuration.md"
 HEADER = """# Configuration
@@ -20,7 +21,7 @@ means only the 401 route and "renew" replacing a token before it expires is stil
 former name when the new one is not set (both set, they must agree). Besides these: `POWERTOOLS_*`
 (service name, metrics namespace, log level: the template's Globals).
 
-<!-- generated from vcc_tokens/config.py by generators/configuration_doc.py (make docs) -->
+<!-- generated from vcc_tokens/values/config.py by generators/configuration_doc.py (make docs) -->
 """
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from local.stack import ROOT, load_template
 from vcc_token_contract.metrics import NAMESPACE, Metric, by_kind
-from vcc_tokens.aws import SERVICES as AWS_SERVICES
-from vcc_tokens.errors import upstream_error_kinds
+from vcc_tokens.aws.clients import SERVICES as AWS_SERVICES
+from vcc_tokens.values.errors import upstream_error_kinds
 
 TEMPLATE = ROOT / "template.yaml"
 START = "      DashboardBody: !Sub\n        - |\n"

@@ -14,8 +14,8 @@ def per_credential_names() -> set[str]:
 
 def emitted_names() -> set[str]:
     """Every metric name the code emits (one series each, but for per_credential_names)."""
-    from vcc_tokens.aws import SERVICES
-    from vcc_tokens.errors import upstream_error_kinds
+    from vcc_tokens.aws.clients import SERVICES
+    from vcc_tokens.values.errors import upstream_error_kinds
 
     names = {str(metric) for metric in Metric}
     names |= {by_kind(Metric.UPSTREAM_ERRORS, kind) for kind in upstream_error_kinds()}

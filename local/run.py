@@ -268,7 +268,7 @@ def log_delivery(aws_endpoint: str) -> LogDelivery:
 def renew_rate_minutes() -> int:
     """The refresher's period as the service reads it (RENEW_RATE_MINUTES, or its former name
     REFRESH_RATE_MINUTES): make run's schedule and the functions' setting are one value."""
-    from vcc_tokens.config import ConfigurationError, setting_from_env
+    from vcc_tokens.values.config import ConfigurationError, setting_from_env
 
     try:
         return int(setting_from_env("renew_rate_seconds", os.environ)) // 60
@@ -279,7 +279,7 @@ def renew_rate_minutes() -> int:
 def check_settings() -> None:
     """The functions' settings as the stack seeded them: a configuration error stops the start
     in one line, instead of answering every request 500."""
-    from vcc_tokens.config import ConfigurationError, Settings
+    from vcc_tokens.values.config import ConfigurationError, Settings
 
     try:
         Settings.from_env(os.environ)

@@ -120,7 +120,7 @@ def create_cache_key(kms: Any) -> str:
 
 
 def put_entitlements(ssm: Any, name: str, document: dict[str, Any] | str) -> None:
-    """Create or replace the entitlements parameter (JSON; see vcc_tokens.entitlements)."""
+    """Create or replace the entitlements parameter (JSON; see vcc_tokens.aws.entitlements)."""
     value = document if isinstance(document, str) else json.dumps(document)
     ssm.put_parameter(Name=name, Value=value, Type="String", Overwrite=True)
 

@@ -38,10 +38,10 @@ from tests.support import GET_TOKEN_EVENT, OBSERVED_RESPONSES, load_event
 from vcc_token_contract.names import DEFAULT_CREDENTIAL
 from vcc_token_contract.vcc import SCOPES
 from vcc_tokens import wiring
-from vcc_tokens.cache import DynamoDBTokenCache
+from vcc_tokens.aws.cache import DynamoDBTokenCache
+from vcc_tokens.aws.sealing import KmsEnvelopeCipher
 from vcc_tokens.observability import logger, metrics
-from vcc_tokens.sealing import KmsEnvelopeCipher
-from vcc_tokens.tokens import CachedToken, Key
+from vcc_tokens.values.tokens import CachedToken, Key
 
 # One VCC client per region. emea lacks globalpci (to see invalid_scope); nam authenticates with
 # HTTP Basic and has a secret full of characters that RFC 6749 §2.3.1 form-encodes.

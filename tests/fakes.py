@@ -6,14 +6,14 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from vcc_tokens.backoff import Failure
-from vcc_tokens.cache import TokenCache
-from vcc_tokens.credentials import ClientCredentials, CredentialStore, Stage
-from vcc_tokens.errors import UpstreamError
-from vcc_tokens.renewal import Renewer
-from vcc_tokens.token_answer import IssuedToken
-from vcc_tokens.tokens import NOTHING_CACHED, CachedToken, CacheEntry, Key, Lease
-from vcc_tokens.upstream import TokenEndpoint
+from vcc_tokens.aws.cache import TokenCache
+from vcc_tokens.aws.credentials import ClientCredentials, CredentialStore, Stage
+from vcc_tokens.aws.handover import Renewer
+from vcc_tokens.values.backoff import Failure
+from vcc_tokens.values.errors import UpstreamError
+from vcc_tokens.values.tokens import NOTHING_CACHED, CachedToken, CacheEntry, Key, Lease
+from vcc_tokens.vcc.token_answer import IssuedToken
+from vcc_tokens.vcc.upstream import TokenEndpoint
 
 
 class _Versions(dict[Key, CacheEntry]):

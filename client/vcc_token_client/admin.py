@@ -120,7 +120,7 @@ def check_request(caller_arn: str, region: str, scope: str) -> None:
 def _allowed_scopes() -> frozenset[str]:
     """The service's reading of ALLOWED_SCOPES (exit 2 if it would not start with it)."""
     with service_code():
-        from vcc_tokens.config import ConfigurationError, allowed_scopes
+        from vcc_tokens.values.config import ConfigurationError, allowed_scopes
     try:
         return allowed_scopes(os.environ)
     except ConfigurationError as problem:
@@ -131,7 +131,7 @@ def credential_behind(region: str, scope: str, routes_text: str | None) -> tuple
     """(served, which credential serves the scope in the region, or why none does), from the
     routes (the stack's CredentialRoutes; none: each region's default credential)."""
     with service_code():
-        from vcc_tokens.routes import RouteError, parse_routes
+        from vcc_tokens.values.routes import RouteError, parse_routes
     try:
         routes = parse_routes(routes_text, REGIONS, _allowed_scopes())
     except RouteError as problem:
@@ -171,7 +171,7 @@ def explain(rules: Entitlements, caller_arn: str, region: str, scope: str) -> tu
 
 
 def _failed_parts(rule: Rule, caller_arn: str, region: str, scope: str) -> tuple[str, ...]:
-    part_of = type(rule)  # vcc_tokens.entitlements.Rule: each part alone, the others any
+    part_of = type(rule)  # vcc_tokens.aws.entitlements.Rule: each part alone, the others any
     checks = {
         "principal": part_of(rule.principals, ("*",), ("*",)),
         "region": part_of(("*",), rule.regions, ("*",)),

@@ -87,8 +87,8 @@ def pending_secret(text: str, current: Callable[[], str], secret_id: str) -> str
         )
     stored = json.dumps(document)
     with service_code():
-        from vcc_tokens.credentials import parse_credentials
-        from vcc_tokens.errors import CredentialsUnavailable
+        from vcc_tokens.aws.credentials import parse_credentials
+        from vcc_tokens.values.errors import CredentialsUnavailable
     try:
         parse_credentials(secret_id, stored, "AWSPENDING")
     except CredentialsUnavailable as refused:  # names the secret, never a value

@@ -1,7 +1,7 @@
 """Scheduled refresher: renews every cached token that is inside its renewal margin, or will be
 before the next run, so that callers almost never wait for VCC. Also renews one key when the
 vending function hands it over ({"renew": {"region", "scope", "lease_owner"}}, invoked
-asynchronously: vcc_tokens.renewal), and proves and promotes a credential's pending secret when
+asynchronously: vcc_tokens.aws.handover), and proves and promotes a credential's pending secret when
 `vcc-token admin rotate` asks ({"rotate": {"region", "credential"[, "scope"]}}, invoked
 synchronously: vcc_tokens.rotation). Keys nobody asked for within
 RENEW_IDLE_SECONDS are left to expire. Renewals go through the same lease as the vending
@@ -23,11 +23,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vcc_token_contract.events import RENEW, RENEWAL_SUMMARY, ROTATE
 from vcc_token_contract.metrics import Metric
-from vcc_tokens.config import get_settings
-from vcc_tokens.errors import InvalidRequest, VendError
+from vcc_tokens.aws.handover import parse_renewal
 from vcc_tokens.observability import MetricUnit, logger, metrics
-from vcc_tokens.renewal import parse_renewal
 from vcc_tokens.rotation import parse_rotation
+from vcc_tokens.values.config import get_settings
+from vcc_tokens.values.errors import InvalidRequest, VendError
 from vcc_tokens.wiring import refresher_vendor, rotation
 
 

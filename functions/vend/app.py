@@ -18,15 +18,15 @@ from vcc_token_contract.api import NO_STORE, ROUTES, error_body, oauth_token_bod
 from vcc_token_contract.ledger import SERVED, Field
 from vcc_token_contract.metrics import Metric
 from vcc_token_contract.vcc import Region
-from vcc_tokens.api_types import OAUTH_RESPONSES, TOKEN_RESPONSES
-from vcc_tokens.aws import deadline_in
-from vcc_tokens.config import ConfigurationError, get_settings
-from vcc_tokens.entitlements import authorize
-from vcc_tokens.errors import UpstreamError, VendError
-from vcc_tokens.oauth2 import OAuthError, oauth_error, parse_token_form
+from vcc_tokens.api.api_types import OAUTH_RESPONSES, TOKEN_RESPONSES
+from vcc_tokens.api.oauth2 import OAuthError, oauth_error, parse_token_form
+from vcc_tokens.api.rest import APIGatewayRestResolver, NotFoundError, Response, content_types
+from vcc_tokens.aws.clients import deadline_in
+from vcc_tokens.aws.entitlements import authorize
 from vcc_tokens.observability import MetricUnit, logger, metrics
-from vcc_tokens.rest import APIGatewayRestResolver, NotFoundError, Response, content_types
-from vcc_tokens.token_request import (
+from vcc_tokens.values.config import ConfigurationError, get_settings
+from vcc_tokens.values.errors import UpstreamError, VendError
+from vcc_tokens.values.token_request import (
     TokenRequest,
     check_no_body,
     check_query,

@@ -17,7 +17,7 @@ from local.vcc_emulator import VccEmulator
 from tests.conftest import Observed, Service
 from tests.support import api_event, invoke, timed
 from vcc_tokens import wiring
-from vcc_tokens.config import Settings
+from vcc_tokens.values.config import Settings
 
 pytestmark = pytest.mark.integration
 

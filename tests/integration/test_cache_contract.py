@@ -10,9 +10,9 @@ import pytest
 
 from tests.conftest import Service
 from tests.fakes import MemoryTokenCache
-from vcc_tokens.backoff import Failure
-from vcc_tokens.cache import TokenCache
-from vcc_tokens.tokens import NOTHING_CACHED, CachedToken, Key, Lease
+from vcc_tokens.aws.cache import TokenCache
+from vcc_tokens.values.backoff import Failure
+from vcc_tokens.values.tokens import NOTHING_CACHED, CachedToken, Key, Lease
 
 pytestmark = pytest.mark.integration
 

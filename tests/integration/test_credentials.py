@@ -39,8 +39,8 @@ from tests.integration.conftest import (
 from tests.support import api_event, invoke, load_event
 from vcc_token_contract.names import health_credential
 from vcc_tokens import wiring
-from vcc_tokens.config import ConfigurationError, Settings
-from vcc_tokens.tokens import Key
+from vcc_tokens.values.config import ConfigurationError, Settings
+from vcc_tokens.values.tokens import Key
 
 pytestmark = pytest.mark.integration
 

@@ -34,7 +34,7 @@ from tests.integration.conftest import (
 from tests.support import api_event, invoke
 from vcc_tokens import wiring
 from vcc_tokens.rotation import ALREADY_PROMOTED, RotationRequest
-from vcc_tokens.tokens import Key
+from vcc_tokens.values.tokens import Key
 
 pytestmark = pytest.mark.integration
 

@@ -35,7 +35,7 @@ from local.vcc_emulator import VccEmulator
 from tests.conftest import CLIENTS, GUARDED_SECRETS, TEST_CALLER_ROLE, Service
 from tests.support import api_event, invoke, load_event
 from vcc_tokens import wiring
-from vcc_tokens.tokens import Key
+from vcc_tokens.values.tokens import Key
 
 pytestmark = [pytest.mark.integration, pytest.mark.iam_proof]
 

@@ -11,8 +11,8 @@ from local.lambda_runtime import LambdaContext, load_function
 from local.vcc_emulator import VccEmulator
 from tests.conftest import Service, create_table_from_template
 from tests.support import load_event
-from vcc_tokens.errors import VendError
-from vcc_tokens.tokens import CachedToken, Key
+from vcc_tokens.values.errors import VendError
+from vcc_tokens.values.tokens import CachedToken, Key
 
 pytestmark = pytest.mark.integration
 

@@ -20,11 +20,11 @@ from tests.support import api_event, invoke
 from tests.workers import vend_after_barrier, vend_once
 from vcc_token_contract.events import RENEW, renewal_event
 from vcc_tokens import wiring
-from vcc_tokens.cache import DynamoDBTokenCache
-from vcc_tokens.config import Settings
-from vcc_tokens.renewal import Renewer
-from vcc_tokens.token_request import TokenRequest
-from vcc_tokens.tokens import CachedToken, CacheEntry, Key
+from vcc_tokens.aws.cache import DynamoDBTokenCache
+from vcc_tokens.aws.handover import Renewer
+from vcc_tokens.values.config import Settings
+from vcc_tokens.values.token_request import TokenRequest
+from vcc_tokens.values.tokens import CachedToken, CacheEntry, Key
 from vcc_tokens.vending import CacheOutcome, Source, TokenVendor
 
 pytestmark = pytest.mark.integration

@@ -18,7 +18,7 @@ from local.vcc_emulator import VccEmulator
 from tests.conftest import Service
 from tests.support import api_event, invoke, load_event
 from vcc_tokens import wiring
-from vcc_tokens.tokens import Key
+from vcc_tokens.values.tokens import Key
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,7 @@ import requests
 
 from local.vcc_emulator import DEMO_CLIENTS, VccEmulator, describe
 from tests.conftest import CLIENTS
-from vcc_tokens.upstream import basic_authorization
+from vcc_tokens.vcc.upstream import basic_authorization
 
 pytestmark = pytest.mark.integration
 

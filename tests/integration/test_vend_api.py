@@ -17,8 +17,8 @@ from tests.conftest import CLIENTS, Observed, Service
 from tests.support import api_event as event
 from tests.support import invoke, load_event
 from vcc_tokens import wiring
-from vcc_tokens.config import get_settings
-from vcc_tokens.credentials import ClientCredentials
+from vcc_tokens.aws.credentials import ClientCredentials
+from vcc_tokens.values.config import get_settings
 
 pytestmark = pytest.mark.integration
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vcc_tokens.backoff import Backoff, Failure
-from vcc_tokens.errors import (
+from vcc_tokens.values.backoff import Backoff, Failure
+from vcc_tokens.values.errors import (
     UpstreamBadResponse,
     UpstreamRateLimited,
     UpstreamRefusedScope,

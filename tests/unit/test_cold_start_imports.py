@@ -1,6 +1,6 @@
 """What importing a function loads (cold start): not pydantic (the OpenAPI document is made at
 build time), no tracing SDK (tracing is Lambda's own), not requests (until the first
-fetch from VCC), not asyncio (which Powertools' other resolvers bring: vcc_tokens.rest), not
+fetch from VCC), not asyncio (which Powertools' other resolvers bring: vcc_tokens.api.rest), not
 boto3 (the service makes its clients with botocore: boto3 would add s3transfer and its
 multiprocessing for nothing)."""
 

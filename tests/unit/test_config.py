@@ -4,7 +4,7 @@ import pytest
 
 from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES
 from vcc_token_contract.vcc import SCOPES
-from vcc_tokens.config import ConfigurationError, Settings
+from vcc_tokens.values.config import ConfigurationError, Settings
 
 REQUIRED = {
     "TOKEN_TABLE_NAME": "tokens",

@@ -23,11 +23,11 @@ from vcc_token_contract.names import (
     secret_name,
 )
 from vcc_token_contract.vcc import REGIONS, SCOPES
-from vcc_tokens.config import Settings
-from vcc_tokens.errors import InvalidRequest
-from vcc_tokens.renewal import parse_renewal
+from vcc_tokens.aws.handover import parse_renewal
 from vcc_tokens.rotation import parse_rotation
-from vcc_tokens.tokens import Key
+from vcc_tokens.values.config import Settings
+from vcc_tokens.values.errors import InvalidRequest
+from vcc_tokens.values.tokens import Key
 
 ROOT = Path(__file__).resolve().parents[2]
 CODE = [ROOT / "layers" / "common" / "vcc_tokens", ROOT / "client", ROOT / "functions"]

@@ -5,9 +5,9 @@ from urllib.parse import unquote_plus
 
 import pytest
 
-from vcc_tokens.credentials import ClientCredentials, parse_credentials
-from vcc_tokens.errors import CredentialsUnavailable
-from vcc_tokens.upstream import basic_authorization
+from vcc_tokens.aws.credentials import ClientCredentials, parse_credentials
+from vcc_tokens.values.errors import CredentialsUnavailable
+from vcc_tokens.vcc.upstream import basic_authorization
 
 SECRET = "s3cr3t-value-that-must-not-leak"
 

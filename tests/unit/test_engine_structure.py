@@ -151,3 +151,53 @@ def test_no_module_imports_another_ones_private_names() -> None:
                 names = [a.name for a in node.names if a.name.startswith("_") and a.name[1] != "_"]
                 private += [f"{path.relative_to(ROOT)}: {node.module}.{name}" for name in names]
     assert not private, private
+
+
+# The layer's rooms, top to bottom: a module may import from its own room or a room below it,
+# never above (the wiring assembles everything; the plain values import nothing but values).
+LAYER_ROOMS = {
+    "wiring": 0,
+    "api": 1,
+    "vending": 2,
+    "rotation": 2,
+    "vcc": 3,
+    "aws": 4,
+    "values": 5,
+    "observability": 6,
+    "lazy_imports": 6,
+}
+
+
+def _room(module: str) -> str:
+    """vcc_tokens.aws.cache -> aws; vcc_tokens.wiring -> wiring."""
+    return module.split(".")[1]
+
+
+def test_the_layer_has_exactly_the_documented_rooms() -> None:
+    found = {path.stem for path in PACKAGE.iterdir() if path.suffix == ".py" or path.is_dir()}
+    assert found - {"__init__", "__pycache__"} == set(LAYER_ROOMS)
+
+
+def test_no_module_of_the_layer_imports_from_a_room_above_its_own() -> None:
+    upward = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE.parent).with_suffix("")
+        here = ".".join(relative.parts)
+        if here.endswith("__init__") and len(relative.parts) == 2:
+            continue  # the package's own __init__ (its version)
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            imported = node.module or "" if isinstance(node, ast.ImportFrom) else ""
+            into_the_layer = imported.startswith("vcc_tokens.")
+            if into_the_layer and LAYER_ROOMS[_room(imported)] < LAYER_ROOMS[_room(here)]:
+                upward.append(f"{here} imports {imported}")
+    assert not upward, upward
+
+
+def test_the_design_map_names_every_module_of_the_layer() -> None:
+    design = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
+    modules = sorted(
+        str(path.relative_to(PACKAGE.parent))
+        for path in PACKAGE.rglob("*.py")
+        if path.name != "__init__.py"
+    )
+    assert [module for module in modules if module not in design] == []

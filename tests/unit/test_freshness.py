@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from vcc_tokens.backoff import Failure
-from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
+from vcc_tokens.values.backoff import Failure
+from vcc_tokens.values.tokens import CachedToken, CacheEntry, Key, Lease
 from vcc_tokens.vending.freshness import KeyState, RenewalMargin, key_state, usable
 
 NOW = 1_800_000_000

@@ -3,7 +3,7 @@ credential and kind per interval, so a burst of refused requests costs one write
 
 from __future__ import annotations
 
-from vcc_tokens.health import HealthLog, ThrottledHealthLog
+from vcc_tokens.aws.health import HealthLog, ThrottledHealthLog
 
 
 class Recorded(HealthLog):

@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.fakes import FakeClock, FixedCredentials
-from vcc_tokens.credentials import ClientCredentials, Stage
-from vcc_tokens.errors import (
+from vcc_tokens.aws.credentials import ClientCredentials, Stage
+from vcc_tokens.aws.health import HealthLog
+from vcc_tokens.values.errors import (
     UpstreamError,
     UpstreamRefusedScope,
     UpstreamRejectedCredentials,
     UpstreamTimeout,
 )
-from vcc_tokens.health import HealthLog
-from vcc_tokens.token_answer import IssuedToken
-from vcc_tokens.tokens import Key
-from vcc_tokens.upstream import TokenEndpoint
+from vcc_tokens.values.tokens import Key
+from vcc_tokens.vcc.token_answer import IssuedToken
+from vcc_tokens.vcc.upstream import TokenEndpoint
 from vcc_tokens.vending.minting import MIN_SECOND_TRY_SECONDS, Minter
 
 KEY = Key("emea", "stats")

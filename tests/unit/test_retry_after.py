@@ -3,7 +3,7 @@
 import pytest
 import requests
 
-from vcc_tokens.token_answer import MAX_RETRY_AFTER, retry_after_seconds
+from vcc_tokens.vcc.token_answer import MAX_RETRY_AFTER, retry_after_seconds
 
 NOW = 1_795_262_400.0  # Sat, 21 Nov 2026 12:00:00 GMT
 

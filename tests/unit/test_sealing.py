@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from tests.fakes import FakeClock
-from vcc_tokens.sealing import DATA_KEY_MAX_AGE, KmsEnvelopeCipher, Sealed
+from vcc_tokens.aws.sealing import DATA_KEY_MAX_AGE, KmsEnvelopeCipher, Sealed
 
 
 class FakeKms:

@@ -1,4 +1,4 @@
-"""What a caller asked, validated (vcc_tokens.token_request), and the answer it gets for a
+"""What a caller asked, validated (vcc_tokens.values.token_request), and the answer it gets for a
 token (vcc_token_contract.api): no engine, no fakes."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 
 from vcc_token_contract.api import rfc3339, token_body
-from vcc_tokens.config import Settings
-from vcc_tokens.errors import InvalidRequest, UnknownRegion, UnknownScope
-from vcc_tokens.token_request import TokenRequest, parse_rejected_token, parse_token_request
-from vcc_tokens.tokens import Key, token_sha256
+from vcc_tokens.values.config import Settings
+from vcc_tokens.values.errors import InvalidRequest, UnknownRegion, UnknownScope
+from vcc_tokens.values.token_request import TokenRequest, parse_rejected_token, parse_token_request
+from vcc_tokens.values.tokens import Key, token_sha256
 
 SETTINGS = Settings(
     table_name="t", secret_prefix="p/", kms_key_id="alias/k", entitlements_parameter="/e"

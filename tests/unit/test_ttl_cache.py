@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vcc_tokens.ttl_cache import TtlCache
+from vcc_tokens.values.ttl_cache import TtlCache
 
 
 def test_a_value_is_fresh_for_max_age_then_only_a_last_resort() -> None:

@@ -16,20 +16,20 @@ from tests.fakes import (
     RecordingRenewer,
 )
 from vcc_token_contract.names import DEFAULT_CREDENTIAL
-from vcc_tokens.aws import deadline_in
-from vcc_tokens.backoff import Failure
-from vcc_tokens.config import Settings
-from vcc_tokens.errors import (
+from vcc_tokens.aws.clients import deadline_in
+from vcc_tokens.aws.handover import Renewer
+from vcc_tokens.values.backoff import Failure
+from vcc_tokens.values.config import Settings
+from vcc_tokens.values.errors import (
     DependencyUnavailable,
     UpstreamError,
     UpstreamRejectedCredentials,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from vcc_tokens.renewal import Renewer
-from vcc_tokens.token_answer import IssuedToken
-from vcc_tokens.token_request import TokenRequest
-from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease, token_sha256
+from vcc_tokens.values.token_request import TokenRequest
+from vcc_tokens.values.tokens import CachedToken, CacheEntry, Key, Lease, token_sha256
+from vcc_tokens.vcc.token_answer import IssuedToken
 from vcc_tokens.vending import (
     CacheOutcome,
     MemoryCache,

@@ -24,19 +24,19 @@ from vcc_token_contract.events import ROTATE_SHAPE
 from vcc_token_contract.metrics import Metric
 from vcc_token_contract.names import DEFAULT_CREDENTIAL
 from vcc_token_contract.vcc import REGIONS
-from vcc_tokens.config import Settings
-from vcc_tokens.credentials import PENDING, ClientCredentials, CredentialStore
-from vcc_tokens.errors import (
+from vcc_tokens.aws.credentials import PENDING, ClientCredentials, CredentialStore
+from vcc_tokens.aws.health import HealthLog
+from vcc_tokens.observability import count_for_credential, logger
+from vcc_tokens.values.config import Settings
+from vcc_tokens.values.errors import (
     CredentialsUnavailable,
     InvalidRequest,
     UpstreamRejectedCredentials,
     VendError,
 )
-from vcc_tokens.health import HealthLog
-from vcc_tokens.observability import count_for_credential, logger
-from vcc_tokens.token_request import check_region, parse_token_request
-from vcc_tokens.tokens import Key
-from vcc_tokens.upstream import TokenEndpoint
+from vcc_tokens.values.token_request import check_region, parse_token_request
+from vcc_tokens.values.tokens import Key
+from vcc_tokens.vcc.upstream import TokenEndpoint
 
 VERSION_ID = re.compile(r"[A-Za-z0-9-]{1,64}")  # Secrets Manager's VersionId (a UUID)
 CLAIM_MARGIN_SECONDS = 10.0  # a claim outlives one proof (the upstream budget) by this much

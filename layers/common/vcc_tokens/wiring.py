@@ -12,15 +12,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from vcc_tokens.aws import aws_client, client_config
-from vcc_tokens.cache import MAX_TOKEN_BYTES, DynamoDBTokenCache
-from vcc_tokens.config import Settings, get_settings
-from vcc_tokens.credentials import SecretsManagerCredentialStore
-from vcc_tokens.entitlements import EntitlementStore, SsmEntitlementStore
-from vcc_tokens.health import DynamoDBHealthLog, ThrottledHealthLog
-from vcc_tokens.renewal import LambdaRenewer, Renewer
-from vcc_tokens.sealing import KmsEnvelopeCipher
-from vcc_tokens.upstream import VccTokenEndpoint
+from vcc_tokens.aws.cache import MAX_TOKEN_BYTES, DynamoDBTokenCache
+from vcc_tokens.aws.clients import aws_client, client_config
+from vcc_tokens.aws.credentials import SecretsManagerCredentialStore
+from vcc_tokens.aws.entitlements import EntitlementStore, SsmEntitlementStore
+from vcc_tokens.aws.handover import LambdaRenewer, Renewer
+from vcc_tokens.aws.health import DynamoDBHealthLog, ThrottledHealthLog
+from vcc_tokens.aws.sealing import KmsEnvelopeCipher
+from vcc_tokens.values.config import Settings, get_settings
+from vcc_tokens.vcc.upstream import VccTokenEndpoint
 from vcc_tokens.vending import MemoryCache, TokenVendor
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ def vendor_on(
 ) -> TokenVendor:
     """`records_health`: the refresher's, which records each credential's every outcome; a
     vending instance records at most one grant and one rejection per credential per renewal
-    period (vcc_tokens.health.ThrottledHealthLog)."""
+    period (vcc_tokens.aws.health.ThrottledHealthLog)."""
     settings = reach.settings
     health = (
         reach.health

@@ -4,10 +4,10 @@ requests' timeouts bound each socket read, not an answer: an endpoint that sends
 byte at a time, each within the read timeout, holds the caller for as long as it likes. Here,
 while an answer is awaited under a `Watchdog`, its connection's socket is shut down when the
 deadline passes, so the blocked read returns at once and the caller knows why (`fired`). The
-body is bounded by the caller's own reads (vcc_tokens.upstream reads it against the deadline);
+body is bounded by the caller's own reads (vcc_tokens.vcc.upstream reads it against the deadline);
 the watchdog covers the rest.
 
-Shared by the service (vcc_tokens.upstream: VCC's token endpoint) and the client (each attempt
+Shared by the service (vcc_tokens.vcc.upstream: VCC's token endpoint) and the client (each attempt
 against one deployment). requests and urllib3, which both sides have, are imported only when
 the session is made: the service's environment serving cached tokens never imports them, and the
 contract keeps no dependency of its own.

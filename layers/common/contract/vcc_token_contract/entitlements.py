@@ -1,5 +1,5 @@
 """The entitlement rules: which caller may obtain which (region, scope), denied unless a rule
-allows it. The service reads them from an SSM parameter (vcc_tokens.entitlements), `vcc-token
+allows it. The service reads them from an SSM parameter (vcc_tokens.aws.entitlements), `vcc-token
 admin explain` checks them, and the client's test double (vcc_token_client.testing) applies them.
 
     {"version": 1,

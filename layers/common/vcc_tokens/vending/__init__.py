@@ -9,7 +9,7 @@
     fallback.py       what to serve when something fails: one rule for every failure kind
     outcome.py        what a request got (CacheOutcome, Source, Vend)
 
-The domain's values (Key, CachedToken, CacheEntry, Lease) are in vcc_tokens.tokens.
+The domain's values (Key, CachedToken, CacheEntry, Lease) are in vcc_tokens.values.tokens.
 """
 
 from vcc_tokens.vending.outcome import CacheOutcome, Source, Vend

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from vcc_token_contract.metrics import Metric
-from vcc_tokens.backoff import Failure
-from vcc_tokens.errors import VendError
 from vcc_tokens.observability import MetricUnit, logger, metrics
-from vcc_tokens.tokens import CachedToken
+from vcc_tokens.values.backoff import Failure
+from vcc_tokens.values.errors import VendError
+from vcc_tokens.values.tokens import CachedToken
 from vcc_tokens.vending.outcome import CacheOutcome, Source, Vend
 
 

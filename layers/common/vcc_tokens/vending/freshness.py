@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TypeGuard
 
-from vcc_tokens.tokens import CachedToken, CacheEntry
+from vcc_tokens.values.tokens import CachedToken, CacheEntry
 
 SHORT_LIFETIME_CAP = 0.5  # margin and min_ttl never exceed this fraction of a token's lifetime
 

@@ -8,19 +8,19 @@ from contextlib import suppress
 from dataclasses import dataclass
 
 from vcc_token_contract.metrics import Metric, by_kind
-from vcc_tokens.credentials import PREVIOUS, ClientCredentials, CredentialStore
-from vcc_tokens.errors import (
+from vcc_tokens.aws.credentials import PREVIOUS, ClientCredentials, CredentialStore
+from vcc_tokens.aws.health import HealthLog
+from vcc_tokens.observability import MetricUnit, count_for_credential, logger, metrics
+from vcc_tokens.values.errors import (
     CredentialsUnavailable,
     DependencyError,
     UpstreamError,
     UpstreamRefusedScope,
     UpstreamRejectedCredentials,
 )
-from vcc_tokens.health import HealthLog
-from vcc_tokens.observability import MetricUnit, count_for_credential, logger, metrics
-from vcc_tokens.token_answer import IssuedToken
-from vcc_tokens.tokens import CachedToken, Key
-from vcc_tokens.upstream import TokenEndpoint
+from vcc_tokens.values.tokens import CachedToken, Key
+from vcc_tokens.vcc.token_answer import IssuedToken
+from vcc_tokens.vcc.upstream import TokenEndpoint
 
 MIN_SECOND_TRY_SECONDS = 0.5  # a rejected secret is not retried with less of the budget left
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from vcc_tokens.tokens import CachedToken
+from vcc_tokens.values.tokens import CachedToken
 
 
 class CacheOutcome(StrEnum):

@@ -1,7 +1,7 @@
 """Renewal: replacing a token before it expires, in three ways, all under the key's lease.
 
 - ahead: a request finds its valid token inside the margin (the advisory window). It is served
-  at once; with a renewer (vcc_tokens.renewal), the refresher renews it under this request's
+  at once; with a renewer (vcc_tokens.aws.handover), the refresher renews it under this request's
   lease and the caller does not wait at all; without one, the caller waits at most
   `renew_ahead_budget`, and a slower VCC becomes a remembered timeout. A failed renewal fails
   nobody while the token is valid. Nobody renews while the key backs off (its lease cannot be
@@ -22,11 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vcc_token_contract.metrics import Metric
-from vcc_tokens.config import Settings
-from vcc_tokens.errors import DependencyError, VendError
+from vcc_tokens.aws.handover import Renewer
 from vcc_tokens.observability import MetricUnit, count_for_credential, logger, metrics
-from vcc_tokens.renewal import Renewer
-from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
+from vcc_tokens.values.config import Settings
+from vcc_tokens.values.errors import DependencyError, VendError
+from vcc_tokens.values.tokens import CachedToken, CacheEntry, Key, Lease
 from vcc_tokens.vending.freshness import KeyState, RenewalMargin, key_state
 from vcc_tokens.vending.single_flight import SingleFlight
 from vcc_tokens.vending.store import TokenStore
@@ -50,7 +50,7 @@ class Renewals:
     margin: RenewalMargin
     settings: Settings
     clock: Callable[[], float]
-    renewer: Renewer | None = None  # None: renew inline (vcc_tokens.renewal)
+    renewer: Renewer | None = None  # None: renew inline (vcc_tokens.aws.handover)
     # Until when this instance serves a due token from memory without trying to renew it again:
     # someone holds the renewal lease, it was handed over, or it just failed (then remembered).
     _settled: dict[Key, float] = field(default_factory=dict)

@@ -1,9 +1,10 @@
 """Who may fetch: one instance at a time per key, across every execution environment.
 
-Only the holder of the key's lease (a conditional write in DynamoDB: vcc_tokens.tokens.Lease)
+Only the holder of the key's lease (a conditional write in DynamoDB: vcc_tokens.values.tokens.Lease)
 fetches; the others poll a consistent read and take the holder's token, or take the lease over
 once it expires (its holder died). After VCC fails for a key, the failure is remembered in the
-key's item (vcc_tokens.backoff) and nobody can take the lease before it passes: waiters learn of
+key's item (vcc_tokens.values.backoff) and nobody can take the lease before it passes: waiters
+learn of
 it at once. A token fetched but not stored is kept in this instance's memory behind the same
 failure memory, so a cache fault never turns into VCC traffic.
 """
@@ -16,12 +17,12 @@ from dataclasses import dataclass, field
 
 from vcc_token_contract.metrics import Metric
 from vcc_token_contract.names import new_lease_owner
-from vcc_tokens.aws import time_left_after_calls
-from vcc_tokens.backoff import Backoff, Failure, jittered
-from vcc_tokens.config import Settings
-from vcc_tokens.errors import DependencyError, UpstreamError, UpstreamUnavailable, VendError
+from vcc_tokens.aws.clients import time_left_after_calls
 from vcc_tokens.observability import MetricUnit, logger, metrics
-from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
+from vcc_tokens.values.backoff import Backoff, Failure, jittered
+from vcc_tokens.values.config import Settings
+from vcc_tokens.values.errors import DependencyError, UpstreamError, UpstreamUnavailable, VendError
+from vcc_tokens.values.tokens import CachedToken, CacheEntry, Key, Lease
 from vcc_tokens.vending.fallback import backoff_answer
 from vcc_tokens.vending.minting import Minter
 from vcc_tokens.vending.outcome import Obtained, Source

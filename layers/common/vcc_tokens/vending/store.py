@@ -1,4 +1,4 @@
-"""The only way to the cache: DynamoDB (behind vcc_tokens.cache.TokenCache) and this execution
+"""The only way to the cache: DynamoDB (behind vcc_tokens.aws.cache.TokenCache) and this execution
 environment's copy of what it read there.
 
 The copy is trusted for `memory_cache_seconds`; a valid token it holds is also the last resort
@@ -7,7 +7,7 @@ keeps other instances from fetching again). Once DynamoDB answers that it no lon
 copied token (purged, or replaced), the copy is not served again: a purge reaches every instance
 within `memory_cache_seconds`. Cache faults never reach VCC: releasing a lease and
 recording that a key is still asked for are best effort (the lease expires, the next touch will
-do), and are counted where they happen (vcc_tokens.aws).
+do), and are counted where they happen (vcc_tokens.aws.clients).
 """
 
 from __future__ import annotations
@@ -17,11 +17,11 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from vcc_tokens.backoff import Failure
-from vcc_tokens.cache import TokenCache
-from vcc_tokens.errors import DependencyError
-from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
-from vcc_tokens.ttl_cache import TtlCache
+from vcc_tokens.aws.cache import TokenCache
+from vcc_tokens.values.backoff import Failure
+from vcc_tokens.values.errors import DependencyError
+from vcc_tokens.values.tokens import CachedToken, CacheEntry, Key, Lease
+from vcc_tokens.values.ttl_cache import TtlCache
 
 TOUCH_INTERVAL = 60  # how often an instance records that a key is still being asked for
 

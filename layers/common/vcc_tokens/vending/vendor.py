@@ -1,4 +1,5 @@
-"""The vendor: a validated request (vcc_tokens.token_request) in, a token out, read top to bottom.
+"""The vendor: a validated request (vcc_tokens.values.token_request) in, a token out, read top
+to bottom.
 
 The aim is one upstream request per key per token lifetime, whatever the number of callers and
 Lambda instances, with callers almost never waiting for VCC. One GET visits the rooms in order:
@@ -13,15 +14,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from vcc_tokens.cache import TokenCache
-from vcc_tokens.config import Settings
-from vcc_tokens.credentials import CredentialStore
-from vcc_tokens.errors import VendError
-from vcc_tokens.health import HealthLog
-from vcc_tokens.renewal import Renewer
-from vcc_tokens.token_request import TokenRequest
-from vcc_tokens.tokens import NOTHING_CACHED, CachedToken, CacheEntry, Key
-from vcc_tokens.upstream import TokenEndpoint
+from vcc_tokens.aws.cache import TokenCache
+from vcc_tokens.aws.credentials import CredentialStore
+from vcc_tokens.aws.handover import Renewer
+from vcc_tokens.aws.health import HealthLog
+from vcc_tokens.values.config import Settings
+from vcc_tokens.values.errors import VendError
+from vcc_tokens.values.token_request import TokenRequest
+from vcc_tokens.values.tokens import NOTHING_CACHED, CachedToken, CacheEntry, Key
+from vcc_tokens.vcc.upstream import TokenEndpoint
 from vcc_tokens.vending.fallback import backoff_answer, best_valid
 from vcc_tokens.vending.freshness import KeyState, RenewalMargin, key_state, usable
 from vcc_tokens.vending.minting import Minter

@@ -49,7 +49,7 @@ class UnknownScope(InvalidRequest):
 
 
 class ScopeNotServed(UnknownScope):
-    """An allowed scope that no credential of the region is routed to (vcc_tokens.routes)."""
+    """An allowed scope that no credential of the region is routed to (vcc_tokens.values.routes)."""
 
     code = "scope_not_served"
 
@@ -81,7 +81,7 @@ class EntitlementsUnavailable(VendError):
     )
 
 
-# The AWS services the function depends on (vcc_tokens.aws)
+# The AWS services the function depends on (vcc_tokens.aws.clients)
 class DependencyError(VendError):
     """An AWS service refused a request in a way an operator must fix (access, a resource)."""
 
@@ -179,7 +179,7 @@ def upstream_error_kinds() -> list[str]:
 
 
 def error_for_code(code: str, message: str, retry_after: int) -> VendError:
-    """The error with this `code`, for a failure remembered by code (vcc_tokens.backoff)."""
+    """The error with this `code`, for a failure remembered by code (vcc_tokens.values.backoff)."""
     classes: list[type[VendError]] = [VendError]
     while classes:
         cls = classes.pop()

@@ -17,11 +17,11 @@ from typing import Any
 
 from vcc_token_contract.events import RENEW_SHAPE, renewal_event
 from vcc_token_contract.names import LEASE_OWNER
-from vcc_tokens.aws import calling
-from vcc_tokens.config import Settings
-from vcc_tokens.errors import InvalidRequest
-from vcc_tokens.token_request import parse_token_request
-from vcc_tokens.tokens import Key
+from vcc_tokens.aws.clients import calling
+from vcc_tokens.values.config import Settings
+from vcc_tokens.values.errors import InvalidRequest
+from vcc_tokens.values.token_request import parse_token_request
+from vcc_tokens.values.tokens import Key
 
 
 def parse_renewal(payload: object, settings: Settings) -> tuple[Key, str]:
@@ -42,7 +42,7 @@ class Renewer(ABC):
     @abstractmethod
     def request(self, region: str, scope: str, lease_owner: str) -> None:
         """Have the key renewed soon, under the lease `lease_owner` holds; do not wait for it.
-        Raises DependencyError (vcc_tokens.aws) if the request cannot be made."""
+        Raises DependencyError (vcc_tokens.aws.clients) if the request cannot be made."""
 
 
 class LambdaRenewer(Renewer):

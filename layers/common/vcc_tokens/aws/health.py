@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from vcc_token_contract.names import health_key
-from vcc_tokens.aws import calling
-from vcc_tokens.errors import DependencyError
+from vcc_tokens.aws.clients import calling
+from vcc_tokens.values.errors import DependencyError
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

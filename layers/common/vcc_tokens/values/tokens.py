@@ -1,6 +1,6 @@
 """The domain's values: which token (`Key`), a token as cached (`CachedToken`), what the cache
 holds for a key (`CacheEntry`), and the right to fetch it (`Lease`). No I/O here: the cache
-(vcc_tokens.cache) stores these, the engine (vcc_tokens.vending) decides with them.
+(vcc_tokens.aws.cache) stores these, the engine (vcc_tokens.vending) decides with them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from vcc_token_contract.names import DEFAULT_CREDENTIAL, CacheKey
-from vcc_tokens.backoff import Failure
+from vcc_tokens.values.backoff import Failure
 
 # What a refresh says it replaces when no token is cached (no token's SHA-256 looks like it).
 NOTHING_CACHED = "nothing-cached"
@@ -19,7 +19,7 @@ NOTHING_CACHED = "nothing-cached"
 
 class Key(NamedTuple):
     """Which token: one per region, scope and the credential that scope is routed to
-    (vcc_tokens.routes), so tokens of different credentials never share an item."""
+    (vcc_tokens.values.routes), so tokens of different credentials never share an item."""
 
     region: str
     scope: str

@@ -1,5 +1,5 @@
 """What VCC's token endpoint answered, judged: plain functions of the answer, no endpoint state
-and no I/O (the request itself is vcc_tokens.upstream's).
+and no I/O (the request itself is vcc_tokens.vcc.upstream's).
 
 A 200 answer must carry an `access_token` in RFC 6750 b64token syntax (no spaces, CR, LF or
 non-ASCII: it goes into Authorization headers) no longer than the cache holds, `token_type`
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from vcc_tokens.errors import (
+from vcc_tokens.values.errors import (
     UpstreamBadResponse,
     UpstreamError,
     UpstreamRateLimited,

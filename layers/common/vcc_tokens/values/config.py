@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from vcc_token_contract.api import DEFAULT_MIN_TTL, MAX_MIN_TTL
 from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES
 from vcc_token_contract.vcc import DEFAULT_REGION, REGIONS, SCOPES, TOKEN_URL_TEMPLATE
-from vcc_tokens.routes import NO_ROUTES, CredentialRoutes, RouteError, parse_routes
+from vcc_tokens.values.routes import NO_ROUTES, CredentialRoutes, RouteError, parse_routes
 
 
 class ConfigurationError(Exception):
@@ -302,7 +302,7 @@ class Settings:
     def wait_seconds(self) -> float:
         """How long a caller waits for another instance's fetch, including taking over a dead
         holder's lease (after the clock-skew tolerance) and fetching itself: 9 + 5 + 8 = 22 s
-        by default; the request's deadline (vcc_tokens.aws) ends the wait sooner."""
+        by default; the request's deadline (vcc_tokens.aws.clients) ends the wait sooner."""
         return self.lease_seconds + self.clock_skew_seconds + self.upstream_budget
 
     @classmethod
@@ -335,7 +335,7 @@ class Settings:
             raise ConfigurationError(
                 f"REQUEST_BUDGET_SECONDS must be at least {least_budget:g} with these AWS "
                 f"timeouts: room for a 1 s fetch and two AWS calls of up to "
-                f"{self.aws_call_seconds:g} s each (vcc_tokens/aws.py)"
+                f"{self.aws_call_seconds:g} s each (vcc_tokens/aws/clients.py)"
             )
 
 

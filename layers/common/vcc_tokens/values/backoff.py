@@ -19,7 +19,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from vcc_tokens.errors import (
+from vcc_tokens.values.errors import (
     DependencyUnavailable,
     UpstreamTimeout,
     UpstreamUnavailable,

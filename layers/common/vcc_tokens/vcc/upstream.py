@@ -8,7 +8,8 @@ UpstreamError whose message holds the region, scope and status, never a body or 
 Retries: only connection errors, 429 and 5xx, at most `max_attempts` in all, with exponential
 backoff and full jitter, waiting at least what Retry-After asks, but only while that is at most
 MAX_RETRY_AFTER_WAIT: a longer Retry-After ends the fetch at once (the key's failure memory,
-vcc_tokens.backoff, then keeps everyone from asking again until it has passed; no caller sleeps
+vcc_tokens.values.backoff, then keeps everyone from asking again until it has passed; no caller
+sleeps
 through it). Never past the time budget, so one fetch always ends well inside the function's
 timeout. A read timeout is not retried (the budget is spent), nor is any 4xx (invalid_client,
 invalid_scope...): retrying cannot help.
@@ -17,7 +18,7 @@ Size: the answer is read up to MAX_ANSWER_BYTES, and a token longer than `max_to
 the cache can hold) is a bad response: it could be neither stored nor shared.
 
 What VCC sends is checked before anything is cached, by plain functions of the answer
-(vcc_tokens.token_answer): this module is the transport and the retries.
+(vcc_tokens.vcc.token_answer): this module is the transport and the retries.
 
 Time: one deadline for the whole answer. The body is read against it (every socket read waits
 at most what is left), and while the status line and headers are awaited a watchdog shuts the
@@ -36,10 +37,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote_plus
 
 from vcc_token_contract.deadline_http import watched, watched_session
-from vcc_tokens.backoff import jittered
-from vcc_tokens.credentials import ClientCredentials
-from vcc_tokens.errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
-from vcc_tokens.token_answer import (
+from vcc_tokens.aws.credentials import ClientCredentials
+from vcc_tokens.values.backoff import jittered
+from vcc_tokens.values.errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
+from vcc_tokens.vcc.token_answer import (
     DEFAULT_RETRY_AFTER,
     AnswerBounds,
     IssuedToken,

@@ -10,7 +10,7 @@ and a request as a whole keeps to a deadline (`deadline_in`): no AWS call starts
 W left, lease waits end by it, and a VCC fetch gets at most what is left after room for storing
 its token (2 W). So no request outlives REQUEST_BUDGET_SECONDS (18 s), inside the function's
 25 s timeout (itself inside API Gateway's 29 s), and every caller gets a JSON answer. The
-numbers are settings (vcc_tokens.config); a test reads template.yaml to check the timeout.
+numbers are settings (vcc_tokens.values.config); a test reads template.yaml to check the timeout.
 
 Faults become the service's errors here, once: throttling, 5xx, timeouts and connection errors
 are DependencyUnavailable (503, Retry-After); anything else (access denied, a missing resource)
@@ -33,11 +33,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, NoRegionError
 
 from vcc_token_contract.metrics import Metric, by_kind
-from vcc_tokens.errors import DependencyError, DependencyUnavailable
 from vcc_tokens.observability import MetricUnit, logger, metrics
+from vcc_tokens.values.errors import DependencyError, DependencyUnavailable
 
 if TYPE_CHECKING:
-    from vcc_tokens.config import Settings
+    from vcc_tokens.values.config import Settings
 
 # The AWS services the functions call, as calling() names them (a type, so no call names one
 # that is not here); each fault is also counted as DependencyFaults_<service, spaces removed>

@@ -1,14 +1,15 @@
-"""The token cache: one DynamoDB item per key (vcc_tokens.tokens.Key). It only reads and
+"""The token cache: one DynamoDB item per key (vcc_tokens.values.tokens.Key). It only reads and
 writes, each write under a condition; what to read and write is the engine's
 (vcc_tokens.vending.store is its only caller).
 
-The token is stored sealed (vcc_tokens.sealing: a KMS data key and AES-GCM), bound to the item's
+The token is stored sealed (vcc_tokens.aws.sealing: a KMS data key and AES-GCM), bound to the item's
 cache key, token type, fetched_at and expires_at: a ciphertext copied into another item, or an
 item whose expiry was altered, does not open, and such an item is treated as holding no token
 (the token is fetched again, never served).
 
 Besides the token, an item carries the single-flight lease (`lease_owner`, `lease_until`), the
-failure memory (`retry_at`, `failures`, `failure_code`, `failure_message`: vcc_tokens.backoff)
+failure memory (`retry_at`, `failures`, `failure_code`, `failure_message`:
+vcc_tokens.values.backoff)
 and `last_requested_at`, which the scheduled refresher reads to leave idle keys to expire.
 DynamoDB's TTL deletes expired items up to about 48 hours late, so expiry is always checked by
 the reader (`CachedToken.seconds_left`), never assumed from the item's presence.
@@ -23,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 
 from vcc_token_contract.metrics import Metric
 from vcc_token_contract.names import health_credential
-from vcc_tokens.aws import calling
-from vcc_tokens.backoff import Failure
+from vcc_tokens.aws.clients import calling
+from vcc_tokens.aws.sealing import Sealed, TokenCipher
 from vcc_tokens.observability import MetricUnit, logger, metrics
-from vcc_tokens.sealing import Sealed, TokenCipher
-from vcc_tokens.tokens import CachedToken, CacheEntry, Key, Lease
+from vcc_tokens.values.backoff import Failure
+from vcc_tokens.values.tokens import CachedToken, CacheEntry, Key, Lease
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -42,7 +43,8 @@ FAILURE_FIELDS = "retry_at, failures, failure_code, failure_message"
 
 
 class TokenCache(ABC):
-    """Each method raises DependencyError (vcc_tokens.aws) if the store cannot be reached."""
+    """Each method raises DependencyError (vcc_tokens.aws.clients) if the store cannot be
+    reached."""
 
     @abstractmethod
     def get(self, key: Key, *, consistent: bool = False) -> CacheEntry | None:

@@ -17,15 +17,15 @@ from vcc_token_contract.entitlements import (
 )
 from vcc_token_contract.ledger import Field
 from vcc_token_contract.metrics import Metric
-from vcc_tokens.aws import calling
-from vcc_tokens.errors import (
+from vcc_tokens.aws.clients import calling
+from vcc_tokens.observability import MetricUnit, logger, metrics
+from vcc_tokens.values.errors import (
     DependencyError,
     DependencyUnavailable,
     EntitlementsUnavailable,
     Forbidden,
 )
-from vcc_tokens.observability import MetricUnit, logger, metrics
-from vcc_tokens.ttl_cache import TtlCache
+from vcc_tokens.values.ttl_cache import TtlCache
 
 NO_RULES = Entitlements(())  # what a missing parameter holds: nothing is allowed
 

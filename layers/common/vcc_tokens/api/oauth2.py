@@ -17,9 +17,9 @@ from vcc_token_contract.api import (
     oauth_error_body,
     oauth_error_for,
 )
-from vcc_tokens.config import Settings
-from vcc_tokens.errors import VendError
-from vcc_tokens.token_request import TokenRequest, parse_token_request
+from vcc_tokens.values.config import Settings
+from vcc_tokens.values.errors import VendError
+from vcc_tokens.values.token_request import TokenRequest, parse_token_request
 
 
 class OAuthError(Exception):

@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from vcc_tokens.aws import calling
-from vcc_tokens.ttl_cache import TtlCache
+from vcc_tokens.aws.clients import calling
+from vcc_tokens.values.ttl_cache import TtlCache
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
@@ -55,7 +55,7 @@ class TokenCipher(ABC):
     @abstractmethod
     def open(self, sealed: Sealed, binding: bytes) -> str | None:
         """The token, or None if it was not sealed for `binding` by our KMS key (or altered).
-        Both raise DependencyError (vcc_tokens.aws) if KMS cannot be used."""
+        Both raise DependencyError (vcc_tokens.aws.clients) if KMS cannot be used."""
 
 
 class KmsEnvelopeCipher(TokenCipher):

@@ -1,4 +1,4 @@
-"""VCC client credentials: one Secrets Manager secret per credential (vcc_tokens.routes).
+"""VCC client credentials: one Secrets Manager secret per credential (vcc_tokens.values.routes).
 
 A region's `default` credential is the secret `<prefix><region>`, a named one
 `<prefix><region>/NAME`. Each holds JSON:
@@ -32,11 +32,11 @@ from functools import cached_property
 from typing import Any, Literal, cast
 
 from vcc_token_contract.names import DEFAULT_CREDENTIAL, secret_name
-from vcc_tokens.aws import calling
-from vcc_tokens.errors import CredentialsUnavailable, DependencyError, DependencyUnavailable
+from vcc_tokens.aws.clients import calling
 from vcc_tokens.observability import logger
-from vcc_tokens.tokens import Key
-from vcc_tokens.ttl_cache import TtlCache
+from vcc_tokens.values.errors import CredentialsUnavailable, DependencyError, DependencyUnavailable
+from vcc_tokens.values.tokens import Key
+from vcc_tokens.values.ttl_cache import TtlCache
 
 AuthMethod = Literal["client_secret_post", "client_secret_basic"]
 AUTH_METHODS: tuple[AuthMethod, ...] = ("client_secret_post", "client_secret_basic")

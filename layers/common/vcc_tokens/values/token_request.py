@@ -14,9 +14,9 @@ from urllib.parse import unquote
 
 from vcc_token_contract.names import DEFAULT_CREDENTIAL
 from vcc_token_contract.vcc import REGIONS
-from vcc_tokens.config import Settings
-from vcc_tokens.errors import InvalidRequest, ScopeNotServed, UnknownRegion, UnknownScope
-from vcc_tokens.tokens import Key
+from vcc_tokens.values.config import Settings
+from vcc_tokens.values.errors import InvalidRequest, ScopeNotServed, UnknownRegion, UnknownScope
+from vcc_tokens.values.tokens import Key
 
 _MAX_ECHO = 64  # how much of a caller's bad value an error message repeats
 _SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
@@ -29,7 +29,7 @@ class TokenRequest:
     region: str
     scope: str
     min_ttl: int
-    credential: str = DEFAULT_CREDENTIAL  # the one the scope is routed to (vcc_tokens.routes)
+    credential: str = DEFAULT_CREDENTIAL  # the one the scope is routed to (values.routes)
 
     @property
     def key(self) -> Key:
