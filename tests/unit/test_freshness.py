@@ -72,7 +72,8 @@ def entry(left: int | None, **fields: object) -> CacheEntry:
         (entry(None), 60, KeyState.ABSENT),
         (entry(600), 60, KeyState.FRESH),
         (entry(100), 60, KeyState.DUE),  # inside the margin, still usable: served
-        (entry(100, failure=FAILED), 60, KeyState.DUE),  # served whatever failed before
+        # served whatever failed before, but not renewed while the failure is remembered
+        (entry(100, failure=FAILED), 60, KeyState.DUE_BACKING_OFF),
         (entry(100), 120, KeyState.EXPIRED),  # short of this caller's min_ttl
         (entry(-5), 0, KeyState.EXPIRED),
         (entry(-5, failure=FAILED), 0, KeyState.BACKING_OFF),

@@ -53,10 +53,14 @@ def usable(
 
 class KeyState(Enum):
     """What a key's entry says at a time, for a caller's min_ttl: the one place the engine
-    works it out (vend, the memory shortcut and the scheduled renewal dispatch on it)."""
+    works it out, what blocks a due key included (vend, the memory shortcut and the scheduled
+    renewal only dispatch on it)."""
 
     FRESH = "fresh"  # usable, outside the renewal margin: serve it
     DUE = "due"  # usable, inside the margin: serve it, and one instance renews it meanwhile
+    # usable, inside the margin, but a remembered failure forbids renewing it for now: serve it,
+    # renew nothing
+    DUE_BACKING_OFF = "due, backing off"
     BACKING_OFF = "backing off"  # not usable; a remembered failure forbids fetching for now
     LEASED = "leased"  # not usable; another instance holds the lease: wait for its token
     EXPIRED = "expired"  # not usable (expired, or short of min_ttl): fetch a new one
@@ -76,11 +80,14 @@ def key_state(
     """The key's state from its entry (None: no item), by every clock that may be `skew`
     behind this one; `horizon`: due by then counts as due now (the scheduled renewal's)."""
     token = entry.token if entry is not None else None
+    blocked = entry is not None and entry.blocking(now - skew) is not None
     if usable(token, min_ttl, now, skew):
-        return KeyState.DUE if margin.due(token, now, horizon) else KeyState.FRESH
+        if not margin.due(token, now, horizon):
+            return KeyState.FRESH
+        return KeyState.DUE_BACKING_OFF if blocked else KeyState.DUE
     if entry is None:
         return KeyState.ABSENT
-    if entry.blocking(now - skew) is not None:
+    if blocked:
         return KeyState.BACKING_OFF
     if entry.unreadable:
         return KeyState.UNREADABLE

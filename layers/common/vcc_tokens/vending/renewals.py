@@ -138,8 +138,8 @@ class Renewals:
         state = key_state(entry, now, min_ttl=0, margin=self.margin, skew=skew, horizon=horizon)
         if state is KeyState.FRESH:
             report.fresh += 1
-        elif self.store.blocking(entry, now) is not None:
-            report.backing_off += 1  # BACKING_OFF, or DUE with a failure remembered
+        elif state in (KeyState.BACKING_OFF, KeyState.DUE_BACKING_OFF):
+            report.backing_off += 1
         else:
             self._renew_scheduled(entry, report)
 

@@ -31,6 +31,9 @@ from vcc_tokens.vending.renewals import RenewalReport, Renewals
 from vcc_tokens.vending.single_flight import SingleFlight
 from vcc_tokens.vending.store import MemoryCache, TokenStore
 
+# States whose cached token is served as it is (a DUE one is renewed meanwhile)
+SERVED_AS_IS = (KeyState.FRESH, KeyState.DUE, KeyState.DUE_BACKING_OFF)
+
 
 class TokenVendor:
     def __init__(
@@ -69,7 +72,7 @@ class TokenVendor:
             copy = self.store.still_current(copy, entry)  # purged: not served from memory again
             cached = entry.token if entry else None
             state = self.state(entry, now, min_ttl)
-            if cached is not None and state in (KeyState.FRESH, KeyState.DUE):
+            if cached is not None and state in SERVED_AS_IS:
                 if state is KeyState.DUE:
                     cached = self.renewals.ahead(cached)
                 return Vend(cached, CacheOutcome.HIT, Source.DYNAMODB)
@@ -96,11 +99,10 @@ class TokenVendor:
         backing off)."""
         entry = self.store.recent(key, now)
         state = self.state(entry, now, min_ttl)
-        if state is KeyState.DUE and (
-            self.store.blocking(entry, now) is not None or self.renewals.settled(key, now)
-        ):
+        if state is KeyState.DUE and self.renewals.settled(key, now):
             state = KeyState.FRESH
-        return entry.token if state is KeyState.FRESH and entry is not None else None
+        fresh_enough = state in (KeyState.FRESH, KeyState.DUE_BACKING_OFF)
+        return entry.token if fresh_enough and entry is not None else None
 
     # --- POST /tokens/{region}/{scope}/refresh --------------------------------------------------
     def refresh(self, key: Key, rejected_sha256: str | None) -> Vend:
