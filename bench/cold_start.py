@@ -15,8 +15,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import fresh_process
+import botocore
+from ship_models import keep_only, shipped_services  # layers/common, as the layer's build runs it
+
+from bench.common import TABLE, fresh_process
 from local.stack import ROOT
+from vcc_token_contract.names import CacheKey
 
 PACKAGE = ROOT / "layers" / "common" / "vcc_tokens"
 CONTRACT = ROOT / "layers" / "common" / "contract" / "vcc_token_contract"
@@ -28,6 +32,12 @@ started = time.perf_counter()
 if sys.argv[1] == "boto3":
     import boto3
     imported = served = time.perf_counter()
+elif sys.argv[1] == "boto3 GetItem":  # the floor of a cached answer: the SDK, a client, one read
+    import boto3
+    imported = time.perf_counter()
+    key = {"cache_key": {"S": sys.argv[3]}}
+    assert "Item" in boto3.client("dynamodb").get_item(TableName=sys.argv[2], Key=key)
+    served = time.perf_counter()
 else:
     from local.lambda_runtime import LambdaContext, load_function
     handler = load_function(sys.argv[1]).lambda_handler
@@ -46,7 +56,8 @@ print(json.dumps({"import_ms": (imported - started) * 1000, "first_ms": (served 
                   "max_rss_mb": peak_kb / 1024, "loaded": modules[:3]}))
 """
 
-COLD_START_KINDS = ("boto3", "vend", "refresher")
+COLD_START_KINDS = ("boto3", "boto3 GetItem", "vend", "refresher")
+BARE = ("boto3", "boto3 GetItem")  # the baselines: the SDK as PyPI ships it, every model
 
 COLD_START_ROUNDS = 9
 
@@ -58,16 +69,15 @@ def cold_starts(rounds: int = COLD_START_ROUNDS) -> dict[str, dict[str, Any]]:
     packages are imported as the layer ships them: with their bytecode (layers/common/Makefile),
     as the SDK and Powertools in this environment have theirs."""
     samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in COLD_START_KINDS}
+    cached = [TABLE, CacheKey("emea", "agents-availability:read").text()]  # the vend event's key
     with tempfile.TemporaryDirectory() as layer:
-        for package in (PACKAGE, CONTRACT):
-            shutil.copytree(package, Path(layer) / package.name, ignore=_PYCACHE)
-        compileall.compile_dir(
-            layer, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
-        )
-        env = {**os.environ, "PYTHONPATH": f"{layer}{os.pathsep}{ROOT}"}
+        shipped_layer(Path(layer))
+        layered = {**os.environ, "PYTHONPATH": f"{layer}{os.pathsep}{ROOT}"}
+        bare = {**os.environ, "PYTHONPATH": str(ROOT)}
         for _ in range(rounds):
             for kind in COLD_START_KINDS:
-                command = [sys.executable, "-c", COLD_START_CHILD, kind]  # our own code, fresh
+                command = [sys.executable, "-c", COLD_START_CHILD, kind, *cached]  # fresh
+                env = bare if kind in BARE else layered
                 samples[kind].append(json.loads(fresh_process(command, env)))
     return {
         kind: {
@@ -79,6 +89,18 @@ def cold_starts(rounds: int = COLD_START_ROUNDS) -> dict[str, dict[str, Any]]:
         }
         for kind, runs in samples.items()
     }
+
+
+def shipped_layer(layer: Path) -> None:
+    """The service's packages and botocore as the layer ships them: with their bytecode
+    (layers/common/Makefile) and only the models of the services the functions call
+    (layers/common/ship_models.py)."""
+    for package in (PACKAGE, CONTRACT, Path(botocore.__file__).parent):
+        shutil.copytree(package, layer / package.name, ignore=_PYCACHE)
+    keep_only(layer / "botocore" / "data", shipped_services())
+    compileall.compile_dir(
+        layer, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+    )
 
 
 def layer_size() -> dict[str, float]:
@@ -111,14 +133,17 @@ def print_cold_starts(starts: dict[str, dict[str, Any]], layer: dict[str, float]
         f"\n(c) cold start in fresh processes (median of {COLD_START_ROUNDS} rounds, the kinds "
         "alternated); ratios against a bare `import boto3`"
     )
-    print("| process | import, ms | ratio | first cached answer, ms | ratio | peak RSS, MB |")
+    print(
+        "| process | import, ms | ratio | first cached answer, ms | ratio to boto3 + client + "
+        "GetItem | peak RSS, MB |"
+    )
     print("|---|---:|---:|---:|---:|---:|")
-    bare = starts["boto3"]["import_ms"]
+    bare, floor = starts["boto3"]["import_ms"], starts["boto3 GetItem"]["first_ms"]
     for kind in COLD_START_KINDS:
         start = starts[kind]
         first = (
-            f"{start['first_ms']:.0f} | {start['first_ms'] / bare:.2f}"
-            if kind == "vend"
+            f"{start['first_ms']:.0f} | {start['first_ms'] / floor:.2f}"
+            if kind in ("vend", "boto3 GetItem")
             else "- | -"
         )
         print(

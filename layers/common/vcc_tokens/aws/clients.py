@@ -43,6 +43,10 @@ if TYPE_CHECKING:
 # that is not here); each fault is also counted as DependencyFaults_<service, spaces removed>
 AwsService = Literal["DynamoDB", "KMS", "Lambda", "Secrets Manager", "SSM"]
 SERVICES: tuple[AwsService, ...] = get_args(AwsService)
+# The same services as botocore names their models: the layer ships these models and no other
+# (layers/common/ship_models.py reads this line; a test derives the set from the code's clients)
+BotocoreService = Literal["dynamodb", "kms", "lambda", "secretsmanager", "ssm"]
+SHIPPED_MODELS: tuple[BotocoreService, ...] = get_args(BotocoreService)
 RETRY_AFTER = 2  # what callers are told to wait after a transient AWS fault
 _TRANSIENT_CODES = frozenset(
     {
@@ -79,7 +83,7 @@ def aws_session() -> botocore.session.Session:
     return botocore.session.get_session()
 
 
-def aws_client(service: str, config: Config) -> Any:
+def aws_client(service: BotocoreService, config: Config) -> Any:
     """A client of `service` (AWS_ENDPOINT_URL and the region come from the environment, as
     for boto3). Made under a lock: a botocore session is not safe to share while it makes
     clients."""
