@@ -40,9 +40,10 @@ elif sys.argv[1] == "boto3 GetItem":  # the floor of a cached answer: the SDK, a
     served = time.perf_counter()
 else:
     from local.lambda_runtime import LambdaContext, load_function
-    handler = load_function(sys.argv[1]).lambda_handler
+    function = sys.argv[1].split(",")[0]  # "vend, every model" is the vend function
+    handler = load_function(function).lambda_handler
     imported = served = time.perf_counter()
-    if sys.argv[1] == "vend":
+    if function == "vend":
         event = json.load(open("events/get_token_emea_agents_availability.json"))
         assert handler(event, LambdaContext("cold"))["statusCode"] == 200
         served = time.perf_counter()
@@ -56,8 +57,10 @@ print(json.dumps({"import_ms": (imported - started) * 1000, "first_ms": (served 
                   "max_rss_mb": peak_kb / 1024, "loaded": modules[:3]}))
 """
 
-COLD_START_KINDS = ("boto3", "boto3 GetItem", "vend", "refresher")
+COLD_START_KINDS = ("boto3", "boto3 GetItem", "vend, every model", "vend", "refresher")
 BARE = ("boto3", "boto3 GetItem")  # the baselines: the SDK as PyPI ships it, every model
+# the vend function as it was before the layer kept only five models: botocore with every one
+EVERY_MODEL = "vend, every model"
 
 COLD_START_ROUNDS = 9
 
@@ -70,14 +73,17 @@ def cold_starts(rounds: int = COLD_START_ROUNDS) -> dict[str, dict[str, Any]]:
     as the SDK and Powertools in this environment have theirs."""
     samples: dict[str, list[dict[str, Any]]] = {kind: [] for kind in COLD_START_KINDS}
     cached = [TABLE, CacheKey("emea", "agents-availability:read").text()]  # the vend event's key
-    with tempfile.TemporaryDirectory() as layer:
-        shipped_layer(Path(layer))
-        layered = {**os.environ, "PYTHONPATH": f"{layer}{os.pathsep}{ROOT}"}
-        bare = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with tempfile.TemporaryDirectory() as layer, tempfile.TemporaryDirectory() as sdk:
+        shipped_layer(Path(layer), Path(sdk))
+        paths = {
+            kind: str(ROOT) if kind in BARE else os.pathsep.join([layer, str(ROOT)])
+            for kind in COLD_START_KINDS
+        }
+        paths |= {"vend": os.pathsep.join([sdk, layer, str(ROOT)]), "refresher": paths["vend"]}
         for _ in range(rounds):
             for kind in COLD_START_KINDS:
                 command = [sys.executable, "-c", COLD_START_CHILD, kind, *cached]  # fresh
-                env = bare if kind in BARE else layered
+                env = {**os.environ, "PYTHONPATH": paths[kind]}
                 samples[kind].append(json.loads(fresh_process(command, env)))
     return {
         kind: {
@@ -91,16 +97,21 @@ def cold_starts(rounds: int = COLD_START_ROUNDS) -> dict[str, dict[str, Any]]:
     }
 
 
-def shipped_layer(layer: Path) -> None:
-    """The service's packages and botocore as the layer ships them: with their bytecode
-    (layers/common/Makefile) and only the models of the services the functions call
-    (layers/common/ship_models.py)."""
-    for package in (PACKAGE, CONTRACT, Path(botocore.__file__).parent):
-        shutil.copytree(package, layer / package.name, ignore=_PYCACHE)
-    keep_only(layer / "botocore" / "data", shipped_services())
-    compileall.compile_dir(
-        layer, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
-    )
+def shipped_layer(layer: Path, sdk: Path) -> None:
+    """The service's packages (in `layer`) and botocore (in `sdk`) as the layer ships them: with
+    their bytecode (layers/common/Makefile), botocore with only the models of the services the
+    functions call (layers/common/ship_models.py)."""
+    for package, into in (
+        (PACKAGE, layer),
+        (CONTRACT, layer),
+        (Path(botocore.__file__).parent, sdk),
+    ):
+        shutil.copytree(package, into / package.name, ignore=_PYCACHE)
+    keep_only(sdk / "botocore" / "data", shipped_services())
+    for folder in (layer, sdk):
+        compileall.compile_dir(
+            folder, quiet=1, invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH
+        )
 
 
 def layer_size() -> dict[str, float]:
@@ -143,7 +154,7 @@ def print_cold_starts(starts: dict[str, dict[str, Any]], layer: dict[str, float]
         start = starts[kind]
         first = (
             f"{start['first_ms']:.0f} | {start['first_ms'] / floor:.2f}"
-            if kind in ("vend", "boto3 GetItem")
+            if kind in ("vend", EVERY_MODEL, "boto3 GetItem")
             else "- | -"
         )
         print(

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
-from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vcc_token_contract.api import NO_STORE, ROUTES, error_body, oauth_token_body, token_body
@@ -23,7 +22,7 @@ from vcc_tokens.api.oauth2 import OAuthError, oauth_error, parse_token_form
 from vcc_tokens.api.rest import APIGatewayRestResolver, NotFoundError, Response, content_types
 from vcc_tokens.aws.clients import deadline_in
 from vcc_tokens.aws.entitlements import authorize
-from vcc_tokens.observability import MetricUnit, logger, metrics
+from vcc_tokens.observability import MetricUnit, logger, metrics, request_ids
 from vcc_tokens.values.config import ConfigurationError, get_settings
 from vcc_tokens.values.errors import UpstreamError, VendError
 from vcc_tokens.values.token_request import (
@@ -59,7 +58,7 @@ def log_caller(
 ) -> Response[dict[str, Any]]:
     """Every log line of the request names the verified IAM caller."""
     identity = app.current_event.request_context.identity
-    logger.append_keys(**{Field.CALLER: identity.user_arn}, caller_account=identity.account_id)
+    logger.append_keys(**{Field.CALLER: identity.user_arn})  # its account is in the ARN
     metrics.add_metric(name=Metric.REQUESTS, unit=MetricUnit.Count, value=1)
     return next_middleware(app)
 
@@ -205,9 +204,7 @@ def unexpected_error(_: Exception) -> Response[dict[str, Any]]:
     return json_response(500, dict(error_body("internal_error", message)))
 
 
-@logger.inject_lambda_context(
-    correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True
-)
+@request_ids
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response = app.resolve(event, context)
