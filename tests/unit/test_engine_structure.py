@@ -201,3 +201,42 @@ def test_the_design_map_names_every_module_of_the_layer() -> None:
         if path.name != "__init__.py"
     )
     assert [module for module in modules if module not in design] == []
+
+
+def _defined_names() -> set[str]:
+    """Every class, function, method and module-level constant of the project's code, by name
+    and as Class.member."""
+    names: set[str] = set()
+    for room in ("layers", "client", "functions", "local"):
+        for path in (ROOT / room).rglob("*.py"):
+            if "build" in path.parts:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.ClassDef | ast.FunctionDef):
+                    names.add(node.name)
+                if isinstance(node, ast.ClassDef):
+                    members = [m for m in node.body if isinstance(m, ast.FunctionDef)]
+                    names |= {f"{node.name}.{member.name}" for member in members}
+            for statement in tree.body:
+                targets = statement.targets if isinstance(statement, ast.Assign) else []
+                names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
+
+
+def test_the_glossary_names_only_what_the_code_has() -> None:
+    design = (ROOT / "docs" / "design.md").read_text(encoding="utf-8")
+    glossary = design.split("## Glossary", 1)[1].split("\n## ", 1)[0]
+    code_column = [row.split("|")[3] for row in glossary.splitlines() if row.startswith("| ")]
+    named = {name for cell in code_column[1:] for name in re.findall(r"`([^`]+)`", cell)}
+    assert len(named) > 10
+    defined = _defined_names()
+    missing = sorted(
+        name
+        for name in named
+        if not (ROOT / "layers" / "common" / name).exists()
+        and not (ROOT / name).exists()
+        and name not in defined
+        and not name.startswith(("/", "RefreshFunction"))  # deployed names, from the template
+    )
+    assert missing == []
