@@ -1,5 +1,6 @@
 """(g) What the one INFO line per served token costs: bytes logged, and memory-hit latency with
-the line and with logging above INFO."""
+the line, with logging above INFO, and against a bare Powertools REST resolver that logs one INFO
+line and answers a constant (the floor of a Lambda function behind API Gateway)."""
 
 from __future__ import annotations
 
@@ -9,44 +10,76 @@ import logging
 import os
 from typing import Any
 
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler.api_gateway import APIGatewayRestResolver
+
 from bench.common import ask, percentile, timed, vend_event
 from vcc_tokens.observability import logger
 
+BATCHES, BATCH = 10, 200
+BARE = "bare resolver, INFO"
+
+
+def bare_handler(sink: io.StringIO) -> Any:
+    """Powertools' own REST resolver, the same route, a constant answer and one INFO line, the
+    way Powertools' docs write a handler (inject_lambda_context)."""
+    bare_logger = Logger(service="bare", logger_handler=logging.StreamHandler(sink))
+    app = APIGatewayRestResolver()
+
+    @app.get("/tokens/<region>/<scope>")
+    def constant(region: str, scope: str) -> dict[str, Any]:
+        return {"access_token": "constant", "token_type": "Bearer", "region": region}
+
+    @bare_logger.inject_lambda_context
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        answer = app.resolve(event, context)
+        bare_logger.info("request completed", extra={"status": answer["statusCode"]})
+        return answer
+
+    return handler
+
 
 def logging_cost(handler: Any) -> tuple[float, dict[str, list[float]]]:
-    """The bytes a served token logs at INFO (its one line, and the metrics' EMF line), and
-    memory-hit latency with that line and with logging above INFO, batches alternated."""
+    """The bytes a served token logs at INFO (its one line, and any metric line), and
+    memory-hit latency with that line, with logging above INFO, and of the bare resolver, the
+    three alternated batch by batch."""
     event = vend_event()
     ask(handler, event)  # in memory from now on
     sink = io.StringIO()
     previous = logger.registered_handler.setStream(sink)  # type: ignore[attr-defined]
     os.environ["POWERTOOLS_METRICS_DISABLED"] = "false"
     logger.setLevel(logging.INFO)
+    bare = bare_handler(sink)
     try:
         with contextlib.redirect_stdout(sink):
-            for _ in range(200):
+            for _ in range(BATCH):
                 ask(handler, event)
-        bytes_per_token = len(sink.getvalue().encode()) / 200
-        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
-        samples: dict[str, list[float]] = {"INFO": [], "WARNING": []}
-        for _ in range(10):
-            for level, batch in samples.items():
-                logger.setLevel(level)
-                with contextlib.redirect_stdout(io.StringIO()):
-                    batch += timed(lambda: ask(handler, event), 200)
+        bytes_per_token = len(sink.getvalue().encode()) / BATCH
+        samples: dict[str, list[float]] = {"INFO": [], "WARNING": [], BARE: []}
+        for _ in range(BATCHES):
+            for kind, batch in samples.items():
+                logger.setLevel(kind if kind != BARE else logging.INFO)
+                served = bare if kind == BARE else handler
+                with contextlib.redirect_stdout(sink):
+                    batch += timed(lambda: ask(served, event), BATCH)  # noqa: B023
                 sink.seek(0)
                 sink.truncate()
     finally:
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # as the rest of the bench runs
         logger.setLevel(logging.CRITICAL)
         logger.registered_handler.setStream(previous)  # type: ignore[attr-defined]
     return bytes_per_token, samples
 
 
 def print_logging(bytes_per_token: float, samples: dict[str, list[float]]) -> None:
-    with_line, without = (percentile(samples[level], 0.5) for level in ("INFO", "WARNING"))
-    print("\n(g) logging: one INFO line per served token")
-    print("| memory hit, p50 ms, INFO (one line) | above INFO (none) | ratio | bytes per token |")
-    print("|---:|---:|---:|---:|")
+    with_line, without, bare = (percentile(samples[k], 0.5) for k in ("INFO", "WARNING", BARE))
+    print("\n(g) logging: one INFO line per served token; a memory hit against a bare resolver")
     print(
-        f"| {with_line:.3f} | {without:.3f} | {with_line / without:.2f} | {bytes_per_token:.0f} |"
+        "| memory hit, p50 ms, INFO (one line) | above INFO (none) | bare Powertools resolver, "
+        "INFO | ratio to the bare resolver | bytes per token |"
+    )
+    print("|---:|---:|---:|---:|---:|")
+    print(
+        f"| {with_line:.3f} | {without:.3f} | {bare:.3f} | {with_line / bare:.2f} | "
+        f"{bytes_per_token:.0f} |"
     )

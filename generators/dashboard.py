@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from local.stack import ROOT, load_template
+from vcc_token_contract.ledger import SERVED
 from vcc_token_contract.metrics import NAMESPACE, Metric, by_kind
 from vcc_tokens.aws.clients import SERVICES as AWS_SERVICES
 from vcc_tokens.values.errors import upstream_error_kinds
@@ -44,8 +45,14 @@ def service_rows(names: list[str], **options: Any) -> list[list[Any]]:
 
 
 def answer_rows() -> list[list[Any]]:
-    sources = [Metric.REQUESTS, Metric.MEMORY_HITS, Metric.DYNAMODB_HITS, Metric.UPSTREAM_FETCHES]
-    return service_rows([*sources, Metric.FALLBACK_ANSWERS, Metric.BACKOFF_ANSWERS])
+    return service_rows([Metric.UPSTREAM_FETCHES, Metric.FALLBACK_ANSWERS, Metric.BACKOFF_ANSWERS])
+
+
+def ledger_query() -> str:
+    """Requests by where their tokens came from, counted from the ledger line (the vending
+    function's log group, the template's VendFunctionLogGroup) instead of three metrics."""
+    served = f'filter message = "{SERVED}"'
+    return f"SOURCE '${{VendFunctionLogGroup}}' | {served} | stats count(*) as requests by source"
 
 
 def error_rows() -> list[list[Any]]:
@@ -98,9 +105,16 @@ def metric_widget(
 def widgets() -> list[dict[str, Any]]:
     health = "Credential health: rejections, previous-secret fallbacks, refused rotations, failed "
     alarms = {"title": "Alarms", "alarms": [f"${{{name}.Arn}}" for name in alarm_names()]}
+    ledger = {
+        "title": "Requests by where their tokens came from (the ledger line)",
+        "region": "${AWS::Region}",
+        "view": "table",
+        "query": ledger_query(),
+    }
     return [
+        {"type": "log", "x": 0, "y": 0, "width": 6, "height": 6, "properties": ledger},
         metric_widget(
-            (0, 0, 12), "Requests and where their tokens came from", answer_rows(),
+            (6, 0, 6), "Tokens fetched from VCC; fallback and backoff answers", answer_rows(),
             **COUNTS, period=60, stacked=False,
         ),
         metric_widget(
@@ -129,14 +143,20 @@ def render() -> str:
     every = widgets()
     for number, widget in enumerate(every):
         properties = dict(widget["properties"])
-        listed = "metrics" if "metrics" in properties else "alarms"
-        rows = properties.pop(listed)
         place = {k: v for k, v in widget.items() if k != "properties"}
         lines.append(f'  {_json(place)[:-1]}, "properties": {{')
+        after = "," if number < len(every) - 1 else ""
+        if "query" in properties:  # a Logs Insights widget: its settings, then its query
+            query = properties.pop("query")
+            lines.append(f"    {_json(properties)[1:-1]},")
+            lines.append(f'    "query": {_json(query)}}}}}' + after)
+            continue
+        listed = "metrics" if "metrics" in properties else "alarms"
+        rows = properties.pop(listed)
         lines.append(f"    {_json(properties)[1:-1]},")
         lines.append(f'    "{listed}": [')
         body = ",\n".join(f"      {_json(row)}" for row in rows)
-        lines.append(body + "]}}" + ("," if number < len(every) - 1 else ""))
+        lines.append(body + "]}}" + after)
     lines.append("]}")
     return "".join(INDENT + line + "\n" for line in "\n".join(lines).split("\n"))
 

@@ -15,14 +15,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from vcc_token_contract.api import NO_STORE, ROUTES, error_body, oauth_token_body, token_body
 from vcc_token_contract.ledger import SERVED, Field
-from vcc_token_contract.metrics import Metric
 from vcc_token_contract.vcc import Region
 from vcc_tokens.api.api_types import OAUTH_RESPONSES, TOKEN_RESPONSES
 from vcc_tokens.api.oauth2 import OAuthError, oauth_error, parse_token_form
 from vcc_tokens.api.rest import APIGatewayRestResolver, NotFoundError, Response, content_types
 from vcc_tokens.aws.clients import deadline_in
 from vcc_tokens.aws.entitlements import authorize
-from vcc_tokens.observability import MetricUnit, logger, metrics, request_ids
+from vcc_tokens.observability import logger, metrics, request_ids
 from vcc_tokens.values.config import ConfigurationError, get_settings
 from vcc_tokens.values.errors import UpstreamError, VendError
 from vcc_tokens.values.token_request import (
@@ -32,10 +31,9 @@ from vcc_tokens.values.token_request import (
     parse_rejected_token,
     parse_token_request,
 )
-from vcc_tokens.vending import Source, Vend
+from vcc_tokens.vending import Vend
 from vcc_tokens.wiring import entitlement_store, token_vendor
 
-HIT_METRICS = {Source.MEMORY: Metric.MEMORY_HITS, Source.DYNAMODB: Metric.DYNAMODB_HITS}
 GET_QUERY = frozenset({"min_ttl"})
 REFRESH_QUERY: frozenset[str] = frozenset()
 
@@ -59,7 +57,6 @@ def log_caller(
     """Every log line of the request names the verified IAM caller."""
     identity = app.current_event.request_context.identity
     logger.append_keys(**{Field.CALLER: identity.user_arn})  # its account is in the ARN
-    metrics.add_metric(name=Metric.REQUESTS, unit=MetricUnit.Count, value=1)
     return next_middleware(app)
 
 
@@ -100,8 +97,6 @@ def record(vend: Vend) -> None:
         source=vend.source,
         **{Field.TOKEN: token.sha256, Field.CREDENTIAL: token.credential},
     )
-    if vend.source in HIT_METRICS:
-        metrics.add_metric(name=HIT_METRICS[vend.source], unit=MetricUnit.Count, value=1)
 
 
 def vended(vend: Vend, min_ttl: int = 0) -> Response[dict[str, Any]]:

@@ -46,7 +46,7 @@ def test_every_service_metric_on_the_dashboard_is_emitted_by_the_code() -> None:
                 shown.add(metric[1])
     assert shown, "the dashboard shows no service metric"
     assert shown <= emitted_names(), shown - emitted_names()
-    assert {"Requests", "UpstreamFetches", "LeaseWaits", "DependencyFaults_KMS"} <= shown
+    assert {"UpstreamFetches", "LeaseWaits", "DependencyFaults_KMS"} <= shown
     assert {"CredentialRejections", "PreviousSecretUsed", "RotationsRefused"} <= shown
 
 

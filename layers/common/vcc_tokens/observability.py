@@ -12,6 +12,7 @@ Lambda and API Gateway record (timings, status), never a token or a secret.
 
 import functools
 import logging
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +51,10 @@ def request_ids(handler: Handler) -> Handler:
 
     return with_ids
 
+
+# A cached answer emits no metric by design (its ledger line counts it): Powertools would warn of
+# that on every such invocation.
+warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 # At DEBUG, botocore logs whole response bodies (GetSecretValue included) and urllib3 logs
 # requests; keep them quiet whatever level the Lambda runtime gives the root logger.

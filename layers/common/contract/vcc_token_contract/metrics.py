@@ -17,10 +17,9 @@ SERVICE = "vcc-token-vending"  # their POWERTOOLS_SERVICE_NAME: the `service` di
 
 
 class Metric(StrEnum):
-    # the vending function: where each request's token came from
-    REQUESTS = "Requests"
-    MEMORY_HITS = "MemoryHits"
-    DYNAMODB_HITS = "DynamoDBHits"
+    # the vending function. Requests, and where each one's token came from, are not metrics: the
+    # ledger line of every request says so (`source`), and the dashboard counts them from it
+    # (a Logs Insights widget), so a cached answer emits no metric line at all
     UPSTREAM_FETCHES = "UpstreamFetches"
     UPSTREAM_LATENCY = "UpstreamLatency"
     FALLBACK_ANSWERS = "FallbackAnswers"  # a valid token short of what was asked
