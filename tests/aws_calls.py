@@ -23,11 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 ACTORS = {
     str(ROOT / "functions" / "vend" / "app.py"): "VendFunction",
     str(ROOT / "functions" / "refresher" / "app.py"): "RefreshFunction",
-    str(ROOT / "client" / "vcc_token_client" / "admin.py"): "Operator",
-    str(ROOT / "client" / "vcc_token_client" / "smoke.py"): "Operator",
-    str(ROOT / "client" / "vcc_token_client" / "dead_letters.py"): "Operator",
-    str(ROOT / "client" / "vcc_token_client" / "ledger.py"): "Operator",
-    str(ROOT / "client" / "vcc_token_client" / "rotate.py"): "Rotator",
+    str(ROOT / "client" / "vcc_token_client" / "admin" / "rules.py"): "Operator",
+    str(ROOT / "client" / "vcc_token_client" / "admin" / "status.py"): "Operator",
+    str(ROOT / "client" / "vcc_token_client" / "admin" / "smoke.py"): "Operator",
+    str(ROOT / "client" / "vcc_token_client" / "admin" / "dead_letters.py"): "Operator",
+    str(ROOT / "client" / "vcc_token_client" / "admin" / "ledger.py"): "Operator",
+    str(ROOT / "client" / "vcc_token_client" / "admin" / "rotate.py"): "Rotator",
 }
 NAMING_PARAMETERS = (
     "TableName",

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from vcc_token_client import __version__, admin, cli_verbs
+from vcc_token_client import __version__, cli_verbs
+from vcc_token_client.admin import rules
 from vcc_token_client.client import ATTEMPT_DEADLINE
 from vcc_token_contract.api import DEFAULT_MIN_TTL
 from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES
@@ -187,7 +188,7 @@ def _check_rules_verb(checks: Any) -> None:
     check_rules.add_argument("file", type=Path)
     check_rules.add_argument(
         "--tier",
-        choices=sorted(admin.PARAMETER_TIER_BYTES),
+        choices=sorted(rules.PARAMETER_TIER_BYTES),
         default="Standard",
         help="the SSM parameter's tier: Standard holds 4 KB, Advanced 8 KB (default Standard)",
     )

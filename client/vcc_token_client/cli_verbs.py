@@ -13,8 +13,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from vcc_token_client import admin, ledger
-from vcc_token_client.admin_support import AdminError, Place, across, places
+from vcc_token_client.admin import ledger, rules, status
+from vcc_token_client.admin.support import AdminError, Place, across, places
 from vcc_token_client.client import TokenClient
 from vcc_token_client.deployments import load_deployments
 from vcc_token_client.errors import Exit, TokenServiceError, exit_code
@@ -79,15 +79,15 @@ def admin_verb(run: Verb) -> Verb:
 
 @admin_verb
 def run_check_rules(args: argparse.Namespace) -> Exit:
-    print(admin.check_rules(args.file, args.tier))
+    print(rules.check_rules(args.file, args.tier))
     return Exit.OK
 
 
 @admin_verb
 def run_status(args: argparse.Namespace) -> Exit:
     def one(place: Place) -> Exit:
-        rows = admin.status(place.needs("table", "--table"), place.session)
-        print(admin.format_status(rows, args.json))
+        rows = status.status(place.needs("table", "--table"), place.session)
+        print(status.format_status(rows, args.json))
         return Exit.OK
 
     return worst(across(places(args), one))
@@ -100,19 +100,19 @@ def worst(codes: list[Exit]) -> Exit:
 
 @admin_verb
 def run_explain(args: argparse.Namespace) -> Exit:
-    admin.check_request(args.caller_arn, args.region, args.scope)
+    rules.check_request(args.caller_arn, args.region, args.scope)
     routes = args.routes.read_text(encoding="utf-8") if args.routes else None
-    served, credential = admin.credential_behind(
+    served, credential = rules.credential_behind(
         args.region, args.scope, routes or os.environ.get("VCC_CREDENTIALS")
     )
     text = (
-        admin.rules_from_ssm(args.parameter)
+        rules.rules_from_ssm(args.parameter)
         if args.parameter
         else args.rules.read_text(encoding="utf-8")
     )
     source = args.parameter or str(args.rules)
-    allowed, why = admin.explain(
-        admin.load_rules(text, source), args.caller_arn, args.region, args.scope
+    allowed, why = rules.explain(
+        rules.load_rules(text, source), args.caller_arn, args.region, args.scope
     )
     print(f"{why}; {credential}" if served else f"{why}\n{credential}")
     return Exit.OK if allowed and served else Exit.FORBIDDEN
@@ -124,7 +124,7 @@ def run_rotate(args: argparse.Namespace) -> Exit:
     environment (inherited by children)."""
     if sys.stdin.isatty():
         print("paste the re-issued client secret, then Ctrl-D:", file=sys.stderr)
-    from vcc_token_client import rotate
+    from vcc_token_client.admin import rotate
 
     rotation = rotate.Rotation(args.secret_prefix, args.region, args.credential, args.scope)
     stdin = getattr(sys.stdin, "buffer", None)  # bytes, decoded explicitly (rotate.decoded)
@@ -138,7 +138,7 @@ def run_rotate(args: argparse.Namespace) -> Exit:
 def run_purge(args: argparse.Namespace) -> Exit:
     def one(place: Place) -> Exit:
         table = place.needs("table", "--table")
-        keys = admin.purge_candidates(
+        keys = status.purge_candidates(
             table, args.region, args.credential, args.scope, place.session
         )
         if not keys:
@@ -152,7 +152,7 @@ def run_purge(args: argparse.Namespace) -> Exit:
             if answer.strip().lower() not in ("y", "yes"):
                 print("nothing removed")
                 return Exit.OK
-        admin.purge(table, keys, place.session)
+        status.purge(table, keys, place.session)
         print(f"removed:\n{listing}")
         return Exit.OK
 
@@ -220,7 +220,7 @@ def _ledger_exit(codes: list[Exit]) -> Exit:
 
 @admin_verb
 def run_dead_letters(args: argparse.Namespace) -> Exit:
-    from vcc_token_client import dead_letters
+    from vcc_token_client.admin import dead_letters
 
     if args.action == "list":
         letters, about = dead_letters.listed(args.queue_url)
@@ -252,7 +252,7 @@ def run_dead_letters(args: argparse.Namespace) -> Exit:
 
 @admin_verb
 def run_smoke(args: argparse.Namespace) -> Exit:
-    from vcc_token_client import smoke
+    from vcc_token_client.admin import smoke
 
     def one(place: Place) -> Exit:
         checks = smoke.smoke(

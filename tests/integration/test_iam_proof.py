@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 import boto3
 import botocore.session
 import pytest
-from vcc_token_client import smoke
+from vcc_token_client.admin import smoke
 from vcc_token_client.cli import main as vcc_token
 from vcc_token_client.errors import Exit
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import boto3
 import pytest
 import requests
+from vcc_token_client.admin.ledger import MAX_PAGES
 from vcc_token_client.cli import main as vcc_token
 from vcc_token_client.errors import Exit
-from vcc_token_client.ledger import MAX_PAGES
 
 from local.aws_faults import AwsFaultProxy, Fault
 from local.run import LOCAL_REFRESHER

@@ -129,7 +129,7 @@ def test_the_client_names_every_exit_code() -> None:
 
 def test_no_module_imports_another_ones_private_names() -> None:
     """A name with a leading underscore stays in its module: what two modules share is public
-    (as the admin verbs' AWS helpers are, in vcc_token_client.admin_support). Dunder names
+    (as the admin verbs' AWS helpers are, in vcc_token_client.admin.support). Dunder names
     (`__version__`) are public."""
     rooms = [
         "layers",

@@ -32,7 +32,7 @@ from typing import Any
 
 import botocore.session
 
-from vcc_token_client.admin_support import AdminError, aws_client, aws_error
+from vcc_token_client.admin.support import AdminError, aws_client, aws_error
 from vcc_token_client.errors import Exit
 from vcc_token_contract.entitlements import principal_matches
 from vcc_token_contract.ledger import SERVED, Field

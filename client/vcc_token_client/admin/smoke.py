@@ -29,7 +29,8 @@ from typing import Any
 import botocore.session
 import requests
 
-from vcc_token_client import admin_support
+from vcc_token_client.admin import support
+from vcc_token_client.admin.ledger import Search, log_lines
 from vcc_token_client.client import TokenClient
 from vcc_token_client.errors import (
     Exit,
@@ -38,7 +39,6 @@ from vcc_token_client.errors import (
     error_for,
     exit_code,
 )
-from vcc_token_client.ledger import Search, log_lines
 from vcc_token_client.sigv4 import SigV4RequestsAuth
 from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES, RENEWAL_SUMMARY, SCHEDULED_RUN
 from vcc_token_contract.names import log_group
@@ -85,8 +85,8 @@ def smoke(
 def scheduled_run(session: botocore.session.Session, function: str) -> Check:
     """One run of the refresher, as its schedule starts it (synchronously, invoked once)."""
     try:
-        why = admin_support.run_refresher(function, SCHEDULED_RUN, session)
-    except admin_support.AdminError as error:
+        why = support.run_refresher(function, SCHEDULED_RUN, session)
+    except support.AdminError as error:
         return Check("scheduled run", "FAIL", str(error), error.code)
     if why is not None:
         return Check("scheduled run", "FAIL", f"{function}: {why}", Exit.FAILED)

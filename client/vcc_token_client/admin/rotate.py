@@ -21,7 +21,7 @@ from typing import Any
 
 import botocore.session
 
-from vcc_token_client.admin_support import AdminError, aws_client, aws_error, service_code
+from vcc_token_client.admin.support import AdminError, aws_client, aws_error, service_code
 from vcc_token_client.errors import Exit
 from vcc_token_contract.events import rotation_event
 from vcc_token_contract.names import secret_name

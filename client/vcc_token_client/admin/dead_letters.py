@@ -23,13 +23,13 @@ from typing import Any
 
 import botocore.session
 
-from vcc_token_client.admin_support import AdminError, aws_client, aws_error, run_refresher
+from vcc_token_client.admin.support import AdminError, aws_client, aws_error, run_refresher
 from vcc_token_client.errors import Exit
 from vcc_token_contract.events import REFRESHER_TIMEOUT_SECONDS, RENEW, ROTATE
 
 MAX_LISTED = 100  # messages one listing shows (a queue holds at most a few per failed run)
 RECEIVE_ROUNDS = 20  # receives per listing: each answers up to 10 messages
-# A redriven event: hidden from other readers while the refresher runs it (admin_support's
+# A redriven event: hidden from other readers while the refresher runs it (admin.support's
 # run_refresher waits as long as it may run, and invokes it once)
 REDRIVE_VISIBILITY = REFRESHER_TIMEOUT_SECONDS + 30
 # What Lambda (ErrorCode, ErrorMessage) and EventBridge (ERROR_CODE, ERROR_MESSAGE) attach

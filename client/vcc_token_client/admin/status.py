@@ -1,0 +1,202 @@
+"""`vcc-token admin status` and `purge`: the token table as operators see it.
+
+    vcc-token admin status --table NAME                  every cached key, without its token,
+                                                         and each credential's health
+    vcc-token admin purge --table NAME --region R        remove cached tokens (an incident)
+        [--credential N] [--scope S] [--yes]
+
+The item names are the contract's (vcc_token_contract), so both need only the client. `status`
+reads only metadata from the table (a projection that leaves out the sealed token and its data
+key), so it needs dynamodb:Scan but no kms:Decrypt, and never prints a token.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import botocore.session
+
+from vcc_token_client.admin.support import AdminError, aws_client, aws_error
+from vcc_token_client.errors import Exit
+from vcc_token_contract.names import CacheKey, health_credential
+
+STATUS_ATTRIBUTES = (
+    "#region, #scope, token_type, token_sha256, fetched_at, expires_at, last_requested_at, "
+    "lease_owner, lease_until, retry_at, failures, failure_code"
+)
+
+
+HEALTH_ATTRIBUTES = (
+    "last_grant_at, last_rejection_at, last_rejection_code, last_rotation_at, last_rotation"
+)
+
+
+def status(table: str, session: botocore.session.Session | None = None) -> list[dict[str, Any]]:
+    """Every cached key's metadata, soonest expiry first, then each credential's health."""
+    items = _scan(table, "cache_key, " + STATUS_ATTRIBUTES + ", " + HEALTH_ATTRIBUTES, session)
+    tokens = [_row(item) for item in items if health_credential(_key_text(item)) is None]
+    health = [
+        _health_row(item, credential)
+        for item in items
+        if (credential := health_credential(_key_text(item))) is not None
+    ]
+    return sorted(tokens, key=lambda row: row.get("expires_at") or "") + sorted(
+        health, key=lambda row: str(row["credential"])
+    )
+
+
+def _scan(
+    table: str, projection: str, session: botocore.session.Session | None
+) -> list[dict[str, Any]]:
+    client = aws_client("dynamodb", session)
+    try:
+        return [
+            item
+            for page in client.get_paginator("scan").paginate(
+                TableName=table,
+                ProjectionExpression=projection,
+                ExpressionAttributeNames={"#region": "region", "#scope": "scope"}
+                if "#region" in projection
+                else {},
+            )
+            for item in page["Items"]
+        ]
+    except Exception as exc:  # botocore's errors: say which, never the service's text
+        raise aws_error(exc, f"the table {table!r}") from None
+
+
+def _number(item: dict[str, Any], name: str) -> float | None:
+    try:
+        return float(item[name]["N"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _when(item: dict[str, Any], name: str) -> str | None:
+    value = _number(item, name)
+    try:
+        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if value else None
+    except (ValueError, OverflowError, OSError):  # a date no calendar has
+        return None
+
+
+def _key_text(item: dict[str, Any]) -> str:
+    return str(item.get("cache_key", {}).get("S", "?"))
+
+
+def _text(item: dict[str, Any], name: str, default: str) -> str:
+    value = item.get(name, {}).get("S")
+    return value if isinstance(value, str) else default
+
+
+def _health_row(item: dict[str, Any], credential: str) -> dict[str, Any]:
+    """A credential's health for people; like any item, what does not parse shows as missing."""
+    rejected, rotated = _when(item, "last_rejection_at"), _when(item, "last_rotation_at")
+    rotation = _text(item, "last_rotation", "")
+    return {
+        "credential": credential,
+        "last_grant_at": _when(item, "last_grant_at"),
+        "last_rejection": (
+            f"{_text(item, 'last_rejection_code', 'rejected')} at {rejected}" if rejected else None
+        ),
+        "last_rotation": f"{rotated}: {rotation}" if rotated and rotation else None,
+    }
+
+
+def _row(item: dict[str, Any]) -> dict[str, Any]:
+    """One key's metadata for people. An item is untrusted: what does not parse shows as
+    missing, and a token whose metadata does not parse as "unreadable" (the service never
+    serves it and replaces it on the key's next request)."""
+
+    now = datetime.now(UTC).timestamp()
+    lease_until, retry_at = _number(item, "lease_until"), _number(item, "retry_at")
+    fetched_at, expires_at = _when(item, "fetched_at"), _when(item, "expires_at")
+    cache_key = _key_text(item)
+    return {
+        "key": cache_key,
+        "credential": CacheKey.parse(cache_key).credential,
+        "token": _token_state(item, fetched_at, expires_at),
+        "fetched_at": fetched_at,
+        "expires_at": expires_at,
+        "last_requested_at": _when(item, "last_requested_at"),
+        "lease": "held" if lease_until and lease_until > now else "free",
+        "backoff": (
+            f"{_text(item, 'failure_code', 'failure')} x{int(_number(item, 'failures') or 1)}, "
+            f"retry after {_when(item, 'retry_at')}"
+            if retry_at and retry_at > now
+            else "none"
+        ),
+    }
+
+
+def _token_state(item: dict[str, Any], fetched_at: str | None, expires_at: str | None) -> str:
+    if "token_sha256" not in item and "expires_at" not in item:
+        return "none"
+    readable = isinstance(item.get("token_type", {}).get("S"), str) and fetched_at and expires_at
+    return "sealed" if readable else "unreadable"
+
+
+KEY_COLUMNS = (
+    "key", "credential", "token", "fetched_at", "expires_at", "last_requested_at", "lease",
+    "backoff",
+)  # fmt: skip
+
+
+HEALTH_COLUMNS = ("credential", "last_grant_at", "last_rejection", "last_rotation")
+
+
+def format_status(rows: list[dict[str, Any]], as_json: bool) -> str:
+    if as_json:
+        return json.dumps(rows, indent=2)
+    keys = [row for row in rows if "key" in row]
+    health = [row for row in rows if "key" not in row]
+    text = _table(keys, KEY_COLUMNS) if keys else "no cached keys"
+    return text + ("\n\n" + _table(health, HEALTH_COLUMNS) if health else "")
+
+
+def _table(rows: list[dict[str, Any]], columns: tuple[str, ...]) -> str:
+    widths = {c: max(len(c), *(len(str(row[c] or "-")) for row in rows)) for c in columns}
+    lines = ["  ".join(c.ljust(widths[c]) for c in columns)]
+    lines += ["  ".join(str(row[c] or "-").ljust(widths[c]) for c in columns) for row in rows]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def purge_candidates(
+    table: str,
+    region: str,
+    credential: str | None,
+    scope: str | None,
+    session: botocore.session.Session | None = None,
+) -> list[str]:
+    """The cache keys a purge with these filters removes. A credential the table has never seen
+    in the region (no token, no health record: a typo) is refused, exit 2."""
+    texts = [_key_text(item) for item in _scan(table, "cache_key", session)]
+    keys = [(text, CacheKey.parse(text)) for text in texts if health_credential(text) is None]
+    known = {key.credential for _, key in keys if key.region == region}
+    known |= {
+        c.split("/", 1)[1] for t in texts if (c := health_credential(t)) and c.startswith(region)
+    }
+    if credential is not None and credential not in known:
+        raise AdminError(
+            f"credential {credential[:40]!r} of {region} has no cached token or health record "
+            f"in {table}; it has: {', '.join(sorted(known)) or 'none'}",
+            Exit.BAD_INPUT,
+        )
+    return sorted(
+        text
+        for text, key in keys
+        if key.region == region
+        and scope in (None, key.scope)
+        and credential in (None, key.credential)
+    )
+
+
+def purge(table: str, keys: list[str], session: botocore.session.Session | None = None) -> None:
+    client = aws_client("dynamodb", session)
+    for key in keys:
+        try:
+            client.delete_item(TableName=table, Key={"cache_key": {"S": key}})
+        except Exception as exc:  # botocore's errors: say which, never the service's text
+            raise aws_error(exc, f"the table {table!r} (removing {key})", "write") from None
