@@ -23,7 +23,7 @@ BARE = "bare resolver, INFO"
 def bare_handler(sink: io.StringIO) -> Any:
     """Powertools' own REST resolver, the same route, a constant answer and one INFO line, the
     way Powertools' docs write a handler (inject_lambda_context)."""
-    bare_logger = Logger(service="bare", logger_handler=logging.StreamHandler(sink))
+    bare_logger = Logger(service="bare", level="INFO", logger_handler=logging.StreamHandler(sink))
     app = APIGatewayRestResolver()
 
     @app.get("/tokens/<region>/<scope>")
@@ -62,6 +62,8 @@ def logging_cost(handler: Any) -> tuple[float, dict[str, list[float]]]:
                 served = bare if kind == BARE else handler
                 with contextlib.redirect_stdout(sink):
                     batch += timed(lambda: ask(served, event), BATCH)  # noqa: B023
+                lines = sink.getvalue().count('"message":"request completed"')
+                assert lines == (0 if kind == "WARNING" else BATCH), (kind, lines)  # it logged
                 sink.seek(0)
                 sink.truncate()
     finally:
