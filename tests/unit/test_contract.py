@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,45 @@ def test_the_smoke_checks_scheduled_run_is_the_schedules_own_event() -> None:
     rule = load_template()["Resources"]["RefreshFunctionRenewal"]["Properties"]
     ((target,),) = [rule["Targets"]]
     assert json.loads(target["Input"]) == SCHEDULED_RUN
+
+
+ITEM_READERS_AND_WRITERS = [
+    ROOT / "layers" / "common" / "vcc_tokens" / "aws" / "cache.py",
+    ROOT / "layers" / "common" / "vcc_tokens" / "aws" / "health.py",
+    ROOT / "client" / "vcc_token_client" / "admin" / "status.py",
+]
+
+
+@pytest.mark.parametrize("path", ITEM_READERS_AND_WRITERS, ids=lambda path: path.name)
+def test_the_items_attributes_are_imported_never_spelled(path: Path) -> None:
+    """The service writes the token table's items and `admin status` reads them: every
+    attribute name comes from vcc_token_contract.item, in expressions too (no string of the
+    module, docstrings aside, holds one as a word)."""
+    from vcc_token_contract.item import Attribute
+
+    word = re.compile(r"(?<![:\w])(" + "|".join(a.value for a in Attribute) + r")(?!\w)")
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+    }
+    spelled = [
+        f"{node.lineno}: {node.value!r}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docstrings
+        and word.search(node.value)
+    ]
+    assert spelled == []
+
+
+def test_the_tables_key_and_ttl_are_the_items_attributes() -> None:
+    from vcc_token_contract.item import Attribute
+
+    table = load_template()["Resources"]["TokenTable"]["Properties"]
+    assert [k["AttributeName"] for k in table["KeySchema"]] == [Attribute.CACHE_KEY]
+    assert table["TimeToLiveSpecification"]["AttributeName"] == Attribute.TTL

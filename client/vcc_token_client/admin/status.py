@@ -20,29 +20,39 @@ import botocore.session
 
 from vcc_token_client.admin.support import AdminError, aws_client, aws_error
 from vcc_token_client.errors import Exit
+from vcc_token_contract.item import Attribute as Item
 from vcc_token_contract.names import CacheKey, health_credential
 
-STATUS_ATTRIBUTES = (
-    "#region, #scope, token_type, token_sha256, fetched_at, expires_at, last_requested_at, "
-    "lease_owner, lease_until, retry_at, failures, failure_code"
+# What status reads of an item: metadata only, never the sealed token or its data key
+STATUS_ATTRIBUTES = ", ".join(
+    [
+        f"#{Item.REGION}",
+        f"#{Item.SCOPE}",
+        *(Item.TOKEN_TYPE, Item.TOKEN_SHA256, Item.FETCHED_AT, Item.EXPIRES_AT),
+        *(Item.LAST_REQUESTED_AT, Item.LEASE_OWNER, Item.LEASE_UNTIL),
+        *(Item.RETRY_AT, Item.FAILURES, Item.FAILURE_CODE),
+    ]
 )
-
-
-HEALTH_ATTRIBUTES = (
-    "last_grant_at, last_rejection_at, last_rejection_code, last_rotation_at, last_rotation"
+HEALTH_ATTRIBUTES = ", ".join(
+    [
+        *(Item.LAST_GRANT_AT, Item.LAST_REJECTION_AT, Item.LAST_REJECTION_CODE),
+        *(Item.LAST_ROTATION_AT, Item.LAST_ROTATION),
+    ]
 )
 
 
 def status(table: str, session: botocore.session.Session | None = None) -> list[dict[str, Any]]:
     """Every cached key's metadata, soonest expiry first, then each credential's health."""
-    items = _scan(table, "cache_key, " + STATUS_ATTRIBUTES + ", " + HEALTH_ATTRIBUTES, session)
+    items = _scan(
+        table, f"{Item.CACHE_KEY}, " + STATUS_ATTRIBUTES + ", " + HEALTH_ATTRIBUTES, session
+    )
     tokens = [_row(item) for item in items if health_credential(_key_text(item)) is None]
     health = [
         _health_row(item, credential)
         for item in items
         if (credential := health_credential(_key_text(item))) is not None
     ]
-    return sorted(tokens, key=lambda row: row.get("expires_at") or "") + sorted(
+    return sorted(tokens, key=lambda row: row.get(Item.EXPIRES_AT) or "") + sorted(
         health, key=lambda row: str(row["credential"])
     )
 
@@ -57,8 +67,11 @@ def _scan(
             for page in client.get_paginator("scan").paginate(
                 TableName=table,
                 ProjectionExpression=projection,
-                ExpressionAttributeNames={"#region": "region", "#scope": "scope"}
-                if "#region" in projection
+                ExpressionAttributeNames={
+                    f"#{Item.REGION}": Item.REGION,
+                    f"#{Item.SCOPE}": Item.SCOPE,
+                }
+                if f"#{Item.REGION}" in projection
                 else {},
             )
             for item in page["Items"]
@@ -83,7 +96,7 @@ def _when(item: dict[str, Any], name: str) -> str | None:
 
 
 def _key_text(item: dict[str, Any]) -> str:
-    return str(item.get("cache_key", {}).get("S", "?"))
+    return str(item.get(Item.CACHE_KEY, {}).get("S", "?"))
 
 
 def _text(item: dict[str, Any], name: str, default: str) -> str:
@@ -93,15 +106,17 @@ def _text(item: dict[str, Any], name: str, default: str) -> str:
 
 def _health_row(item: dict[str, Any], credential: str) -> dict[str, Any]:
     """A credential's health for people; like any item, what does not parse shows as missing."""
-    rejected, rotated = _when(item, "last_rejection_at"), _when(item, "last_rotation_at")
-    rotation = _text(item, "last_rotation", "")
+    rejected, rotated = _when(item, Item.LAST_REJECTION_AT), _when(item, Item.LAST_ROTATION_AT)
+    rotation = _text(item, Item.LAST_ROTATION, "")
     return {
         "credential": credential,
-        "last_grant_at": _when(item, "last_grant_at"),
+        Item.LAST_GRANT_AT: _when(item, Item.LAST_GRANT_AT),
         "last_rejection": (
-            f"{_text(item, 'last_rejection_code', 'rejected')} at {rejected}" if rejected else None
+            f"{_text(item, Item.LAST_REJECTION_CODE, 'rejected')} at {rejected}"
+            if rejected
+            else None
         ),
-        "last_rotation": f"{rotated}: {rotation}" if rotated and rotation else None,
+        Item.LAST_ROTATION: f"{rotated}: {rotation}" if rotated and rotation else None,
     }
 
 
@@ -111,20 +126,20 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
     serves it and replaces it on the key's next request)."""
 
     now = datetime.now(UTC).timestamp()
-    lease_until, retry_at = _number(item, "lease_until"), _number(item, "retry_at")
-    fetched_at, expires_at = _when(item, "fetched_at"), _when(item, "expires_at")
+    lease_until, retry_at = _number(item, Item.LEASE_UNTIL), _number(item, Item.RETRY_AT)
+    fetched_at, expires_at = _when(item, Item.FETCHED_AT), _when(item, Item.EXPIRES_AT)
     cache_key = _key_text(item)
     return {
         "key": cache_key,
         "credential": CacheKey.parse(cache_key).credential,
         "token": _token_state(item, fetched_at, expires_at),
-        "fetched_at": fetched_at,
-        "expires_at": expires_at,
-        "last_requested_at": _when(item, "last_requested_at"),
+        Item.FETCHED_AT: fetched_at,
+        Item.EXPIRES_AT: expires_at,
+        Item.LAST_REQUESTED_AT: _when(item, Item.LAST_REQUESTED_AT),
         "lease": "held" if lease_until and lease_until > now else "free",
         "backoff": (
-            f"{_text(item, 'failure_code', 'failure')} x{int(_number(item, 'failures') or 1)}, "
-            f"retry after {_when(item, 'retry_at')}"
+            f"{_text(item, Item.FAILURE_CODE, 'failure')} "
+            f"x{int(_number(item, Item.FAILURES) or 1)}, retry after {_when(item, Item.RETRY_AT)}"
             if retry_at and retry_at > now
             else "none"
         ),
@@ -132,19 +147,19 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _token_state(item: dict[str, Any], fetched_at: str | None, expires_at: str | None) -> str:
-    if "token_sha256" not in item and "expires_at" not in item:
+    if Item.TOKEN_SHA256 not in item and Item.EXPIRES_AT not in item:
         return "none"
-    readable = isinstance(item.get("token_type", {}).get("S"), str) and fetched_at and expires_at
+    readable = isinstance(item.get(Item.TOKEN_TYPE, {}).get("S"), str) and fetched_at and expires_at
     return "sealed" if readable else "unreadable"
 
 
 KEY_COLUMNS = (
-    "key", "credential", "token", "fetched_at", "expires_at", "last_requested_at", "lease",
+    "key", "credential", "token", Item.FETCHED_AT, Item.EXPIRES_AT, Item.LAST_REQUESTED_AT, "lease",
     "backoff",
 )  # fmt: skip
 
 
-HEALTH_COLUMNS = ("credential", "last_grant_at", "last_rejection", "last_rotation")
+HEALTH_COLUMNS = ("credential", Item.LAST_GRANT_AT, "last_rejection", Item.LAST_ROTATION)
 
 
 def format_status(rows: list[dict[str, Any]], as_json: bool) -> str:
@@ -172,7 +187,7 @@ def purge_candidates(
 ) -> list[str]:
     """The cache keys a purge with these filters removes. A credential the table has never seen
     in the region (no token, no health record: a typo) is refused, exit 2."""
-    texts = [_key_text(item) for item in _scan(table, "cache_key", session)]
+    texts = [_key_text(item) for item in _scan(table, Item.CACHE_KEY, session)]
     keys = [(text, CacheKey.parse(text)) for text in texts if health_credential(text) is None]
     known = {key.credential for _, key in keys if key.region == region}
     known |= {
@@ -197,6 +212,6 @@ def purge(table: str, keys: list[str], session: botocore.session.Session | None 
     client = aws_client("dynamodb", session)
     for key in keys:
         try:
-            client.delete_item(TableName=table, Key={"cache_key": {"S": key}})
+            client.delete_item(TableName=table, Key={Item.CACHE_KEY: {"S": key}})
         except Exception as exc:  # botocore's errors: say which, never the service's text
             raise aws_error(exc, f"the table {table!r} (removing {key})", "write") from None

@@ -22,6 +22,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from vcc_token_contract.item import Attribute as Item
 from vcc_token_contract.metrics import Metric
 from vcc_token_contract.names import health_credential
 from vcc_tokens.aws.clients import calling
@@ -39,7 +40,19 @@ ORPHAN_LEASE_TTL = 86_400
 # The largest token the cache takes: a DynamoDB item holds at most 400 KB, and the item's other
 # attributes (the sealed data key, the hash, the failure memory) need a few hundred bytes.
 MAX_TOKEN_BYTES = 384 * 1024
-FAILURE_FIELDS = "retry_at, failures, failure_code, failure_message"
+FAILURE_FIELDS = f"{Item.RETRY_AT}, {Item.FAILURES}, {Item.FAILURE_CODE}, {Item.FAILURE_MESSAGE}"
+# put: the token sealed, what it is bound to, and its expiry as the item's TTL
+STORE_TOKEN = (
+    f"SET #{Item.REGION} = :region, #{Item.SCOPE} = :scope, {Item.SEALED} = :sealed, "
+    f"{Item.DATA_KEY} = :data_key, {Item.TOKEN_TYPE} = :token_type, "
+    f"{Item.TOKEN_SHA256} = :sha256, {Item.FETCHED_AT} = :fetched_at, "
+    f"{Item.EXPIRES_AT} = :expires_at, #{Item.TTL} = :expires_at"
+)
+NO_LATER_TOKEN = f"attribute_not_exists({Item.EXPIRES_AT}) OR {Item.EXPIRES_AT} <= :expires_at"
+STILL_THE_REPLACED_TOKEN = (
+    f"attribute_not_exists({Item.TOKEN_SHA256}) OR {Item.TOKEN_SHA256} = :replacing"
+)
+REFRESHED = f"{Item.REFRESHED_AT} = :fetched_at"
 
 
 class TokenCache(ABC):
@@ -107,10 +120,11 @@ class DynamoDBTokenCache(TokenCache):
     def acquire_lease(self, lease: Lease, now: float) -> bool:
         return self._update(
             lease.key,
-            "SET lease_owner = :owner, lease_until = :until, #region = :region, "
-            "#scope = :scope, #ttl = if_not_exists(#ttl, :orphan_ttl)",
-            condition="(attribute_not_exists(lease_until) OR lease_until < :now) "
-            "AND (attribute_not_exists(retry_at) OR retry_at <= :now)",
+            f"SET {Item.LEASE_OWNER} = :owner, {Item.LEASE_UNTIL} = :until, "
+            f"#{Item.REGION} = :region, #{Item.SCOPE} = :scope, "
+            f"#{Item.TTL} = if_not_exists(#{Item.TTL}, :orphan_ttl)",
+            condition=f"(attribute_not_exists({Item.LEASE_UNTIL}) OR {Item.LEASE_UNTIL} < :now) "
+            f"AND (attribute_not_exists({Item.RETRY_AT}) OR {Item.RETRY_AT} <= :now)",
             values={
                 ":owner": {"S": lease.owner},
                 ":until": {"N": _number(lease.until)},
@@ -124,8 +138,8 @@ class DynamoDBTokenCache(TokenCache):
     def claim_lease(self, handed: Lease, claimed: Lease, now: float) -> bool:
         return self._update(
             handed.key,
-            "SET lease_owner = :claimant, lease_until = :until",
-            condition="lease_owner = :owner AND lease_until >= :now",
+            f"SET {Item.LEASE_OWNER} = :claimant, {Item.LEASE_UNTIL} = :until",
+            condition=f"{Item.LEASE_OWNER} = :owner AND {Item.LEASE_UNTIL} >= :now",
             values={
                 ":claimant": {"S": claimed.owner},
                 ":until": {"N": _number(claimed.until)},
@@ -137,11 +151,11 @@ class DynamoDBTokenCache(TokenCache):
     def release_lease(self, lease: Lease, failure: Failure | None = None) -> None:
         # Refused if our lease expired and someone else took it over: it is theirs now.
         values: dict[str, Any] = {":owner": {"S": lease.owner}}
-        expression = "REMOVE lease_owner, lease_until"
+        expression = f"REMOVE {Item.LEASE_OWNER}, {Item.LEASE_UNTIL}"
         if failure is not None:
             expression = (
-                "SET retry_at = :retry_at, failures = :failures, failure_code = :code, "
-                "failure_message = :message " + expression
+                f"SET {Item.RETRY_AT} = :retry_at, {Item.FAILURES} = :failures, "
+                f"{Item.FAILURE_CODE} = :code, {Item.FAILURE_MESSAGE} = :message " + expression
             )
             values |= {
                 ":retry_at": {"N": _number(failure.retry_at)},
@@ -149,7 +163,7 @@ class DynamoDBTokenCache(TokenCache):
                 ":code": {"S": failure.code},
                 ":message": {"S": failure.message},
             }
-        self._update(lease.key, expression, condition="lease_owner = :owner", values=values)
+        self._update(lease.key, expression, condition=f"{Item.LEASE_OWNER} = :owner", values=values)
 
     def put(
         self,
@@ -170,24 +184,19 @@ class DynamoDBTokenCache(TokenCache):
             ":fetched_at": {"N": str(token.fetched_at)},
             ":expires_at": {"N": str(token.expires_at)},
         }
-        expression = (
-            "SET #region = :region, #scope = :scope, access_token_ciphertext = :sealed, "
-            "data_key = :data_key, token_type = :token_type, token_sha256 = :sha256, "
-            "fetched_at = :fetched_at, expires_at = :expires_at, #ttl = :expires_at"
-        )
+        expression = STORE_TOKEN
         if requested_at is not None:
-            expression += ", last_requested_at = :requested_at"
+            expression += f", {Item.LAST_REQUESTED_AT} = :requested_at"
             values[":requested_at"] = {"N": _number(requested_at)}
         expression += f" REMOVE {FAILURE_FIELDS}"
-        if replacing is None:
-            condition = "attribute_not_exists(expires_at) OR expires_at <= :expires_at"
-        else:
-            condition = "attribute_not_exists(token_sha256) OR token_sha256 = :replacing"
+        condition = NO_LATER_TOKEN
+        if replacing is not None:
+            condition = STILL_THE_REPLACED_TOKEN
             values[":replacing"] = {"S": replacing}
-            expression = expression.replace(" REMOVE", ", refreshed_at = :fetched_at REMOVE")
+            expression = expression.replace(" REMOVE", f", {REFRESHED} REMOVE")
         if releasing is not None:
-            expression += ", lease_owner, lease_until"
-            condition = f"({condition}) AND lease_owner = :owner"
+            expression += f", {Item.LEASE_OWNER}, {Item.LEASE_UNTIL}"
+            condition = f"({condition}) AND {Item.LEASE_OWNER} = :owner"
             values[":owner"] = {"S": releasing.owner}
         return self._update(token.key, expression, condition, values)
 
@@ -195,8 +204,8 @@ class DynamoDBTokenCache(TokenCache):
         # Refused when nothing is cached for the key: nothing to keep warm.
         self._update(
             key,
-            "SET last_requested_at = :now",
-            condition="attribute_exists(cache_key)",
+            f"SET {Item.LAST_REQUESTED_AT} = :now",
+            condition=f"attribute_exists({Item.CACHE_KEY})",
             values={":now": {"N": _number(now)}},
         )
 
@@ -210,7 +219,11 @@ class DynamoDBTokenCache(TokenCache):
             "ExpressionAttributeValues": values,
         }
         # Reserved words need placeholders; DynamoDB refuses placeholders an expression lacks.
-        names = {name: name[1:] for name in ("#region", "#scope", "#ttl") if name in expression}
+        names = {
+            name: name[1:]
+            for name in (f"#{Item.REGION}", f"#{Item.SCOPE}", f"#{Item.TTL}")
+            if name in expression
+        }
         if names:
             request["ExpressionAttributeNames"] = names
         with calling("DynamoDB", self._table):
@@ -227,7 +240,7 @@ class DynamoDBTokenCache(TokenCache):
         with calling("DynamoDB", self._table):
             items = [item for page in pages for item in page["Items"]]
         for item in items:
-            if health_credential(item["cache_key"]["S"]) is None:  # not a credential's health
+            if health_credential(item[Item.CACHE_KEY]["S"]) is None:  # not a credential's health
                 yield _entry(item, self._cipher)
 
 
@@ -235,8 +248,8 @@ def _entry(item: dict[str, Any], cipher: TokenCipher) -> CacheEntry:
     """The item as the engine sees it. An item is untrusted input: whatever in it does not
     parse is treated as absent (a token that does not parse or open is unreadable: never
     served, replaced by the next fetch), never an error."""
-    key = Key.from_cache_key(item["cache_key"]["S"])
-    owner = _text(item, "lease_owner")
+    key = Key.from_cache_key(item[Item.CACHE_KEY]["S"])
+    owner = _text(item, Item.LEASE_OWNER)
     try:
         token = _token(item, key, cipher)
     except (KeyError, TypeError, ValueError, OverflowError):
@@ -247,18 +260,18 @@ def _entry(item: dict[str, Any], cipher: TokenCipher) -> CacheEntry:
         scope=key.scope,
         credential=key.credential,
         token=token,
-        lease=Lease(key, owner, _float(item, "lease_until")) if owner is not None else None,
-        last_requested_at=_float(item, "last_requested_at"),
-        refreshed_at=_float(item, "refreshed_at"),
+        lease=Lease(key, owner, _float(item, Item.LEASE_UNTIL)) if owner is not None else None,
+        last_requested_at=_float(item, Item.LAST_REQUESTED_AT),
+        refreshed_at=_float(item, Item.REFRESHED_AT),
         failure=_failure(item),
-        stored_sha256=_text(item, "token_sha256"),
-        unreadable=token is None and "access_token_ciphertext" in item,
+        stored_sha256=_text(item, Item.TOKEN_SHA256),
+        unreadable=token is None and Item.SEALED in item,
     )
 
 
 def _unreadable(key: Key, message: str) -> None:
     metrics.add_metric(name=Metric.CACHE_DECRYPT_FAILURES, unit=MetricUnit.Count, value=1)
-    logger.warning(message, extra={"cache_key": key.cache_key})
+    logger.warning(message, extra={Item.CACHE_KEY: key.cache_key})
 
 
 def _text(item: dict[str, Any], name: str) -> str | None:
@@ -276,18 +289,18 @@ def _float(item: dict[str, Any], name: str, default: float = 0.0) -> float:
 
 def _token(item: dict[str, Any], key: Key, cipher: TokenCipher) -> CachedToken | None:
     """The item's token if it opens for this item's key and metadata; else None."""
-    if "access_token_ciphertext" not in item or "data_key" not in item:
+    if Item.SEALED not in item or Item.DATA_KEY not in item:
         return None  # nothing stored (or a format this version does not read)
     sealed_for = CachedToken(
         region=key.region,
         scope=key.scope,
         credential=key.credential,
         access_token="",
-        token_type=item["token_type"]["S"],
-        fetched_at=int(item["fetched_at"]["N"]),
-        expires_at=int(item["expires_at"]["N"]),
+        token_type=item[Item.TOKEN_TYPE]["S"],
+        fetched_at=int(item[Item.FETCHED_AT]["N"]),
+        expires_at=int(item[Item.EXPIRES_AT]["N"]),
     )
-    sealed = Sealed(item["data_key"]["B"], item["access_token_ciphertext"]["B"])
+    sealed = Sealed(item[Item.DATA_KEY]["B"], item[Item.SEALED]["B"])
     access_token = cipher.open(sealed, sealed_for.binding)
     if access_token is None:
         _unreadable(sealed_for.key, "a cached token does not open for its item; fetching anew")
@@ -296,18 +309,18 @@ def _token(item: dict[str, Any], key: Key, cipher: TokenCipher) -> CachedToken |
 
 
 def _item_key(key: Key) -> dict[str, Any]:
-    return {"cache_key": {"S": key.cache_key}}
+    return {Item.CACHE_KEY: {"S": key.cache_key}}
 
 
 def _failure(item: dict[str, Any]) -> Failure | None:
-    retry_at = _float(item, "retry_at", default=-1.0)
+    retry_at = _float(item, Item.RETRY_AT, default=-1.0)
     if retry_at < 0:
         return None  # none remembered (or one that does not parse: nothing to obey)
     return Failure(
-        code=_text(item, "failure_code") or "upstream_error",
-        message=_text(item, "failure_message") or "the token endpoint failed",
+        code=_text(item, Item.FAILURE_CODE) or "upstream_error",
+        message=_text(item, Item.FAILURE_MESSAGE) or "the token endpoint failed",
         retry_at=retry_at,
-        count=max(1, int(_float(item, "failures", 1.0))),
+        count=max(1, int(_float(item, Item.FAILURES, 1.0))),
     )
 
 

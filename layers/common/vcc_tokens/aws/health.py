@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from vcc_token_contract.item import Attribute as Item
 from vcc_token_contract.names import health_key
 from vcc_tokens.aws.clients import calling
 from vcc_tokens.values.errors import DependencyError
@@ -105,24 +106,29 @@ class DynamoDBHealthLog(HealthLog):
         self._table = table_name
 
     def granted(self, region: str, credential: str, at: float) -> None:
-        self._set(region, credential, {"last_grant_at": {"N": f"{at:.3f}"}})
+        self._set(region, credential, {Item.LAST_GRANT_AT: {"N": f"{at:.3f}"}})
 
     def rejected(self, region: str, credential: str, code: str, at: float) -> None:
         self._set(
             region,
             credential,
-            {"last_rejection_at": {"N": f"{at:.3f}"}, "last_rejection_code": {"S": code}},
+            {Item.LAST_REJECTION_AT: {"N": f"{at:.3f}"}, Item.LAST_REJECTION_CODE: {"S": code}},
         )
 
     def rotated(
         self, region: str, credential: str, outcome: str, at: float, version: str = ""
     ) -> None:
         attributes = {
-            "last_rotation_at": {"N": f"{at:.3f}"},
-            "last_rotation": {"S": outcome[:500]},
-            "last_rotation_version": {"S": version or "-"},
+            Item.LAST_ROTATION_AT: {"N": f"{at:.3f}"},
+            Item.LAST_ROTATION: {"S": outcome[:500]},
+            Item.LAST_ROTATION_VERSION: {"S": version or "-"},
         }
-        self._set(region, credential, attributes, " REMOVE rotation_claim, rotation_claim_until")
+        self._set(
+            region,
+            credential,
+            attributes,
+            f" REMOVE {Item.ROTATION_CLAIM}, {Item.ROTATION_CLAIM_UNTIL}",
+        )
 
     def claim_rotation(
         self, region: str, credential: str, version: str, until: float, now: float
@@ -137,11 +143,13 @@ class DynamoDBHealthLog(HealthLog):
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key={"cache_key": {"S": health_key(region, credential)}},
-                UpdateExpression="SET rotation_claim = :version, rotation_claim_until = :until",
+                Key={Item.CACHE_KEY: {"S": health_key(region, credential)}},
+                UpdateExpression=(
+                    f"SET {Item.ROTATION_CLAIM} = :version, {Item.ROTATION_CLAIM_UNTIL} = :until"
+                ),
                 ConditionExpression=(
-                    "attribute_not_exists(rotation_claim_until) OR rotation_claim_until < :now"
-                    " OR rotation_claim <> :version"
+                    f"attribute_not_exists({Item.ROTATION_CLAIM_UNTIL}) "
+                    f"OR {Item.ROTATION_CLAIM_UNTIL} < :now OR {Item.ROTATION_CLAIM} <> :version"
                 ),
                 ExpressionAttributeValues={
                     ":version": {"S": version},
@@ -157,26 +165,26 @@ class DynamoDBHealthLog(HealthLog):
         with suppress(DependencyError), calling("DynamoDB", self._table):
             item = self._client.get_item(
                 TableName=self._table,
-                Key={"cache_key": {"S": health_key(region, credential)}},
+                Key={Item.CACHE_KEY: {"S": health_key(region, credential)}},
                 ConsistentRead=True,
             ).get("Item", {})
             return RotationState(
-                _text(item, "rotation_claim"),
-                _number(item, "rotation_claim_until"),
-                _text(item, "last_rotation_version"),
-                _text(item, "last_rotation"),
+                _text(item, Item.ROTATION_CLAIM),
+                _number(item, Item.ROTATION_CLAIM_UNTIL),
+                _text(item, Item.LAST_ROTATION_VERSION),
+                _text(item, Item.LAST_ROTATION),
             )
         return None
 
     def _set(
-        self, region: str, credential: str, attributes: dict[str, Any], also: str = ""
+        self, region: str, credential: str, attributes: Mapping[Item, Any], also: str = ""
     ) -> None:
         names = sorted(attributes)
         expression = "SET " + ", ".join(f"{name} = :{name}" for name in names) + also
         with suppress(DependencyError), calling("DynamoDB", self._table):  # counted there
             self._client.update_item(
                 TableName=self._table,
-                Key={"cache_key": {"S": health_key(region, credential)}},
+                Key={Item.CACHE_KEY: {"S": health_key(region, credential)}},
                 UpdateExpression=expression,
                 ExpressionAttributeValues={f":{name}": attributes[name] for name in names},
             )
