@@ -56,6 +56,8 @@ def logging_cost(handler: Any) -> tuple[float, dict[str, list[float]]]:
             for _ in range(BATCH):
                 ask(handler, event)
         bytes_per_token = len(sink.getvalue().encode()) / BATCH
+        sink.seek(0)
+        sink.truncate()
         samples: dict[str, list[float]] = {"INFO": [], "WARNING": [], BARE: []}
         for _ in range(BATCHES):
             for kind, batch in samples.items():
