@@ -28,6 +28,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from local.stack import template_alarms
+
 COMPARISONS: dict[str, Callable[[float, float], bool]] = {
     "GreaterThanThreshold": operator.gt,
     "GreaterThanOrEqualToThreshold": operator.ge,
@@ -242,3 +244,31 @@ class AlarmEvaluator:
 
 def _matches(given: dict[str, str], wanted: dict[str, str]) -> bool:
     return all(given.get(name) == value for name, value in wanted.items() if name in given)
+
+
+def api_5xx(status: int) -> Datapoint:
+    """API Gateway's `5XXError` for one answer (1 or 0: its Average is the rate). Without
+    dimensions: the one local API is the one the template's alarm names (rules compare only the
+    dimensions a datapoint carries)."""
+    return Datapoint("AWS/ApiGateway", "5XXError", {}, float(status >= 500), time.time())
+
+
+def evaluate_alarms(
+    store: MetricStore, cloudwatch: Any, sqs: Any, queue_url: str, scale: float
+) -> AlarmEvaluator:
+    """The template's alarms (each period divided by `scale`, LOCAL_ALARM_TIME_SCALE), their
+    states written to moto's CloudWatch, the dead-letter queue's count sampled at each
+    evaluation."""
+
+    def set_state(name: str, state: str, reason: str) -> None:
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
+
+    def sample_dead_letters() -> None:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+        )["Attributes"]
+        count = float(attributes.get("ApproximateNumberOfMessages", 0))
+        metric = "ApproximateNumberOfMessagesVisible"
+        store.add(Datapoint("AWS/SQS", metric, {}, count, time.time()))
+
+    return AlarmEvaluator(rules(template_alarms(), scale), store, set_state, sample_dead_letters)

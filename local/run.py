@@ -21,222 +21,51 @@ Environment:
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-from vcc_token_client.testing.sigv4 import load_callers
 
 from iam.deployment import TemplateError
 from iam.evaluation import EvaluatorMissing
 from iam.gateway import LocalCaller, ResourcePolicy, resource_policy
 from local import deployments
-from local.alarms import AlarmEvaluator, Datapoint, MetricStore, capturing_metrics
-from local.alarms import rules as alarm_rules
+from local.alarms import MetricStore, api_5xx, capturing_metrics, evaluate_alarms
 from local.api_front import ApiFront, template_routes
+from local.exports import exported
+from local.inputs import (
+    DEFAULT_ACCOUNTS,
+    ENTITLEMENTS_PARAMETER,
+    SECRET_PREFIX,
+    TABLE,
+    Inputs,
+    StartupError,
+    Upstream,
+    bind,
+    check_settings,
+    port_setting,
+)
 from local.lambda_runtime import LOCAL_REFRESHER, load_function
 from local.log_delivery import LogDelivery
+from local.schedule import Schedule
 from local.stack import (
     DEAD_LETTER_QUEUE,
     LOCAL_AWS_ENV,
     LOCAL_STACK_NAME,
-    ROOT,
     DeadLetters,
     LocalDeployment,
     dead_letter_queue,
     function_environment,
-    invoke_async,
-    load_template,
     start_moto_server,
     stop_server,
-    template_alarms,
 )
 from local.vcc_emulator import DEMO_CLIENTS, VccEmulator, demo_client
 from vcc_token_contract.vcc import REGIONS
-
-TABLE = "vcc-tokens-local"
-SECRET_PREFIX = "vcc/local/"
-DEFAULT_CALLERS = ROOT / "local" / "callers.json"
-DEFAULT_ENTITLEMENTS = ROOT / "local" / "entitlements.json"
-ENTITLEMENTS_PARAMETER = "/vcc-token-vending/local/entitlements"
-DEFAULT_ACCOUNTS = "111122223333,444455556666"  # local/callers.json's, but for the outsider
-
-
-class StartupError(Exception):
-    """A clear reason the stack cannot start (a port in use, a bad setting)."""
-
-
-@dataclass(frozen=True)
-class Upstream:
-    token_url_template: str
-    client_id: str
-    client_secret: str
-    auth_method: str | None
-    # (client_id, client_secret) per region, when each region has its own (the emulator's)
-    per_region: dict[str, tuple[str, str]] = field(default_factory=dict)
-
-
-def port_setting(name: str, default: int) -> int:
-    raw = os.environ.get(name, str(default))
-    if not raw.isdigit() or not 0 <= int(raw) <= 65535:
-        raise StartupError(f"{name} must be a port number from 0 to 65535, got {raw!r}")
-    return int(raw)
-
-
-def bind(name: str, port: int, start: Callable[[], Any]) -> Any:
-    """Start a server, turning 'address in use' into a message that says what to do (checked
-    first too: moto's server prints its own message and exits the process instead)."""
-    in_use = StartupError(f"port {port} is in use; set {name} to a free port")
-    if port:
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    raise in_use from None
-    try:
-        return start()
-    except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise in_use from None
-        raise
-
-
-def configured_upstream() -> Upstream | None:
-    names = ("VCC_TOKEN_URL_TEMPLATE", "VCC_CLIENT_ID", "VCC_CLIENT_SECRET")
-    values = [os.environ.get(name, "") for name in names]
-    if not any(values):
-        return None
-    if not all(values):
-        missing = ", ".join(name for name, value in zip(names, values, strict=True) if not value)
-        raise StartupError(f"a configured upstream needs {', '.join(names)}; missing: {missing}")
-    url, client_id, client_secret = values
-    return Upstream(url, client_id, client_secret, os.environ.get("VCC_AUTH_METHOD") or None)
-
-
-class Schedule:
-    """Invokes a function every `period` seconds, as EventBridge Scheduler would. The first
-    `failing_runs` runs fail as a whole (LOCAL_FAILING_RUNS: the dead-letter rehearsal), each
-    retried twice and then dead-lettered, as Lambda does with a failed asynchronous run."""
-
-    def __init__(
-        self,
-        handler: Any,
-        period: float,
-        lock: threading.Lock,
-        dead_letters: DeadLetters,
-        failing_runs: int = 0,
-    ) -> None:
-        self._handler = handler
-        self._failing_runs = failing_runs
-        self._dead_letters = dead_letters
-        self._period = period
-        self._lock = lock
-        self._stopped = threading.Event()
-        self._event = json.loads((ROOT / "events" / "scheduled_refresh.json").read_text())
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> Schedule:
-        """One run now (a deployed schedule has run within its first period), then one per
-        period."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stopped.set()
-        self._thread.join(timeout=30)
-
-    def _run(self) -> None:
-        self._invoke()
-        while not self._stopped.wait(self._period):
-            self._invoke()
-
-    def _invoke(self) -> None:
-        handler = self._handler
-        if self._failing_runs > 0:
-            self._failing_runs -= 1
-            handler = _failing_run
-        with self._lock:  # asynchronously, as the schedule invokes: retried, then dead-lettered
-            invoke_async(handler, self._event, self._dead_letters, "schedule")
-
-
-def _failing_run(event: dict[str, Any], context: Any) -> None:
-    raise RuntimeError("a scheduled run made to fail by LOCAL_FAILING_RUNS (the rehearsal)")
-
-
-def failing_runs() -> int:
-    raw = os.environ.get("LOCAL_FAILING_RUNS", "0")
-    if not raw.isdigit() or int(raw) > 100:
-        raise StartupError(
-            f"LOCAL_FAILING_RUNS must be a number of runs from 0 to 100, got {raw!r}"
-        )
-    return int(raw)
-
-
-def read_entitlements(path: Path) -> str:
-    """The rules file, checked now so that a mistake is reported at start-up, not per request."""
-    # Imported here: vcc_tokens sets up Powertools, which must see the function environment first.
-    from vcc_token_contract.entitlements import InvalidEntitlements, parse_entitlements
-
-    try:
-        document = path.read_text(encoding="utf-8")
-        parse_entitlements(document)
-    except (OSError, InvalidEntitlements) as problem:
-        raise StartupError(f"entitlements file {path}: {problem}") from None
-    return document
-
-
-DEMO_CALLER = "LOCALORDERSSERVICE01"  # orders-service in local/callers.json: the examples' caller
-
-
-def export_block(
-    service_url: str,
-    aws_endpoint: str,
-    emulator_url: str | None,
-    dead_letters_url: str,
-    callers: dict[str, Any],
-) -> str:
-    """The shell lines that set what the README's examples and the runbook use, for the ports
-    this stack runs on: printed when it is ready, pasted into another shell."""
-    names = exported(service_url, aws_endpoint, emulator_url, dead_letters_url, callers)
-    return "\n".join(f"export {name}={value}" for name, value in names.items())
-
-
-def exported(
-    service_url: str,
-    aws_endpoint: str,
-    emulator_url: str | None,
-    dead_letters_url: str,
-    callers: dict[str, Any],
-) -> dict[str, str]:
-    """What export_block sets, by name."""
-    caller = callers.get(DEMO_CALLER) or next(iter(callers.values()))
-    names = {
-        "VCC_TOKEN_SERVICE_URL": service_url,
-        **({"VCC_EMULATOR_URL": emulator_url} if emulator_url else {}),
-        "LOCAL_AWS_ENDPOINT": aws_endpoint,
-        "AWS_ACCESS_KEY_ID": caller.access_key_id,
-        "AWS_SECRET_ACCESS_KEY": caller.secret_access_key,
-        "AWS_DEFAULT_REGION": LOCAL_AWS_ENV["AWS_REGION"],
-        "LOCAL_STACK": LOCAL_STACK_NAME,
-        "LOCAL_TABLE": TABLE,
-        "LOCAL_SECRET_PREFIX": SECRET_PREFIX,
-        "LOCAL_ENTITLEMENTS_PARAMETER": ENTITLEMENTS_PARAMETER,
-        "LOCAL_REFRESHER": LOCAL_REFRESHER,
-        "LOCAL_DEAD_LETTERS": dead_letters_url,
-    }
-    return names
 
 
 def aws_client(service: str, aws_endpoint: str) -> Any:
@@ -263,60 +92,6 @@ def log_delivery(aws_endpoint: str) -> LogDelivery:
     delivery.create(["vend", "refresher"])
     logging.getLogger(logger.name).addHandler(delivery)
     return delivery
-
-
-def renew_rate_minutes() -> int:
-    """The refresher's period as the service reads it (RENEW_RATE_MINUTES, or its former name
-    REFRESH_RATE_MINUTES): make run's schedule and the functions' setting are one value."""
-    from vcc_tokens.values.config import ConfigurationError, setting_from_env
-
-    try:
-        return int(setting_from_env("renew_rate_seconds", os.environ)) // 60
-    except ConfigurationError as problem:
-        raise StartupError(str(problem)) from None
-
-
-def check_settings() -> None:
-    """The functions' settings as the stack seeded them: a configuration error stops the start
-    in one line, instead of answering every request 500."""
-    from vcc_tokens.values.config import ConfigurationError, Settings
-
-    try:
-        Settings.from_env(os.environ)
-    except ConfigurationError as problem:
-        raise StartupError(f"the service's settings: {problem}") from None
-
-
-@dataclass(frozen=True)
-class Inputs:
-    """What `make run` reads before it starts anything: a mistake here starts nothing."""
-
-    port: int
-    callers_path: Path
-    callers: dict[str, Any]
-    entitlements_path: Path
-    entitlements: str
-    upstream: Upstream | None  # None: the emulator
-    template: dict[str, Any]
-    rate: int  # the refresher's, in minutes
-    failing_runs: int  # how many scheduled runs fail on purpose (LOCAL_FAILING_RUNS)
-
-    @classmethod
-    def read(cls) -> Inputs:
-        callers_path = Path(os.environ.get("LOCAL_CALLERS") or DEFAULT_CALLERS)
-        entitlements_path = Path(os.environ.get("LOCAL_ENTITLEMENTS") or DEFAULT_ENTITLEMENTS)
-        template = load_template()
-        return cls(
-            port_setting("PORT", 3000),
-            callers_path,
-            load_callers(callers_path),
-            entitlements_path,
-            read_entitlements(entitlements_path),
-            configured_upstream(),
-            template,
-            renew_rate_minutes(),
-            failing_runs(),
-        )
 
 
 @dataclass
@@ -459,39 +234,12 @@ def start_functions(
     return front, dead_letter_url
 
 
-def api_5xx(status: int) -> Datapoint:
-    """API Gateway's `5XXError` for one answer (1 or 0: its Average is the rate). Without
-    dimensions: the one local API is the one the template's alarm names (local/alarms.py
-    compares only the dimensions a datapoint carries)."""
-    return Datapoint("AWS/ApiGateway", "5XXError", {}, float(status >= 500), time.time())
-
-
-def start_alarms(store: MetricStore, aws_endpoint: str, queue_url: str, running: Running) -> None:
-    """The template's alarms evaluated (local/alarms.py), every period divided by
-    LOCAL_ALARM_TIME_SCALE, the dead-letter queue's count sampled at each evaluation."""
-    raw = os.environ.get("LOCAL_ALARM_TIME_SCALE", "1")
-    try:
-        scale = float(raw)
-    except ValueError:
-        scale = 0.0
-    if not 1 <= scale <= 3600:
-        raise StartupError(f"LOCAL_ALARM_TIME_SCALE must be a number from 1 to 3600, got {raw!r}")
+def start_alarms(
+    store: MetricStore, aws_endpoint: str, queue_url: str, running: Running, scale: float
+) -> None:
+    """The template's alarms evaluated over the functions' metrics (local/alarms.py)."""
     cloudwatch, sqs = aws_client("cloudwatch", aws_endpoint), aws_client("sqs", aws_endpoint)
-
-    def set_state(name: str, state: str, reason: str) -> None:
-        cloudwatch.set_alarm_state(AlarmName=name, StateValue=state, StateReason=reason)
-
-    def sample_dead_letters() -> None:
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"]
-        )["Attributes"]
-        count = float(attributes.get("ApproximateNumberOfMessages", 0))
-        metric = "ApproximateNumberOfMessagesVisible"
-        store.add(Datapoint("AWS/SQS", metric, {}, count, time.time()))
-
-    evaluator = AlarmEvaluator(
-        alarm_rules(template_alarms(), scale), store, set_state, sample_dead_letters
-    )
+    evaluator = evaluate_alarms(store, cloudwatch, sqs, queue_url, scale)
     running.stops.append(evaluator.start().stop)
 
 
@@ -502,7 +250,7 @@ def start(inputs: Inputs, running: Running) -> Started:
     check_settings()
     store = MetricStore()
     front, dead_letter_url = start_functions(inputs, running, aws_endpoint, store)
-    start_alarms(store, aws_endpoint, dead_letter_url, running)
+    start_alarms(store, aws_endpoint, dead_letter_url, running, inputs.alarm_time_scale)
     where = (
         f"VCC emulator at {emulator_url}"
         if emulator_url

@@ -20,7 +20,7 @@ from vcc_token_client.cli import main as vcc_token
 from vcc_token_client.errors import Exit
 
 from local.aws_faults import AwsFaultProxy, Fault
-from local.run import LOCAL_REFRESHER
+from local.lambda_runtime import LOCAL_REFRESHER
 from local.stack import DEAD_LETTER_QUEUE, LOCAL_STACK_NAME, ROOT, create_table_from_template
 from local.vcc_emulator import VccEmulator
 from tests.conftest import CLIENTS
@@ -585,7 +585,7 @@ def test_rotating_one_regions_secret_leaves_the_other_regions_served(
 ) -> None:
     """Each region's seeded secret is its own emulator client (docs/operating.md's rehearsal
     re-issues emea's): the others keep working at their next renewal."""
-    from local.run import SECRET_PREFIX, TABLE
+    from local.inputs import SECRET_PREFIX, TABLE
 
     with own_stack() as quick:
         caller = CALLERS[2]  # the engineer: every read scope in every region

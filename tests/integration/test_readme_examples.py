@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 from vcc_token_client.testing.sigv4 import load_callers
 
-from local.run import DEFAULT_CALLERS, export_block
+from local.exports import export_block
+from local.inputs import DEFAULT_CALLERS
 from local.stack import DEAD_LETTER_QUEUE
 from tests.stack_support import Stack, free_port, running_stack
 

@@ -3,7 +3,7 @@ variables the template declares, and the values must be what the local stack cre
 
 import json
 
-from local import run
+from local import inputs
 from local.stack import LOCAL_KEY_ALIAS, ROOT, load_template
 from tests.support import load_event
 from vcc_token_contract.entitlements import parse_entitlements
@@ -17,14 +17,14 @@ def test_every_override_is_a_variable_the_template_declares() -> None:
 
 
 def test_the_overrides_name_what_make_run_creates() -> None:
-    assert OVERRIDES["TOKEN_TABLE_NAME"] == run.TABLE
-    assert OVERRIDES["VCC_SECRET_PREFIX"] == run.SECRET_PREFIX
-    assert OVERRIDES["ENTITLEMENTS_PARAMETER"] == run.ENTITLEMENTS_PARAMETER
+    assert OVERRIDES["TOKEN_TABLE_NAME"] == inputs.TABLE
+    assert OVERRIDES["VCC_SECRET_PREFIX"] == inputs.SECRET_PREFIX
+    assert OVERRIDES["ENTITLEMENTS_PARAMETER"] == inputs.ENTITLEMENTS_PARAMETER
     assert OVERRIDES["TOKEN_KMS_KEY_ID"] == LOCAL_KEY_ALIAS
 
 
 def test_the_demo_rules_let_the_events_caller_have_the_events_token() -> None:
-    rules = parse_entitlements(run.DEFAULT_ENTITLEMENTS.read_text())
+    rules = parse_entitlements(inputs.DEFAULT_ENTITLEMENTS.read_text())
     event = load_event("get_token_emea_agents_availability.json")
     caller = event["requestContext"]["identity"]["userArn"]
     assert rules.allows(caller, "emea", "agents-availability:read")
