@@ -27,7 +27,8 @@ import sys
 
 from botocore.exceptions import BotoCoreError
 
-from vcc_token_client import cli_parser, cli_verbs
+from vcc_token_client import cli_parser
+from vcc_token_client.cli_options import Verb
 from vcc_token_client.errors import Exit, aws_setup_error
 
 EXIT_CODES = "\n".join(f"  {code.value} {code.meaning}" for code in Exit)
@@ -53,7 +54,7 @@ def run(argv: list[str] | None = None) -> Exit:
     args = parser().parse_args(argv)
     if args.profile:  # every AWS session of this process reads it, as the AWS CLI's --profile
         os.environ["AWS_PROFILE"] = args.profile
-    verb: cli_verbs.Verb = args.run
+    verb: Verb = args.run
     return verb(args)
 
 
