@@ -16,6 +16,7 @@ from local.stack import ROOT, LocalDeployment, start_moto_server, stop_server
 from local.vcc_emulator import DEMO_CLIENTS, VccEmulator
 from vcc_tokens.aws.cache import MAX_TOKEN_BYTES
 from vcc_tokens.aws.credentials import ClientCredentials
+from vcc_tokens.values.backoff import Retries
 from vcc_tokens.values.config import Settings
 from vcc_tokens.values.errors import VendError
 from vcc_tokens.values.token_request import TokenRequest
@@ -96,7 +97,7 @@ def direct_endpoint(settings: Settings) -> VccTokenEndpoint:
         fallback_expires_in=LIFETIME,
         max_token_bytes=MAX_TOKEN_BYTES,
         lifetimes=(settings.min_token_lifetime, settings.max_token_lifetime),
-        max_attempts=settings.upstream_max_attempts,
+        retries=Retries(attempts=settings.upstream_max_attempts),
     )
 
 

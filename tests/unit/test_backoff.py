@@ -50,3 +50,16 @@ def test_a_remembered_failure_answers_like_the_original_with_the_time_left() -> 
     assert error.message.startswith("the emea token endpoint did not answer; ")
     assert failure.blocks(failure.retry_at - 0.001)
     assert not failure.blocks(failure.retry_at)
+
+
+def test_a_fetch_retries_within_its_numbers_and_never_sleeps_through_a_long_retry_after() -> None:
+    from vcc_tokens.values.backoff import Retries
+
+    retries = Retries(attempts=3, base=0.2, cap=2.0, longest_retry_after=1.0)
+    first = retries.delay(1, None)
+    assert first is not None
+    assert 0 <= first <= 0.2
+    assert retries.delay(2, 0.9) == pytest.approx(0.9, abs=0.4)  # at least what VCC asked
+    assert (retries.delay(2, 0.9) or 0) >= 0.9
+    assert retries.delay(1, 1.5) is None  # longer than a fetch waits: the failure memory's
+    assert retries.delay(3, None) is None  # the third attempt was the last

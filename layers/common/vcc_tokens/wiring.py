@@ -19,6 +19,7 @@ from vcc_tokens.aws.entitlements import EntitlementStore, SsmEntitlementStore
 from vcc_tokens.aws.handover import LambdaRenewer, Renewer
 from vcc_tokens.aws.health import DynamoDBHealthLog, ThrottledHealthLog
 from vcc_tokens.aws.sealing import KmsEnvelopeCipher
+from vcc_tokens.values.backoff import Retries
 from vcc_tokens.values.config import Settings, get_settings
 from vcc_tokens.vcc.upstream import VccTokenEndpoint
 from vcc_tokens.vending import MemoryCache, TokenVendor
@@ -134,7 +135,7 @@ def token_endpoint(
         fallback_expires_in=settings.fallback_expires_in,
         max_token_bytes=MAX_TOKEN_BYTES,
         lifetimes=(settings.min_token_lifetime, settings.max_token_lifetime),
-        max_attempts=settings.upstream_max_attempts,
+        retries=Retries(attempts=settings.upstream_max_attempts),
         sleep=sleep,
     )
 

@@ -41,6 +41,31 @@ def jittered(attempt: int, base: float, cap: float, least: float = FULL_JITTER) 
 
 
 @dataclass(frozen=True)
+class Retries:
+    """How one VCC fetch retries within a request (429, 5xx, connection errors only): at most
+    `attempts` in all; between them the jittered backoff from `base` to `cap`, or VCC's
+    Retry-After when longer, but only while that is at most `longest_retry_after` (a longer one
+    ends the fetch: the failure memory then keeps everyone off VCC, and no caller sleeps through
+    it); and no retry with less than `least_budget` left of the fetch's budget. One value, built
+    in wiring from the settings."""
+
+    attempts: int
+    base: float = 0.2
+    cap: float = 2.0
+    least_budget: float = 0.5
+    longest_retry_after: float = 1.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float | None:
+        """The wait before attempt `attempt + 1` after attempt `attempt` failed (1 first), with
+        `left` checked by the caller; None: no more attempts."""
+        if attempt >= self.attempts:
+            return None
+        if retry_after is not None and retry_after > self.longest_retry_after:
+            return None
+        return max(jittered(attempt - 1, self.base, self.cap), retry_after or 0.0)
+
+
+@dataclass(frozen=True)
 class Failure:
     """A key's remembered upstream failure."""
 

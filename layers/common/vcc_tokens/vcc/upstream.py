@@ -5,11 +5,10 @@ first fetch: an environment serving cached tokens never pays for it. Certificate
 redirects never followed (a token request carries the client secret); every failure becomes a typed
 UpstreamError whose message holds the region, scope and status, never a body or a header.
 
-Retries: only connection errors, 429 and 5xx, at most `max_attempts` in all, with exponential
-backoff and full jitter, waiting at least what Retry-After asks, but only while that is at most
-MAX_RETRY_AFTER_WAIT: a longer Retry-After ends the fetch at once (the key's failure memory,
-vcc_tokens.values.backoff, then keeps everyone from asking again until it has passed; no caller
-sleeps
+Retries (one `Retries` value, vcc_tokens.values.backoff, built in wiring from the settings):
+only connection errors, 429 and 5xx, with the one jittered backoff, waiting at least what
+Retry-After asks but only while that is short (a longer one ends the fetch at once: the key's
+failure memory then keeps everyone from asking again until it has passed, and no caller sleeps
 through it). Never past the time budget, so one fetch always ends well inside the function's
 timeout. A read timeout is not retried (the budget is spent), nor is any 4xx (invalid_client,
 invalid_scope...): retrying cannot help.
@@ -38,7 +37,7 @@ from urllib.parse import quote_plus
 
 from vcc_token_contract.deadline_http import watched, watched_session
 from vcc_tokens.aws.credentials import ClientCredentials
-from vcc_tokens.values.backoff import jittered
+from vcc_tokens.values.backoff import Retries
 from vcc_tokens.values.errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
 from vcc_tokens.vcc.token_answer import (
     DEFAULT_RETRY_AFTER,
@@ -52,10 +51,6 @@ from vcc_tokens.vcc.token_answer import (
 if TYPE_CHECKING:
     import requests
 
-BACKOFF_BASE = 0.2  # seconds; attempt n waits up to BACKOFF_BASE * 2**(n-1), capped
-BACKOFF_CAP = 2.0
-MIN_ATTEMPT_SECONDS = 0.5  # no retry unless at least this much budget is left for it
-MAX_RETRY_AFTER_WAIT = 1.0  # the longest Retry-After a fetch waits out before retrying
 MAX_ANSWER_BYTES = 1024 * 1024  # a token answer past this is not read
 
 
@@ -102,7 +97,7 @@ class VccTokenEndpoint(TokenEndpoint):
         fallback_expires_in: int,
         max_token_bytes: int,
         lifetimes: tuple[int, int],
-        max_attempts: int,
+        retries: Retries,
         session: requests.Session | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
@@ -111,7 +106,7 @@ class VccTokenEndpoint(TokenEndpoint):
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._bounds = AnswerBounds(max_token_bytes, fallback_expires_in, lifetimes)
-        self._max_attempts = max_attempts
+        self._retries = retries
         self._session = session
         self._clock = clock
         self._sleep = sleep
@@ -130,16 +125,9 @@ class VccTokenEndpoint(TokenEndpoint):
             try:
                 return self._attempt(call)
             except UpstreamUnavailable as error:  # 429, 5xx, connection errors: retryable
-                delay = jittered(attempt - 1, BACKOFF_BASE, BACKOFF_CAP)
-                asked = error.upstream_retry_after
-                if asked is not None:
-                    delay = max(delay, asked)
-                left_after_wait = call.deadline - self._clock() - delay
-                if (
-                    attempt >= self._max_attempts
-                    or left_after_wait < MIN_ATTEMPT_SECONDS
-                    or (asked is not None and asked > MAX_RETRY_AFTER_WAIT)
-                ):
+                delay = self._retries.delay(attempt, error.upstream_retry_after)
+                left = call.deadline - self._clock() - (delay or 0.0)
+                if delay is None or left < self._retries.least_budget:
                     raise
                 self._sleep(delay)
                 attempt += 1
