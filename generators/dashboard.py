@@ -79,8 +79,10 @@ def kept_going_rows() -> list[list[Any]]:
             Metric.ENTITLEMENTS_STALE,
             Metric.UNCACHED_TOKENS,
             Metric.RENEW_AHEAD_FAILURES,
+            Metric.SCHEDULED_RUNS,
             Metric.SCHEDULER_RENEWALS,
             Metric.RENEWALS_HANDED_OVER,
+            Metric.RENEWAL_EVENTS_REFUSED,
         ]
     )
 

@@ -64,7 +64,6 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 
 def rotate(payload: object) -> dict[str, Any]:
-    metrics.add_metric(name=Metric.ROTATION_REQUESTS, unit=MetricUnit.Count, value=1)
     try:
         request = parse_rotation(payload, get_settings())
         result = rotation().promote_pending(request)

@@ -105,3 +105,20 @@ def test_the_templates_namespace_service_and_alarms_are_the_contracts() -> None:
     ]
     assert alarmed, "no alarm on the service's metrics"
     assert set(alarmed) <= emitted_names(), set(alarmed) - emitted_names()
+
+
+def test_every_metric_earns_its_price_on_the_dashboard_or_in_an_alarm() -> None:
+    """A custom metric costs every month: each is shown on the dashboard or read by an alarm."""
+    body = TEMPLATE.read_text(encoding="utf-8")
+    alarms = [
+        resource["Properties"]
+        for resource in load_template()["Resources"].values()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    ]
+    alarmed = {a.get("MetricName") for a in alarms} | {
+        name for a in alarms for m in a.get("Metrics", []) for name in re.findall(r"\w+", str(m))
+    }
+    dashboard = body.split("DashboardBody", 1)[1]
+    shown = {m.value for m in Metric if re.search(rf"\b{m.value}\b", dashboard)}
+    unused = sorted(m.value for m in Metric if m.value not in shown | alarmed)
+    assert unused == []
