@@ -1,8 +1,8 @@
 """The token API as its callers see it: its routes, the shapes of its answers and the HTTP status
 of each error code. The service answers with these (functions/vend/app.py,
-vcc_tokens.values.errors),
-the OpenAPI document is generated from them (vcc_tokens.api.api_types) and the client's test double
-(vcc_token_client.testing) answers with them too, so the three cannot drift apart."""
+vcc_tokens.values.errors), the OpenAPI document is generated from them
+(vcc_tokens.api.api_types) and the client's test double (vcc_token_client.testing) answers with
+them too, so the three cannot drift apart."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ item whose expiry was altered, does not open, and such an item is treated as hol
 
 Besides the token, an item carries the single-flight lease (`lease_owner`, `lease_until`), the
 failure memory (`retry_at`, `failures`, `failure_code`, `failure_message`:
-vcc_tokens.values.backoff)
-and `last_requested_at`, which the scheduled refresher reads to leave idle keys to expire.
+vcc_tokens.values.backoff) and `last_requested_at`, which the scheduled refresher reads to leave
+idle keys to expire.
 DynamoDB's TTL deletes expired items up to about 48 hours late, so expiry is always checked by
 the reader (`CachedToken.seconds_left`), never assumed from the item's presence.
 """
