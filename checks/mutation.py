@@ -3,9 +3,10 @@ at a time in the engine (a comparison, a constant, a returned value, a call's ar
 the tests that cover the changed function; a change no test notices is a survivor, printed here.
 
 Scope: the engine (`vcc_tokens/vending/` and the failure memory,
-`vcc_tokens/values/backoff.py`) against its unit tests (in-memory fakes, a fake clock: no sockets, so each mutant runs in milliseconds on
-a forked worker). The cache's contract test is not in it: it runs on moto's server, a thread of
-the test process that a forked worker would not have, and the storage it checks is not mutated.
+`vcc_tokens/values/backoff.py`) against its unit tests (in-memory fakes, a fake clock: no
+sockets, so each mutant runs in milliseconds on a forked worker). The cache's contract test is
+not in it: it runs on moto's server, a thread of the test process that a forked worker would
+not have, and the storage it checks is not mutated.
 
 Not judged here: what a log line or a metric says (the statements calling the logger, the
 metrics or `count_for_credential`). Their words and fields are checked where they leave the

@@ -1,6 +1,7 @@
 """docs/configuration.md's table, made from the settings' own declarations
 (vcc_tokens.values.config: each Settings field's variable, default, range and meaning), so that
-no default or range is written down twice. `make docs` writes it; a test fails when the page is stale."""
+no default or range is written down twice. `make docs` writes it; a test fails when the page is
+stale."""
 
 from __future__ import annotations
 

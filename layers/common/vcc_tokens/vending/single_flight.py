@@ -4,8 +4,8 @@ Only the holder of the key's lease (a conditional write in DynamoDB:
 vcc_tokens.values.tokens.Lease) fetches; the others poll a consistent read and take the holder's
 token, or take the lease over once it expires (its holder died). After VCC fails for a key, the
 failure is remembered in the key's item (vcc_tokens.values.backoff) and nobody can take the lease
-before it passes: waiters learn of it at once. A token fetched but not stored is kept in this instance's memory behind the same
-failure memory, so a cache fault never turns into VCC traffic.
+before it passes: waiters learn of it at once. A token fetched but not stored is kept in this
+instance's memory behind the same failure memory, so a cache fault never turns into VCC traffic.
 """
 
 from __future__ import annotations
