@@ -152,3 +152,39 @@ def test_the_proxy_without_waitress_is_one_line_exit_2(
     monkeypatch.setitem(sys.modules, "waitress", None)  # not installed
     assert vcc_token(["proxy", "--config", str(config), "--port", "0"]) == 2
     assert "pip install 'vcc-token-client[proxy]'" in one_line(capsys)
+
+
+@pytest.mark.parametrize(
+    "where",
+    [
+        [],  # no stack: whose function is it?
+        ["--deployments", "DEPLOYMENTS"],  # several stacks, one function name
+    ],
+    ids=["no stack", "several deployments"],
+)
+def test_the_smoke_checks_refresher_run_names_one_stacks_function(
+    where: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    described = tmp_path / "deployments.json"
+    described.write_text(
+        json.dumps(
+            {
+                "deployments": [
+                    {"name": "ireland", "url": EXECUTE_API, "region": "eu-west-1", "stack": "a"},
+                    {
+                        "name": "virginia",
+                        "url": EXECUTE_API.replace("eu-west-1", "us-east-1"),
+                        "region": "us-east-1",
+                        "stack": "a",
+                    },
+                ]
+            }
+        )
+    )
+    where = [str(described) if part == "DEPLOYMENTS" else part for part in where]
+    argv = ["admin", "smoke", *where, "--run-refresher", "a-RefreshFunction-1"]
+    # When the smoke check is asked to run one function name without one stack
+    code = vcc_token(argv if where else [*argv, "--api", EXECUTE_API])
+    # Then nothing is invoked anywhere: one line, exit 2
+    assert code == Exit.BAD_INPUT
+    assert "--run-refresher names one stack's function" in one_line(capsys)

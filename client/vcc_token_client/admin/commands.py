@@ -224,4 +224,10 @@ def run_smoke(args: argparse.Namespace) -> Exit:
         print("smoke check passed" if code == 0 else "smoke check FAILED", flush=True)
         return code
 
-    return worst(across(places(args), one))
+    found = places(args)
+    if args.run_refresher and (len(found) > 1 or not found[0].stack):
+        # a function name is one deployment's: never invoke it in every region of the file
+        raise AdminError(
+            "--run-refresher names one stack's function: give --stack with it", Exit.BAD_INPUT
+        )
+    return worst(across(found, one))

@@ -23,7 +23,13 @@ from typing import Any
 
 import botocore.session
 
-from vcc_token_client.admin.support import AdminError, aws_client, aws_error, run_refresher
+from vcc_token_client.admin.support import (
+    AdminError,
+    aws_client,
+    aws_error,
+    refresher_client,
+    run_refresher,
+)
 from vcc_token_client.errors import Exit
 from vcc_token_contract.events import REFRESHER_TIMEOUT_SECONDS, RENEW, ROTATE
 
@@ -89,12 +95,12 @@ def redrive(
 ) -> tuple[int, list[str]]:
     """Each message's event sent to the refresher again; removed when it succeeded. (redriven,
     what failed again and why)."""
-    sqs = aws_client("sqs", session)
+    sqs, lambda_ = aws_client("sqs", session), refresher_client(session)
     redriven, failed = 0, []
     for message in _received(sqs, queue_url, visibility=REDRIVE_VISIBILITY):
         letter = _letter(message)
         why = (
-            run_refresher(function, letter.event, session)
+            run_refresher(lambda_, function, letter.event)
             if isinstance(letter.event, dict)
             else "not a JSON object: nothing to redrive (purge it)"
         )

@@ -85,7 +85,7 @@ def smoke(
 def scheduled_run(session: botocore.session.Session, function: str) -> Check:
     """One run of the refresher, as its schedule starts it (synchronously, invoked once)."""
     try:
-        why = support.run_refresher(function, SCHEDULED_RUN, session)
+        why = support.run_refresher(support.refresher_client(session), function, SCHEDULED_RUN)
     except support.AdminError as error:
         return Check("scheduled run", "FAIL", str(error), error.code)
     if why is not None:

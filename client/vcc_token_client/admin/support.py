@@ -69,12 +69,14 @@ REFRESHER_INVOKE = Config(
 )
 
 
-def run_refresher(
-    function: str, event: dict[str, Any], session: botocore.session.Session | None = None
-) -> str | None:
+def refresher_client(session: botocore.session.Session | None = None) -> Any:
+    """The Lambda client run_refresher invokes with: made once per command, not per run."""
+    return aws_client("lambda", session, REFRESHER_INVOKE)
+
+
+def run_refresher(lambda_: Any, function: str, event: dict[str, Any]) -> str | None:
     """Runs `event` on the refresher, synchronously: None if it ran, else why not (its error
     type: the details are in its log). A failed invocation is an AdminError (exit 5)."""
-    lambda_ = aws_client("lambda", session, REFRESHER_INVOKE)
     try:
         answer = lambda_.invoke(
             FunctionName=function, InvocationType="RequestResponse", Payload=json.dumps(event)
@@ -82,7 +84,10 @@ def run_refresher(
     except Exception as exc:  # botocore's errors: say which, never the service's text
         raise aws_error(exc, f"the function {function!r}", "invoke") from None
     if answer.get("FunctionError"):
-        payload = json.loads(answer["Payload"].read() or b"{}")
+        try:  # Lambda's error document; anything else is just "an error"
+            payload = json.loads(answer["Payload"].read(64 * 1024) or b"{}")
+        except ValueError:
+            payload = None
         kind = payload.get("errorType", "an error") if isinstance(payload, dict) else "an error"
         return f"failed ({str(kind)[:80]}); its log has the details"
     return None
