@@ -40,13 +40,17 @@ class PublishError(Exception):
 
 
 def application_metadata(template: Path) -> dict[str, Any]:
+    if not template.is_file():
+        raise PublishError(f"no {template}: build first (make publish does)")
     metadata: dict[str, Any] = load_sam_template(template)["Metadata"][
         "AWS::ServerlessRepo::Application"
     ]
     return metadata
 
 
-def with_sar_read_statement(policy: dict[str, Any], bucket: str, account: str) -> dict[str, Any]:
+def with_sar_read_statement(
+    policy: dict[str, Any], bucket: str, account: str, partition: str = "aws"
+) -> dict[str, Any]:
     """`policy` (the bucket's, or empty) with the statement SAR needs, replacing an older one of
     the same Sid and keeping every other statement."""
     statement = {
@@ -54,7 +58,7 @@ def with_sar_read_statement(policy: dict[str, Any], bucket: str, account: str) -
         "Effect": "Allow",
         "Principal": {"Service": "serverlessrepo.amazonaws.com"},
         "Action": "s3:GetObject",
-        "Resource": f"arn:aws:s3:::{bucket}/*",
+        "Resource": f"arn:{partition}:s3:::{bucket}/*",
         "Condition": {"StringEquals": {"aws:SourceAccount": account}},
     }
     others = [s for s in policy.get("Statement", []) if s.get("Sid") != READS_PACKAGES]
@@ -75,7 +79,7 @@ def with_organization_statement(
     return [*(s for s in statements if s.get("StatementId") != ORGANIZATION_DEPLOYS), shared]
 
 
-def grant_sar_read(s3: Any, bucket: str, account: str) -> bool:
+def grant_sar_read(s3: Any, bucket: str, account: str, partition: str = "aws") -> bool:
     """Adds SAR's read statement to the bucket's policy; False when it was already there."""
     try:
         policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
@@ -83,7 +87,7 @@ def grant_sar_read(s3: Any, bucket: str, account: str) -> bool:
         if error.response["Error"]["Code"] != "NoSuchBucketPolicy":
             raise
         policy = {}
-    wanted = with_sar_read_statement(policy, bucket, account)
+    wanted = with_sar_read_statement(policy, bucket, account, partition)
     if wanted == policy:
         return False
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(wanted))
@@ -146,9 +150,10 @@ def _publish(options: argparse.Namespace) -> None:
     metadata = application_metadata(options.template)
     name, version = metadata["Name"], metadata["SemanticVersion"]
     session = boto3.Session(region_name=options.region)
-    account = session.client("sts").get_caller_identity()["Account"]
+    identity = session.client("sts").get_caller_identity()
+    account, partition = identity["Account"], identity["Arn"].split(":")[1]
     print(f"make publish: {name} {version} to SAR in {options.region}, account {account}")
-    changed = grant_sar_read(session.client("s3"), options.bucket, account)
+    changed = grant_sar_read(session.client("s3"), options.bucket, account, partition)
     print(f"make publish: [1/4] {options.bucket}'s policy lets SAR read the packages"
           f"{' (statement added)' if changed else ' (already)'}")  # fmt: skip
     packaged = ROOT / "build" / f"packaged-{version}.yaml"

@@ -127,3 +127,23 @@ def test_a_wrong_invocation_says_what_is_expected(arguments: list[str], words: s
     assert ran.returncode == 2
     assert words in ran.stderr
     assert "Traceback" not in ran.stderr
+
+
+def test_publishing_without_a_built_template_is_one_line(tmp_path: Path) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-m", "release.publish", "--bucket", "b", "--region", "eu-west-1",
+         "--template", str(tmp_path / "template.yaml")],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert ran.returncode == 1
+    assert (
+        ran.stderr.strip()
+        == f"make publish: no {tmp_path / 'template.yaml'}: build first (make publish does)"
+    )
+
+
+def test_the_read_statement_names_the_callers_partition() -> None:
+    from release.publish import with_sar_read_statement
+
+    (statement,) = with_sar_read_statement({}, "b", ACCOUNT, "aws-cn")["Statement"]
+    assert statement["Resource"] == "arn:aws-cn:s3:::b/*"
