@@ -56,8 +56,9 @@ class Retries:
     longest_retry_after: float = 1.0
 
     def delay(self, attempt: int, retry_after: float | None) -> float | None:
-        """The wait before attempt `attempt + 1` after attempt `attempt` failed (1 first), with
-        `left` checked by the caller; None: no more attempts."""
+        """The wait before the next attempt after attempt `attempt` (the first is 1) failed and
+        VCC asked for `retry_after` seconds (or nothing); None: no more attempts. Whether the
+        fetch's budget still holds the wait and `least_budget` is the caller's to check."""
         if attempt >= self.attempts:
             return None
         if retry_after is not None and retry_after > self.longest_retry_after:
