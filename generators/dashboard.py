@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from local.stack import ROOT, load_template
-from vcc_token_contract.ledger import SERVED
+from vcc_token_contract.ledger import SERVED, Field
 from vcc_token_contract.metrics import NAMESPACE, Metric, by_kind
 from vcc_tokens.aws.clients import SERVICES as AWS_SERVICES
 from vcc_tokens.values.errors import upstream_error_kinds
@@ -52,7 +52,8 @@ def ledger_query() -> str:
     """Requests by where their tokens came from, counted from the ledger line (the vending
     function's log group, the template's VendFunctionLogGroup) instead of three metrics."""
     served = f'filter message = "{SERVED}"'
-    return f"SOURCE '${{VendFunctionLogGroup}}' | {served} | stats count(*) as requests by source"
+    count = f"stats count(*) as requests by {Field.SOURCE}"
+    return f"SOURCE '${{VendFunctionLogGroup}}' | {served} | {count}"
 
 
 def error_rows() -> list[list[Any]]:

@@ -92,9 +92,12 @@ def record(vend: Vend) -> None:
     who-had` reads (which token by its SHA-256, never the token; its key; the caller)."""
     token = vend.token
     logger.append_keys(
-        cache=vend.outcome,
-        source=vend.source,
-        **{Field.TOKEN: token.sha256, Field.CREDENTIAL: token.credential},
+        **{
+            Field.CACHE: vend.outcome,
+            Field.SOURCE: vend.source,
+            Field.TOKEN: token.sha256,
+            Field.CREDENTIAL: token.credential,
+        },
     )
 
 

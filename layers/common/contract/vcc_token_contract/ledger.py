@@ -16,3 +16,6 @@ class Field(StrEnum):
     REGION = "region"
     SCOPE = "scope"
     CREDENTIAL = "credential"  # the VCC credential the scope is routed to
+    SOURCE = "source"  # where the token came from (memory, dynamodb, upstream, lease_wait):
+    # the dashboard counts requests by it (generators/dashboard.py's Logs Insights query)
+    CACHE = "cache"  # how the cache stood (hit, miss, expired, below_min_ttl, ...)
