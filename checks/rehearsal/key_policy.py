@@ -52,5 +52,11 @@ def _bound(statement: dict[str, Any]) -> bool:
     """Whether a condition ties the statement to an AWS service. Condition keys are
     case-insensitive in IAM ("kms:viaservice" is kms:ViaService)."""
     conditions = statement.get("Condition") or {}
-    keys = {str(key).lower() for operator in conditions.values() for key in operator}
-    return bool(keys & {key.lower() for key in SERVICE_BOUND})
+    for values in conditions.values():
+        for key, value in (values if isinstance(values, dict) else {}).items():
+            if str(key).lower() == "kms:viaservice":
+                return True
+            # kms:GrantIsForAWSResource binds only when it must be true ("false" binds nothing)
+            if str(key).lower() == "kms:grantisforawsresource" and str(value).lower() == "true":
+                return True
+    return False

@@ -13,6 +13,7 @@ import pytest
 from cfnlint.api import ManualArgs, lint_file
 
 from checks.rehearsal.first_deploy import translated
+from checks.rehearsal.key_policy import self_granting_statements
 from checks.rehearsal.sar import sar_capabilities, unnamed_capabilities, unsupported_by_sar
 from iam.deployment import ROOT, load_sam_template
 
@@ -243,3 +244,42 @@ def test_an_unverified_sar_type_passes_only_while_the_deploy_docs_say_so(tmp_pat
     (tmp_path / "docs" / "deploying.md").write_text("nothing said about SAR")
     (found,) = unsupported_by_sar(cfn, tmp_path)
     assert found.message.startswith("AWS::XRay::SamplingRule is not on SAR's list")
+
+
+def test_a_key_policys_condition_keys_are_read_in_any_case() -> None:
+    # IAM compares condition key names case-insensitively: a service-bound grant written in
+    # lower case is bound all the same, and the same statement unbound is reported
+    sam = load_sam_template()
+    key = copy.deepcopy(sam["Resources"]["TokenKey"])
+    key["Properties"]["KeyPolicy"]["Statement"] = [
+        {
+            "Sid": "DynamoDbGrants",
+            "Effect": "Allow",
+            "Principal": {"AWS": "*"},
+            "Action": "kms:CreateGrant",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"kms:viaservice": "dynamodb.eu-west-1.amazonaws.com"}},
+        }
+    ]
+    assert self_granting_statements({"Resources": {"TokenKey": key}}) == []
+    del key["Properties"]["KeyPolicy"]["Statement"][0]["Condition"]
+    (found,) = self_granting_statements({"Resources": {"TokenKey": key}})
+    assert "DynamoDbGrants allows kms:CreateGrant" in found.message
+
+
+def test_a_grant_condition_that_must_be_false_binds_nothing() -> None:
+    sam = load_sam_template()
+    key = copy.deepcopy(sam["Resources"]["TokenKey"])
+    statement = {
+        "Sid": "Grants",
+        "Effect": "Allow",
+        "Principal": {"AWS": "*"},
+        "Action": "kms:CreateGrant",
+        "Resource": "*",
+        "Condition": {"Bool": {"kms:GrantIsForAWSResource": "false"}},
+    }
+    key["Properties"]["KeyPolicy"]["Statement"] = [statement]
+    (found,) = self_granting_statements({"Resources": {"TokenKey": key}})
+    assert "Grants allows kms:CreateGrant" in found.message
+    statement["Condition"] = {"Bool": {"kms:grantisforawsresource": True}}
+    assert self_granting_statements({"Resources": {"TokenKey": key}}) == []

@@ -4,10 +4,7 @@ refuse the second, and the longest stack name keeps every name within AWS's limi
 
 from __future__ import annotations
 
-import copy
-
 from checks.rehearsal.first_deploy import FIRST_DEPLOY, translated
-from checks.rehearsal.key_policy import self_granting_statements
 from checks.rehearsal.names import ACCOUNT, LONGEST, names_of
 from iam.deployment import Stack, load_sam_template, parameter_values
 
@@ -40,24 +37,3 @@ def test_the_longest_stack_name_with_tracing_on_keeps_every_name_within_its_limi
         lid: (len(name), limit) for lid, (name, limit, _) in named.items() if len(name) > limit
     }
     assert too_long == {}
-
-
-def test_a_key_policys_condition_keys_are_read_in_any_case() -> None:
-    # IAM compares condition key names case-insensitively: a service-bound grant written in
-    # lower case is bound all the same, and the same statement unbound is reported
-    sam = load_sam_template()
-    key = copy.deepcopy(sam["Resources"]["TokenKey"])
-    key["Properties"]["KeyPolicy"]["Statement"] = [
-        {
-            "Sid": "DynamoDbGrants",
-            "Effect": "Allow",
-            "Principal": {"AWS": "*"},
-            "Action": "kms:CreateGrant",
-            "Resource": "*",
-            "Condition": {"StringEquals": {"kms:viaservice": "dynamodb.eu-west-1.amazonaws.com"}},
-        }
-    ]
-    assert self_granting_statements({"Resources": {"TokenKey": key}}) == []
-    del key["Properties"]["KeyPolicy"]["Statement"][0]["Condition"]
-    (found,) = self_granting_statements({"Resources": {"TokenKey": key}})
-    assert "DynamoDbGrants allows kms:CreateGrant" in found.message
