@@ -22,6 +22,7 @@ from local.vcc_emulator import VccEmulator
 from tests.conftest import Service
 from tests.stack_support import CALLERS, Stack, free_port, running_stack
 from tests.support import api_event, invoke
+from vcc_token_contract.item import USABLE, KeyState
 
 pytestmark = pytest.mark.integration
 
@@ -253,8 +254,14 @@ def test_status_lists_keys_leases_and_backoff_without_tokens(
     rows = {row["key"]: row for row in json.loads(output) if "key" in row}  # keys, then health
     assert set(rows) == {"emea#stats", "nam#stats"}
     assert rows["emea#stats"]["expires_at"]
-    assert rows["emea#stats"]["backoff"] == "none"
+    assert rows["emea#stats"]["backoff"] is None
     assert rows["nam#stats"]["backoff"].startswith("upstream_rate_limited x1")
+    # the engine's names for what the item alone tells (a usable token: fresh or due)
+    assert (rows["emea#stats"]["state"], rows["nam#stats"]["state"]) == (
+        USABLE,
+        KeyState.BACKING_OFF,
+    )
+    assert rows["emea#stats"]["lease"] is None  # given back with the stored token
     assert token not in output
     assert vcc_token(["admin", "status", "--table", service.table_name]) == 0
     assert "emea#stats" in capsys.readouterr().out

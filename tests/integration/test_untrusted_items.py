@@ -17,6 +17,7 @@ from local.lambda_runtime import LambdaContext, load_function
 from local.vcc_emulator import VccEmulator
 from tests.conftest import Service
 from tests.support import api_event, invoke, load_event
+from vcc_token_contract.item import USABLE, KeyState
 from vcc_tokens import wiring
 from vcc_tokens.values.tokens import Key
 
@@ -94,8 +95,8 @@ def test_admin_status_shows_unreadable_items_and_exits_0(
     service.put_token("nam", SCOPE, "fine-token", now + 600)
     assert vcc_token(["admin", "status", "--table", service.table_name, "--json"]) == 0
     rows = {row["key"]: row for row in json.loads(capsys.readouterr().out)}
-    assert rows[f"emea#{SCOPE}"]["token"] == "unreadable"
-    assert rows[f"nam#{SCOPE}"]["token"] == "sealed"
+    assert rows[f"emea#{SCOPE}"]["state"] == KeyState.UNREADABLE
+    assert rows[f"nam#{SCOPE}"]["state"] == USABLE
 
 
 def refresh_event(rejected_sha256: str | None) -> dict[str, Any]:

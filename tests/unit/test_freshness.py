@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from vcc_token_contract.item import KeyState
 from vcc_tokens.values.backoff import Failure
 from vcc_tokens.values.tokens import CachedToken, CacheEntry, Key, Lease
-from vcc_tokens.vending.freshness import KeyState, RenewalMargin, key_state, usable
+from vcc_tokens.vending.freshness import RenewalMargin, key_state, usable
+from vcc_tokens.vending.outcome import CacheOutcome
 
 NOW = 1_800_000_000
 KEY = Key("emea", "stats")
@@ -74,13 +76,14 @@ def entry(left: int | None, **fields: object) -> CacheEntry:
         (entry(100), 60, KeyState.DUE),  # inside the margin, still usable: served
         # served whatever failed before, but not renewed while the failure is remembered
         (entry(100, failure=FAILED), 60, KeyState.DUE_BACKING_OFF),
-        (entry(100), 120, KeyState.EXPIRED),  # short of this caller's min_ttl
+        (entry(100), 120, KeyState.BELOW_MIN_TTL),  # short of this caller's min_ttl
         (entry(-5), 0, KeyState.EXPIRED),
         (entry(-5, failure=FAILED), 0, KeyState.BACKING_OFF),
         (entry(None, failure=FAILED), 0, KeyState.BACKING_OFF),
         (entry(None, unreadable=True), 0, KeyState.UNREADABLE),
-        (entry(-5, lease=Lease(KEY, "a" * 32, NOW + 5)), 0, KeyState.LEASED),
-        (entry(-5, lease=Lease(KEY, "a" * 32, NOW - 60)), 0, KeyState.EXPIRED),  # lapsed
+        (entry(3), 0, KeyState.BELOW_MIN_TTL),  # valid, but within the clock skew of expiry
+        # who may fetch is the lease's: a held one changes nothing of what the item says
+        (entry(-5, lease=Lease(KEY, "a" * 32, NOW + 5)), 0, KeyState.EXPIRED),
     ],
 )
 def test_a_keys_state_is_worked_out_once_from_its_entry(
@@ -92,3 +95,13 @@ def test_a_keys_state_is_worked_out_once_from_its_entry(
 def test_the_scheduled_renewal_sees_due_by_its_horizon() -> None:
     state = key_state(entry(400), NOW, min_ttl=0, margin=MARGIN, skew=5, horizon=300)
     assert state is KeyState.DUE
+
+
+def test_a_requests_cache_outcome_follows_from_its_keys_state() -> None:
+    served = {state for state in KeyState if state.usable}
+    assert served == {KeyState.FRESH, KeyState.DUE, KeyState.DUE_BACKING_OFF}
+    assert {CacheOutcome.of(state) for state in served} == {CacheOutcome.HIT}
+    fetched = set(KeyState) - served - {KeyState.BACKING_OFF}
+    # each reason to fetch is its own outcome in the ledger
+    assert len({CacheOutcome.of(state) for state in fetched}) == len(fetched)
+    assert CacheOutcome.HIT not in {CacheOutcome.of(state) for state in fetched}

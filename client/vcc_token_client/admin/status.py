@@ -20,6 +20,7 @@ import botocore.session
 
 from vcc_token_client.admin.support import AdminError, aws_client, aws_error
 from vcc_token_client.errors import Exit
+from vcc_token_contract.item import USABLE, KeyState
 from vcc_token_contract.item import Attribute as Item
 from vcc_token_contract.names import CacheKey, health_credential
 
@@ -122,39 +123,50 @@ def _health_row(item: dict[str, Any], credential: str) -> dict[str, Any]:
 
 def _row(item: dict[str, Any]) -> dict[str, Any]:
     """One key's metadata for people. An item is untrusted: what does not parse shows as
-    missing, and a token whose metadata does not parse as "unreadable" (the service never
-    serves it and replaces it on the key's next request)."""
+    missing, and a token whose metadata does not parse as unreadable (the service never serves
+    it and replaces it on the key's next request)."""
 
     now = datetime.now(UTC).timestamp()
     lease_until, retry_at = _number(item, Item.LEASE_UNTIL), _number(item, Item.RETRY_AT)
     fetched_at, expires_at = _when(item, Item.FETCHED_AT), _when(item, Item.EXPIRES_AT)
     cache_key = _key_text(item)
+    backing_off = retry_at is not None and retry_at > now
     return {
         "key": cache_key,
         "credential": CacheKey.parse(cache_key).credential,
-        "token": _token_state(item, fetched_at, expires_at),
+        "state": _state(item, now, backing_off),
         Item.FETCHED_AT: fetched_at,
         Item.EXPIRES_AT: expires_at,
         Item.LAST_REQUESTED_AT: _when(item, Item.LAST_REQUESTED_AT),
-        "lease": "held" if lease_until and lease_until > now else "free",
+        "lease": f"until {_when(item, Item.LEASE_UNTIL)}"
+        if lease_until and lease_until > now
+        else None,
         "backoff": (
             f"{_text(item, Item.FAILURE_CODE, 'failure')} "
             f"x{int(_number(item, Item.FAILURES) or 1)}, retry after {_when(item, Item.RETRY_AT)}"
-            if retry_at and retry_at > now
-            else "none"
+            if backing_off
+            else None
         ),
     }
 
 
-def _token_state(item: dict[str, Any], fetched_at: str | None, expires_at: str | None) -> str:
+def _state(item: dict[str, Any], now: float, backing_off: bool) -> str:
+    """The key's state by the engine's names (vcc_token_contract.item.KeyState), as far as the
+    item alone tells: a usable token is fresh or due by the functions' renewal margin, which
+    the item does not hold."""
     if Item.TOKEN_SHA256 not in item and Item.EXPIRES_AT not in item:
-        return "none"
-    readable = isinstance(item.get(Item.TOKEN_TYPE, {}).get("S"), str) and fetched_at and expires_at
-    return "sealed" if readable else "unreadable"
+        return KeyState.BACKING_OFF if backing_off else KeyState.ABSENT
+    token_type = item.get(Item.TOKEN_TYPE, {}).get("S")
+    dated = _when(item, Item.FETCHED_AT) and _when(item, Item.EXPIRES_AT)
+    if not (isinstance(token_type, str) and dated):
+        return KeyState.UNREADABLE
+    if (_number(item, Item.EXPIRES_AT) or 0) > now:
+        return USABLE
+    return KeyState.BACKING_OFF if backing_off else KeyState.EXPIRED
 
 
 KEY_COLUMNS = (
-    "key", "credential", "token", Item.FETCHED_AT, Item.EXPIRES_AT, Item.LAST_REQUESTED_AT, "lease",
+    "key", "credential", "state", Item.FETCHED_AT, Item.EXPIRES_AT, Item.LAST_REQUESTED_AT, "lease",
     "backoff",
 )  # fmt: skip
 

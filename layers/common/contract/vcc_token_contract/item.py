@@ -2,6 +2,10 @@
 vcc_tokens.aws.health) and `vcc-token admin status` and `purge` read them
 (vcc_token_client.admin.status) by these names only (a test refuses them spelled out there).
 
+`KeyState` names what a key's item says at a time: the engine works it out for a caller
+(vcc_tokens.vending.freshness.key_state), and `admin status` shows the states the item alone
+tells by the same names.
+
 One item per key (`CACHE_KEY` is `CacheKey.text()`) holds its sealed token, the lease, the
 failure memory and when callers last asked; one item per credential (`health_key`) holds its
 health. The table's key schema and TTL attribute are template.yaml's (a test ties them here).
@@ -47,3 +51,28 @@ class Attribute(StrEnum):
 
 # DynamoDB's reserved words among them: an expression names them through a placeholder (#name)
 RESERVED = frozenset({Attribute.REGION, Attribute.SCOPE, Attribute.TTL})
+
+
+class KeyState(StrEnum):
+    """What a key's item says at a time (for a caller's min_ttl, by every clock within the skew)."""
+
+    FRESH = "fresh"  # usable, outside the renewal margin: serve it
+    DUE = "due"  # usable, inside the margin: serve it, and one instance renews it meanwhile
+    # usable, inside the margin, but a remembered failure forbids renewing it for now: serve it,
+    # renew nothing
+    DUE_BACKING_OFF = "due, backing off"
+    BACKING_OFF = "backing off"  # not usable; a remembered failure forbids fetching for now
+    BELOW_MIN_TTL = "below min_ttl"  # valid, but short of min_ttl (or the clock skew): fetch
+    EXPIRED = "expired"  # past its expiry (DynamoDB's TTL has not removed it yet): fetch
+    UNREADABLE = "unreadable"  # its token does not parse or open: fetch, replacing it
+    ABSENT = "absent"  # nothing cached: fetch
+
+    @property
+    def usable(self) -> bool:
+        """Its token is served as it is."""
+        return self in (KeyState.FRESH, KeyState.DUE, KeyState.DUE_BACKING_OFF)
+
+
+# What `admin status` says of a usable token: fresh, due or due backing off, as the functions'
+# renewal margin decides (a setting the item does not hold)
+USABLE = "usable"

@@ -15,9 +15,9 @@ lifetimes with the default margin), never once per request.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 from typing import TypeGuard
 
+from vcc_token_contract.item import KeyState
 from vcc_tokens.values.tokens import CachedToken, CacheEntry
 
 SHORT_LIFETIME_CAP = 0.5  # margin and min_ttl never exceed this fraction of a token's lifetime
@@ -51,23 +51,6 @@ def usable(
     return left > max(skew, 0) and left >= min(min_ttl, SHORT_LIFETIME_CAP * token.lifetime)
 
 
-class KeyState(Enum):
-    """What a key's entry says at a time, for a caller's min_ttl: the one place the engine
-    works it out, what blocks a due key included (vend, the memory shortcut and the scheduled
-    renewal only dispatch on it)."""
-
-    FRESH = "fresh"  # usable, outside the renewal margin: serve it
-    DUE = "due"  # usable, inside the margin: serve it, and one instance renews it meanwhile
-    # usable, inside the margin, but a remembered failure forbids renewing it for now: serve it,
-    # renew nothing
-    DUE_BACKING_OFF = "due, backing off"
-    BACKING_OFF = "backing off"  # not usable; a remembered failure forbids fetching for now
-    LEASED = "leased"  # not usable; another instance holds the lease: wait for its token
-    EXPIRED = "expired"  # not usable (expired, or short of min_ttl): fetch a new one
-    UNREADABLE = "unreadable"  # its token does not parse or open: fetch, replacing it
-    ABSENT = "absent"  # nothing cached: fetch
-
-
 def key_state(
     entry: CacheEntry | None,
     now: float,
@@ -78,7 +61,10 @@ def key_state(
     horizon: float = 0.0,
 ) -> KeyState:
     """The key's state from its entry (None: no item), by every clock that may be `skew`
-    behind this one; `horizon`: due by then counts as due now (the scheduled renewal's)."""
+    behind this one; `horizon`: due by then counts as due now (the scheduled renewal's). The
+    one place the engine works it out, what blocks a due key included: vend, the memory
+    shortcut and the scheduled renewal only dispatch on it, and a request's cache outcome
+    follows from it (vcc_tokens.vending.outcome). Who may fetch is the lease's (single_flight)."""
     token = entry.token if entry is not None else None
     blocked = entry is not None and entry.blocking(now - skew) is not None
     if usable(token, min_ttl, now, skew):
@@ -91,6 +77,6 @@ def key_state(
         return KeyState.BACKING_OFF
     if entry.unreadable:
         return KeyState.UNREADABLE
-    if entry.lease is not None and entry.lease.held(now, skew):
-        return KeyState.LEASED
-    return KeyState.ABSENT if token is None else KeyState.EXPIRED
+    if token is None:
+        return KeyState.ABSENT
+    return KeyState.BELOW_MIN_TTL if token.seconds_left(now) > 0 else KeyState.EXPIRED

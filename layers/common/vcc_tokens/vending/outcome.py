@@ -1,12 +1,13 @@
-"""What one request got: the token, how the cache stood (`CacheOutcome`) and where the token
-came from (`Source`); what the single flight obtained (`Obtained`). The handler logs and counts
-them; the engine only reports them."""
+"""What one request got: the token, how the cache stood (`CacheOutcome`, which follows from the
+key's state) and where the token came from (`Source`); what the single flight obtained
+(`Obtained`). The handler logs and counts them; the engine only reports them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 
+from vcc_token_contract.item import KeyState
 from vcc_tokens.values.tokens import CachedToken
 
 
@@ -15,9 +16,15 @@ class CacheOutcome(StrEnum):
     MISS = "miss"  # nothing cached for the key
     EXPIRED = "expired"  # cached but past expires_at (DynamoDB TTL had not removed it yet)
     BELOW_MIN_TTL = "below_min_ttl"  # cached and valid, but with less than min_ttl left
+    UNREADABLE = "unreadable"  # cached, but its token does not parse or open: replaced
     FALLBACK = "fallback"  # valid but short of min_ttl, served: VCC or AWS cannot give better now
     REFRESHED = "refreshed"  # replaced on a caller's request (POST .../refresh)
     CURRENT = "current"  # a refresh was asked for, but the cached token will do
+
+    @classmethod
+    def of(cls, state: KeyState) -> CacheOutcome:
+        """How the cache stood for a GET, from the key's state."""
+        return OF_STATE[state]
 
 
 class Source(StrEnum):
@@ -43,10 +50,14 @@ class Obtained:
     source: Source
 
 
-def shortfall(token: CachedToken | None, now: float) -> CacheOutcome:
-    """Why a cached token (or none) was not served as it is."""
-    if token is None:
-        return CacheOutcome.MISS
-    if token.seconds_left(now) <= 0:
-        return CacheOutcome.EXPIRED
-    return CacheOutcome.BELOW_MIN_TTL
+OF_STATE = {
+    KeyState.FRESH: CacheOutcome.HIT,
+    KeyState.DUE: CacheOutcome.HIT,
+    KeyState.DUE_BACKING_OFF: CacheOutcome.HIT,
+    # answered by the remembered failure: a valid token if any is left, else an error
+    KeyState.BACKING_OFF: CacheOutcome.FALLBACK,
+    KeyState.BELOW_MIN_TTL: CacheOutcome.BELOW_MIN_TTL,
+    KeyState.EXPIRED: CacheOutcome.EXPIRED,
+    KeyState.UNREADABLE: CacheOutcome.UNREADABLE,
+    KeyState.ABSENT: CacheOutcome.MISS,
+}

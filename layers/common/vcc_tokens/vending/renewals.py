@@ -21,13 +21,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from vcc_token_contract.item import KeyState
 from vcc_token_contract.metrics import Metric
 from vcc_tokens.aws.handover import Renewer
 from vcc_tokens.observability import MetricUnit, count_for_credential, logger, metrics
 from vcc_tokens.values.config import Settings
 from vcc_tokens.values.errors import DependencyError, VendError
 from vcc_tokens.values.tokens import CachedToken, CacheEntry, Key, Lease
-from vcc_tokens.vending.freshness import KeyState, RenewalMargin, key_state
+from vcc_tokens.vending.freshness import RenewalMargin, key_state
 from vcc_tokens.vending.single_flight import SingleFlight
 from vcc_tokens.vending.store import TokenStore
 

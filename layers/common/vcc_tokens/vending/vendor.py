@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from vcc_token_contract.item import KeyState
 from vcc_tokens.aws.cache import TokenCache
 from vcc_tokens.aws.credentials import CredentialStore
 from vcc_tokens.aws.handover import Renewer
@@ -24,15 +25,12 @@ from vcc_tokens.values.token_request import TokenRequest
 from vcc_tokens.values.tokens import NOTHING_CACHED, CachedToken, CacheEntry, Key
 from vcc_tokens.vcc.upstream import TokenEndpoint
 from vcc_tokens.vending.fallback import backoff_answer, best_valid
-from vcc_tokens.vending.freshness import KeyState, RenewalMargin, key_state, usable
+from vcc_tokens.vending.freshness import RenewalMargin, key_state, usable
 from vcc_tokens.vending.minting import Minter
-from vcc_tokens.vending.outcome import CacheOutcome, Source, Vend, shortfall
+from vcc_tokens.vending.outcome import CacheOutcome, Source, Vend
 from vcc_tokens.vending.renewals import RenewalReport, Renewals
 from vcc_tokens.vending.single_flight import SingleFlight
 from vcc_tokens.vending.store import MemoryCache, TokenStore
-
-# States whose cached token is served as it is (a DUE one is renewed meanwhile)
-SERVED_AS_IS = (KeyState.FRESH, KeyState.DUE, KeyState.DUE_BACKING_OFF)
 
 
 class TokenVendor:
@@ -72,10 +70,10 @@ class TokenVendor:
             copy = self.store.still_current(copy, entry)  # purged: not served from memory again
             cached = entry.token if entry else None
             state = self.state(entry, now, min_ttl)
-            if cached is not None and state in SERVED_AS_IS:
+            if cached is not None and state.usable:  # served as it is; a DUE one renewed meanwhile
                 if state is KeyState.DUE:
                     cached = self.renewals.ahead(cached)
-                return Vend(cached, CacheOutcome.HIT, Source.DYNAMODB)
+                return Vend(cached, CacheOutcome.of(state), Source.DYNAMODB)
             if usable(copy, min_ttl, now, self.skew):  # fetched here, not stored
                 return Vend(copy, CacheOutcome.HIT, Source.MEMORY)
             failure = self.store.blocking(entry, now)
@@ -89,7 +87,7 @@ class TokenVendor:
         except VendError as error:  # one rule, whatever failed: the best valid token, or this
             candidates = [(cached, Source.DYNAMODB), (copy, Source.MEMORY)]
             return best_valid(error, candidates, now, self.skew)
-        return Vend(got.token, shortfall(cached, now), got.source)
+        return Vend(got.token, CacheOutcome.of(state), got.source)
 
     def state(self, entry: CacheEntry | None, now: float, min_ttl: int) -> KeyState:
         return key_state(entry, now, min_ttl=min_ttl, margin=self.renewals.margin, skew=self.skew)
