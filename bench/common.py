@@ -14,8 +14,8 @@ from typing import Any
 from local.lambda_runtime import LambdaContext
 from local.stack import ROOT, LocalDeployment, start_moto_server, stop_server
 from local.vcc_emulator import DEMO_CLIENTS, VccEmulator
-from vcc_tokens.aws.cache import MAX_TOKEN_BYTES
 from vcc_tokens.aws.credentials import ClientCredentials
+from vcc_tokens.aws.table import MAX_TOKEN_BYTES
 from vcc_tokens.values.backoff import Retries
 from vcc_tokens.values.config import Settings
 from vcc_tokens.values.errors import VendError

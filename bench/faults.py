@@ -89,7 +89,7 @@ def prepare(state: str, handler: Any, dynamodb: Any) -> None:
     if state == "due":
         now = int(time.time())
         due = CachedToken("emea", SCOPE, "due-token", "Bearer", now - 760, now + 140)
-        wiring.token_vendor().cache.put(due)
+        wiring.token_vendor().table.put(due)
     elif state != "cold":
         ask(handler, vend_event())
 

@@ -66,7 +66,7 @@ def duplicate_renewal_event(emulator: VccEmulator) -> tuple[object, ...]:
     vending = wiring.build_vendor(settings, renewer=renewer)
     now = int(time.time())
     scope = "interaction-content:read"
-    vending.cache.put(CachedToken("emea", scope, "due-token", "Bearer", now - 760, now + 140))
+    vending.table.put(CachedToken("emea", scope, "due-token", "Bearer", now - 760, now + 140))
     emulator.reset()
     started = time.monotonic()
     vending.vend(TokenRequest("emea", scope, 60))

@@ -29,7 +29,7 @@ class Schedule:
         self._period = period
         self._lock = lock
         self._stopped = threading.Event()
-        self._event = json.loads((ROOT / "events" / "scheduled_refresh.json").read_text())
+        self._event = json.loads((ROOT / "events" / "scheduled_renewal.json").read_text())
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self) -> Schedule:

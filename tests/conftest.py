@@ -38,8 +38,8 @@ from tests.support import GET_TOKEN_EVENT, OBSERVED_RESPONSES, load_event
 from vcc_token_contract.names import DEFAULT_CREDENTIAL
 from vcc_token_contract.vcc import SCOPES
 from vcc_tokens import wiring
-from vcc_tokens.aws.cache import DynamoDBTokenCache
 from vcc_tokens.aws.sealing import KmsEnvelopeCipher
+from vcc_tokens.aws.table import DynamoDBTokenTable
 from vcc_tokens.observability import logger, metrics
 from vcc_tokens.values.tokens import CachedToken, Key
 
@@ -135,14 +135,14 @@ class Service:
     kms: Any
 
     @property
-    def cache(self) -> DynamoDBTokenCache:
+    def table(self) -> DynamoDBTokenTable:
         """The service's own cache code, over the test's table and KMS key."""
-        return DynamoDBTokenCache(
+        return DynamoDBTokenTable(
             self.dynamodb, self.table_name, KmsEnvelopeCipher(self.kms, self.kms_key_id)
         )
 
     def cached_token(self, region: str, scope: str) -> CachedToken | None:
-        entry = self.cache.get(Key(region, scope), consistent=True)
+        entry = self.table.get(Key(region, scope), consistent=True)
         return entry.token if entry else None
 
     def put_token(
@@ -160,7 +160,7 @@ class Service:
         token = CachedToken(
             region, scope, access_token, "Bearer", expires_at - lifetime, expires_at, credential
         )
-        assert self.cache.put(token)
+        assert self.table.put(token)
         return token
 
     def cached_item(self, region: str, scope: str) -> dict[str, Any] | None:

@@ -6,9 +6,9 @@ import dataclasses
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from vcc_tokens.aws.cache import TokenCache
 from vcc_tokens.aws.credentials import ClientCredentials, CredentialStore, Stage
 from vcc_tokens.aws.handover import Renewer
+from vcc_tokens.aws.table import TokenTable
 from vcc_tokens.values.backoff import Failure
 from vcc_tokens.values.errors import UpstreamError
 from vcc_tokens.values.tokens import NOTHING_CACHED, CachedToken, CacheEntry, Key, Lease
@@ -33,7 +33,7 @@ class _Versions(dict[Key, CacheEntry]):
         return versions[-1] if versions else None
 
 
-class MemoryTokenCache(TokenCache):
+class MemoryTokenTable(TokenTable):
     """The DynamoDB cache's conditional semantics, on a dict. With a `lag` (seconds on
     `clock`), an eventually consistent read returns the item as it was that long ago, as
     DynamoDB may for a moment after a write; a consistent read always returns the latest."""

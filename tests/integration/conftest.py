@@ -119,6 +119,6 @@ def store_pending(service: Service, secret: str, document: dict[str, object]) ->
 def scheduled_run() -> dict[str, Any]:
     refresher = load_function("refresher").lambda_handler
     summary: dict[str, Any] = refresher(
-        load_event("scheduled_refresh.json"), LambdaContext("scheduled")
+        load_event("scheduled_renewal.json"), LambdaContext("scheduled")
     )
     return summary

@@ -312,7 +312,7 @@ def test_the_refresher_records_credential_health_and_counts_rejections_per_crede
     emulator.clients[ADMIN.client_id] = Client(ADMIN.client_id, "re-issued-elsewhere", ADMIN.scopes)
     # When the scheduled refresher runs
     refresher = load_function("refresher").lambda_handler
-    summary = refresher(load_event("scheduled_refresh.json"), LambdaContext("scheduled"))
+    summary = refresher(load_event("scheduled_renewal.json"), LambdaContext("scheduled"))
     # Then the supervisor's key is renewed, the admin's listed as failed with its reason
     assert summary["renewed"] == 1
     assert [line.split(": ")[:2] for line in summary["failed"]] == [

@@ -12,7 +12,7 @@ from local.vcc_emulator import VccEmulator
 from tests.conftest import Observed, Service
 from tests.support import api_event, invoke
 from vcc_tokens import wiring
-from vcc_tokens.aws.cache import MAX_TOKEN_BYTES
+from vcc_tokens.aws.table import MAX_TOKEN_BYTES
 
 pytestmark = pytest.mark.integration
 

@@ -51,11 +51,11 @@ def due(service: Service, region: str, scope: str, credential: str = "default") 
     service.put_token(
         region, scope, f"due-{region}-{scope}", int(time.time()) + 100, credential=credential
     )
-    service.cache.touch(Key(region, scope, credential), time.time())
+    service.table.touch(Key(region, scope, credential), time.time())
 
 
 def renewed(service: Service, region: str, scope: str, credential: str = "default") -> bool:
-    entry = service.cache.get(Key(region, scope, credential), consistent=True)
+    entry = service.table.get(Key(region, scope, credential), consistent=True)
     return (
         entry is not None
         and entry.token is not None

@@ -97,8 +97,8 @@ def toured(
     assert invoke(vend_handler, oauth).status == 200
     wiring.reset()  # and a fresh refresher environment
     service.put_token("nam", SCOPE, "nam-due", now + 150)
-    service.cache.touch(Key("nam", SCOPE), time.time())
-    summary = refresher(load_event("scheduled_refresh.json"), LambdaContext("scheduled"))
+    service.table.touch(Key("nam", SCOPE), time.time())
+    summary = refresher(load_event("scheduled_renewal.json"), LambdaContext("scheduled"))
     assert summary["renewed"] == 1
     assert vcc_token(["admin", "status", "--table", service.table_name]) == 0
     explain = ["admin", "explain", TEST_CALLER_ROLE, "emea", SCOPE]
@@ -116,7 +116,7 @@ def toured(
     smoke.refresher_last_run(session, "vcc-token-vending")
     sqs = boto3.client("sqs")  # a dead letter listed, redriven (the refresher runs it), purged
     queue = sqs.create_queue(QueueName=f"dead-letters-{secrets.token_hex(4)}")["QueueUrl"]
-    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(load_event("scheduled_refresh.json")))
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(load_event("scheduled_renewal.json")))
     dead = ["admin", "dead-letters", "--queue-url", queue]
     assert vcc_token([*dead, "list"]) == 0
     assert vcc_token([*dead, "redrive", "--function", REFRESHER_NAME]) == 0

@@ -28,7 +28,7 @@ EXPECTED: dict[str, tuple[str, dict[str, Any]]] = {
     "oauth2_token_emea_agents_availability.json": ("VendFunction", {"statusCode": 200}),
     "get_token_bad_region.json": ("VendFunction", {"statusCode": 400}),
     "get_token_unentitled_caller.json": ("VendFunction", {"statusCode": 403}),
-    "scheduled_refresh.json": ("RefreshFunction", {"failed": []}),
+    "scheduled_renewal.json": ("RefreshFunction", {"failed": []}),
     "rotate_credential_emea_default.json": ("RefreshFunction", {"rotated": False}),
 }
 
@@ -88,7 +88,7 @@ def log_lines(text: str) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["NoSuchFunction", "events/scheduled_refresh.json"], "no function 'NoSuchFunction'"),
+        (["NoSuchFunction", "events/scheduled_renewal.json"], "no function 'NoSuchFunction'"),
         (["VendFunction", "events/missing.json"], "events/missing.json"),
         (["VendFunction"], "usage: make invoke"),
     ],

@@ -407,7 +407,7 @@ def test_dead_letters_fail_list_redrive_and_the_queue_empties(
             time.sleep(0.1)
         dynamodb.delete_table(TableName="vcc-tokens-local")
         queue = sqs.get_queue_url(QueueName=DEAD_LETTER_QUEUE)["QueueUrl"]
-        event = (ROOT / "events" / "scheduled_refresh.json").read_text()
+        event = (ROOT / "events" / "scheduled_renewal.json").read_text()
         boto3.client("lambda").invoke(
             FunctionName=LOCAL_REFRESHER, InvocationType="Event", Payload=event
         )

@@ -1,4 +1,4 @@
-"""The scheduled refresher function, invoked with events/scheduled_refresh.json."""
+"""The scheduled refresher function, invoked with events/scheduled_renewal.json."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def refresher() -> Any:
 
 
 def cache_token(service: Service, scope: str, seconds_left: int, asked_ago: float) -> None:
-    cache = service.cache
+    cache = service.table
     now = int(time.time())
     cache.put(
         CachedToken(
@@ -39,7 +39,7 @@ def test_due_keys_are_renewed_and_idle_ones_left(
     cache_token(service, "stats", seconds_left=300, asked_ago=30)  # due
     cache_token(service, "users:read", seconds_left=850, asked_ago=30)  # not due
     cache_token(service, "admin:read", seconds_left=300, asked_ago=7200)  # idle
-    summary = refresher(load_event("scheduled_refresh.json"), LambdaContext("schedule"))
+    summary = refresher(load_event("scheduled_renewal.json"), LambdaContext("schedule"))
     assert summary == {
         "renewed": 1,
         "fresh": 1,
@@ -62,7 +62,7 @@ def test_a_failed_renewal_is_listed_with_its_reason_and_the_run_goes_on(
     cache_token(service, "users:read", seconds_left=300, asked_ago=30)
     emulator.fail_next("server_error", count=3)  # every attempt of one key
     # When the scheduled run renews them
-    summary = refresher(load_event("scheduled_refresh.json"), LambdaContext("schedule"))
+    summary = refresher(load_event("scheduled_renewal.json"), LambdaContext("schedule"))
     # Then one key failed, named with its reason, the other was renewed, and the run did not
     # fail (Lambda's retries and the dead-letter queue are for runs that fail as a whole)
     assert summary["renewed"] == 1
@@ -81,6 +81,6 @@ def test_a_run_that_cannot_read_the_table_fails_as_a_whole(
     service.dynamodb.get_waiter("table_not_exists").wait(TableName=service.table_name)
     # Then the run fails, for Lambda's retries and then the dead-letter queue
     with pytest.raises(VendError) as caught:
-        refresher(load_event("scheduled_refresh.json"), LambdaContext("schedule"))
+        refresher(load_event("scheduled_renewal.json"), LambdaContext("schedule"))
     assert caught.value.code in {"dependency_error", "dependency_unavailable"}
     create_table_from_template(service.dynamodb, service.table_name)  # for the clean-up

@@ -20,8 +20,8 @@ from tests.support import api_event, invoke
 from tests.workers import vend_after_barrier, vend_once
 from vcc_token_contract.events import RENEW, renewal_event
 from vcc_tokens import wiring
-from vcc_tokens.aws.cache import DynamoDBTokenCache
 from vcc_tokens.aws.handover import Renewer
+from vcc_tokens.aws.table import DynamoDBTokenTable
 from vcc_tokens.values.config import Settings
 from vcc_tokens.values.token_request import TokenRequest
 from vcc_tokens.values.tokens import CachedToken, CacheEntry, Key
@@ -56,8 +56,8 @@ def instance(clock: Callable[[], float] = time.time) -> TokenVendor:
     return wiring.build_vendor(Settings.from_env(os.environ), clock)
 
 
-def cache_for(service: Service) -> DynamoDBTokenCache:
-    return service.cache
+def cache_for(service: Service) -> DynamoDBTokenTable:
+    return service.table
 
 
 def put_token(service: Service, access_token: str, seconds_left: int) -> CachedToken:

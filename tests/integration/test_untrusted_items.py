@@ -74,10 +74,10 @@ def test_the_refresher_skips_and_counts_unreadable_items_and_renews_the_rest(
     service.put_token("emea", SCOPE, "damaged-token", now + 600)
     edit_item(service, "emea", *UNREADABLE["token-type-missing"])
     service.put_token("nam", SCOPE, "due-token", now + 100)
-    service.cache.touch(Key("nam", SCOPE), time.time())
+    service.table.touch(Key("nam", SCOPE), time.time())
     # When the scheduled refresher runs
     refresher = load_function("refresher").lambda_handler
-    summary = refresher(load_event("scheduled_refresh.json"), LambdaContext("scheduled"))
+    summary = refresher(load_event("scheduled_renewal.json"), LambdaContext("scheduled"))
     # Then it renewed the due key, counted the unreadable one, and failed nothing
     assert (summary["renewed"], summary["unreadable"], summary["failed"]) == (1, 1, [])
     renewed = service.cached_token("nam", SCOPE)

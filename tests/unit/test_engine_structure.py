@@ -18,7 +18,7 @@ ENGINE_ORDER = [
     "single_flight",
     "minting",
     "fallback",
-    "store",
+    "cache",
     "freshness",
     "outcome",
 ]
@@ -169,7 +169,7 @@ LAYER_ROOMS = {
 
 
 def _room(module: str) -> str:
-    """vcc_tokens.aws.cache -> aws; vcc_tokens.wiring -> wiring."""
+    """vcc_tokens.aws.table -> aws; vcc_tokens.wiring -> wiring."""
     return module.split(".")[1]
 
 
@@ -207,7 +207,7 @@ def _defined_names() -> set[str]:
     """Every class, function, method and module-level constant of the project's code, by name
     and as Class.member."""
     names: set[str] = set()
-    for room in ("layers", "client", "functions", "local"):
+    for room in ("layers", "client", "functions", "local", "tests"):
         for path in (ROOT / room).rglob("*.py"):
             if "build" in path.parts:
                 continue

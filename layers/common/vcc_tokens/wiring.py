@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from vcc_tokens.aws.cache import MAX_TOKEN_BYTES, DynamoDBTokenCache
 from vcc_tokens.aws.clients import aws_client, client_config
 from vcc_tokens.aws.credentials import SecretsManagerCredentialStore
 from vcc_tokens.aws.entitlements import EntitlementStore, SsmEntitlementStore
 from vcc_tokens.aws.handover import LambdaRenewer, Renewer
 from vcc_tokens.aws.health import DynamoDBHealthLog, ThrottledHealthLog
 from vcc_tokens.aws.sealing import KmsEnvelopeCipher
+from vcc_tokens.aws.table import MAX_TOKEN_BYTES, DynamoDBTokenTable
 from vcc_tokens.values.backoff import Retries
 from vcc_tokens.values.config import Settings, get_settings
 from vcc_tokens.vcc.upstream import VccTokenEndpoint
@@ -41,7 +41,7 @@ class Connections:
     secret is the one the next renewal reads."""
 
     settings: Settings
-    cache: DynamoDBTokenCache
+    table: DynamoDBTokenTable
     credentials: SecretsManagerCredentialStore
     upstream: VccTokenEndpoint
     health: DynamoDBHealthLog
@@ -53,7 +53,7 @@ def connect(settings: Settings) -> Connections:
     cipher = KmsEnvelopeCipher(aws_client("kms", config=config), settings.kms_key_id)
     return Connections(
         settings,
-        DynamoDBTokenCache(dynamodb, settings.table_name, cipher),
+        DynamoDBTokenTable(dynamodb, settings.table_name, cipher),
         credential_store(settings),
         token_endpoint(settings),
         DynamoDBHealthLog(dynamodb, settings.table_name),
@@ -79,7 +79,7 @@ def rotation() -> Rotation:
     reach = refresher_connections()
 
     def scopes_in_use(region: str, credential: str) -> Iterator[str]:
-        for entry in reach.cache.entries():
+        for entry in reach.table.entries():
             if (entry.region, entry.credential) == (region, credential) and entry.token:
                 yield entry.scope
 
@@ -114,7 +114,7 @@ def vendor_on(
     )
     return TokenVendor(
         settings=settings,
-        cache=reach.cache,
+        table=reach.table,
         credentials=reach.credentials,
         upstream=reach.upstream,
         memory=MemoryCache(settings.memory_cache_seconds),

@@ -1,4 +1,4 @@
-"""The token table's item attributes: the service writes and reads them (vcc_tokens.aws.cache,
+"""The token table's item attributes: the service writes and reads them (vcc_tokens.aws.table,
 vcc_tokens.aws.health) and `vcc-token admin status` and `purge` read them
 (vcc_token_client.admin.status) by these names only (a test refuses them spelled out there).
 

@@ -2,7 +2,7 @@
 (Also after a fetched token could not be cached, so a cache fault never becomes VCC traffic.)
 
 The memory lives in the key's cache item, so every execution environment obeys it: the lease
-that guards every fetch cannot be taken before `retry_at` (see `TokenCache.acquire_lease`).
+that guards every fetch cannot be taken before `retry_at` (see `TokenTable.acquire_lease`).
 Until then a caller with a valid token gets it, and a caller with none gets the remembered
 error at once, with Retry-After; waiting is the backoff's job, never a caller's.
 

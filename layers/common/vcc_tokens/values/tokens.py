@@ -1,6 +1,6 @@
 """The domain's values: which token (`Key`), a token as cached (`CachedToken`), what the cache
 holds for a key (`CacheEntry`), and the right to fetch it (`Lease`). No I/O here: the cache
-(vcc_tokens.aws.cache) stores these, the engine (vcc_tokens.vending) decides with them.
+(vcc_tokens.aws.table) stores these, the engine (vcc_tokens.vending) decides with them.
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ class CacheEntry:
         return cls(token.region, token.scope, token, failure=failure, credential=token.credential)
 
     def replaced_sha256(self) -> str:
-        """What a fetch that replaces this item's token names as replaced (TokenCache.put)."""
+        """What a fetch that replaces this item's token names as replaced (TokenTable.put)."""
         if self.stored_sha256 is not None:
             return self.stored_sha256
         return self.token.sha256 if self.token is not None else NOTHING_CACHED

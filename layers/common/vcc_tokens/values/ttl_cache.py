@@ -1,6 +1,6 @@
 """One time-to-live cache for everything an execution environment keeps between requests: secrets
 (vcc_tokens.aws.credentials), the entitlements' text (vcc_tokens.aws.entitlements), KMS data keys
-(vcc_tokens.aws.sealing) and the cache entries last read (vcc_tokens.vending.store).
+(vcc_tokens.aws.sealing) and the cache entries last read (vcc_tokens.vending.cache).
 
 A value is fresh for `max_age` seconds after it was put, by whatever clock the owner keeps (the
 caller passes `now`, so a test's clock or the vendor's wall clock both work). A stale value is

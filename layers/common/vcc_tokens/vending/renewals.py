@@ -28,9 +28,9 @@ from vcc_tokens.observability import MetricUnit, count_for_credential, logger, m
 from vcc_tokens.values.config import Settings
 from vcc_tokens.values.errors import DependencyError, VendError
 from vcc_tokens.values.tokens import CachedToken, CacheEntry, Key, Lease
+from vcc_tokens.vending.cache import TokenCache
 from vcc_tokens.vending.freshness import RenewalMargin, key_state
 from vcc_tokens.vending.single_flight import SingleFlight
-from vcc_tokens.vending.store import TokenStore
 
 
 @dataclass
@@ -46,7 +46,7 @@ class RenewalReport:
 
 @dataclass
 class Renewals:
-    store: TokenStore
+    cache: TokenCache
     flight: SingleFlight
     margin: RenewalMargin
     settings: Settings
@@ -91,7 +91,7 @@ class Renewals:
         try:
             renewer.request(lease.key.region, lease.key.scope, lease.owner)
         except DependencyError:  # counted where it happened; the lease expires, others retry
-            self.store.release(lease)
+            self.cache.release(lease)
             raise
         metrics.add_metric(name=Metric.RENEWALS_HANDED_OVER, unit=MetricUnit.Count, value=1)
 
@@ -100,13 +100,13 @@ class Renewals:
         expired meanwhile, under a new one, unless someone else holds it. False if VCC or AWS
         failed (remembered and counted like any failure) or someone else is renewing."""
         try:
-            latest = self.store.latest(key)
+            latest = self.cache.latest(key)
             handed = latest.lease if latest is not None and latest.leased_to(lease_owner) else None
             if handed is None or not handed.held(self.clock(), self.settings.clock_skew_seconds):
                 lease = self.flight.take(key)
             else:  # claimed first: of two deliveries of one event, one fetches
                 lease = self.flight.lease(key)
-                lease = lease if self.store.claim(handed, lease) else None
+                lease = lease if self.cache.claim(handed, lease) else None
             if lease is None:
                 return False  # someone else is renewing it, or it backs off
             self.flight.fetch_under(lease, self.not_due())
@@ -121,7 +121,7 @@ class Renewals:
         now = self.clock()
         report = RenewalReport()
         routes = self.settings.credential_routes
-        for entry in self.store.entries():
+        for entry in self.cache.entries():
             if entry.unreadable:
                 report.unreadable += 1
             elif routes.credential_for(entry.region, entry.scope) != entry.credential:

@@ -22,10 +22,10 @@ from vcc_tokens.values.backoff import Backoff, Failure, jittered
 from vcc_tokens.values.config import Settings
 from vcc_tokens.values.errors import DependencyError, UpstreamError, UpstreamUnavailable, VendError
 from vcc_tokens.values.tokens import CachedToken, CacheEntry, Key, Lease
+from vcc_tokens.vending.cache import TokenCache
 from vcc_tokens.vending.fallback import backoff_answer
 from vcc_tokens.vending.minting import Minter
 from vcc_tokens.vending.outcome import Obtained, Source
-from vcc_tokens.vending.store import TokenStore
 
 MIN_FETCH_SECONDS = 1.0  # a fetch is not started with less of the request's deadline left
 
@@ -44,7 +44,7 @@ def _poll_pause(attempt: int) -> float:
 
 @dataclass
 class SingleFlight:
-    store: TokenStore
+    cache: TokenCache
     minter: Minter
     settings: Settings
     clock: Callable[[], float]
@@ -67,7 +67,7 @@ class SingleFlight:
     def take(self, key: Key, owner: str | None = None) -> Lease | None:
         """The key's lease, if nobody holds it and no remembered failure forbids fetching."""
         lease = self.lease(key, owner)
-        return lease if self.store.take(lease) else None
+        return lease if self.cache.take(lease) else None
 
     def obtain(
         self,
@@ -86,7 +86,7 @@ class SingleFlight:
         for attempt in itertools.count():
             # A waiter only reads while the holder's lease runs: a refused conditional write
             # would cost DynamoDB a write for nothing
-            free = self.store.lease_free(latest, self.clock())
+            free = self.cache.lease_free(latest, self.clock())
             lease = self.take(key, owner) if free else None
             if lease is None:
                 latest, accepted = self._latest_accepted(key, satisfied)
@@ -104,7 +104,7 @@ class SingleFlight:
         """Wait a little for the lease's holder; the remembered failure at once if the key
         backs off, or UpstreamUnavailable once the wait is over."""
         now = self.clock()
-        failure = self.store.blocking(latest, now)
+        failure = self.cache.blocking(latest, now)
         if failure is not None:
             raise backoff_answer(failure, now)
         if attempt == 0:
@@ -133,24 +133,24 @@ class SingleFlight:
         try:
             latest, accepted = self._latest_accepted(lease.key, satisfied)
         except BaseException:
-            self.store.release(lease)
+            self.cache.release(lease)
             raise
         if accepted is not None:
-            self.store.release(lease)
+            self.cache.release(lease)
             return Obtained(accepted, Source.LEASE_WAIT)
         previous = latest.failure if latest else None
         token = self._mint(lease, previous, budget)
         try:
-            stored = self.store.save(token, lease, replacing=replacing, requested_at=requested_at)
+            stored = self.cache.save(token, lease, replacing=replacing, requested_at=requested_at)
             return Obtained(stored, Source.UPSTREAM)
         except DependencyError as fault:
             failure = self.remember(fault, previous)
-            self.store.keep_unstored(token, failure)
+            self.cache.keep_unstored(token, failure)
             metrics.add_metric(name=Metric.UNCACHED_TOKENS, unit=MetricUnit.Count, value=1)
-            self.store.release(lease, failure)
+            self.cache.release(lease, failure)
             return Obtained(token, Source.UPSTREAM)
         except BaseException:  # anything else: the lease goes back (refused if it already went)
-            self.store.release(lease)
+            self.cache.release(lease)
             raise
 
     def _mint(self, lease: Lease, previous: Failure | None, budget: float | None) -> CachedToken:
@@ -166,7 +166,7 @@ class SingleFlight:
                 error.retry_after = failure.wait(self.clock())  # what the memory will enforce
                 raise
         except BaseException:
-            self.store.release(lease, failure)
+            self.cache.release(lease, failure)
             raise
 
     def remember(self, error: VendError, previous: Failure | None) -> Failure:
@@ -185,7 +185,7 @@ class SingleFlight:
         self, key: Key, satisfied: Satisfied
     ) -> tuple[CacheEntry | None, CachedToken | None]:
         """The key's latest entry, and its token if `satisfied` takes it."""
-        latest = self.store.latest(key)
+        latest = self.cache.latest(key)
         token = latest.token if latest else None
         return latest, token if token is not None and satisfied(token) else None
 

@@ -15,29 +15,29 @@ import time
 from collections.abc import Callable
 
 from vcc_token_contract.item import KeyState
-from vcc_tokens.aws.cache import TokenCache
 from vcc_tokens.aws.credentials import CredentialStore
 from vcc_tokens.aws.handover import Renewer
 from vcc_tokens.aws.health import HealthLog
+from vcc_tokens.aws.table import TokenTable
 from vcc_tokens.values.config import Settings
 from vcc_tokens.values.errors import VendError
 from vcc_tokens.values.token_request import TokenRequest
 from vcc_tokens.values.tokens import NOTHING_CACHED, CachedToken, CacheEntry, Key
 from vcc_tokens.vcc.upstream import TokenEndpoint
+from vcc_tokens.vending.cache import MemoryCache, TokenCache
 from vcc_tokens.vending.fallback import backoff_answer, best_valid
 from vcc_tokens.vending.freshness import RenewalMargin, key_state, usable
 from vcc_tokens.vending.minting import Minter
 from vcc_tokens.vending.outcome import CacheOutcome, Source, Vend
 from vcc_tokens.vending.renewals import RenewalReport, Renewals
 from vcc_tokens.vending.single_flight import SingleFlight
-from vcc_tokens.vending.store import MemoryCache, TokenStore
 
 
 class TokenVendor:
     def __init__(
         self,
         settings: Settings,
-        cache: TokenCache,
+        table: TokenTable,
         credentials: CredentialStore,
         upstream: TokenEndpoint,
         memory: MemoryCache,
@@ -47,15 +47,15 @@ class TokenVendor:
         health: HealthLog | None = None,
     ) -> None:
         self.settings = settings
-        self.cache = cache
+        self.table = table
         self.memory = memory
         self.clock = clock
         self.skew = settings.clock_skew_seconds
-        self.store = TokenStore(cache, memory, clock, self.skew)
+        self.cache = TokenCache(table, memory, clock, self.skew)
         minter = Minter(credentials, upstream, clock, settings.rotation_grace_seconds, health)
-        self.flight = SingleFlight(self.store, minter, settings, clock, sleep)
+        self.flight = SingleFlight(self.cache, minter, settings, clock, sleep)
         margin = RenewalMargin(settings.renew_margin_seconds, settings.renew_margin_fraction)
-        self.renewals = Renewals(self.store, self.flight, margin, settings, clock, renewer)
+        self.renewals = Renewals(self.cache, self.flight, margin, settings, clock, renewer)
 
     # --- GET /tokens/{region}/{scope} ---------------------------------------------------------
     def vend(self, request: TokenRequest) -> Vend:
@@ -63,11 +63,11 @@ class TokenVendor:
         recent = self._recent_enough(key, min_ttl, now)
         if recent is not None:
             return Vend(recent, CacheOutcome.HIT, Source.MEMORY)
-        copy = self.store.valid_copy(key, now)  # any age: a candidate if all else fails
+        copy = self.cache.valid_copy(key, now)  # any age: a candidate if all else fails
         cached: CachedToken | None = None
         try:
-            entry = self.store.read(key, now)
-            copy = self.store.still_current(copy, entry)  # purged: not served from memory again
+            entry = self.cache.read(key, now)
+            copy = self.cache.still_current(copy, entry)  # purged: not served from memory again
             cached = entry.token if entry else None
             state = self.state(entry, now, min_ttl)
             if cached is not None and state.usable:  # served as it is; a DUE one renewed meanwhile
@@ -76,7 +76,7 @@ class TokenVendor:
                 return Vend(cached, CacheOutcome.of(state), Source.DYNAMODB)
             if usable(copy, min_ttl, now, self.skew):  # fetched here, not stored
                 return Vend(copy, CacheOutcome.HIT, Source.MEMORY)
-            failure = self.store.blocking(entry, now)
+            failure = self.cache.blocking(entry, now)
             if state is KeyState.BACKING_OFF and failure is not None:
                 raise backoff_answer(failure, now)
             wanted = lambda t: usable(t, min_ttl, self.clock(), self.skew)  # noqa: E731
@@ -95,7 +95,7 @@ class TokenVendor:
     def _recent_enough(self, key: Key, min_ttl: int, now: float) -> CachedToken | None:
         """The memory's recent copy, if fresh, or due with its renewal settled (under way, or
         backing off)."""
-        entry = self.store.recent(key, now)
+        entry = self.cache.recent(key, now)
         state = self.state(entry, now, min_ttl)
         if state is KeyState.DUE and self.renewals.settled(key, now):
             state = KeyState.FRESH
@@ -111,7 +111,7 @@ class TokenVendor:
         than `forced_refresh_interval`. Either way at most one refresh fetches per key per
         interval: within it, the token the last refresh fetched is returned."""
         now = self.clock()
-        entry = self.store.latest(key)
+        entry = self.cache.latest(key)
         current = entry.token if entry else None
         interval = self.settings.forced_refresh_interval
 

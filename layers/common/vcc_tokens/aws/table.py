@@ -1,6 +1,6 @@
-"""The token cache: one DynamoDB item per key (vcc_tokens.values.tokens.Key). It only reads and
+"""The token table: one DynamoDB item per key (vcc_tokens.values.tokens.Key). It only reads and
 writes, each write under a condition; what to read and write is the engine's
-(vcc_tokens.vending.store is its only caller).
+(vcc_tokens.vending.cache is its only caller).
 
 The token is stored sealed (vcc_tokens.aws.sealing: a KMS data key and AES-GCM), bound to the item's
 cache key, token type, fetched_at and expires_at: a ciphertext copied into another item, or an
@@ -55,7 +55,7 @@ STILL_THE_REPLACED_TOKEN = (
 REFRESHED = f"{Item.REFRESHED_AT} = :fetched_at"
 
 
-class TokenCache(ABC):
+class TokenTable(ABC):
     """Each method raises DependencyError (vcc_tokens.aws.clients) if the store cannot be
     reached."""
 
@@ -103,7 +103,7 @@ class TokenCache(ABC):
         """Every key in the cache (the refresher walks them)."""
 
 
-class DynamoDBTokenCache(TokenCache):
+class DynamoDBTokenTable(TokenTable):
     def __init__(self, client: DynamoDBClient, table_name: str, cipher: TokenCipher) -> None:
         self._client = client
         self._table = table_name

@@ -1,5 +1,5 @@
-"""The only way to the cache: DynamoDB (behind vcc_tokens.aws.cache.TokenCache) and this execution
-environment's copy of what it read there.
+"""The token cache, the engine's only way to its tokens: the table (DynamoDB, behind
+vcc_tokens.aws.table.TokenTable) and this execution environment's copy of what it read there.
 
 The copy is trusted for `memory_cache_seconds`; a valid token it holds is also the last resort
 when DynamoDB cannot be read, and it keeps a token fetched but not stored (with the failure that
@@ -17,7 +17,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from vcc_tokens.aws.cache import TokenCache
+from vcc_tokens.aws.table import TokenTable
 from vcc_tokens.values.backoff import Failure
 from vcc_tokens.values.errors import DependencyError
 from vcc_tokens.values.tokens import CachedToken, CacheEntry, Key, Lease
@@ -49,8 +49,8 @@ class MemoryCache:
 
 
 @dataclass
-class TokenStore:
-    cache: TokenCache
+class TokenCache:
+    table: TokenTable
     memory: MemoryCache
     clock: Callable[[], float]
     skew: float = 0.0  # a lease is taken over (or a failure ends) only this much after expiry
@@ -77,7 +77,7 @@ class TokenStore:
 
     def read(self, key: Key, now: float) -> CacheEntry | None:
         """The key's entry from DynamoDB (eventually consistent); the caller still wants it."""
-        entry = self.cache.get(key)
+        entry = self.table.get(key)
         if entry is not None:
             self.memory.put(entry, now)
             self._touch(key, now)
@@ -85,7 +85,7 @@ class TokenStore:
 
     def latest(self, key: Key) -> CacheEntry | None:
         """The key's entry, read consistently."""
-        entry = self.cache.get(key, consistent=True)
+        entry = self.table.get(key, consistent=True)
         if entry is not None:
             self.memory.put(entry, self.clock())
         return entry
@@ -93,12 +93,12 @@ class TokenStore:
     def take(self, lease: Lease) -> bool:
         """The lease, if the one before it expired, and the key's remembered failure passed,
         by every clock that may be `skew` behind this one."""
-        return self.cache.acquire_lease(lease, self.clock() - self.skew)
+        return self.table.acquire_lease(lease, self.clock() - self.skew)
 
     def claim(self, handed: Lease, claimed: Lease) -> bool:
         """`handed` passed on as `claimed`, while it is held by every clock that may be `skew`
         behind this one."""
-        return self.cache.claim_lease(handed, claimed, self.clock() - self.skew)
+        return self.table.claim_lease(handed, claimed, self.clock() - self.skew)
 
     def blocking(self, entry: CacheEntry | None, now: float) -> Failure | None:
         """The entry's remembered failure while it forbids fetching, by every clock that may
@@ -112,7 +112,7 @@ class TokenStore:
 
     def release(self, lease: Lease, failure: Failure | None = None) -> None:
         with suppress(DependencyError):  # counted where it happened; the lease expires
-            self.cache.release_lease(lease, failure)
+            self.table.release_lease(lease, failure)
 
     def save(
         self,
@@ -126,7 +126,7 @@ class TokenStore:
         idempotency records its result); the cached token instead if it expires later (or a
         refresh replaced the rejected one already)."""
         how: dict[str, Any] = {"replacing": replacing, "requested_at": requested_at}
-        if not self.cache.put(token, releasing=lease, **how):
+        if not self.table.put(token, releasing=lease, **how):
             token = self._refused(token, lease, how)
         self.memory.put(CacheEntry.of_token(token), self.clock())
         self._unstored.pop(token.key, None)
@@ -138,13 +138,13 @@ class TokenStore:
         the cached token is served. Else the lease expired and was taken over: the token is
         stored alone, as any token would be. One read decides, so the rare case costs what it
         did before the two writes were one."""
-        latest = self.cache.get(token.key, consistent=True)
+        latest = self.table.get(token.key, consistent=True)
         if latest is not None and latest.leased_to(lease.owner):
             self.release(lease)
-        elif self.cache.put(token, **how):
+        elif self.table.put(token, **how):
             return token
         else:
-            latest = self.cache.get(token.key, consistent=True)
+            latest = self.table.get(token.key, consistent=True)
         if latest and latest.token and latest.token.seconds_left(self.clock()) > 0:
             return latest.token
         return token
@@ -156,11 +156,11 @@ class TokenStore:
         self._unstored[token.key] = token.sha256
 
     def entries(self) -> Iterator[CacheEntry]:
-        return self.cache.entries()
+        return self.table.entries()
 
     def _touch(self, key: Key, now: float) -> None:
         """Record, at most once a minute per instance, that callers still want the key."""
         if now - self._touched.get(key, 0.0) >= TOUCH_INTERVAL:
             self._touched[key] = now
             with suppress(DependencyError):  # counted where it happened; the next touch will do
-                self.cache.touch(key, now)
+                self.table.touch(key, now)
