@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from vcc_token_contract.api import DEFAULT_MIN_TTL, MAX_MIN_TTL
 from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES
 from vcc_token_contract.vcc import DEFAULT_REGION, REGIONS, SCOPES, TOKEN_URL_TEMPLATE
+from vcc_tokens.values.backoff import Backoff
 from vcc_tokens.values.routes import NO_ROUTES, CredentialRoutes, RouteError, parse_routes
 
 
@@ -297,6 +298,15 @@ class Settings:
     def lease_seconds(self) -> float:
         """How long a fetch may hold a key's lease: one fetch's whole budget, and a second."""
         return self.upstream_budget + 1.0
+
+    @property
+    def failure_backoff(self) -> Backoff:
+        """How long a key's failure memory forbids fetching it, after each failure in a row."""
+        return Backoff(
+            base=self.backoff_base_seconds,
+            cap=self.backoff_cap_seconds,
+            rejected_cap=self.rejected_backoff_cap_seconds,
+        )
 
     @property
     def wait_seconds(self) -> float:

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from vcc_token_contract.metrics import Metric
 from vcc_token_contract.names import new_lease_owner
 from vcc_tokens.aws.clients import time_left_after_calls
 from vcc_tokens.observability import MetricUnit, logger, metrics
-from vcc_tokens.values.backoff import Backoff, Failure, jittered
+from vcc_tokens.values.backoff import Failure, jittered
 from vcc_tokens.values.config import Settings
 from vcc_tokens.values.errors import DependencyError, UpstreamError, UpstreamUnavailable, VendError
 from vcc_tokens.values.tokens import CachedToken, CacheEntry, Key, Lease
@@ -51,14 +51,6 @@ class SingleFlight:
     sleep: Callable[[float], None]
     new_owner: Callable[[], str] = new_lease_owner
     pause: Callable[[int], float] = _poll_pause
-    backoff: Backoff = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.backoff = Backoff(
-            base=self.settings.backoff_base_seconds,
-            cap=self.settings.backoff_cap_seconds,
-            rejected_cap=self.settings.rejected_backoff_cap_seconds,
-        )
 
     def lease(self, key: Key, owner: str | None = None) -> Lease:
         """A lease on `key` from now, for `owner` (a new one by default)."""
@@ -170,7 +162,7 @@ class SingleFlight:
             raise
 
     def remember(self, error: VendError, previous: Failure | None) -> Failure:
-        failure = self.backoff.failure(error, previous, self.clock())
+        failure = self.settings.failure_backoff.failure(error, previous, self.clock())
         logger.warning(
             "nobody fetches this key again before its backoff passes",
             extra={

@@ -1,51 +1,24 @@
-"""An emulator of VCC's OAuth 2.0 token endpoint, faithful to docs/vcc-authentication.md.
-
-- `POST /Auth/connect/token` (also lower case, and under a `/{region}` prefix so one emulator
-  serves every region: `http://127.0.0.1:PORT/{region}/Auth/connect/token`).
-- client-credentials grant, client authentication in the form body or with HTTP Basic
-  (id and secret form-urlencoded before base64, RFC 6749 §2.3.1), never both;
-- per-client allowed scopes, configurable `expires_in` (or none), latency and token size (a JWT
-  with many claims can be tens of KB; VCC documents no limit);
-- the documented error bodies: invalid_client, invalid_scope, unsupported_grant_type, 429, 500;
-- failures injected on demand for tests (`fail_next`), and a count of the requests it served;
-- a VCC API endpoint, `GET /agents-availability` (also under `/{region}`), that accepts only
-  live tokens it issued and answers 401 "The access token is invalid or has expired" otherwise;
-  tokens can be revoked on demand, so callers' 401 handling can be tested for real.
-
-Run alone for development:
-    python -m local.vcc_emulator --port 8081 --expires-in 900 --latency 0.15
-Control endpoints (JSON): GET /_emulator/stats, POST /_emulator/fail {"failure": ..., "count": N},
-POST /_emulator/reset (counters and pending failures), POST /_emulator/revoke
-{"token_sha256": hex} (or {} to revoke every token), POST /_emulator/reissue {"client_id",
-"previous_for": seconds} (a new secret, as VCC's portal re-issues one). It prints its routes and
-clients at start.
-"""
+"""VCC's rules as the emulator keeps them: its clients and their secrets, the tokens it issued,
+the token endpoint's and the API's answers, and the failures tests inject (FAILURES). The HTTP
+side is server.py's."""
 
 from __future__ import annotations
 
-import argparse
 import base64
 import binascii
-import contextlib
 import hashlib
 import json
 import secrets
-import signal
-import sys
 import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote_plus
 
-from vcc_token_contract.vcc import REGIONS, SCOPES
+from local.vcc_emulator.server import QuietServer, handler_for
 
-TOKEN_PATH = "/auth/connect/token"
-API_PATH = "/agents-availability"
 INVALID_TOKEN = "The access token is invalid or has expired"
-MAX_BODY = 64 * 1024  # a token request is a short form; the controls' JSON shorter still
 MAX_PENDING_FAILURES = 1000  # what one test could want queued
 
 # Canned answers for injected failures: (status, body, headers). Bodies as VCC documents them.
@@ -149,7 +122,7 @@ class VccEmulator:
         self.issued: dict[str, IssuedToken] = {}
         self._failures: deque[str] = deque()
         self._lock = threading.Lock()
-        self._server = _QuietServer((host, port), _handler_for(self))
+        self._server = QuietServer((host, port), handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -350,188 +323,3 @@ def _jwt_like(client_id: str, scope: str, lifetime: int, size: int | None = None
         claims["roles"] = "r" * ((size - len(token)) * 3 // 4 + 3)
         token = ".".join([header, part(claims)])[: size - len(signature) - 1] + "." + signature
     return token
-
-
-def _split_region(path: str) -> tuple[str | None, str]:
-    """`/emea/Auth/connect/token` -> ("emea", "/auth/connect/token")."""
-    path = path.split("?")[0].lower()
-    first, _, rest = path.lstrip("/").partition("/")
-    if first in REGIONS:
-        return first, "/" + rest
-    return None, path
-
-
-class _QuietServer(ThreadingHTTPServer):
-    """A client that closes its connection (a proxy dropping a 401 it will retry) is normal
-    traffic, not an error worth a traceback."""
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    emulator: VccEmulator  # set by _handler_for
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True  # headers and body go out in separate writes
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-        pass  # quiet: tests and `make run` print their own lines
-
-    def _send(self, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        is_text = isinstance(body, str)
-        payload = (body if is_text else json.dumps(body)).encode() if body is not None else b""
-        self.send_response(status)
-        self.send_header("Content-Type", "text/html" if is_text else "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("Pragma", "no-cache")
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def _body(self) -> bytes | None:
-        """The request's body; None (not read) if it is not 0 to MAX_BODY bytes."""
-        length = self.headers.get("Content-Length") or "0"
-        if not (length.isascii() and length.isdigit() and int(length) <= MAX_BODY):
-            return None
-        return self.rfile.read(int(length)) if int(length) else b""
-
-    def do_GET(self) -> None:
-        if self.path == "/_emulator/stats":
-            self._send(200, self.emulator.stats())
-            return
-        _, path = _split_region(self.path)
-        if path == API_PATH:
-            self._send(*self.emulator.api_answer(self.headers.get("Authorization", "")))
-        else:
-            self._send(404, {"error": "not_found"})
-
-    def do_POST(self) -> None:
-        body = self._body()
-        if body is None:
-            self.close_connection = True  # the body is not read: the connection cannot be reused
-            self._send(413, {"error": "invalid_request", "error_description": "body too large"})
-            return
-        if self.path.startswith("/_emulator/"):
-            self._send(*control_answer(self.emulator, self.path, body))
-            return
-        region, path = _split_region(self.path)
-        if path != TOKEN_PATH:
-            self._send(404, {"error": "not_found"})
-            return
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        self._send(*self.emulator.token_answer(region, headers, body))
-
-
-def _handler_for(emulator: VccEmulator) -> type[BaseHTTPRequestHandler]:
-    return type("Handler", (_Handler,), {"emulator": emulator})
-
-
-def control_answer(emulator: VccEmulator, path: str, body: bytes) -> tuple[int, Any]:
-    """The test controls: inject failures, reset, re-issue a secret (VCC's admin portal), revoke."""
-    if path == "/_emulator/reissue":
-        return reissue_answer(emulator, body)
-    try:
-        request = json.loads(body or b"{}")
-        if path == "/_emulator/fail":
-            emulator.fail_next(request["failure"], int(request.get("count", 1)))
-        elif path == "/_emulator/reset":
-            emulator.reset()
-        elif path == "/_emulator/revoke":
-            return 200, {"revoked": emulator.revoke(request.get("token_sha256"))}
-        else:
-            return 404, {"error": "not_found"}
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        return 400, {"error": "bad_request", "message": str(exc)}
-    return 200, emulator.stats()
-
-
-def reissue_answer(emulator: VccEmulator, body: bytes) -> tuple[int, Any]:
-    """POST /_emulator/reissue {"client_id", "previous_for": seconds}: a new secret for the
-    client (shown once, as VCC's portal shows it); the old one is still accepted for
-    `previous_for` seconds (VCC's propagation), so a rotation can be rehearsed end to end."""
-    try:
-        request = json.loads(body or b"{}")
-        client_id = str(request["client_id"])
-        previous_for = float(request.get("previous_for", 300))
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return 400, {"error": "bad_request", "message": 'send {"client_id", "previous_for"}'}
-    if client_id not in emulator.clients or not 0 <= previous_for <= 86_400:
-        return 400, {"error": "bad_request", "message": "unknown client_id or previous_for"}
-    secret = f"reissued-{secrets.token_urlsafe(24)}"
-    emulator.reissue(client_id, secret, previous_for=previous_for)
-    return 200, {"client_id": client_id, "client_secret": secret}
-
-
-DEMO_SCOPES = frozenset(s for s in SCOPES if s.endswith(":read") or s == "stats")  # reads only
-# One client for every region (what the benchmark and a second local deployment use), then one
-# per region, which make run seeds each region's secret with: re-issuing one region's secret
-# (the rotation rehearsal) leaves the other regions' working
-DEMO_CLIENTS = [
-    Client("demo-client", "demo-secret-not-for-production", DEMO_SCOPES),
-    *(
-        Client(f"demo-{region}", f"demo-{region}-secret-not-for-production", DEMO_SCOPES)
-        for region in REGIONS
-    ),
-]
-
-
-def demo_client(region: str) -> Client:
-    """The emulator's demo client that make run seeds `region`'s secret with."""
-    return next(client for client in DEMO_CLIENTS if client.client_id == f"demo-{region}")
-
-
-def describe(emulator: VccEmulator) -> str:
-    """What a developer running the emulator alone needs: its routes and its clients (demo
-    secrets, for local use only)."""
-    base = emulator.base_url
-    lines = [
-        f"VCC emulator on {base}",
-        f"  token endpoint  POST {emulator.token_url_template}  (region: {', '.join(REGIONS)})",
-        f"  VCC API         GET  {base}/{{region}}{API_PATH}  (Authorization: Bearer <token>)",
-        f"  control         GET {base}/_emulator/stats; POST /_emulator/fail "
-        '{"failure": NAME, "count": N}, /_emulator/reset, /_emulator/revoke {}, '
-        '/_emulator/reissue {"client_id": ID, "previous_for": S}',
-        f"  failures        {', '.join(FAILURES)}",
-        "  clients (local demo credentials):",
-    ]
-    for client in emulator.clients.values():
-        lines.append(
-            f"    client_id={client.client_id} client_secret={client.client_secret} "
-            f"scopes={','.join(sorted(client.scopes))}"
-        )
-    return "\n".join(lines)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8081)
-    parser.add_argument("--expires-in", type=int, default=900, help="0 omits expires_in")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
-    parser.add_argument("--clients", help='JSON file: [{"client_id", "client_secret", "scopes"}]')
-    args = parser.parse_args()
-    clients = DEMO_CLIENTS
-    if args.clients:
-        with open(args.clients, encoding="utf-8") as file:
-            clients = [
-                Client(c["client_id"], c["client_secret"], frozenset(c["scopes"]))
-                for c in json.load(file)
-            ]
-    emulator = VccEmulator(
-        clients,
-        host=args.host,
-        port=args.port,
-        expires_in=args.expires_in or None,
-        latency=args.latency,
-    )
-    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=emulator.stop).start())
-    print(describe(emulator), flush=True)
-    with contextlib.suppress(KeyboardInterrupt):
-        emulator.serve_forever()
-
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,3 @@
+from local.vcc_emulator.demo import main
+
+main()
