@@ -307,7 +307,7 @@ def test_the_refresher_records_credential_health_and_counts_rejections_per_crede
     now = int(time.time())
     for scope, credential in (("users:read", "supervisor"), ("users:write", "admin")):
         routed.put_token("emea", scope, f"due-{credential}", now + 100, credential=credential)
-        routed.cache.touch(Key("emea", scope, credential), time.time())
+        routed.table.touch(Key("emea", scope, credential), time.time())
     # And VCC no longer accepting the admin's secret
     emulator.clients[ADMIN.client_id] = Client(ADMIN.client_id, "re-issued-elsewhere", ADMIN.scopes)
     # When the scheduled refresher runs

@@ -164,7 +164,7 @@ def test_the_smoke_checks_scheduled_run_is_the_schedules_own_event() -> None:
 
 
 ITEM_READERS_AND_WRITERS = [
-    ROOT / "layers" / "common" / "vcc_tokens" / "aws" / "cache.py",
+    ROOT / "layers" / "common" / "vcc_tokens" / "aws" / "table.py",
     ROOT / "layers" / "common" / "vcc_tokens" / "aws" / "health.py",
     ROOT / "client" / "vcc_token_client" / "admin" / "status.py",
 ]
