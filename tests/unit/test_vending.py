@@ -556,7 +556,7 @@ def test_a_waiter_learns_of_the_holders_failure_at_once(
 
     def holder_fails(seconds: float) -> None:
         original_sleep(seconds)
-        failure = vendor.flight.backoff.failure(UpstreamTimeout("slow"), None, clock.now)
+        failure = vendor.settings.failure_backoff.failure(UpstreamTimeout("slow"), None, clock.now)
         table.release_lease(Lease(STATS.key, "holder", 0), failure)
 
     vendor = vendor_for(table, upstream, clock, sleep=holder_fails)
@@ -869,7 +869,9 @@ def test_the_scheduler_leaves_keys_that_back_off(
 ) -> None:
     cache_token(table, clock, 100)
     entry = table.items[Key("emea", "stats")]
-    failure = vendor.flight.backoff.failure(UpstreamUnavailable("500", 5), None, clock.now)
+    failure = vendor.settings.failure_backoff.failure(
+        UpstreamUnavailable("500", 5), None, clock.now
+    )
     table.items[Key("emea", "stats")] = dataclasses.replace(
         entry, failure=failure, last_requested_at=clock.now
     )
