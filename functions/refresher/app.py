@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from vcc_token_contract.events import RENEW, RENEWAL_SUMMARY, ROTATE
 from vcc_token_contract.metrics import Metric
 from vcc_tokens.aws.handover import parse_renewal
-from vcc_tokens.observability import MetricUnit, logger, metrics
+from vcc_tokens.observability import MetricUnit, flushes_metrics, logger, metrics
 from vcc_tokens.rotation import parse_rotation
 from vcc_tokens.values.config import get_settings
 from vcc_tokens.values.errors import InvalidRequest, VendError
@@ -32,7 +32,7 @@ from vcc_tokens.wiring import refresher_vendor, rotation
 
 
 @logger.inject_lambda_context(clear_state=True)
-@metrics.log_metrics
+@flushes_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if ROTATE in event:  # an operator's rotation: the answer goes back to them
         return rotate(event[ROTATE])

@@ -22,7 +22,7 @@ from vcc_tokens.api.oauth2 import OAuthError, oauth_error, parse_token_form
 from vcc_tokens.api.rest import APIGatewayRestResolver, NotFoundError, Response, content_types
 from vcc_tokens.aws.clients import deadline_in
 from vcc_tokens.aws.entitlements import authorize
-from vcc_tokens.observability import logger, metrics, request_ids
+from vcc_tokens.observability import flushes_metrics, logger, request_ids
 from vcc_tokens.values.config import ConfigurationError, get_settings
 from vcc_tokens.values.errors import UpstreamError, VendError
 from vcc_tokens.values.token_request import (
@@ -205,7 +205,7 @@ def unexpected_error(_: Exception) -> Response[dict[str, Any]]:
 
 
 @request_ids(caller=Field.CALLER)
-@metrics.log_metrics
+@flushes_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     response = app.resolve(event, context)
     logger.info(SERVED, extra={"status": response["statusCode"]})
