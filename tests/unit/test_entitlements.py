@@ -5,6 +5,7 @@ import json
 import pytest
 
 from vcc_token_contract.entitlements import (
+    DECISIONS_KEPT,
     Entitlements,
     InvalidEntitlements,
     Rule,
@@ -76,6 +77,21 @@ def test_regions_and_scopes_must_both_match() -> None:
     assert not entitlements.allows(ASSUMED, "apac", "users:read")
     assert not entitlements.allows(ASSUMED, "emea", "users:write")
     assert not entitlements.allows(ASSUMED, "emea", "globalpci")
+
+
+def test_each_decision_is_remembered_and_the_memory_is_bounded() -> None:
+    rule = Rule(("arn:aws:iam::111122223333:role/orders-*",), ("emea",), ("*:read",))
+    entitlements = Entitlements((rule,))
+    asked = [(f"arn:aws:iam::111122223333:role/orders-{n}", "emea", "users:read") for n in range(9)]
+    asked += [(f"arn:aws:iam::111122223333:role/other-{n}", "emea", "users:read") for n in range(9)]
+    first = [entitlements.allows(*question) for question in asked]
+    assert first == [True] * 9 + [False] * 9
+    assert [entitlements.allows(*question) for question in asked] == first  # remembered alike
+    many = (f"arn:aws:iam::111122223333:role/orders-{n}" for n in range(DECISIONS_KEPT + 10))
+    for principal in many:
+        assert entitlements.allows(principal, "emea", "users:read")
+    assert 0 < len(vars(entitlements)["_decisions"]) <= DECISIONS_KEPT
+    assert entitlements == Entitlements((rule,))  # what it remembers is not part of the rules
 
 
 def test_a_valid_document_parses() -> None:

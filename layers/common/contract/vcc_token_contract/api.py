@@ -7,6 +7,7 @@ them too, so the three cannot drift apart."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Literal, NotRequired, TypedDict
 
 from vcc_token_contract.vcc import Region
@@ -145,5 +146,6 @@ def oauth_error_for(code: str) -> tuple[OAuthErrorCode, int]:
     return "server_error", 500
 
 
+@lru_cache(maxsize=1024)  # a served token's expiry, written on every answer that serves it
 def rfc3339(epoch_seconds: int) -> str:
     return datetime.fromtimestamp(epoch_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

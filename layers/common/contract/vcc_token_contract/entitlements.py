@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
 from vcc_token_contract.vcc import REGIONS
@@ -48,14 +48,29 @@ class Rule:
         )
 
 
+DECISIONS_KEPT = 4096  # (caller, region, scope) decisions remembered per set of rules
+
+
 @dataclass(frozen=True)
 class Entitlements:
     rules: tuple[Rule, ...]
+    # The rules never change once parsed, so each decision is worked out once: a caller asks
+    # for the same few keys over and over (bounded: forgotten all at once when full)
+    _decisions: dict[tuple[str, str, str], bool] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def allows(self, principal_arn: str | None, region: str, scope: str) -> bool:
         if not principal_arn:
             return False
-        return any(rule.allows(principal_arn, region, scope) for rule in self.rules)
+        asked = (principal_arn, region, scope)
+        decision = self._decisions.get(asked)
+        if decision is None:
+            decision = any(rule.allows(principal_arn, region, scope) for rule in self.rules)
+            if len(self._decisions) >= DECISIONS_KEPT:
+                self._decisions.clear()
+            self._decisions[asked] = decision
+        return decision
 
 
 def principal_matches(pattern: str, principal_arn: str) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 from vcc_token_contract.names import DEFAULT_CREDENTIAL, CacheKey
@@ -58,8 +59,9 @@ class CachedToken:
     def lifetime(self) -> int:
         return self.expires_at - self.fetched_at
 
-    @property
+    @cached_property
     def sha256(self) -> str:
+        """Worked out once per token: every served token's ledger line names it."""
         return token_sha256(self.access_token)
 
     def seconds_left(self, now: float) -> int:
