@@ -80,7 +80,8 @@ def report(results: Results, latency: float) -> None:
     print_storm(results.storm)
     print_logging(results.log_bytes, results.with_and_without_line)
     print_monthly(
-        print_costs(measured(results), [(c.name, c.traced_share) for c in tracing_choices()])
+        print_costs(measured(results), [(c.name, c.traced_share) for c in tracing_choices()]),
+        results.log_bytes,
     )
     print_writes(results.writes)
     drawn = ("vend from memory", "vend from DynamoDB", "vend after a miss")

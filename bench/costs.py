@@ -18,6 +18,7 @@ from bench.report import (
 from generators.metric_catalog import emitted_names, per_credential_names
 from local.stack import load_template
 from vcc_token_contract.events import DEFAULT_RENEW_RATE_MINUTES
+from vcc_token_contract.metrics import ROUTINE
 
 # List prices of the fixed items (us-east-1, as PRICES_AS_OF says for the rest)
 KMS_KEY_PER_MONTH = 1.00
@@ -25,6 +26,8 @@ SECRET_PER_MONTH = 0.40
 CUSTOM_METRIC_PER_MONTH = 0.30  # the first 10,000 metrics
 DASHBOARD_PER_MONTH = 3.00
 ALARM_PER_MONTH = 0.10  # a standard-resolution alarm (Metrics Insights alarms: per query)
+LOGS_INSIGHTS_PER_GB_SCANNED = 0.005
+DASHBOARD_HOURS = 3  # a dashboard's default time range: what its Logs Insights widget scans
 
 MINUTES_PER_MONTH = 30 * 24 * 60
 CREDENTIALS = 3  # one per VCC region
@@ -58,8 +61,6 @@ def fixed_monthly() -> list[tuple[str, float]]:
     """(item, dollars a month) whatever the traffic (tracing aside)."""
     resources = load_template()["Resources"].values()
     alarms = sum(1 for r in resources if r["Type"] == "AWS::CloudWatch::Alarm")
-    shared = emitted_names() - per_credential_names()
-    metrics = len(shared) + len(per_credential_names()) * CREDENTIALS
     runs = MINUTES_PER_MONTH / DEFAULT_RENEW_RATE_MINUTES
     refresher = runs * (
         LAMBDA_REQUESTS_PER_MILLION / 1e6 + 0.5 * REFRESHER_RUN_SECONDS * LAMBDA_ARM64_PER_GB_SECOND
@@ -68,14 +69,30 @@ def fixed_monthly() -> list[tuple[str, float]]:
         ("KMS key (the token cache's)", KMS_KEY_PER_MONTH),
         (f"Secrets Manager, {CREDENTIALS} secrets", CREDENTIALS * SECRET_PER_MONTH),
         (
-            f"custom metrics, {metrics} ({len(shared)} for the service, "
-            f"{len(per_credential_names())} per credential x {CREDENTIALS})",
-            metrics * CUSTOM_METRIC_PER_MONTH,
+            f"custom metrics a healthy month emits, {len(ROUTINE)} (fetches, their latency, "
+            "the schedule's runs and renewals, hand-overs, lease waits)",
+            len(ROUTINE) * CUSTOM_METRIC_PER_MONTH,
         ),
         ("the dashboard", DASHBOARD_PER_MONTH),
         (f"{alarms} alarms", alarms * ALARM_PER_MONTH),
         (f"the scheduled refresher, {runs:,.0f} runs", refresher),
     ]
+
+
+def event_metrics() -> tuple[int, float]:
+    """The metrics only a month with their event emits, all of them at most: every fault kind,
+    fallback and backoff answers, and each credential's counts for each credential; (series,
+    dollars a month)."""
+    shared = emitted_names() - per_credential_names() - set(ROUTINE)
+    series = len(shared) + len(per_credential_names()) * CREDENTIALS
+    return series, series * CUSTOM_METRIC_PER_MONTH
+
+
+def dashboard_view(services: int, bytes_per_token: float) -> float:
+    """Dollars one look at the dashboard costs: its ledger widget scans the vend function's
+    lines of the last DASHBOARD_HOURS."""
+    scanned = tokens_per_month(services) * DASHBOARD_HOURS / (30 * 24) * bytes_per_token / 1e9
+    return scanned * LOGS_INSIGHTS_PER_GB_SCANNED
 
 
 def tokens_per_month(services: int) -> float:
@@ -93,14 +110,21 @@ def monthly(services: int, per_million: float, tracing: Tracing) -> float:
     return fixed + served / 1e6 * per_million + traces / 1e6 * XRAY_PER_MILLION_TRACES
 
 
-def print_monthly(per_million: float) -> None:
-    """The fixed costs, totalled, and the organization table (one column per tracing choice)."""
+def print_monthly(per_million: float, bytes_per_token: float) -> None:
+    """The fixed costs, totalled, what a month with faults adds, and the organization table
+    (one column per tracing choice, and one look at the dashboard)."""
     items = fixed_monthly()
     print("\nfixed monthly costs (whatever the traffic; tracing aside)\n")
     print("| item | $ a month |\n|---|---:|")
     for item, dollars in items:
         print(f"| {item} | {dollars:.2f} |")
     print(f"| **total** | **{sum(d for _, d in items):.2f}** |")
+    series, dollars = event_metrics()
+    print(
+        f"\nA month in which every fault kind and every credential event happens adds at most "
+        f"{series} metric series (+${dollars:.2f}); a series is billed only in a month it is "
+        "emitted (EMF makes it on its first datapoint)."
+    )
     choices = tracing_choices()
     print(
         f"\n$ a month by organization size: each calling service asks once per "
@@ -108,9 +132,12 @@ def print_monthly(per_million: float) -> None:
         f"client's cache; {CREDENTIALS} VCC regions, one credential each; 30 days\n"
     )
     print(
-        "| calling services | tokens served a month | " + " | ".join(t.name for t in choices) + " |"
+        "| calling services | tokens served a month | "
+        + " | ".join(t.name for t in choices)
+        + f" | one look at the dashboard ({DASHBOARD_HOURS} h of ledger lines scanned) |"
     )
-    print("|---:|---:|" + "---:|" * len(choices))
+    print("|---:|---:|" + "---:|" * (len(choices) + 1))
     for services in ORGANIZATIONS:
         costs = " | ".join(f"{monthly(services, per_million, t):.2f}" for t in choices)
-        print(f"| {services:,} | {tokens_per_month(services):,.0f} | {costs} |")
+        view = dashboard_view(services, bytes_per_token)
+        print(f"| {services:,} | {tokens_per_month(services):,.0f} | {costs} | {view:.5f} |")

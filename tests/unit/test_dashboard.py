@@ -122,3 +122,17 @@ def test_every_metric_earns_its_price_on_the_dashboard_or_in_an_alarm() -> None:
     shown = {m.value for m in Metric if re.search(rf"\b{m.value}\b", dashboard)}
     unused = sorted(m.value for m in Metric if m.value not in shown | alarmed)
     assert unused == []
+
+
+def test_a_healthy_month_bills_only_the_routine_metrics() -> None:
+    """The bench's fixed cost counts ROUTINE as every month's series: each is emitted by the
+    code and none is per credential (those exist only where a credential's event happened)."""
+    from bench.costs import event_metrics
+    from vcc_token_contract.metrics import PER_CREDENTIAL, ROUTINE
+
+    used, _ = emitted_names_in_code()
+    assert {metric.name for metric in ROUTINE} <= used
+    assert not ROUTINE & PER_CREDENTIAL
+    series, dollars = event_metrics()
+    assert series == len(emitted_names()) - len(ROUTINE) + 2 * len(PER_CREDENTIAL)
+    assert round(dollars, 2) == round(series * 0.30, 2)

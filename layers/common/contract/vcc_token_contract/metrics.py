@@ -56,6 +56,22 @@ PER_CREDENTIAL = frozenset(
 )
 
 
+# What a healthy deployment emits every month: tokens fetched and their latency, the schedule's
+# runs and renewals, renewals handed over and lease waits. Every other metric (faults, fallbacks,
+# backoff, rejections, rotations refused, renewal failures, every per-credential count) is only
+# emitted, and only billed (EMF makes a series on its first datapoint), in a month it happens.
+ROUTINE = frozenset(
+    {
+        Metric.UPSTREAM_FETCHES,
+        Metric.UPSTREAM_LATENCY,
+        Metric.SCHEDULED_RUNS,
+        Metric.SCHEDULER_RENEWALS,
+        Metric.RENEWALS_HANDED_OVER,
+        Metric.LEASE_WAITS,
+    }
+)
+
+
 def by_kind(metric: Metric, kind: str) -> str:
     """The count of one kind of `metric`: `UpstreamErrors_timeout`, `DependencyFaults_KMS`."""
     return f"{metric}_{kind.replace(' ', '')}"
