@@ -9,6 +9,7 @@ import statistics
 import sys
 import warnings
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -69,7 +70,8 @@ def measure(latency: float) -> Results:
 
 def report(results: Results, latency: float) -> None:
     print(
-        f"\nmake bench: VCC emulator latency {latency * 1000:.0f} ms, moto server, Python "
+        f"\nmake bench, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: VCC emulator latency "
+        f"{latency * 1000:.0f} ms, moto server, Python "
         f"{sys.version.split()[0]}, {os.cpu_count()} cores\n"
     )
     print_strategies(results.strategies)
