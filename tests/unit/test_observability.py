@@ -36,6 +36,7 @@ def both_lines(
         service = f"svc-{next(LOGGERS)}"  # a logging.Logger of its own (Powertools names it so)
         line_logger = Logger(
             service=service,
+            level="INFO",  # whatever POWERTOOLS_LOG_LEVEL the session has
             location=None,
             logger_formatter=formatter,
             logger_handler=handler,
