@@ -76,9 +76,8 @@ class TokenVendor:
                 return Vend(cached, CacheOutcome.of(state), Source.DYNAMODB)
             if usable(copy, min_ttl, now, self.skew):  # fetched here, not stored
                 return Vend(copy, CacheOutcome.HIT, Source.MEMORY)
-            failure = self.cache.blocking(entry, now)
-            if state is KeyState.BACKING_OFF and failure is not None:
-                raise backoff_answer(failure, now)
+            if state is KeyState.BACKING_OFF and entry is not None and entry.failure is not None:
+                raise backoff_answer(entry.failure, now)  # key_state found it still blocking
             wanted = lambda t: usable(t, min_ttl, self.clock(), self.skew)  # noqa: E731
             heal = None  # an unreadable item's token is replaced as it is
             if entry is not None and state is KeyState.UNREADABLE:
