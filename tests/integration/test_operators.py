@@ -8,7 +8,9 @@ import json
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,7 @@ from tests.conftest import Service
 from tests.stack_support import CALLERS, Stack, free_port, running_stack
 from tests.support import api_event, invoke
 from vcc_token_contract.item import USABLE, KeyState
+from vcc_tokens.values.tokens import Key, Lease
 
 pytestmark = pytest.mark.integration
 
@@ -263,6 +266,14 @@ def test_status_lists_keys_leases_and_backoff_without_tokens(
     )
     assert rows["emea#stats"]["lease"] is None  # given back with the stored token
     assert token not in output
+    # a fetch under way shows its lease until it runs out
+    until = int(time.time()) + 60
+    assert service.table.acquire_lease(Lease(Key("emea", "stats"), "a" * 32, until), time.time())
+    assert vcc_token(["admin", "status", "--table", service.table_name, "--json"]) == 0
+    leased = {row["key"]: row for row in json.loads(capsys.readouterr().out) if "key" in row}
+    shown = datetime.fromtimestamp(until, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert leased["emea#stats"]["lease"] == f"until {shown}"
+    assert leased["emea#stats"]["state"] == USABLE  # the token it replaces is still served
     assert vcc_token(["admin", "status", "--table", service.table_name]) == 0
     assert "emea#stats" in capsys.readouterr().out
 

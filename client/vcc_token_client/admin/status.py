@@ -134,13 +134,11 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
     return {
         "key": cache_key,
         "credential": CacheKey.parse(cache_key).credential,
-        "state": _state(item, now, backing_off),
+        "state": _state(item, now, backing_off, dated=bool(fetched_at and expires_at)),
         Item.FETCHED_AT: fetched_at,
         Item.EXPIRES_AT: expires_at,
         Item.LAST_REQUESTED_AT: _when(item, Item.LAST_REQUESTED_AT),
-        "lease": f"until {_when(item, Item.LEASE_UNTIL)}"
-        if lease_until and lease_until > now
-        else None,
+        "lease": _held_until(item, lease_until, now),
         "backoff": (
             f"{_text(item, Item.FAILURE_CODE, 'failure')} "
             f"x{int(_number(item, Item.FAILURES) or 1)}, retry after {_when(item, Item.RETRY_AT)}"
@@ -150,14 +148,17 @@ def _row(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _state(item: dict[str, Any], now: float, backing_off: bool) -> str:
+def _held_until(item: dict[str, Any], lease_until: float | None, now: float) -> str | None:
+    return f"until {_when(item, Item.LEASE_UNTIL)}" if lease_until and lease_until > now else None
+
+
+def _state(item: dict[str, Any], now: float, backing_off: bool, *, dated: bool) -> str:
     """The key's state by the engine's names (vcc_token_contract.item.KeyState), as far as the
-    item alone tells: a usable token is fresh or due by the functions' renewal margin, which
-    the item does not hold."""
+    item alone tells (`dated`: its fetched_at and expires_at parse as dates): a usable token is
+    fresh or due by the functions' renewal margin, which the item does not hold."""
     if Item.TOKEN_SHA256 not in item and Item.EXPIRES_AT not in item:
         return KeyState.BACKING_OFF if backing_off else KeyState.ABSENT
     token_type = item.get(Item.TOKEN_TYPE, {}).get("S")
-    dated = _when(item, Item.FETCHED_AT) and _when(item, Item.EXPIRES_AT)
     if not (isinstance(token_type, str) and dated):
         return KeyState.UNREADABLE
     if (_number(item, Item.EXPIRES_AT) or 0) > now:
