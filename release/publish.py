@@ -10,6 +10,9 @@ The sequence SAR's Developer Guide ("Publishing applications") asks for, in one 
    published is refused, never overwritten);
 4. with an organization ID, the application is shared with the organization's accounts (Deploy),
    the application's other policy statements kept; without one it stays private to the account.
+
+Run again after a step failed, it goes on from there: a version SAR already holds is not
+packaged or published again (`sam publish` would refuse it), so the sharing still happens.
 """
 
 from __future__ import annotations
@@ -119,12 +122,27 @@ def share(sar: Any, application_id: str, organization: str) -> None:
     )
 
 
-def application_id(sar: Any, name: str) -> str:
+def application_id(sar: Any, name: str) -> str | None:
+    """The account's application of that name in the client's region, if any."""
     for page in sar.get_paginator("list_applications").paginate():
         for application in page["Applications"]:
             if application["Name"] == name:
                 return str(application["ApplicationId"])
-    raise PublishError(f"no application named {name} after sam publish")
+    return None
+
+
+def published(sar: Any, name: str, version: str) -> str | None:
+    """The application's id if SAR already holds this version of it (an earlier run)."""
+    found = application_id(sar, name)
+    if found is None:
+        return None
+    try:
+        sar.get_application(ApplicationId=found, SemanticVersion=version)
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "NotFoundException":
+            raise
+        return None
+    return found
 
 
 def _run(command: list[str], what: str) -> None:
@@ -156,19 +174,29 @@ def _publish(options: argparse.Namespace) -> None:
     changed = grant_sar_read(session.client("s3"), options.bucket, account, partition)
     print(f"make publish: [1/4] {options.bucket}'s policy lets SAR read the packages"
           f"{' (statement added)' if changed else ' (already)'}")  # fmt: skip
-    packaged = ROOT / "build" / f"packaged-{version}.yaml"
-    packaged.parent.mkdir(exist_ok=True)
-    package(options.template, options.bucket, options.region, packaged)
-    print(f"make publish: [2/4] packaged: {packaged.relative_to(ROOT)}")
-    publish(packaged, options.region)
     sar = session.client("serverlessrepo")
-    found = application_id(sar, name)
-    print(f"make publish: [3/4] published {found} version {version}")
+    found = published(sar, name, version)
+    if found:
+        print(f"make publish: [2/4] [3/4] {found} version {version} is already published")
+    else:
+        _package_and_publish(options, version)
+        found = application_id(sar, name)
+        if found is None:
+            raise PublishError(f"no application named {name} after sam publish")
+        print(f"make publish: [3/4] published {found} version {version}")
     if options.organization:
         share(sar, found, options.organization)
         print(f"make publish: [4/4] shared with organization {options.organization} (Deploy)")
     else:
         print("make publish: [4/4] not shared: private to this account (ORGANIZATION=o-... shares)")
+
+
+def _package_and_publish(options: argparse.Namespace, version: str) -> None:
+    packaged = ROOT / "build" / f"packaged-{version}.yaml"
+    packaged.parent.mkdir(exist_ok=True)
+    package(options.template, options.bucket, options.region, packaged)
+    print(f"make publish: [2/4] packaged: {packaged.relative_to(ROOT)}")
+    publish(packaged, options.region)
 
 
 def _arguments() -> argparse.ArgumentParser:

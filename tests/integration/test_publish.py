@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import boto3
+import botocore.session
 import pytest
+from botocore.stub import Stubber
 from samtranslator.yaml_helper import yaml_parse
 
 from release.publish import (
@@ -18,6 +20,7 @@ from release.publish import (
     application_metadata,
     grant_sar_read,
     package,
+    published,
     with_organization_statement,
 )
 
@@ -147,3 +150,37 @@ def test_the_read_statement_names_the_callers_partition() -> None:
 
     (statement,) = with_sar_read_statement({}, "b", ACCOUNT, "aws-cn")["Statement"]
     assert statement["Resource"] == "arn:aws-cn:s3:::b/*"
+
+
+APPLICATION = "arn:aws:serverlessrepo:eu-west-1:123456789012:applications/vcc-token-vending"
+
+
+@pytest.mark.parametrize(
+    ("listed", "version_answer", "expected"),
+    [
+        (True, "held", APPLICATION),  # an earlier run published it: go on to sharing
+        (True, "NotFoundException", None),  # a new version of a known application
+        (False, None, None),  # the application's first version
+    ],
+)
+def test_a_rerun_does_not_publish_again_what_sar_already_holds(
+    listed: bool, version_answer: str | None, expected: str | None
+) -> None:
+    """Answers as SAR's API model shapes them (botocore's Stubber checks every request and
+    answer against it), so a run that failed after `sam publish` can be run again."""
+    sar = botocore.session.get_session().create_client(
+        "serverlessrepo", region_name="eu-west-1", aws_access_key_id="k", aws_secret_access_key="s"
+    )
+    application = {
+        "ApplicationId": APPLICATION, "Name": "vcc-token-vending", "Author": "a",
+        "Description": "d",
+    }  # fmt: skip
+    with Stubber(sar) as stub:
+        stub.add_response("list_applications", {"Applications": [application] if listed else []})
+        asked = {"ApplicationId": APPLICATION, "SemanticVersion": "1.4.0"}
+        if version_answer == "held":
+            stub.add_response("get_application", {"ApplicationId": APPLICATION}, asked)
+        elif version_answer:
+            stub.add_client_error("get_application", version_answer, expected_params=asked)
+        assert published(sar, "vcc-token-vending", "1.4.0") == expected
+        stub.assert_no_pending_responses()
