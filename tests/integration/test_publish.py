@@ -4,6 +4,7 @@ stand-in here: `sam publish` and the sharing are documented as unverified (docs/
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -184,3 +185,23 @@ def test_a_rerun_does_not_publish_again_what_sar_already_holds(
             stub.add_client_error("get_application", version_answer, expected_params=asked)
         assert published(sar, "vcc-token-vending", "1.4.0") == expected
         stub.assert_no_pending_responses()
+
+
+def test_the_docs_list_every_call_make_publish_makes() -> None:
+    """docs/deploying.md tells the publisher what to be allowed: each S3 and SAR operation
+    release/publish.py calls (a paginated one by its operation) is named there."""
+    tree = ast.parse((ROOT / "release" / "publish.py").read_text(encoding="utf-8"))
+    operations = set()
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        client = getattr(node.func.value, "id", None)
+        if client in ("s3", "sar") and node.func.attr != "get_paginator":
+            operations.add(node.func.attr)
+        elif client in ("s3", "sar") and isinstance(node.args[0], ast.Constant):
+            operations.add(str(node.args[0].value))
+    assert {"get_bucket_policy", "put_bucket_policy", "get_application"} <= operations
+    listed = (ROOT / "docs" / "deploying.md").read_text(encoding="utf-8")
+    for operation in operations:
+        action = "".join(part.title() for part in operation.split("_"))
+        assert f"`{action}`" in listed or f"`s3:{action}`" in listed, action
